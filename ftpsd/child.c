@@ -1,0 +1,88 @@
+/* The child's lockdown: everything here happens before the first byte is
+ * read from the network. */
+#include "child.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "child_mon.h"
+#include "child_session.h"
+#include "child_tls.h"
+#include "log.h"
+#include "proctitle.h"
+
+/* Keep only the connection and the monitor's socket. */
+static void close_others(int a, int b)
+{
+	int lo = a < b ? a : b, hi = a < b ? b : a;
+
+	for (int fd = 0; fd < lo; fd++)
+		close(fd);
+	for (int fd = lo + 1; fd < hi; fd++)
+		close(fd);
+	if (close_range((unsigned)hi + 1, ~0U, 0) < 0)
+		for (int fd = hi + 1; fd < 1024; fd++)
+			close(fd);
+	/* Descriptors 0-2 must not be left free for a socket to land on. */
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	for (int fd = 0; fd < 3 && null >= 0; fd++)
+		if (fd != a && fd != b && fd != null)
+			dup2(null, fd);
+	if (null > 2 && null != a && null != b)
+		close(null);
+}
+
+static void drop_privileges(const struct child_params *p)
+{
+	if (chroot(p->empty_dir) < 0 || chdir("/") < 0)
+		fatal("chroot %s", p->empty_dir);
+	if (setgroups(0, NULL) < 0 || setresgid(p->gid, p->gid, p->gid) < 0 ||
+	    setresuid(p->uid, p->uid, p->uid) < 0)
+		fatal("dropping privileges");
+
+	uid_t ru, eu, su;
+	if (getresuid(&ru, &eu, &su) < 0 || ru != p->uid || eu != p->uid || su != p->uid ||
+	    setuid(0) == 0)
+		fatalx("privileges were not dropped");
+}
+
+void child_main(struct child_params *p)
+{
+	struct rlimit core = { 0, 0 };
+
+	close_others(p->conn_fd, p->ipc_fd);
+	mm_init(p->ipc_fd);
+	log_set_sink(mm_log);
+	proctitle_set("ftpsd: child %s", p->peer);
+
+	if (p->cfg->control_tls != TLS_POLICY_OFF &&
+	    tls_prepare(p->cfg, p->cert_pem, p->cert_len) < 0)
+		fatalx("TLS set-up failed");
+	explicit_bzero(p->cert_pem, p->cert_len);
+
+	if (p->empty_dir != NULL)
+		drop_privileges(p);
+	else
+		log_debug("not started as root: no chroot, no user change (development mode)");
+
+	/* Set after the id change, which resets both. */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		fatal("prctl");
+	if (getppid() != p->monitor_pid)
+		_exit(1);
+	if (setrlimit(RLIMIT_CORE, &core) < 0)
+		fatal("RLIMIT_CORE");
+	struct rlimit nofile = { 64, 64 };
+	if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+		fatal("RLIMIT_NOFILE");
+
+	session_run(p->cfg, p->conn_fd, p->implicit_tls, p->peer);
+}

@@ -1,0 +1,26 @@
+/* The unprivileged protocol child. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "config.h"
+
+/* What the monitor hands the child at the fork. */
+struct child_params {
+	const struct config *cfg;
+	int conn_fd;
+	int ipc_fd;
+	bool implicit_tls;
+	pid_t monitor_pid;
+	uid_t uid;              /* unprivileged user; used when empty_dir is set */
+	gid_t gid;
+	const char *empty_dir;  /* NULL: not root, no chroot or id change */
+	char *cert_pem;         /* the certificate chain, never the key */
+	size_t cert_len;
+	char peer[64];
+};
+
+/* Lock the process down and run the FTP session; never returns. */
+void child_main(struct child_params *p) __attribute__((__noreturn__));

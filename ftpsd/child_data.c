@@ -1,0 +1,422 @@
+/* The data channel: passive listeners, the peer check, data TLS with the
+ * resumption check, and transfers that move in steps from the event loop so
+ * that the control connection stays live. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/sendfile.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include "child_session.h"
+#include "child_tls.h"
+#include "log.h"
+
+#define STEP_BUDGET 8 /* buffers per step, so the control connection is read in between */
+
+static bool same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	uint8_t x[16], y[16];
+	const struct sockaddr_storage *in[2] = { a, b };
+	uint8_t *out[2] = { x, y };
+
+	for (int i = 0; i < 2; i++) {
+		if (in[i]->ss_family == AF_INET) {
+			const struct sockaddr_in *v4 = (const struct sockaddr_in *)in[i];
+			/* Compare as IPv4-mapped IPv6, so both spellings agree. */
+			memset(out[i], 0, 10);
+			out[i][10] = out[i][11] = 0xff;
+			memcpy(out[i] + 12, &v4->sin_addr, 4);
+		} else if (in[i]->ss_family == AF_INET6) {
+			memcpy(out[i], &((const struct sockaddr_in6 *)in[i])->sin6_addr, 16);
+		} else {
+			return false;
+		}
+	}
+	return memcmp(x, y, 16) == 0;
+}
+
+static void addr_string(const struct sockaddr_storage *a, char *buf, size_t size)
+{
+	const void *p = a->ss_family == AF_INET ? (const void *)&((const struct sockaddr_in *)a)->sin_addr
+						: (const void *)&((const struct sockaddr_in6 *)a)->sin6_addr;
+	if (inet_ntop(a->ss_family, p, buf, (socklen_t)size) == NULL)
+		snprintf(buf, size, "?");
+}
+
+void data_close(struct session *s)
+{
+	if (s->data_tls != NULL) {
+		tls_free(s->data_tls);
+		s->data_tls = NULL;
+	}
+	if (s->data_fd >= 0) {
+		close(s->data_fd);
+		s->data_fd = -1;
+	}
+	if (s->pasv_fd >= 0) {
+		close(s->pasv_fd);
+		s->pasv_fd = -1;
+	}
+	s->data_handshaken = false;
+	s->data_failed = false;
+}
+
+int data_listen(struct session *s, uint16_t *port)
+{
+	struct sockaddr_storage a = s->local_addr;
+	unsigned lo = s->cfg->pasv_port_low, hi = s->cfg->pasv_port_high;
+	unsigned range = hi - lo + 1, start = 0;
+	int fd;
+
+	data_close(s);
+	fd = socket(a.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (getrandom(&start, sizeof(start), 0) != sizeof(start))
+		start = (unsigned)now_ms();
+	for (unsigned i = 0; i < range && i < 4096; i++) {
+		uint16_t p = (uint16_t)(lo + (start + i) % range);
+		if (a.ss_family == AF_INET)
+			((struct sockaddr_in *)&a)->sin_port = htons(p);
+		else
+			((struct sockaddr_in6 *)&a)->sin6_port = htons(p);
+		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
+			if (listen(fd, 1) < 0)
+				break;
+			s->pasv_fd = fd;
+			*port = p;
+			return 0;
+		}
+		if (errno != EADDRINUSE)
+			break;
+	}
+	int e = -errno;
+	close(fd);
+	return e ? e : -EADDRINUSE;
+}
+
+bool data_transfer_active(const struct session *s)
+{
+	return s->xfer.dir != XFER_NONE;
+}
+
+static void xfer_finish(struct session *s, int code, const char *text)
+{
+	struct transfer *x = &s->xfer;
+
+	if (x->file_fd >= 0)
+		close(x->file_fd);
+	x->file_fd = -1;
+	if (s->data_fd >= 0)
+		shutdown(s->data_fd, SHUT_WR);
+	data_close(s);
+	if (code == 226 && !x->listing)
+		log_info("%s %s: %llu bytes", x->dir == XFER_SEND ? "sent" : "received", x->path,
+			 (unsigned long long)x->bytes);
+	else if (code != 226)
+		log_info("transfer of %s ended with %d after %llu bytes", x->path, code,
+			 (unsigned long long)x->bytes);
+	x->dir = XFER_NONE;
+	reply(s, code, "%s", text);
+}
+
+/* The data connection is up (and its TLS done): check it may be used. */
+static void xfer_ready(struct session *s)
+{
+	if (s->data_tls != NULL && s->cfg->data_tls_reuse && !tls_resumed(s->data_tls)) {
+		/* Only this process's tickets and cache can resume, so a resumed
+		 * session is this control connection's. A fresh one could be anyone. */
+		log_warn("data connection did not resume the control connection's TLS session");
+		xfer_finish(s, 522, "Data connection must resume the TLS session of the control connection.");
+		return;
+	}
+	s->xfer.phase = XP_RUN;
+}
+
+static void handshake_step(struct session *s)
+{
+	int r = tls_handshake(s->data_tls);
+
+	if (r == -EAGAIN)
+		return;
+	if (r < 0) {
+		s->data_failed = true;
+		if (data_transfer_active(s))
+			xfer_finish(s, 425, "TLS handshake on the data connection failed.");
+		return;
+	}
+	s->data_handshaken = true;
+	if (data_transfer_active(s))
+		xfer_ready(s);
+}
+
+void data_accept(struct session *s)
+{
+	struct sockaddr_storage a;
+	socklen_t len = sizeof(a);
+	int fd, one = 1;
+	char who[64], want[64];
+
+	fd = accept4(s->pasv_fd, (struct sockaddr *)&a, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (!same_host(&a, &s->peer_addr)) {
+		/* Someone else raced the client to the port: refuse, keep waiting. */
+		addr_string(&a, who, sizeof(who));
+		addr_string(&s->peer_addr, want, sizeof(want));
+		log_warn("refused data connection from %s (the control connection is from %s)", who,
+			 want);
+		close(fd);
+		return;
+	}
+	close(s->pasv_fd);
+	s->pasv_fd = -1;
+	s->data_fd = fd;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+	/* curl starts the data handshake before it sends the command: answer now. */
+	if (s->prot_private) {
+		s->data_tls = tls_new(fd, true);
+		handshake_step(s);
+	} else if (data_transfer_active(s)) {
+		xfer_ready(s);
+	}
+	if (data_transfer_active(s) && s->xfer.phase == XP_WAIT_CONN)
+		s->xfer.phase = s->data_tls != NULL ? XP_HANDSHAKE : XP_RUN;
+}
+
+void data_start(struct session *s, enum xfer_dir dir, int file_fd, uint64_t size, bool listing,
+		const char *path)
+{
+	struct transfer *x = &s->xfer;
+
+	memset(x, 0, sizeof(*x));
+	x->dir = dir;
+	x->file_fd = file_fd;
+	x->size = size;
+	x->listing = listing;
+	snprintf(x->path, sizeof(x->path), "%s", path);
+	s->last_activity_ms = now_ms();
+
+	if (s->data_failed) {
+		xfer_finish(s, 425, "The data connection failed.");
+		return;
+	}
+	if (s->data_fd < 0) {
+		x->phase = XP_WAIT_CONN;
+		return;
+	}
+	if (s->prot_private && s->data_tls == NULL) {
+		s->data_tls = tls_new(s->data_fd, true);
+		x->phase = XP_HANDSHAKE;
+		handshake_step(s);
+		return;
+	}
+	if (!s->prot_private && s->data_tls != NULL) {
+		xfer_finish(s, 425, "The data connection was opened with another protection level.");
+		return;
+	}
+	if (s->data_tls != NULL && !s->data_handshaken) {
+		x->phase = XP_HANDSHAKE;
+		return;
+	}
+	xfer_ready(s);
+}
+
+void data_abort(struct session *s)
+{
+	if (s->xfer.dir == XFER_RECV)
+		log_warn("upload of %s aborted after %llu bytes: the file is incomplete", s->xfer.path,
+			 (unsigned long long)s->xfer.bytes);
+	xfer_finish(s, 426, "Connection closed; transfer aborted.");
+}
+
+static int write_error_code(int e)
+{
+	if (e == ENOSPC)
+		return 452;
+	if (e == EDQUOT || e == EFBIG)
+		return 552;
+	return 451;
+}
+
+static void send_step(struct session *s)
+{
+	struct transfer *x = &s->xfer;
+	bool eof = false;
+
+	for (int i = 0; i < STEP_BUDGET && !eof; i++) {
+		if (s->data_tls == NULL) {
+			/* Clear data: the kernel copies file to socket, nothing passes here. */
+			off_t off = (off_t)x->offset;
+			ssize_t n = sendfile(s->data_fd, x->file_fd, &off, 4u << 20);
+			if (n < 0 && errno == EAGAIN)
+				return;
+			if (n < 0) {
+				xfer_finish(s, 426, "Connection closed; transfer aborted.");
+				return;
+			}
+			if (n == 0) {
+				eof = true;
+				break;
+			}
+			x->offset += (uint64_t)n;
+			x->bytes += (uint64_t)n;
+			s->last_activity_ms = now_ms();
+			continue;
+		}
+		if (x->buf_off == x->buf_len) {
+			ssize_t n = pread(x->file_fd, s->buf, s->buf_size, (off_t)x->offset);
+			if (n < 0) {
+				char text[128];
+				snprintf(text, sizeof(text), "Error reading file: %s.", strerror(errno));
+				xfer_finish(s, 451, text);
+				return;
+			}
+			if (n == 0) {
+				eof = true;
+				break;
+			}
+			x->buf_len = (size_t)n;
+			x->buf_off = 0;
+			x->offset += (uint64_t)n;
+		}
+		while (x->buf_off < x->buf_len) {
+			ssize_t n = tls_send(s->data_tls, s->buf + x->buf_off, x->buf_len - x->buf_off);
+			if (n == -EAGAIN)
+				return;
+			if (n < 0) {
+				xfer_finish(s, 426, "Connection closed; transfer aborted.");
+				return;
+			}
+			x->buf_off += (size_t)n;
+			x->bytes += (uint64_t)n;
+			s->last_activity_ms = now_ms();
+		}
+	}
+	if (!eof)
+		return; /* out of budget; the socket is still writable, poll brings us back */
+	if (s->data_tls != NULL) {
+		x->phase = XP_BYE;
+		data_step(s);
+		return;
+	}
+	xfer_finish(s, 226, x->listing ? "Directory send OK." : "Transfer complete.");
+}
+
+static void finish_upload(struct session *s)
+{
+	struct transfer *x = &s->xfer;
+
+	if (s->data_tls != NULL && !x->eof_clean)
+		log_warn("upload of %s ended without TLS close_notify: it may be truncated", x->path);
+	if (fsync(x->file_fd) < 0) {
+		char text[128];
+		int e = errno;
+		snprintf(text, sizeof(text), "Error writing file: %s.", strerror(e));
+		xfer_finish(s, write_error_code(e), text);
+		return;
+	}
+	xfer_finish(s, 226, "Transfer complete.");
+}
+
+static void recv_step(struct session *s)
+{
+	struct transfer *x = &s->xfer;
+
+	for (int i = 0; i < STEP_BUDGET; i++) {
+		ssize_t n;
+		if (s->data_tls != NULL) {
+			n = tls_recv(s->data_tls, s->buf, s->buf_size);
+			if (n == 0)
+				x->eof_clean = true;
+			if (n == -ECONNRESET)
+				n = 0;
+		} else {
+			n = recv(s->data_fd, s->buf, s->buf_size, 0);
+			if (n < 0)
+				n = -errno;
+		}
+		if (n == -EAGAIN)
+			return;
+		if (n < 0) {
+			log_warn("upload of %s cut off after %llu bytes: the file is incomplete",
+				 x->path, (unsigned long long)x->bytes);
+			xfer_finish(s, 426, "Connection closed; transfer aborted.");
+			return;
+		}
+		if (n == 0) {
+			finish_upload(s);
+			return;
+		}
+		for (ssize_t done = 0; done < n;) {
+			ssize_t w = pwrite(x->file_fd, s->buf + done, (size_t)(n - done),
+					   (off_t)x->offset);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0) {
+				char text[128];
+				int e = errno;
+				snprintf(text, sizeof(text), "Error writing file: %s.", strerror(e));
+				xfer_finish(s, write_error_code(e), text);
+				return;
+			}
+			done += w;
+			x->offset += (uint64_t)w;
+			x->bytes += (uint64_t)w;
+		}
+		s->last_activity_ms = now_ms();
+	}
+}
+
+short data_events(const struct session *s)
+{
+	if (s->data_fd < 0)
+		return 0;
+	if (s->data_tls != NULL && !s->data_handshaken && !s->data_failed)
+		return tls_want_write(s->data_tls) ? POLLOUT : POLLIN;
+	if (!data_transfer_active(s))
+		return 0;
+	switch (s->xfer.phase) {
+	case XP_RUN:
+		return s->xfer.dir == XFER_SEND ? POLLOUT : POLLIN;
+	case XP_BYE:
+		return POLLOUT;
+	default:
+		return 0;
+	}
+}
+
+void data_step(struct session *s)
+{
+	if (s->data_fd < 0)
+		return;
+	if (s->data_tls != NULL && !s->data_handshaken && !s->data_failed) {
+		handshake_step(s);
+		return;
+	}
+	if (!data_transfer_active(s))
+		return;
+	switch (s->xfer.phase) {
+	case XP_RUN:
+		if (s->xfer.dir == XFER_SEND)
+			send_step(s);
+		else
+			recv_step(s);
+		break;
+	case XP_BYE: {
+		int r = tls_bye(s->data_tls);
+		if (r == -EAGAIN)
+			return;
+		xfer_finish(s, 226, s->xfer.listing ? "Directory send OK." : "Transfer complete.");
+		break;
+	}
+	default:
+		break;
+	}
+}

@@ -1,0 +1,908 @@
+/* The FTP session: the event loop, the control connection and the command
+ * table. Each command is checked against the session state (TLS policy,
+ * login, arguments) in one place before its handler runs. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "child_mon.h"
+#include "child_session.h"
+#include "child_tls.h"
+#include "ftp_parse.h"
+#include "ipc.h"
+#include "log.h"
+#include "proctitle.h"
+
+#define XFER_BUF_SIZE (256 * 1024)
+
+enum {
+	CMD_BEFORE_TLS = 1 << 0, /* served before AUTH when control TLS is required */
+	CMD_LOGIN = 1 << 1,      /* needs a logged-in user */
+	CMD_ARG = 1 << 2,        /* argument required */
+	CMD_NOARG = 1 << 3,      /* argument forbidden */
+	CMD_IN_XFER = 1 << 4,    /* answered while a transfer runs */
+};
+
+struct command {
+	const char *verb;
+	unsigned flags;
+	void (*run)(struct session *s, char *arg);
+};
+
+uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void session_end(struct session *s, int status)
+{
+	if (s->ctl_tls != NULL)
+		(void)tls_bye(s->ctl_tls);
+	_exit(status);
+}
+
+/* Write all of buf to the control connection, waiting at most the idle timeout. */
+static void ctl_write(struct session *s, const char *buf, size_t len)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n;
+		if (s->ctl_tls != NULL) {
+			n = tls_send(s->ctl_tls, buf + off, len - off);
+		} else {
+			n = send(s->ctl, buf + off, len - off, MSG_NOSIGNAL);
+			if (n < 0)
+				n = errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
+		}
+		if (n == -EAGAIN) {
+			struct pollfd p = { .fd = s->ctl, .events = POLLOUT };
+			if (poll(&p, 1, (int)s->cfg->idle_timeout_ms) <= 0)
+				_exit(0);
+			continue;
+		}
+		if (n < 0)
+			_exit(0);
+		off += (size_t)n;
+	}
+}
+
+void reply(struct session *s, int code, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n = snprintf(line, sizeof(line), "%d ", code);
+
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof(line) - (size_t)n - 2, fmt, ap);
+	va_end(ap);
+	/* Nothing a client put in a reply (a path, a name) may end it early. */
+	for (char *p = line + n; *p != '\0'; p++)
+		if (*p == '\r' || *p == '\n')
+			*p = ' ';
+	strcat(line, "\r\n");
+	ctl_write(s, line, strlen(line));
+}
+
+static void reply_raw(struct session *s, const char *text)
+{
+	ctl_write(s, text, strlen(text));
+}
+
+/* Drive a control handshake to its end, bounded by the login timeout. */
+static int ctl_handshake(struct session *s)
+{
+	uint64_t deadline = now_ms() + s->cfg->login_timeout_ms;
+
+	for (;;) {
+		int r = tls_handshake(s->ctl_tls);
+		if (r != -EAGAIN)
+			return r;
+		uint64_t now = now_ms();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		struct pollfd p = { .fd = s->ctl, .events = tls_want_write(s->ctl_tls) ? POLLOUT : POLLIN };
+		if (poll(&p, 1, (int)(deadline - now)) < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+static void start_tls(struct session *s)
+{
+	char desc[64];
+
+	s->ctl_tls = tls_new(s->ctl, false);
+	int r = ctl_handshake(s);
+	if (r < 0) {
+		log_info("control TLS handshake failed");
+		_exit(0);
+	}
+	log_info("control connection: %s", tls_describe(s->ctl_tls, desc, sizeof(desc)));
+}
+
+static bool arg_is(const char *arg, const char *want)
+{
+	return arg != NULL && strcasecmp(arg, want) == 0;
+}
+
+/* ---------------------------------------------------------------- commands */
+
+static void cmd_auth(struct session *s, char *arg)
+{
+	bool private;
+
+	if (s->cfg->control_tls == TLS_POLICY_OFF) {
+		reply(s, 534, "TLS is not available on this server.");
+		return;
+	}
+	if (s->ctl_tls != NULL) {
+		reply(s, 503, "TLS is already active.");
+		return;
+	}
+	if (arg_is(arg, "TLS") || arg_is(arg, "TLS-C"))
+		private = false;
+	else if (arg_is(arg, "SSL") || arg_is(arg, "TLS-P"))
+		private = true;
+	else {
+		reply(s, 504, "AUTH type not supported; use AUTH TLS.");
+		return;
+	}
+	if (s->in.len > 0) {
+		/* Bytes sent in clear behind AUTH must not run as if they came
+		 * through TLS (the STARTTLS command injection). */
+		log_warn("discarding %zu bytes sent in clear after AUTH", s->in.len);
+		s->in.len = 0;
+	}
+	reply(s, 234, "Proceed with negotiation.");
+	start_tls(s);
+	s->prot_private = private;
+	s->pbsz = private; /* AUTH SSL implies a protected data channel */
+}
+
+static void cmd_pbsz(struct session *s, char *arg)
+{
+	if (s->ctl_tls == NULL) {
+		reply(s, 503, "PBSZ needs AUTH first.");
+		return;
+	}
+	if (strspn(arg, "0123456789") != strlen(arg)) {
+		reply(s, 501, "PBSZ takes a number.");
+		return;
+	}
+	s->pbsz = true;
+	reply(s, 200, "PBSZ=0");
+}
+
+static void cmd_prot(struct session *s, char *arg)
+{
+	if (s->ctl_tls == NULL || !s->pbsz) {
+		reply(s, 503, "PROT needs AUTH and PBSZ first.");
+		return;
+	}
+	if (arg_is(arg, "C")) {
+		s->prot_private = false;
+		reply(s, 200, "Protection level set to Clear.");
+	} else if (arg_is(arg, "P")) {
+		s->prot_private = true;
+		reply(s, 200, "Protection level set to Private.");
+	} else if (arg_is(arg, "S") || arg_is(arg, "E")) {
+		reply(s, 536, "Protection level not supported.");
+	} else {
+		reply(s, 504, "Unknown protection level.");
+	}
+}
+
+static void cmd_user(struct session *s, char *arg)
+{
+	if (s->logged_in) {
+		reply(s, 503, "Already logged in.");
+		return;
+	}
+	if (strlen(arg) >= sizeof(s->user)) {
+		reply(s, 501, "User name too long.");
+		return;
+	}
+	for (const char *p = arg; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || *p == ':') {
+			reply(s, 501, "Invalid user name.");
+			return;
+		}
+	}
+	snprintf(s->user, sizeof(s->user), "%s", arg);
+	s->user_given = true;
+	reply(s, 331, "Password required for %s.", s->user);
+}
+
+static void cmd_pass(struct session *s, char *arg)
+{
+	unsigned flags = 0;
+	int r;
+
+	if (s->logged_in) {
+		reply(s, 503, "Already logged in.");
+		return;
+	}
+	if (!s->user_given) {
+		reply(s, 503, "Login with USER first.");
+		return;
+	}
+	r = mm_auth(s->user, arg != NULL ? arg : "", &flags);
+	if (arg != NULL)
+		explicit_bzero(arg, strlen(arg));
+	s->user_given = false;
+	if (r == IPC_AUTH_FAILED) {
+		reply(s, 530, "Login incorrect.");
+		return;
+	}
+	if (r == IPC_AUTH_LOCKED) {
+		reply(s, 530, "Login incorrect.");
+		reply(s, 421, "Too many login failures; closing the connection.");
+		session_end(s, 0);
+	}
+	if (r < 0) {
+		reply(s, 421, "Login failed: the home directory is not available.");
+		session_end(s, 0);
+	}
+	s->logged_in = true;
+	s->read_only = (flags & IPC_USER_READ_ONLY) != 0;
+	snprintf(s->cwd, sizeof(s->cwd), "/");
+	proctitle_set("ftpsd: child %s@%s", s->user, s->peer);
+	reply(s, 230, "Login successful.");
+}
+
+static void cmd_quit(struct session *s, char *arg)
+{
+	reply(s, 221, "Goodbye.");
+	session_end(s, 0);
+}
+
+static void cmd_noop(struct session *s, char *arg)
+{
+	reply(s, 200, "NOOP ok.");
+}
+
+static void cmd_syst(struct session *s, char *arg)
+{
+	reply(s, 215, "UNIX Type: L8");
+}
+
+static void cmd_feat(struct session *s, char *arg)
+{
+	reply_raw(s, "211-Features:\r\n");
+	if (s->cfg->control_tls != TLS_POLICY_OFF)
+		reply_raw(s, " AUTH TLS\r\n AUTH SSL\r\n PBSZ\r\n PROT\r\n");
+	reply_raw(s, " EPSV\r\n PASV\r\n SIZE\r\n MDTM\r\n MLST type*;size*;modify*;perm*;unix.mode*;unique*;\r\n"
+		     " UTF8\r\n TVFS\r\n");
+	reply(s, 211, "End");
+}
+
+static void cmd_opts(struct session *s, char *arg)
+{
+	if (arg_is(arg, "UTF8 ON") || arg_is(arg, "UTF8")) {
+		reply(s, 200, "Always in UTF8 mode.");
+		return;
+	}
+	if (strncasecmp(arg, "MLST ", 5) == 0 || arg_is(arg, "MLST")) {
+		reply(s, 200, "MLST OPTS type;size;modify;perm;unix.mode;unique;");
+		return;
+	}
+	reply(s, 501, "Option not understood.");
+}
+
+static void cmd_type(struct session *s, char *arg)
+{
+	if (arg_is(arg, "I") || arg_is(arg, "L 8")) {
+		reply(s, 200, "Switching to Binary mode.");
+	} else if (arg_is(arg, "A") || arg_is(arg, "A N")) {
+		reply(s, 200, "Switching to ASCII mode.");
+	} else {
+		reply(s, 504, "Type not supported.");
+	}
+}
+
+static void cmd_mode(struct session *s, char *arg)
+{
+	if (arg_is(arg, "S"))
+		reply(s, 200, "Mode set to S.");
+	else
+		reply(s, 504, "Only stream mode is supported.");
+}
+
+static void cmd_stru(struct session *s, char *arg)
+{
+	if (arg_is(arg, "F"))
+		reply(s, 200, "Structure set to F.");
+	else
+		reply(s, 504, "Only file structure is supported.");
+}
+
+static bool resolve(struct session *s, const char *arg, char *path)
+{
+	if (ftp_path_resolve(s->cwd, arg != NULL ? arg : "", path, IPC_MAX_PATH) < 0) {
+		reply(s, 553, "Path too long.");
+		return false;
+	}
+	return true;
+}
+
+static void cmd_pwd(struct session *s, char *arg)
+{
+	char q[IPC_MAX_PATH * 2];
+
+	if (ftp_quote_path(s->cwd, q, sizeof(q)) < 0) {
+		reply(s, 550, "Path too long.");
+		return;
+	}
+	reply(s, 257, "\"%s\" is the current directory.", q);
+}
+
+static void change_dir(struct session *s, const char *arg)
+{
+	char path[IPC_MAX_PATH];
+	struct mm_stat st;
+
+	if (!resolve(s, arg, path))
+		return;
+	if (mm_stat(path, &st) < 0 || !S_ISDIR(st.mode)) {
+		reply(s, 550, "Failed to change directory.");
+		return;
+	}
+	snprintf(s->cwd, sizeof(s->cwd), "%s", path);
+	reply(s, 250, "Directory successfully changed.");
+}
+
+static void cmd_cwd(struct session *s, char *arg)
+{
+	change_dir(s, arg);
+}
+
+static void cmd_cdup(struct session *s, char *arg)
+{
+	change_dir(s, "..");
+}
+
+static void cmd_size(struct session *s, char *arg)
+{
+	char path[IPC_MAX_PATH];
+	struct mm_stat st;
+
+	if (!resolve(s, arg, path))
+		return;
+	if (mm_stat(path, &st) < 0 || !S_ISREG(st.mode)) {
+		reply(s, 550, "Could not get file size.");
+		return;
+	}
+	reply(s, 213, "%llu", (unsigned long long)st.size);
+}
+
+static void cmd_mdtm(struct session *s, char *arg)
+{
+	char path[IPC_MAX_PATH], date[32];
+	struct mm_stat st;
+	struct tm tm;
+
+	if (!resolve(s, arg, path))
+		return;
+	if (mm_stat(path, &st) < 0 || !S_ISREG(st.mode)) {
+		reply(s, 550, "Could not get file modification time.");
+		return;
+	}
+	time_t t = (time_t)st.mtime;
+	gmtime_r(&t, &tm);
+	strftime(date, sizeof(date), "%Y%m%d%H%M%S", &tm);
+	reply(s, 213, "%s", date);
+}
+
+static void send_ticket(struct session *s)
+{
+	/* A fresh ticket for each data connection: a TLS 1.3 client never runs
+	 * out of tickets nor holds an expired one. */
+	for (;;) {
+		int r = tls_send_ticket(s->ctl_tls);
+		if (r != -EAGAIN)
+			return;
+		struct pollfd p = { .fd = s->ctl, .events = POLLOUT };
+		if (poll(&p, 1, (int)s->cfg->idle_timeout_ms) <= 0)
+			_exit(0);
+	}
+}
+
+static void cmd_pasv(struct session *s, char *arg)
+{
+	struct in_addr a;
+	uint16_t port;
+
+	if (s->epsv_all) {
+		reply(s, 503, "PASV not allowed after EPSV ALL.");
+		return;
+	}
+	if (s->local_addr.ss_family == AF_INET) {
+		a = ((struct sockaddr_in *)&s->local_addr)->sin_addr;
+	} else {
+		const struct in6_addr *v6 = &((struct sockaddr_in6 *)&s->local_addr)->sin6_addr;
+		if (!IN6_IS_ADDR_V4MAPPED(v6)) {
+			reply(s, 425, "PASV is for IPv4; use EPSV.");
+			return;
+		}
+		memcpy(&a, v6->s6_addr + 12, 4);
+	}
+	if (s->cfg->pasv_address != NULL && inet_pton(AF_INET, s->cfg->pasv_address, &a) != 1) {
+		reply(s, 425, "Cannot open a passive connection.");
+		return;
+	}
+	if (data_listen(s, &port) < 0) {
+		reply(s, 425, "Cannot open a passive connection.");
+		return;
+	}
+	if (s->ctl_tls != NULL)
+		send_ticket(s);
+	uint8_t *b = (uint8_t *)&a.s_addr;
+	reply(s, 227, "Entering Passive Mode (%u,%u,%u,%u,%u,%u).", b[0], b[1], b[2], b[3],
+	      port >> 8, port & 0xff);
+}
+
+static void cmd_epsv(struct session *s, char *arg)
+{
+	uint16_t port;
+
+	if (arg != NULL) {
+		if (arg_is(arg, "ALL")) {
+			s->epsv_all = true;
+			reply(s, 200, "EPSV ALL ok.");
+			return;
+		}
+		bool v6 = s->local_addr.ss_family == AF_INET6 &&
+			  !IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&s->local_addr)->sin6_addr);
+		if (!(strcmp(arg, "1") == 0 && !v6) && !(strcmp(arg, "2") == 0 && v6)) {
+			reply(s, 522, "Network protocol not supported, use (%d)", v6 ? 2 : 1);
+			return;
+		}
+	}
+	if (data_listen(s, &port) < 0) {
+		reply(s, 425, "Cannot open a passive connection.");
+		return;
+	}
+	if (s->ctl_tls != NULL)
+		send_ticket(s);
+	reply(s, 229, "Entering Extended Passive Mode (|||%u|)", port);
+}
+
+/* Checks shared by every command that opens the data channel. */
+static bool data_allowed(struct session *s)
+{
+	if (s->pasv_fd < 0 && s->data_fd < 0) {
+		reply(s, 425, "Use PASV or EPSV first.");
+		return false;
+	}
+	if (!s->prot_private && s->cfg->data_tls == TLS_POLICY_REQUIRED) {
+		reply(s, 521, "Data connections must be protected: send PROT P.");
+		data_close(s);
+		return false;
+	}
+	return true;
+}
+
+static void open_error(struct session *s, int r, const char *what)
+{
+	reply(s, 550, "%s: %s.", what, strerror(-r));
+	data_close(s);
+}
+
+static void cmd_retr(struct session *s, char *arg)
+{
+	char path[IPC_MAX_PATH];
+	uint64_t size;
+	int fd, r;
+
+	if (!resolve(s, arg, path) || !data_allowed(s))
+		return;
+	r = mm_open(path, IPC_OPEN_READ, 0, &fd, &size);
+	if (r < 0) {
+		open_error(s, r, "Failed to open file");
+		return;
+	}
+	reply(s, 150, "Opening BINARY mode data connection for %s (%llu bytes).", arg,
+	      (unsigned long long)size);
+	data_start(s, XFER_SEND, fd, size, false, path);
+}
+
+static void cmd_stor(struct session *s, char *arg)
+{
+	char path[IPC_MAX_PATH];
+	uint64_t size;
+	int fd, r;
+
+	if (!resolve(s, arg, path) || !data_allowed(s))
+		return;
+	if (s->read_only) {
+		reply(s, 550, "Permission denied.");
+		data_close(s);
+		return;
+	}
+	r = mm_open(path, IPC_OPEN_WRITE, 0, &fd, &size);
+	if (r < 0) {
+		open_error(s, r, "Could not create file");
+		return;
+	}
+	reply(s, 150, "Ok to send data.");
+	data_start(s, XFER_RECV, fd, 0, false, path);
+}
+
+static void list_common(struct session *s, char *arg, unsigned format)
+{
+	char path[IPC_MAX_PATH];
+	unsigned flags = 0;
+	uint64_t size;
+	int fd, r;
+
+	/* ls-style options ("-la") as clients send them, before the path. */
+	while (format != IPC_LIST_MLSD && arg != NULL && arg[0] == '-') {
+		char *end = strchr(arg, ' ');
+		for (char *p = arg + 1; *p != '\0' && *p != ' '; p++)
+			if (*p == 'a')
+				flags |= IPC_LIST_ALL;
+		arg = end != NULL ? end + 1 : NULL;
+		while (arg != NULL && *arg == ' ')
+			arg++;
+		if (arg != NULL && *arg == '\0')
+			arg = NULL;
+	}
+	if (!resolve(s, arg, path) || !data_allowed(s))
+		return;
+	r = mm_list(path, format, flags, &fd);
+	if (r < 0) {
+		open_error(s, r, "Could not list directory");
+		return;
+	}
+	struct stat st;
+	size = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+	reply(s, 150, "Here comes the directory listing.");
+	data_start(s, XFER_SEND, fd, size, true, path);
+}
+
+static void cmd_list(struct session *s, char *arg)
+{
+	list_common(s, arg, IPC_LIST_LONG);
+}
+
+static void cmd_nlst(struct session *s, char *arg)
+{
+	list_common(s, arg, IPC_LIST_NAMES);
+}
+
+static void cmd_mlsd(struct session *s, char *arg)
+{
+	list_common(s, arg, IPC_LIST_MLSD);
+}
+
+static void cmd_mlst(struct session *s, char *arg)
+{
+	char path[IPC_MAX_PATH], entry[8192];
+	int fd, r;
+
+	if (!resolve(s, arg, path))
+		return;
+	r = mm_list(path, IPC_LIST_MLSD, 0, &fd);
+	if (r < 0) {
+		reply(s, 550, "No such file or directory.");
+		return;
+	}
+	/* A directory lists its entries; MLST wants the object itself. */
+	struct mm_stat st;
+	if (mm_stat(path, &st) == 0 && S_ISDIR(st.mode)) {
+		close(fd);
+		reply_raw(s, "250-Listing\r\n");
+		snprintf(entry, sizeof(entry), " type=dir;modify=;perm=el; %s\r\n", path);
+		reply_raw(s, entry);
+		reply(s, 250, "End");
+		return;
+	}
+	ssize_t n = read(fd, entry + 1, sizeof(entry) - 2);
+	close(fd);
+	if (n <= 0) {
+		reply(s, 550, "No such file or directory.");
+		return;
+	}
+	entry[0] = ' ';
+	entry[n + 1] = '\0';
+	reply_raw(s, "250-Listing\r\n");
+	reply_raw(s, entry);
+	reply(s, 250, "End");
+}
+
+static void cmd_abor(struct session *s, char *arg)
+{
+	if (data_transfer_active(s)) {
+		data_abort(s);
+		reply(s, 226, "ABOR successful.");
+		return;
+	}
+	data_close(s);
+	reply(s, 225, "No transfer to abort.");
+}
+
+static void cmd_stat(struct session *s, char *arg)
+{
+	if (data_transfer_active(s)) {
+		reply(s, 213, "Status: %llu of %llu bytes transferred for %s.",
+		      (unsigned long long)s->xfer.bytes, (unsigned long long)s->xfer.size,
+		      s->xfer.path);
+		return;
+	}
+	if (arg != NULL) {
+		reply(s, 502, "STAT with a path is not implemented.");
+		return;
+	}
+	char desc[64] = "none";
+	if (s->ctl_tls != NULL)
+		tls_describe(s->ctl_tls, desc, sizeof(desc));
+	reply_raw(s, "211-ftpsd status:\r\n");
+	char line[512];
+	snprintf(line, sizeof(line), " Connected from %s\r\n Logged in as %s\r\n TLS %s, data %s\r\n",
+		 s->peer, s->logged_in ? s->user : "(nobody)", desc,
+		 s->prot_private ? "Private" : "Clear");
+	reply_raw(s, line);
+	reply(s, 211, "End of status.");
+}
+
+static void cmd_help(struct session *s, char *arg)
+{
+	reply_raw(s, "214-The following commands are recognized:\r\n"
+		     " ABOR AUTH CDUP CWD EPSV FEAT HELP LIST MDTM MLSD MLST MODE NLST NOOP OPTS\r\n"
+		     " PASS PASV PBSZ PROT PWD QUIT RETR SIZE STAT STOR STRU SYST TYPE USER\r\n"
+		     " XCUP XCWD XPWD\r\n");
+	reply(s, 214, "Help OK.");
+}
+
+static const struct command commands[] = {
+	{ "ABOR", CMD_BEFORE_TLS | CMD_NOARG | CMD_IN_XFER, cmd_abor },
+	{ "AUTH", CMD_BEFORE_TLS | CMD_ARG, cmd_auth },
+	{ "CDUP", CMD_LOGIN | CMD_NOARG, cmd_cdup },
+	{ "CWD", CMD_LOGIN | CMD_ARG, cmd_cwd },
+	{ "EPSV", CMD_LOGIN, cmd_epsv },
+	{ "FEAT", CMD_BEFORE_TLS | CMD_NOARG, cmd_feat },
+	{ "HELP", 0, cmd_help },
+	{ "LIST", CMD_LOGIN, cmd_list },
+	{ "MDTM", CMD_LOGIN | CMD_ARG, cmd_mdtm },
+	{ "MLSD", CMD_LOGIN, cmd_mlsd },
+	{ "MLST", CMD_LOGIN, cmd_mlst },
+	{ "MODE", CMD_ARG, cmd_mode },
+	{ "NLST", CMD_LOGIN, cmd_nlst },
+	{ "NOOP", CMD_BEFORE_TLS | CMD_IN_XFER, cmd_noop },
+	{ "OPTS", CMD_ARG, cmd_opts },
+	{ "PASS", 0, cmd_pass },
+	{ "PASV", CMD_LOGIN | CMD_NOARG, cmd_pasv },
+	{ "PBSZ", CMD_ARG, cmd_pbsz },
+	{ "PROT", CMD_ARG, cmd_prot },
+	{ "PWD", CMD_LOGIN | CMD_NOARG, cmd_pwd },
+	{ "QUIT", CMD_BEFORE_TLS, cmd_quit },
+	{ "RETR", CMD_LOGIN | CMD_ARG, cmd_retr },
+	{ "SIZE", CMD_LOGIN | CMD_ARG, cmd_size },
+	{ "STAT", CMD_IN_XFER, cmd_stat },
+	{ "STOR", CMD_LOGIN | CMD_ARG, cmd_stor },
+	{ "STRU", CMD_ARG, cmd_stru },
+	{ "SYST", 0, cmd_syst },
+	{ "TYPE", CMD_ARG, cmd_type },
+	{ "USER", CMD_ARG, cmd_user },
+	{ "XCUP", CMD_LOGIN | CMD_NOARG, cmd_cdup },
+	{ "XCWD", CMD_LOGIN | CMD_ARG, cmd_cwd },
+	{ "XPWD", CMD_LOGIN | CMD_NOARG, cmd_pwd },
+};
+
+static const struct command *find_command(const char *verb)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].verb, verb) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+/* Parse and run one line. During a transfer, a command that is not answered
+ * then is kept and run when the transfer ends. */
+static void handle_line(struct session *s, char *line)
+{
+	struct ftp_command cmd;
+	const struct command *c;
+
+	if (ftp_parse_command(line, strlen(line), &cmd) < 0) {
+		reply(s, 500, "Syntax error, command unrecognized.");
+		return;
+	}
+	c = find_command(cmd.verb);
+	if (data_transfer_active(s) && (c == NULL || !(c->flags & CMD_IN_XFER))) {
+		s->pending = strdup(line);
+		if (s->pending == NULL)
+			abort();
+		return;
+	}
+	if (c == NULL) {
+		reply(s, 500, "Unknown command.");
+		return;
+	}
+	if (s->ctl_tls == NULL && s->cfg->control_tls == TLS_POLICY_REQUIRED &&
+	    !(c->flags & CMD_BEFORE_TLS)) {
+		reply(s, 530, "This server requires TLS: send AUTH TLS first.");
+		return;
+	}
+	if ((c->flags & CMD_LOGIN) && !s->logged_in) {
+		reply(s, 530, "Please log in with USER and PASS first.");
+		return;
+	}
+	if ((c->flags & CMD_ARG) && cmd.arg == NULL) {
+		reply(s, 501, "%s needs an argument.", c->verb);
+		return;
+	}
+	if ((c->flags & CMD_NOARG) && cmd.arg != NULL) {
+		reply(s, 501, "%s takes no argument.", c->verb);
+		return;
+	}
+	c->run(s, cmd.arg);
+}
+
+/* Read what the control connection has; false on EOF or error. */
+static bool ctl_read(struct session *s)
+{
+	size_t space;
+	uint8_t *tail = ftp_linebuf_tail(&s->in, &space);
+	ssize_t n;
+
+	if (space == 0)
+		return true;
+	if (s->ctl_tls != NULL) {
+		n = tls_recv(s->ctl_tls, tail, space);
+		if (n == -EAGAIN)
+			return true;
+	} else {
+		n = recv(s->ctl, tail, space, 0);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return true;
+	}
+	if (n <= 0)
+		return false;
+	ftp_linebuf_added(&s->in, (size_t)n);
+	s->last_activity_ms = now_ms();
+	return true;
+}
+
+static void run_lines(struct session *s)
+{
+	char line[FTP_MAX_LINE + 1];
+
+	if (s->pending != NULL && !data_transfer_active(s)) {
+		char *p = s->pending;
+		s->pending = NULL;
+		handle_line(s, p);
+		free(p);
+	}
+	while (s->pending == NULL) {
+		int r = ftp_linebuf_take(&s->in, line, sizeof(line));
+		if (r == 0)
+			return;
+		if (r == -E2BIG) {
+			reply(s, 500, "Command line too long.");
+			continue;
+		}
+		handle_line(s, line);
+		explicit_bzero(line, sizeof(line));
+	}
+}
+
+static void check_timeouts(struct session *s)
+{
+	uint64_t now = now_ms();
+
+	if (!s->logged_in && now - s->session_start_ms >= s->cfg->login_timeout_ms) {
+		reply(s, 421, "Login timeout; closing the connection.");
+		log_info("login timeout");
+		session_end(s, 0);
+	}
+	if (now - s->last_activity_ms >= s->cfg->idle_timeout_ms) {
+		reply(s, 421, "Idle timeout; closing the connection.");
+		log_info("idle timeout");
+		session_end(s, 0);
+	}
+}
+
+static int poll_timeout(const struct session *s)
+{
+	uint64_t now = now_ms(), until = s->last_activity_ms + s->cfg->idle_timeout_ms;
+
+	if (!s->logged_in && s->session_start_ms + s->cfg->login_timeout_ms < until)
+		until = s->session_start_ms + s->cfg->login_timeout_ms;
+	return until > now ? (int)(until - now) : 0;
+}
+
+void session_run(const struct config *cfg, int ctl, bool implicit, const char *peer)
+{
+	struct session *s = calloc(1, sizeof(*s));
+	socklen_t len;
+
+	if (s == NULL)
+		abort();
+	s->cfg = cfg;
+	s->ctl = ctl;
+	s->pasv_fd = s->data_fd = -1;
+	s->xfer.file_fd = -1;
+	snprintf(s->peer, sizeof(s->peer), "%s", peer);
+	snprintf(s->cwd, sizeof(s->cwd), "/");
+	s->buf_size = XFER_BUF_SIZE;
+	s->buf = malloc(s->buf_size);
+	if (s->buf == NULL)
+		abort();
+	len = sizeof(s->peer_addr);
+	if (getpeername(ctl, (struct sockaddr *)&s->peer_addr, &len) < 0)
+		fatal("getpeername");
+	len = sizeof(s->local_addr);
+	if (getsockname(ctl, (struct sockaddr *)&s->local_addr, &len) < 0)
+		fatal("getsockname");
+	int fl = fcntl(ctl, F_GETFL);
+	if (fl < 0 || fcntl(ctl, F_SETFL, fl | O_NONBLOCK) < 0)
+		fatal("O_NONBLOCK");
+	s->session_start_ms = s->last_activity_ms = now_ms();
+
+	if (implicit) {
+		start_tls(s);
+		s->pbsz = true;
+		s->prot_private = true;
+	}
+	reply(s, 220, "%s", cfg->banner);
+
+	for (;;) {
+		struct pollfd p[3];
+		int n = 0, ictl = -1, ipasv = -1, idata = -1;
+
+		run_lines(s);
+
+		if (s->pending == NULL) {
+			ictl = n;
+			p[n++] = (struct pollfd){ .fd = s->ctl, .events = POLLIN };
+		}
+		if (s->pasv_fd >= 0) {
+			ipasv = n;
+			p[n++] = (struct pollfd){ .fd = s->pasv_fd, .events = POLLIN };
+		}
+		short ev = data_events(s);
+		if (ev != 0) {
+			idata = n;
+			p[n++] = (struct pollfd){ .fd = s->data_fd, .events = ev };
+		}
+		int timeout = poll_timeout(s);
+		bool ctl_buffered = s->ctl_tls != NULL && tls_pending(s->ctl_tls) > 0 && ictl >= 0;
+		bool data_buffered = s->data_tls != NULL && (ev & POLLIN) && tls_pending(s->data_tls) > 0;
+		if (ctl_buffered || data_buffered)
+			timeout = 0;
+
+		int r = poll(p, (nfds_t)n, timeout);
+		if (r < 0 && errno != EINTR)
+			fatal("poll");
+		if (r <= 0 && !ctl_buffered && !data_buffered) {
+			check_timeouts(s);
+			continue;
+		}
+		if (ictl >= 0 && (ctl_buffered || (p[ictl].revents & (POLLIN | POLLHUP | POLLERR)))) {
+			if (!ctl_read(s)) {
+				if (data_transfer_active(s) && s->xfer.dir == XFER_RECV)
+					log_warn("control connection closed during the upload of %s",
+						 s->xfer.path);
+				log_info("client closed the control connection");
+				session_end(s, 0);
+			}
+		}
+		if (ipasv >= 0 && (p[ipasv].revents & POLLIN))
+			data_accept(s);
+		else if (idata >= 0 && (data_buffered || p[idata].revents != 0))
+			data_step(s);
+	}
+}

@@ -1,0 +1,138 @@
+#include "child_mon.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ipc.h"
+
+static int mm_fd = -1;
+static struct ipc_msg mm_msg;
+
+void mm_init(int fd)
+{
+	mm_fd = fd;
+}
+
+/* The monitor is gone or spoke nonsense: nothing sensible is left to do,
+ * and logging would need the very channel that failed. */
+static _Noreturn void mm_broken(void)
+{
+	_exit(2);
+}
+
+static struct ipc_msg *mm_call(struct ipc_msg *m)
+{
+	if (ipc_send(mm_fd, m) < 0)
+		mm_broken();
+	if (ipc_recv(mm_fd, m) < 0 || m->type != IPC_ANSWER)
+		mm_broken();
+	return m;
+}
+
+void mm_log(int priority, const char *line)
+{
+	ipc_init(&mm_msg, IPC_LOG);
+	ipc_put_u32(&mm_msg, (uint32_t)priority);
+	ipc_put_str(&mm_msg, line);
+	if (ipc_send(mm_fd, &mm_msg) < 0)
+		mm_broken();
+}
+
+static int32_t get_rc(struct ipc_msg *m)
+{
+	int32_t rc;
+
+	if (ipc_get_i32(m, &rc) < 0)
+		mm_broken();
+	return rc;
+}
+
+static void no_fd(struct ipc_msg *m)
+{
+	if (m->fd >= 0)
+		mm_broken();
+}
+
+int mm_sign(unsigned kind, unsigned algo, unsigned flags, const void *in, size_t n, uint8_t *out,
+	    size_t *outlen, size_t max)
+{
+	const uint8_t *sig;
+	size_t len;
+
+	ipc_init(&mm_msg, IPC_SIGN);
+	ipc_put_u32(&mm_msg, kind);
+	ipc_put_u32(&mm_msg, algo);
+	ipc_put_u32(&mm_msg, flags);
+	ipc_put_bytes(&mm_msg, in, n);
+	struct ipc_msg *a = mm_call(&mm_msg);
+	no_fd(a);
+	int32_t rc = get_rc(a);
+	if (ipc_get_bytes(a, &sig, &len, max) < 0 || ipc_get_end(a) < 0)
+		mm_broken();
+	if (rc < 0)
+		return rc;
+	memcpy(out, sig, len);
+	*outlen = len;
+	return 0;
+}
+
+int mm_auth(const char *user, const char *password, unsigned *flags)
+{
+	uint32_t f = 0;
+
+	ipc_init(&mm_msg, IPC_AUTH);
+	ipc_put_str(&mm_msg, user);
+	ipc_put_str(&mm_msg, password);
+	struct ipc_msg *a = mm_call(&mm_msg);
+	no_fd(a);
+	int32_t rc = get_rc(a);
+	if (rc == 0 && ipc_get_u32(a, &f) < 0)
+		mm_broken();
+	if (ipc_get_end(a) < 0)
+		mm_broken();
+	*flags = f;
+	return rc;
+}
+
+int mm_stat(const char *path, struct mm_stat *st)
+{
+	ipc_init(&mm_msg, IPC_STAT);
+	ipc_put_str(&mm_msg, path);
+	struct ipc_msg *a = mm_call(&mm_msg);
+	no_fd(a);
+	int32_t rc = get_rc(a);
+	if (ipc_get_u32(a, &st->mode) < 0 || ipc_get_u64(a, &st->size) < 0 ||
+	    ipc_get_i64(a, &st->mtime) < 0 || ipc_get_end(a) < 0)
+		mm_broken();
+	return rc;
+}
+
+int mm_open(const char *path, unsigned how, uint64_t offset, int *fd, uint64_t *size)
+{
+	ipc_init(&mm_msg, IPC_OPEN);
+	ipc_put_str(&mm_msg, path);
+	ipc_put_u32(&mm_msg, how);
+	ipc_put_u64(&mm_msg, offset);
+	struct ipc_msg *a = mm_call(&mm_msg);
+	int32_t rc = get_rc(a);
+	if (ipc_get_u64(a, size) < 0 || ipc_get_end(a) < 0 || (rc == 0) != (a->fd >= 0))
+		mm_broken();
+	*fd = a->fd;
+	return rc;
+}
+
+int mm_list(const char *path, unsigned format, unsigned flags, int *fd)
+{
+	ipc_init(&mm_msg, IPC_LIST);
+	ipc_put_str(&mm_msg, path);
+	ipc_put_u32(&mm_msg, format);
+	ipc_put_u32(&mm_msg, flags);
+	struct ipc_msg *a = mm_call(&mm_msg);
+	int32_t rc = get_rc(a);
+	if (ipc_get_end(a) < 0 || (rc == 0) != (a->fd >= 0))
+		mm_broken();
+	*fd = a->fd;
+	return rc;
+}

@@ -1,0 +1,24 @@
+/* The child's side of the monitor protocol: one stub per monitor request.
+ * Any anomaly on the channel ends the child. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct mm_stat {
+	uint32_t mode;
+	uint64_t size;
+	int64_t mtime;
+};
+
+void mm_init(int fd);
+/* Forward a log line (the child's log sink). */
+void mm_log(int priority, const char *line);
+int mm_sign(unsigned kind, unsigned algo, unsigned flags, const void *in, size_t n, uint8_t *out,
+	    size_t *outlen, size_t max);
+/* 0 with *flags, IPC_AUTH_FAILED, IPC_AUTH_LOCKED or -errno. */
+int mm_auth(const char *user, const char *password, unsigned *flags);
+int mm_stat(const char *path, struct mm_stat *st);
+int mm_open(const char *path, unsigned how, uint64_t offset, int *fd, uint64_t *size);
+int mm_list(const char *path, unsigned format, unsigned flags, int *fd);

@@ -1,0 +1,84 @@
+/* The child's FTP session: state shared by the command code (child_ftp.c)
+ * and the data channel (child_data.c). */
+#pragma once
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "config.h"
+#include "ftp_parse.h"
+#include "ipc.h"
+
+struct tls;
+
+enum xfer_dir { XFER_NONE, XFER_SEND, XFER_RECV };
+enum xfer_phase { XP_WAIT_CONN, XP_HANDSHAKE, XP_RUN, XP_BYE };
+
+struct transfer {
+	enum xfer_dir dir;
+	enum xfer_phase phase;
+	int file_fd;
+	bool listing;
+	uint64_t offset;   /* next file offset */
+	uint64_t size;     /* file size at open, for the 150 and STAT */
+	uint64_t bytes;    /* moved so far */
+	size_t buf_len, buf_off;
+	bool eof_clean;    /* PROT P upload ended with close_notify */
+	char path[IPC_MAX_PATH];
+};
+
+struct session {
+	const struct config *cfg;
+	int ctl;
+	struct tls *ctl_tls;
+	struct ftp_linebuf in;
+	char *pending;            /* a command read during a transfer, run after it */
+	struct sockaddr_storage peer_addr, local_addr;
+	char peer[64];
+
+	bool pbsz, prot_private;
+	bool user_given, logged_in, read_only;
+	bool epsv_all;
+	unsigned failures;
+	char user[IPC_MAX_NAME];
+	char cwd[IPC_MAX_PATH];
+	uint64_t session_start_ms, last_activity_ms;
+
+	/* data channel */
+	int pasv_fd;
+	int data_fd;
+	struct tls *data_tls;
+	bool data_handshaken;
+	bool data_failed;
+	struct transfer xfer;
+	uint8_t *buf;
+	size_t buf_size;
+};
+
+/* Run the session on the control connection; never returns. */
+void session_run(const struct config *cfg, int ctl, bool implicit, const char *peer)
+	__attribute__((__noreturn__));
+
+/* child_ftp.c */
+void reply(struct session *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+uint64_t now_ms(void);
+void session_end(struct session *s, int status) __attribute__((__noreturn__));
+
+/* child_data.c */
+/* Open a passive listener; fills the port. 0 or -errno. */
+int data_listen(struct session *s, uint16_t *port);
+void data_close(struct session *s);
+/* The listener became readable: accept (checking the peer). */
+void data_accept(struct session *s);
+/* Start a transfer whose 150 was sent. */
+void data_start(struct session *s, enum xfer_dir dir, int file_fd, uint64_t size, bool listing,
+		const char *path);
+/* Advance the data channel after poll; revents of the data socket. */
+void data_step(struct session *s);
+/* Poll events wanted on the data socket (0: none). */
+short data_events(const struct session *s);
+/* ABOR: end a running transfer with 426. */
+void data_abort(struct session *s);
+bool data_transfer_active(const struct session *s);

@@ -1,0 +1,303 @@
+#include "child_tls.h"
+
+#include <errno.h>
+#include <gnutls/abstract.h>
+#include <gnutls/gnutls.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "child_mon.h"
+#include "ipc.h"
+#include "log.h"
+
+#define TLS_CACHE_SLOTS 16
+#define TLS_MAX_CHAIN 16
+
+struct tls {
+	gnutls_session_t s;
+	bool data;
+};
+
+static gnutls_certificate_credentials_t tls_creds;
+static gnutls_priority_t tls_prio;
+static gnutls_datum_t tls_ticket_key;
+static gnutls_pk_algorithm_t tls_pk;
+static unsigned tls_pk_bits;
+
+/* TLS 1.2 session-ID cache: in this process only, fed by the control
+ * connection only, so a data connection can resume nothing else. */
+static struct {
+	uint8_t key[GNUTLS_MAX_SESSION_ID_SIZE];
+	size_t key_len;
+	uint8_t *data;
+	size_t data_len;
+} tls_cache[TLS_CACHE_SLOTS];
+static unsigned tls_cache_next;
+
+static int cache_store(void *ptr, gnutls_datum_t key, gnutls_datum_t data)
+{
+	unsigned i = tls_cache_next++ % TLS_CACHE_SLOTS;
+
+	if (key.size > GNUTLS_MAX_SESSION_ID_SIZE || data.size > 64 * 1024)
+		return -1;
+	free(tls_cache[i].data);
+	tls_cache[i].data = malloc(data.size);
+	if (tls_cache[i].data == NULL)
+		return -1;
+	memcpy(tls_cache[i].key, key.data, key.size);
+	tls_cache[i].key_len = key.size;
+	memcpy(tls_cache[i].data, data.data, data.size);
+	tls_cache[i].data_len = data.size;
+	return 0;
+}
+
+static gnutls_datum_t cache_retrieve(void *ptr, gnutls_datum_t key)
+{
+	gnutls_datum_t r = { NULL, 0 };
+
+	for (unsigned i = 0; i < TLS_CACHE_SLOTS; i++) {
+		if (tls_cache[i].data == NULL || tls_cache[i].key_len != key.size ||
+		    memcmp(tls_cache[i].key, key.data, key.size) != 0)
+			continue;
+		r.data = gnutls_malloc(tls_cache[i].data_len);
+		if (r.data == NULL)
+			return r;
+		memcpy(r.data, tls_cache[i].data, tls_cache[i].data_len);
+		r.size = (unsigned)tls_cache[i].data_len;
+		break;
+	}
+	return r;
+}
+
+static int cache_remove(void *ptr, gnutls_datum_t key)
+{
+	for (unsigned i = 0; i < TLS_CACHE_SLOTS; i++) {
+		if (tls_cache[i].data != NULL && tls_cache[i].key_len == key.size &&
+		    memcmp(tls_cache[i].key, key.data, key.size) == 0) {
+			free(tls_cache[i].data);
+			tls_cache[i].data = NULL;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int sign_via_monitor(unsigned kind, gnutls_sign_algorithm_t algo, unsigned flags,
+			    const gnutls_datum_t *in, gnutls_datum_t *sig)
+{
+	uint8_t out[2048];
+	size_t n = 0;
+
+	if (mm_sign(kind, (unsigned)algo, flags, in->data, in->size, out, &n, sizeof(out)) < 0)
+		return GNUTLS_E_PK_SIGN_FAILED;
+	sig->data = gnutls_malloc(n);
+	if (sig->data == NULL)
+		return GNUTLS_E_MEMORY_ERROR;
+	memcpy(sig->data, out, n);
+	sig->size = (unsigned)n;
+	return 0;
+}
+
+static int sign_data(gnutls_privkey_t key, gnutls_sign_algorithm_t algo, void *ud, unsigned flags,
+		     const gnutls_datum_t *data, gnutls_datum_t *sig)
+{
+	return sign_via_monitor(IPC_SIGN_DATA, algo, flags, data, sig);
+}
+
+static int sign_hash(gnutls_privkey_t key, gnutls_sign_algorithm_t algo, void *ud, unsigned flags,
+		     const gnutls_datum_t *hash, gnutls_datum_t *sig)
+{
+	return sign_via_monitor(IPC_SIGN_HASH, algo, flags, hash, sig);
+}
+
+static int no_decrypt(gnutls_privkey_t key, void *ud, const gnutls_datum_t *c, gnutls_datum_t *p)
+{
+	return GNUTLS_E_UNIMPLEMENTED_FEATURE;
+}
+
+static int key_info(gnutls_privkey_t key, unsigned flags, void *ud)
+{
+	if (flags & GNUTLS_PRIVKEY_INFO_HAVE_SIGN_ALGO) {
+		gnutls_sign_algorithm_t sign = GNUTLS_FLAGS_TO_SIGN_ALGO(flags);
+		return gnutls_sign_supports_pk_algorithm(sign, tls_pk) ? 1 : 0;
+	}
+	if (flags & GNUTLS_PRIVKEY_INFO_PK_ALGO)
+		return (int)tls_pk;
+	if (flags & GNUTLS_PRIVKEY_INFO_PK_ALGO_BITS)
+		return (int)tls_pk_bits;
+	if (flags & GNUTLS_PRIVKEY_INFO_SIGN_ALGO)
+		return 0;
+	return GNUTLS_E_UNKNOWN_PK_ALGORITHM;
+}
+
+int tls_prepare(const struct config *cfg, const char *cert_pem, size_t cert_len)
+{
+	gnutls_pcert_st *pcerts;
+	unsigned n = TLS_MAX_CHAIN;
+	gnutls_privkey_t key;
+	const char *errpos = NULL;
+	int r;
+
+	gnutls_datum_t pem = { .data = (unsigned char *)cert_pem, .size = (unsigned)cert_len };
+	pcerts = gnutls_calloc(TLS_MAX_CHAIN, sizeof(*pcerts));
+	if (pcerts == NULL)
+		return -ENOMEM;
+	r = gnutls_pcert_list_import_x509_raw(pcerts, &n, &pem, GNUTLS_X509_FMT_PEM, 0);
+	if (r < 0 || n == 0) {
+		log_warn("tls-certificate: %s", r < 0 ? gnutls_strerror(r) : "no certificate");
+		return -EINVAL;
+	}
+	r = gnutls_pubkey_get_pk_algorithm(pcerts[0].pubkey, &tls_pk_bits);
+	if (r < 0)
+		return -EINVAL;
+	tls_pk = (gnutls_pk_algorithm_t)r;
+
+	if (gnutls_privkey_init(&key) < 0 ||
+	    gnutls_privkey_import_ext4(key, NULL, sign_data, sign_hash, no_decrypt, NULL, key_info,
+				       0) < 0)
+		return -EINVAL;
+	if (gnutls_certificate_allocate_credentials(&tls_creds) < 0)
+		return -ENOMEM;
+	r = gnutls_certificate_set_key(tls_creds, NULL, 0, pcerts, (int)n, key);
+	if (r < 0) {
+		log_warn("certificate: %s", gnutls_strerror(r));
+		return -EINVAL;
+	}
+	r = gnutls_priority_init2(&tls_prio, cfg->tls_priority, &errpos, 0);
+	if (r < 0) {
+		log_warn("tls-priority: %s at '%s'", gnutls_strerror(r), errpos ? errpos : "");
+		return -EINVAL;
+	}
+	/* This process's own ticket key: no other session can mint a ticket
+	 * that resumes here. */
+	if (gnutls_session_ticket_key_generate(&tls_ticket_key) < 0)
+		return -EIO;
+	return 0;
+}
+
+struct tls *tls_new(int fd, bool data)
+{
+	struct tls *t = calloc(1, sizeof(*t));
+
+	if (t == NULL)
+		abort();
+	t->data = data;
+	/* Tickets are sent on the control connection only, when asked for. */
+	if (gnutls_init(&t->s, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_AUTO_SEND_TICKET) < 0)
+		abort();
+	if (gnutls_priority_set(t->s, tls_prio) < 0 ||
+	    gnutls_credentials_set(t->s, GNUTLS_CRD_CERTIFICATE, tls_creds) < 0 ||
+	    gnutls_session_ticket_enable_server(t->s, &tls_ticket_key) < 0)
+		abort();
+	gnutls_certificate_server_set_request(t->s, GNUTLS_CERT_IGNORE);
+	gnutls_db_set_retrieve_function(t->s, cache_retrieve);
+	if (!data) {
+		gnutls_db_set_store_function(t->s, cache_store);
+		gnutls_db_set_remove_function(t->s, cache_remove);
+	}
+	gnutls_db_set_ptr(t->s, NULL);
+	gnutls_transport_set_int(t->s, fd);
+	return t;
+}
+
+void tls_free(struct tls *t)
+{
+	if (t == NULL)
+		return;
+	gnutls_deinit(t->s);
+	free(t);
+}
+
+int tls_handshake(struct tls *t)
+{
+	int r = gnutls_handshake(t->s);
+
+	if (r == GNUTLS_E_SUCCESS)
+		return 0;
+	if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+		return -EAGAIN;
+	if (!gnutls_error_is_fatal(r))
+		return -EAGAIN;
+	log_info("%s TLS handshake failed: %s", t->data ? "data" : "control", gnutls_strerror(r));
+	return -EPROTO;
+}
+
+bool tls_want_write(const struct tls *t)
+{
+	return gnutls_record_get_direction(t->s) == 1;
+}
+
+ssize_t tls_recv(struct tls *t, void *buf, size_t len)
+{
+	ssize_t r = gnutls_record_recv(t->s, buf, len);
+
+	if (r >= 0)
+		return r;
+	if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+		return -EAGAIN;
+	if (r == GNUTLS_E_PREMATURE_TERMINATION)
+		return -ECONNRESET;
+	if (!gnutls_error_is_fatal((int)r) && r != GNUTLS_E_REHANDSHAKE)
+		return -EAGAIN;
+	log_info("TLS receive: %s", gnutls_strerror((int)r));
+	return -EPROTO;
+}
+
+ssize_t tls_send(struct tls *t, const void *buf, size_t len)
+{
+	ssize_t r = gnutls_record_send(t->s, buf, len);
+
+	if (r >= 0)
+		return r;
+	if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+		return -EAGAIN;
+	log_info("TLS send: %s", gnutls_strerror((int)r));
+	return -EPROTO;
+}
+
+size_t tls_pending(struct tls *t)
+{
+	return gnutls_record_check_pending(t->s);
+}
+
+int tls_send_ticket(struct tls *t)
+{
+	int r;
+
+	if (gnutls_protocol_get_version(t->s) != GNUTLS_TLS1_3)
+		return 0;
+	r = gnutls_session_ticket_send(t->s, 1, 0);
+	if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+		return -EAGAIN;
+	if (r < 0) {
+		log_info("sending a session ticket: %s", gnutls_strerror(r));
+		return -EPROTO;
+	}
+	return 0;
+}
+
+bool tls_resumed(const struct tls *t)
+{
+	return gnutls_session_is_resumed(t->s) != 0;
+}
+
+int tls_bye(struct tls *t)
+{
+	int r = gnutls_bye(t->s, GNUTLS_SHUT_WR);
+
+	if (r == GNUTLS_E_SUCCESS)
+		return 0;
+	if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+		return -EAGAIN;
+	return -EPROTO;
+}
+
+const char *tls_describe(const struct tls *t, char *buf, size_t size)
+{
+	const char *v = gnutls_protocol_get_name(gnutls_protocol_get_version(t->s));
+	const char *c = gnutls_cipher_get_name(gnutls_cipher_get(t->s));
+
+	snprintf(buf, size, "%s/%s", v ? v : "?", c ? c : "?");
+	return buf;
+}

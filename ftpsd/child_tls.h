@@ -1,0 +1,36 @@
+/* The child's TLS sessions (GnuTLS), control and data. The private key is
+ * not here: signatures are asked of the monitor. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "config.h"
+
+struct tls;
+
+/* Credentials (certificate chain + a key that signs through the monitor),
+ * priorities and this process's own ticket key. Call before the chroot. */
+int tls_prepare(const struct config *cfg, const char *cert_pem, size_t cert_len);
+/* A server session on a non-blocking socket. data: a data channel (never
+ * sends tickets, never feeds the session cache). */
+struct tls *tls_new(int fd, bool data);
+void tls_free(struct tls *t);
+/* 0 when done, -EAGAIN to be called again when tls_want_write() says which
+ * way, -EPROTO when the handshake failed (logged). */
+int tls_handshake(struct tls *t);
+bool tls_want_write(const struct tls *t);
+/* > 0 bytes, 0 on close_notify, -EAGAIN, -ECONNRESET on a close without
+ * close_notify, -EPROTO on any other failure. */
+ssize_t tls_recv(struct tls *t, void *buf, size_t len);
+/* > 0 bytes, -EAGAIN (call again with the same buffer), -EPROTO. */
+ssize_t tls_send(struct tls *t, const void *buf, size_t len);
+size_t tls_pending(struct tls *t);
+/* Send one new session ticket (TLS 1.3 only; a no-op otherwise). */
+int tls_send_ticket(struct tls *t);
+bool tls_resumed(const struct tls *t);
+/* Send close_notify: 0, -EAGAIN, -EPROTO. */
+int tls_bye(struct tls *t);
+/* "TLS1.3/AES-128-GCM" */
+const char *tls_describe(const struct tls *t, char *buf, size_t size);

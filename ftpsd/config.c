@@ -1,0 +1,398 @@
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CONFIG_MAX_SIZE (1024 * 1024)
+#define CONFIG_MAX_LINE 4096
+
+enum value_kind { V_STRING, V_PATH, V_TLS3, V_TLS2, V_REUSE, V_UINT, V_DURATION, V_PORTS, V_OCTAL,
+		  V_ADDR4 };
+
+struct key {
+	const char *name;
+	enum value_kind kind;
+	size_t offset;
+	unsigned min, max; /* V_UINT, V_DURATION (ms), V_OCTAL */
+};
+
+#define F(field) offsetof(struct config, field)
+
+static const struct key keys[] = {
+	{ "tls-certificate", V_PATH, F(tls_certificate), 0, 0 },
+	{ "tls-key", V_PATH, F(tls_key), 0, 0 },
+	{ "tls-priority", V_STRING, F(tls_priority), 0, 0 },
+	{ "users-file", V_PATH, F(users_file), 0, 0 },
+	{ "pam-service", V_STRING, F(pam_service), 0, 0 },
+	{ "unprivileged-user", V_STRING, F(unprivileged_user), 0, 0 },
+	{ "empty-dir", V_PATH, F(empty_dir), 0, 0 },
+	{ "pasv-ports", V_PORTS, F(pasv_port_low), 1024, 65535 },
+	{ "pasv-address", V_ADDR4, F(pasv_address), 0, 0 },
+	{ "banner", V_STRING, F(banner), 0, 0 },
+	{ "control-tls", V_TLS3, F(control_tls), 0, 0 },
+	{ "data-tls", V_TLS2, F(data_tls), 0, 0 },
+	{ "data-tls-reuse", V_REUSE, F(data_tls_reuse), 0, 0 },
+	{ "idle-timeout", V_DURATION, F(idle_timeout_ms), 1000, 86400000 },
+	{ "login-timeout", V_DURATION, F(login_timeout_ms), 1000, 3600000 },
+	{ "login-failure-delay", V_DURATION, F(login_failure_delay_ms), 0, 60000 },
+	{ "max-login-failures", V_UINT, F(max_login_failures), 1, 100 },
+	{ "umask", V_OCTAL, F(umask), 0, 0777 },
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+const char *const *config_key_names(void)
+{
+	static const char *names[NKEYS + 1];
+
+	for (size_t i = 0; i < NKEYS; i++)
+		names[i] = keys[i].name;
+	names[NKEYS] = NULL;
+	return names;
+}
+
+void config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->tls_priority = strdup("NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:%SERVER_PRECEDENCE");
+	cfg->unprivileged_user = strdup("ftpsd");
+	cfg->empty_dir = strdup("/run/ftpsd/empty");
+	cfg->banner = strdup("ftpsd ready");
+	cfg->pasv_port_low = 49152;
+	cfg->pasv_port_high = 65534;
+	cfg->control_tls = TLS_POLICY_REQUIRED;
+	cfg->data_tls = TLS_POLICY_REQUIRED;
+	cfg->data_tls_reuse = true;
+	cfg->idle_timeout_ms = 300000;
+	cfg->login_timeout_ms = 60000;
+	cfg->login_failure_delay_ms = 1000;
+	cfg->max_login_failures = 3;
+	cfg->umask = 022;
+	if (cfg->tls_priority == NULL || cfg->unprivileged_user == NULL || cfg->empty_dir == NULL ||
+	    cfg->banner == NULL)
+		abort();
+}
+
+void config_free(struct config *cfg)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (keys[i].kind == V_STRING || keys[i].kind == V_PATH || keys[i].kind == V_ADDR4) {
+			char **p = (char **)((char *)cfg + keys[i].offset);
+			free(*p);
+			*p = NULL;
+		}
+	}
+}
+
+/* Parse a decimal unsigned number filling the whole string. */
+static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+{
+	unsigned long long v = 0;
+
+	if (*s == '\0')
+		return -EINVAL;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		v = v * 10 + (unsigned)(*s - '0');
+		if (v > max)
+			return -ERANGE;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_duration_ms(const char *s, unsigned long long *ms)
+{
+	char num[32];
+	size_t n = strspn(s, "0123456789");
+	const char *unit = s + n;
+	unsigned long long v, mult;
+
+	if (n == 0 || n >= sizeof(num))
+		return -EINVAL;
+	memcpy(num, s, n);
+	num[n] = '\0';
+	if (parse_uint(num, UINT32_MAX, &v) < 0)
+		return -EINVAL;
+	if (strcmp(unit, "") == 0 || strcmp(unit, "s") == 0)
+		mult = 1000;
+	else if (strcmp(unit, "ms") == 0)
+		mult = 1;
+	else if (strcmp(unit, "m") == 0)
+		mult = 60000;
+	else
+		return -EINVAL;
+	*ms = v * mult;
+	return 0;
+}
+
+static int set_value(struct config *cfg, const struct key *k, const char *value, char *why,
+		     size_t whylen)
+{
+	void *field = (char *)cfg + k->offset;
+	unsigned long long v;
+
+	switch (k->kind) {
+	case V_PATH:
+		if (value[0] != '/') {
+			snprintf(why, whylen, "%s must be an absolute path", k->name);
+			return -1;
+		}
+		/* fall through */
+	case V_STRING: {
+		char *copy = strdup(value);
+		if (copy == NULL)
+			abort();
+		free(*(char **)field);
+		*(char **)field = copy;
+		return 0;
+	}
+	case V_ADDR4: {
+		struct in_addr a;
+		if (inet_pton(AF_INET, value, &a) != 1) {
+			snprintf(why, whylen, "%s must be an IPv4 address", k->name);
+			return -1;
+		}
+		char *copy = strdup(value);
+		if (copy == NULL)
+			abort();
+		free(*(char **)field);
+		*(char **)field = copy;
+		return 0;
+	}
+	case V_TLS3:
+	case V_TLS2: {
+		enum tls_policy p;
+		if (strcmp(value, "required") == 0)
+			p = TLS_POLICY_REQUIRED;
+		else if (strcmp(value, "optional") == 0)
+			p = TLS_POLICY_OPTIONAL;
+		else if (k->kind == V_TLS3 && strcmp(value, "off") == 0)
+			p = TLS_POLICY_OFF;
+		else {
+			snprintf(why, whylen, "%s must be %s", k->name,
+				 k->kind == V_TLS3 ? "required, optional or off" : "required or optional");
+			return -1;
+		}
+		*(enum tls_policy *)field = p;
+		return 0;
+	}
+	case V_REUSE:
+		if (strcmp(value, "required") == 0)
+			*(bool *)field = true;
+		else if (strcmp(value, "off") == 0)
+			*(bool *)field = false;
+		else {
+			snprintf(why, whylen, "%s must be required or off", k->name);
+			return -1;
+		}
+		return 0;
+	case V_UINT:
+		if (parse_uint(value, k->max, &v) < 0 || v < k->min) {
+			snprintf(why, whylen, "%s must be a number from %u to %u", k->name, k->min, k->max);
+			return -1;
+		}
+		*(unsigned *)field = (unsigned)v;
+		return 0;
+	case V_DURATION:
+		if (parse_duration_ms(value, &v) < 0 || v < k->min || v > k->max) {
+			snprintf(why, whylen,
+				 "%s must be a duration from %ums to %us (units: ms, s, m)", k->name,
+				 k->min, k->max / 1000);
+			return -1;
+		}
+		*(unsigned *)field = (unsigned)v;
+		return 0;
+	case V_OCTAL: {
+		char *end;
+		errno = 0;
+		unsigned long o = strtoul(value, &end, 8);
+		if (errno != 0 || *end != '\0' || value[0] < '0' || value[0] > '7' || o > k->max) {
+			snprintf(why, whylen, "%s must be an octal mode such as 022", k->name);
+			return -1;
+		}
+		*(unsigned *)field = (unsigned)o;
+		return 0;
+	}
+	case V_PORTS: {
+		char lo[16], hi[16];
+		const char *dash = strchr(value, '-');
+		unsigned long long l, h;
+		if (dash == NULL || (size_t)(dash - value) >= sizeof(lo) || strlen(dash + 1) >= sizeof(hi))
+			goto bad_ports;
+		memcpy(lo, value, (size_t)(dash - value));
+		lo[dash - value] = '\0';
+		strcpy(hi, dash + 1);
+		if (parse_uint(lo, 65535, &l) < 0 || parse_uint(hi, 65535, &h) < 0 || l < k->min ||
+		    h < l)
+			goto bad_ports;
+		cfg->pasv_port_low = (unsigned)l;
+		cfg->pasv_port_high = (unsigned)h;
+		return 0;
+bad_ports:
+		snprintf(why, whylen, "%s must be LOW-HIGH with 1024 <= LOW <= HIGH <= 65535", k->name);
+		return -1;
+	}
+	}
+	snprintf(why, whylen, "internal error");
+	return -1;
+}
+
+static void report(config_error_fn err, void *ctx, const char *name, unsigned line, const char *msg)
+{
+	char buf[CONFIG_MAX_LINE + 256];
+
+	snprintf(buf, sizeof(buf), "%s:%u: %s", name, line, msg);
+	err(ctx, buf);
+}
+
+static bool is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r';
+}
+
+int config_parse(struct config *cfg, const char *name, const char *text, size_t len,
+		 config_error_fn err, void *ctx)
+{
+	bool seen[NKEYS] = { false };
+	unsigned lineno = 0;
+	int errors = 0;
+	size_t pos = 0;
+
+	while (pos < len) {
+		char line[CONFIG_MAX_LINE + 1], why[512];
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t n = nl != NULL ? (size_t)(nl - (text + pos)) : len - pos;
+
+		lineno++;
+		if (n > CONFIG_MAX_LINE) {
+			report(err, ctx, name, lineno, "line too long");
+			errors++;
+			pos += n + 1;
+			continue;
+		}
+		memcpy(line, text + pos, n);
+		line[n] = '\0';
+		pos += n + 1;
+		if (memchr(line, '\0', n) != NULL) {
+			report(err, ctx, name, lineno, "NUL byte in line");
+			errors++;
+			continue;
+		}
+
+		char *s = line, *e;
+		while (is_space(*s))
+			s++;
+		if (*s == '\0' || *s == '#')
+			continue;
+		e = s + strlen(s);
+		while (e > s && is_space(e[-1]))
+			*--e = '\0';
+
+		char *eq = strchr(s, '=');
+		if (eq == NULL) {
+			report(err, ctx, name, lineno, "expected key = value");
+			errors++;
+			continue;
+		}
+		char *kend = eq, *value = eq + 1;
+		while (kend > s && is_space(kend[-1]))
+			kend--;
+		*kend = '\0';
+		while (is_space(*value))
+			value++;
+
+		size_t i;
+		for (i = 0; i < NKEYS; i++)
+			if (strcmp(keys[i].name, s) == 0)
+				break;
+		if (i == NKEYS) {
+			snprintf(why, sizeof(why), "unknown key '%.200s'", s);
+			report(err, ctx, name, lineno, why);
+			errors++;
+			continue;
+		}
+		if (seen[i]) {
+			snprintf(why, sizeof(why), "%s is set twice", keys[i].name);
+			report(err, ctx, name, lineno, why);
+			errors++;
+			continue;
+		}
+		seen[i] = true;
+		if (*value == '\0') {
+			snprintf(why, sizeof(why), "%s has no value", keys[i].name);
+			report(err, ctx, name, lineno, why);
+			errors++;
+			continue;
+		}
+		if (set_value(cfg, &keys[i], value, why, sizeof(why)) < 0) {
+			report(err, ctx, name, lineno, why);
+			errors++;
+		}
+	}
+
+	if (cfg->control_tls != TLS_POLICY_OFF &&
+	    (cfg->tls_certificate == NULL || cfg->tls_key == NULL)) {
+		report(err, ctx, name, lineno,
+		       "tls-certificate and tls-key are required unless control-tls = off");
+		errors++;
+	}
+	if (cfg->users_file == NULL && cfg->pam_service == NULL) {
+		report(err, ctx, name, lineno, "set users-file, pam-service or both");
+		errors++;
+	}
+	return errors;
+}
+
+int config_load(struct config *cfg, const char *path, config_error_fn err, void *ctx)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int fd, errors;
+	char msg[512];
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		snprintf(msg, sizeof(msg), "%s:0: cannot open: %s", path, strerror(errno));
+		err(ctx, msg);
+		return 1;
+	}
+	buf = malloc(CONFIG_MAX_SIZE);
+	if (buf == NULL)
+		abort();
+	for (;;) {
+		ssize_t r = read(fd, buf + len, CONFIG_MAX_SIZE - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			snprintf(msg, sizeof(msg), "%s:0: cannot read: %s", path, strerror(errno));
+			err(ctx, msg);
+			close(fd);
+			free(buf);
+			return 1;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+		if (len == CONFIG_MAX_SIZE) {
+			snprintf(msg, sizeof(msg), "%s:0: file larger than %d bytes", path,
+				 CONFIG_MAX_SIZE - 1);
+			err(ctx, msg);
+			close(fd);
+			free(buf);
+			return 1;
+		}
+	}
+	close(fd);
+	errors = config_parse(cfg, path, buf, len, err, ctx);
+	free(buf);
+	return errors;
+}

@@ -1,0 +1,45 @@
+/* Configuration values, shared by both processes: parsed once by the monitor
+ * before the fork, read-only afterwards. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum tls_policy { TLS_POLICY_OFF, TLS_POLICY_OPTIONAL, TLS_POLICY_REQUIRED };
+
+struct config {
+	char *tls_certificate;
+	char *tls_key;
+	char *tls_priority;
+	char *users_file;
+	char *pam_service;
+	char *unprivileged_user;
+	char *empty_dir;
+	char *pasv_address;
+	char *banner;
+	unsigned pasv_port_low, pasv_port_high;
+	enum tls_policy control_tls;
+	enum tls_policy data_tls;
+	bool data_tls_reuse;
+	unsigned idle_timeout_ms;
+	unsigned login_timeout_ms;
+	unsigned login_failure_delay_ms;
+	unsigned max_login_failures;
+	unsigned umask;
+};
+
+/* Receives each error as "FILE:LINE: message". */
+typedef void (*config_error_fn)(void *ctx, const char *message);
+
+/* Fill cfg with every default. */
+void config_defaults(struct config *cfg);
+/* Parse text (not NUL-terminated) named name into cfg, which holds defaults.
+ * Returns the number of errors, each reported through err. */
+int config_parse(struct config *cfg, const char *name, const char *text, size_t len,
+		 config_error_fn err, void *ctx);
+/* Read and parse a file; errors (also unreadable file) go through err. */
+int config_load(struct config *cfg, const char *path, config_error_fn err, void *ctx);
+/* Free every string in cfg. */
+void config_free(struct config *cfg);
+/* The name of each key, NULL-terminated; for documentation checks. */
+const char *const *config_key_names(void);

@@ -1,0 +1,179 @@
+#include "ftp_parse.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define TELNET_IAC 255
+#define TELNET_WILL 251
+#define TELNET_DONT 254
+
+uint8_t *ftp_linebuf_tail(struct ftp_linebuf *lb, size_t *space)
+{
+	*space = sizeof(lb->buf) - lb->len;
+	return lb->buf + lb->len;
+}
+
+void ftp_linebuf_added(struct ftp_linebuf *lb, size_t n)
+{
+	lb->len += n;
+}
+
+bool ftp_linebuf_has_line(const struct ftp_linebuf *lb)
+{
+	return memchr(lb->buf, '\n', lb->len) != NULL || lb->len == sizeof(lb->buf);
+}
+
+int ftp_linebuf_take(struct ftp_linebuf *lb, char *line, size_t size)
+{
+	uint8_t *nl = memchr(lb->buf, '\n', lb->len);
+
+	if (nl == NULL) {
+		if (lb->len < sizeof(lb->buf))
+			return 0;
+		/* Full buffer and no newline: drop it and whatever follows up to the
+		 * next newline, and say so once. */
+		bool first = !lb->discarding;
+		lb->len = 0;
+		lb->discarding = true;
+		return first ? -E2BIG : 0;
+	}
+
+	size_t n = (size_t)(nl - lb->buf);
+	size_t consumed = n + 1;
+	if (lb->discarding) {
+		lb->discarding = false;
+		memmove(lb->buf, lb->buf + consumed, lb->len - consumed);
+		lb->len -= consumed;
+		return ftp_linebuf_take(lb, line, size);
+	}
+	if (n > 0 && lb->buf[n - 1] == '\r')
+		n--;
+	if (n + 1 > size || n > FTP_MAX_LINE) {
+		memmove(lb->buf, lb->buf + consumed, lb->len - consumed);
+		lb->len -= consumed;
+		return -E2BIG;
+	}
+	memcpy(line, lb->buf, n);
+	line[n] = '\0';
+	memmove(lb->buf, lb->buf + consumed, lb->len - consumed);
+	lb->len -= consumed;
+	return 1;
+}
+
+/* Remove Telnet commands: IAC IAC is a literal 255, IAC WILL/WONT/DO/DONT x
+ * is three bytes, any other IAC x two. Returns the new length. */
+static size_t strip_telnet(char *line, size_t len)
+{
+	size_t i = 0, j = 0;
+
+	while (i < len) {
+		unsigned char c = (unsigned char)line[i];
+		if (c != TELNET_IAC) {
+			line[j++] = line[i++];
+			continue;
+		}
+		if (i + 1 >= len) {
+			i++;
+			continue;
+		}
+		unsigned char op = (unsigned char)line[i + 1];
+		if (op == TELNET_IAC) {
+			line[j++] = (char)TELNET_IAC;
+			i += 2;
+		} else if (op >= TELNET_WILL && op <= TELNET_DONT) {
+			i += 3;
+		} else {
+			i += 2;
+		}
+	}
+	line[j < len ? j : len] = '\0';
+	return j;
+}
+
+int ftp_parse_command(char *line, size_t len, struct ftp_command *cmd)
+{
+	size_t i;
+
+	if (memchr(line, '\0', len) != NULL)
+		return -EINVAL;
+	len = strip_telnet(line, len);
+
+	for (i = 0; i < len && line[i] != ' '; i++) {
+		char c = line[i];
+		if (i >= 4)
+			return -EINVAL;
+		if (c >= 'a' && c <= 'z')
+			c = (char)(c - 'a' + 'A');
+		else if (c < 'A' || c > 'Z')
+			return -EINVAL;
+		cmd->verb[i] = c;
+	}
+	if (i < 3)
+		return -EINVAL;
+	cmd->verb[i] = '\0';
+	cmd->arg = NULL;
+	if (i < len && line[i] == ' ' && i + 1 < len)
+		cmd->arg = line + i + 1;
+	return 0;
+}
+
+int ftp_path_resolve(const char *cwd, const char *arg, char *out, size_t size)
+{
+	size_t len = 0;
+	const char *parts[2] = { arg[0] == '/' ? "" : cwd, arg };
+
+	if (size < 2)
+		return -ENAMETOOLONG;
+	out[0] = '\0';
+	for (int p = 0; p < 2; p++) {
+		const char *s = parts[p];
+		while (*s != '\0') {
+			while (*s == '/')
+				s++;
+			if (*s == '\0')
+				break;
+			const char *e = strchr(s, '/');
+			size_t n = e != NULL ? (size_t)(e - s) : strlen(s);
+			if (n == 1 && s[0] == '.') {
+				/* nothing */
+			} else if (n == 2 && s[0] == '.' && s[1] == '.') {
+				while (len > 0 && out[len - 1] != '/')
+					len--;
+				if (len > 0)
+					len--;
+				out[len] = '\0';
+			} else {
+				if (len + 1 + n + 1 > size)
+					return -ENAMETOOLONG;
+				out[len++] = '/';
+				memcpy(out + len, s, n);
+				len += n;
+				out[len] = '\0';
+			}
+			s += n;
+		}
+	}
+	if (len == 0) {
+		out[0] = '/';
+		out[1] = '\0';
+	}
+	return 0;
+}
+
+int ftp_quote_path(const char *path, char *out, size_t size)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; path[i] != '\0'; i++) {
+		size_t need = path[i] == '"' ? 2 : 1;
+		if (j + need + 1 > size)
+			return -ENAMETOOLONG;
+		out[j++] = path[i];
+		if (path[i] == '"')
+			out[j++] = '"';
+	}
+	if (j + 1 > size)
+		return -ENAMETOOLONG;
+	out[j] = '\0';
+	return 0;
+}

@@ -1,0 +1,43 @@
+/* The child's pure FTP parsing: control-line framing, Telnet stripping,
+ * command splitting and virtual path arithmetic. No I/O, no state beyond
+ * what is passed in: unit-tested and fuzzed as is. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FTP_MAX_LINE 4096
+
+/* Bytes read from the control connection, waiting to become lines. */
+struct ftp_linebuf {
+	uint8_t buf[FTP_MAX_LINE + 2];
+	size_t len;
+	bool discarding; /* inside an over-long line, dropping until its newline */
+};
+
+/* Where to append and how much fits. */
+uint8_t *ftp_linebuf_tail(struct ftp_linebuf *lb, size_t *space);
+void ftp_linebuf_added(struct ftp_linebuf *lb, size_t n);
+/* Take the next complete line (without CR LF) into line (NUL-terminated).
+ * Returns 1 for a line, 0 when more input is needed, -E2BIG once for each
+ * line longer than FTP_MAX_LINE (whose bytes are dropped). */
+int ftp_linebuf_take(struct ftp_linebuf *lb, char *line, size_t size);
+/* True when a complete line is buffered. */
+bool ftp_linebuf_has_line(const struct ftp_linebuf *lb);
+
+struct ftp_command {
+	char verb[5]; /* upper case, 3 or 4 letters */
+	char *arg;    /* NULL when absent; points into the line */
+};
+
+/* Split a line in place. Telnet IAC sequences are removed first.
+ * 0, or -EINVAL for a line that is not a command (bad verb, NUL byte). */
+int ftp_parse_command(char *line, size_t len, struct ftp_command *cmd);
+
+/* Resolve arg against cwd to an absolute path with no ".", ".." or empty
+ * components ("/" at most). -ENAMETOOLONG when out is too small. */
+int ftp_path_resolve(const char *cwd, const char *arg, char *out, size_t size);
+
+/* Write path for a 257 reply: quotes doubled per RFC 959. -ENAMETOOLONG. */
+int ftp_quote_path(const char *path, char *out, size_t size);

@@ -1,0 +1,76 @@
+/* Messages between the child and the monitor over a SOCK_SEQPACKET pair:
+ * one datagram per message, a fixed header, typed fields, at most one
+ * descriptor. Every getter checks bounds and ipc_get_end() checks that the
+ * whole message was consumed: a message with one byte too many is as bad as
+ * one with a byte too few. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define IPC_MAX_PAYLOAD 16384
+#define IPC_MAX_PATH 4096
+#define IPC_MAX_NAME 256
+
+/* Requests from the child (the answer is always IPC_ANSWER) and the answer. */
+enum ipc_type {
+	IPC_LOG = 1,   /* u32 priority, str line; no answer */
+	IPC_SIGN = 2,  /* u32 kind, u32 algo, u32 flags, bytes input -> i32 rc, bytes signature */
+	IPC_AUTH = 3,  /* str user, str password -> i32 rc, u32 user flags */
+	IPC_STAT = 4,  /* str path -> i32 rc, u32 mode, u64 size, i64 mtime */
+	IPC_OPEN = 5,  /* str path, u32 how, u64 offset -> i32 rc, u64 size; + fd */
+	IPC_LIST = 6,  /* str path, u32 format, u32 flags -> i32 rc; + memfd */
+	IPC_ANSWER = 100,
+};
+
+/* IPC_SIGN kinds */
+enum { IPC_SIGN_DATA = 0, IPC_SIGN_HASH = 1 };
+/* IPC_OPEN hows */
+enum { IPC_OPEN_READ = 0, IPC_OPEN_WRITE = 1, IPC_OPEN_APPEND = 2 };
+/* IPC_LIST formats and flags */
+enum { IPC_LIST_LONG = 0, IPC_LIST_NAMES = 1, IPC_LIST_MLSD = 2 };
+enum { IPC_LIST_ALL = 1 };
+/* IPC_AUTH answer flags */
+enum { IPC_USER_READ_ONLY = 1 };
+/* IPC_AUTH answer codes besides 0 and -errno */
+#define IPC_AUTH_FAILED (-EACCES)
+#define IPC_AUTH_LOCKED (-EUSERS)
+
+struct ipc_msg {
+	uint16_t type;
+	size_t len; /* bytes of payload */
+	size_t pos; /* read position */
+	bool overflow;
+	int fd;     /* received or to be sent, -1 when none */
+	uint8_t payload[IPC_MAX_PAYLOAD];
+};
+
+/* Start an empty message of a type. */
+void ipc_init(struct ipc_msg *m, enum ipc_type type);
+void ipc_put_u32(struct ipc_msg *m, uint32_t v);
+void ipc_put_i32(struct ipc_msg *m, int32_t v);
+void ipc_put_u64(struct ipc_msg *m, uint64_t v);
+void ipc_put_i64(struct ipc_msg *m, int64_t v);
+void ipc_put_bytes(struct ipc_msg *m, const void *p, size_t n);
+void ipc_put_str(struct ipc_msg *m, const char *s);
+
+/* Getters return 0 or -EBADMSG. */
+int ipc_get_u32(struct ipc_msg *m, uint32_t *v);
+int ipc_get_i32(struct ipc_msg *m, int32_t *v);
+int ipc_get_u64(struct ipc_msg *m, uint64_t *v);
+int ipc_get_i64(struct ipc_msg *m, int64_t *v);
+/* Points into the message; n is at most max. */
+int ipc_get_bytes(struct ipc_msg *m, const uint8_t **p, size_t *n, size_t max);
+/* Copies a string of at most size-1 bytes with no NUL inside. */
+int ipc_get_str(struct ipc_msg *m, char *out, size_t size);
+/* 0 when every byte was consumed. */
+int ipc_get_end(const struct ipc_msg *m);
+
+/* Decode a datagram (header + payload) into m; for ipc_recv and the fuzzer. */
+int ipc_decode(struct ipc_msg *m, const uint8_t *buf, size_t n);
+
+/* Send m (and m->fd when >= 0). 0 or -errno. */
+int ipc_send(int sock, const struct ipc_msg *m);
+/* Receive one message; -ECONNRESET on EOF, -EBADMSG on a malformed one. */
+int ipc_recv(int sock, struct ipc_msg *m);

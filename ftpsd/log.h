@@ -1,0 +1,29 @@
+/* Logging shared by both processes: the monitor writes to stderr or syslog,
+ * the child hands every line to the monitor (it has no /dev/log in its chroot). */
+#pragma once
+
+#include <stdarg.h>
+#include <stdnoreturn.h>
+
+enum log_target { LOG_TO_STDERR, LOG_TO_SYSLOG };
+
+/* Where lines go; the child replaces this with a sink that forwards them. */
+typedef void (*log_sink_fn)(int priority, const char *line);
+
+/* Choose the target and the role shown in each line ("monitor", "child"). */
+void log_open(enum log_target target, const char *role);
+/* Set a session prefix such as "127.0.0.1:40000" (copied). */
+void log_set_session(const char *session);
+void log_set_sink(log_sink_fn sink);
+/* Write one line with a syslog priority, control characters escaped. */
+void log_write(int priority, const char *line);
+/* Write a line on behalf of another role (the monitor logging for the child). */
+void log_write_as(const char *role, int priority, const char *line);
+
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Log and exit(1): a peer misbehaved or the session cannot go on. */
+noreturn void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Like fatalx, appending strerror(errno). */
+noreturn void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

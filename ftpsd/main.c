@@ -1,0 +1,180 @@
+/* Entry: options, configuration, the connection from the launcher, then the
+ * monitor. ftpsd never listens: systemd (Accept=yes) or inetd hands it one
+ * accepted connection. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "build_config.h"
+#include "config.h"
+#include "log.h"
+#include "monitor.h"
+#include "proctitle.h"
+
+static void print_error(void *ctx, const char *message)
+{
+	int *count = ctx;
+
+	(*count)++;
+	fprintf(stderr, "%s\n", message);
+}
+
+static void log_error(void *ctx, const char *message)
+{
+	int *count = ctx;
+
+	(*count)++;
+	log_write(3, message);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: ftpsd [--config FILE] [--implicit-tls] [--check-config] [--version]\n"
+		   "Serves one FTPS connection handed over by systemd (fd 3) or inetd (fd 0).\n");
+}
+
+/* The connection: fd 3 from systemd, else fd 0 from inetd. */
+static int find_connection(bool *from_inetd, bool *implicit)
+{
+	char **names = NULL;
+	int n = sd_listen_fds_with_names(1, &names);
+
+	if (n > 1)
+		fatalx("expected one socket from systemd, got %d (is Accept=yes set?)", n);
+	if (n == 1) {
+		int fd = SD_LISTEN_FDS_START;
+		if (names != NULL && names[0] != NULL &&
+		    (strcmp(names[0], "ftps") == 0 || strcmp(names[0], "implicit") == 0))
+			*implicit = true;
+		if (names != NULL) {
+			free(names[0]);
+			free(names);
+		}
+		if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 0) <= 0)
+			fatalx("fd 3 is not a connected stream socket (is Accept=yes set?)");
+		*from_inetd = false;
+		return fd;
+	}
+	if (sd_is_socket(STDIN_FILENO, AF_UNSPEC, SOCK_STREAM, 0) > 0) {
+		*from_inetd = true;
+		return STDIN_FILENO;
+	}
+	fatalx("no connection: start ftpsd from a systemd socket unit with Accept=yes or from inetd");
+}
+
+static void describe_peer(int fd, struct launch *l)
+{
+	struct sockaddr_storage a;
+	socklen_t len = sizeof(a);
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (getpeername(fd, (struct sockaddr *)&a, &len) < 0)
+		fatal("getpeername");
+	if (a.ss_family == AF_INET) {
+		struct sockaddr_in *v4 = (struct sockaddr_in *)&a;
+		inet_ntop(AF_INET, &v4->sin_addr, host, sizeof(host));
+		port = ntohs(v4->sin_port);
+	} else if (a.ss_family == AF_INET6) {
+		struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&a;
+		if (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr))
+			inet_ntop(AF_INET, v6->sin6_addr.s6_addr + 12, host, sizeof(host));
+		else
+			inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof(host));
+		port = ntohs(v6->sin6_port);
+	} else {
+		fatalx("the connection is not TCP over IPv4 or IPv6");
+	}
+	snprintf(l->peer, sizeof(l->peer), "%s", host);
+	snprintf(l->session, sizeof(l->session), "%s%s%s:%u", strchr(host, ':') ? "[" : "", host,
+		 strchr(host, ':') ? "]" : "", port);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "implicit-tls", no_argument, NULL, 'i' },
+		{ "check-config", no_argument, NULL, 'C' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config_path = FTPSD_DEFAULT_CONFIG;
+	bool check = false, implicit = false, from_inetd = false;
+	struct config cfg;
+	struct launch l = { 0 };
+	int opt, errors = 0;
+
+	proctitle_init(argc, argv);
+	while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'i':
+			implicit = true;
+			break;
+		case 'C':
+			check = true;
+			break;
+		case 'V':
+			printf("ftpsd %s\n", FTPSD_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	config_defaults(&cfg);
+	if (check) {
+		config_load(&cfg, config_path, print_error, &errors);
+		if (errors == 0)
+			printf("%s: OK\n", config_path);
+		return errors == 0 ? 0 : 1;
+	}
+
+	l.conn_fd = find_connection(&from_inetd, &implicit);
+	/* Under inetd, stderr is the client's socket: never log there. */
+	log_open(from_inetd ? LOG_TO_SYSLOG : LOG_TO_STDERR, "monitor");
+	if (from_inetd) {
+		int fd = fcntl(l.conn_fd, F_DUPFD_CLOEXEC, 3);
+		int null = open("/dev/null", O_RDWR);
+		if (fd < 0 || null < 0)
+			fatal("cannot set up descriptors");
+		for (int i = 0; i < 3; i++)
+			dup2(null, i);
+		if (null > 2)
+			close(null);
+		l.conn_fd = fd;
+	}
+	describe_peer(l.conn_fd, &l);
+	log_set_session(l.session);
+	l.implicit_tls = implicit;
+	l.as_root = geteuid() == 0;
+
+	config_load(&cfg, config_path, log_error, &errors);
+	if (errors > 0)
+		fatalx("configuration has %d error(s); session refused", errors);
+	if (implicit && cfg.control_tls == TLS_POLICY_OFF)
+		fatalx("implicit TLS with control-tls = off");
+	log_info("session start%s%s", implicit ? " (implicit TLS)" : "",
+		 l.as_root ? "" : " (not root: development mode, no chroot or user change)");
+	monitor_run(&cfg, &l);
+}

@@ -1,0 +1,445 @@
+/* The monitor: forks the protocol child, then answers its requests, one at a
+ * time, each checked against the session's phase. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "ipc.h"
+#include "log.h"
+#include "monitor.h"
+#include "proctitle.h"
+
+#define MON_MAX_SIGNATURES 4096
+#define MON_MAX_PASSWORD 1024
+
+enum { PHASE_PRELOGIN = 1, PHASE_LOGGEDIN = 2 };
+
+struct monitor {
+	const struct config *cfg;
+	const struct launch *launch;
+	int sock;
+	pid_t child;
+	unsigned phase;
+	unsigned failures;
+	unsigned signatures;
+	char user[256];
+};
+
+typedef void (*monitor_handler)(struct monitor *, struct ipc_msg *);
+
+static void answer(struct monitor *m, struct ipc_msg *a)
+{
+	int r = ipc_send(m->sock, a);
+
+	if (a->fd >= 0)
+		close(a->fd);
+	if (r < 0) {
+		errno = -r;
+		fatal("cannot answer the child");
+	}
+}
+
+static void answer_rc(struct monitor *m, int rc)
+{
+	struct ipc_msg *a = calloc(1, sizeof(*a));
+
+	if (a == NULL)
+		abort();
+	ipc_init(a, IPC_ANSWER);
+	ipc_put_i32(a, rc);
+	answer(m, a);
+	free(a);
+}
+
+static noreturn void bad_message(const struct ipc_msg *req)
+{
+	fatalx("malformed message of type %u from the child", req->type);
+}
+
+static void monitor_log(struct monitor *m, struct ipc_msg *req)
+{
+	uint32_t prio;
+	char line[1024];
+
+	if (ipc_get_u32(req, &prio) < 0 || ipc_get_str(req, line, sizeof(line)) < 0 ||
+	    ipc_get_end(req) < 0 || prio > LOG_DEBUG)
+		bad_message(req);
+	/* The child may be compromised: its words are logged as its words,
+	 * below error level, never as the monitor's. */
+	if (prio < LOG_WARNING)
+		prio = LOG_WARNING;
+	log_write_as("child", (int)prio, line);
+}
+
+static void monitor_sign(struct monitor *m, struct ipc_msg *req)
+{
+	uint32_t kind, algo, flags;
+	const uint8_t *in;
+	size_t n, outlen = 0;
+	uint8_t out[2048];
+	int r;
+
+	if (ipc_get_u32(req, &kind) < 0 || ipc_get_u32(req, &algo) < 0 ||
+	    ipc_get_u32(req, &flags) < 0 || ipc_get_bytes(req, &in, &n, 2048) < 0 ||
+	    ipc_get_end(req) < 0)
+		bad_message(req);
+	if (++m->signatures > MON_MAX_SIGNATURES)
+		fatalx("the child asked for more than %d signatures", MON_MAX_SIGNATURES);
+	r = monitor_tls_sign(kind, algo, flags, in, n, out, &outlen, sizeof(out));
+
+	struct ipc_msg *a = calloc(1, sizeof(*a));
+	if (a == NULL)
+		abort();
+	ipc_init(a, IPC_ANSWER);
+	ipc_put_i32(a, r);
+	ipc_put_bytes(a, out, r == 0 ? outlen : 0);
+	answer(m, a);
+	free(a);
+}
+
+/* Become the user: no way back to root after this. */
+static int become_user(struct monitor *m, const struct account *acct)
+{
+	if (!m->launch->as_root)
+		return 0;
+	if (acct->system_user) {
+		if (initgroups(acct->name, acct->gid) < 0)
+			return -errno;
+	} else if (setgroups(0, NULL) < 0) {
+		return -errno;
+	}
+	if (setresgid(acct->gid, acct->gid, acct->gid) < 0 ||
+	    setresuid(acct->uid, acct->uid, acct->uid) < 0)
+		return -errno;
+
+	uid_t ru, eu, su;
+	if (getresuid(&ru, &eu, &su) < 0 || ru != acct->uid || eu != acct->uid || su != acct->uid)
+		fatalx("user id change did not take effect");
+	/* A change of ids resets these: the user must not ptrace the monitor. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		fatal("PR_SET_DUMPABLE");
+	return 0;
+}
+
+static void monitor_auth(struct monitor *m, struct ipc_msg *req)
+{
+	char user[IPC_MAX_NAME], *password;
+	struct account acct;
+	uint32_t flags = 0;
+	int r;
+
+	password = calloc(1, MON_MAX_PASSWORD);
+	if (password == NULL)
+		abort();
+	if (ipc_get_str(req, user, sizeof(user)) < 0 ||
+	    ipc_get_str(req, password, MON_MAX_PASSWORD) < 0 || ipc_get_end(req) < 0)
+		bad_message(req);
+	explicit_bzero(req->payload, req->len);
+	if (m->failures >= m->cfg->max_login_failures)
+		fatalx("login attempt after %u failures", m->failures);
+
+	r = monitor_auth_check(m->cfg, m->launch->peer, user, password, &acct);
+	explicit_bzero(password, MON_MAX_PASSWORD);
+	free(password);
+
+	if (r < 0) {
+		m->failures++;
+		log_info("login failed for user %s from %s (%u of %u)", user, m->launch->peer,
+			 m->failures, m->cfg->max_login_failures);
+		/* The delay is the monitor's: a compromised child cannot skip it. */
+		unsigned ms = m->cfg->login_failure_delay_ms * m->failures;
+		struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+		answer_rc(m, m->failures >= m->cfg->max_login_failures ? IPC_AUTH_LOCKED
+								      : IPC_AUTH_FAILED);
+		return;
+	}
+
+	r = become_user(m, &acct);
+	if (r < 0) {
+		errno = -r;
+		fatal("cannot change to user %s", acct.name);
+	}
+	int root = open(acct.root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0) {
+		log_warn("login of %s: cannot open root %s: %s", acct.name, acct.root, strerror(errno));
+		answer_rc(m, -ENOENT);
+		exit(1);
+	}
+	umask((mode_t)m->cfg->umask);
+	monitor_fs_set_root(root, (acct.flags & IPC_USER_READ_ONLY) != 0);
+	m->phase = PHASE_LOGGEDIN;
+	snprintf(m->user, sizeof(m->user), "%s", acct.name);
+	proctitle_set("ftpsd: monitor %s@%s", m->user, m->launch->peer);
+	log_info("login: user %s from %s, root %s%s", acct.name, m->launch->peer, acct.root,
+		 (acct.flags & IPC_USER_READ_ONLY) ? ", read-only" : "");
+
+	struct ipc_msg *a = calloc(1, sizeof(*a));
+	if (a == NULL)
+		abort();
+	flags = acct.flags;
+	ipc_init(a, IPC_ANSWER);
+	ipc_put_i32(a, 0);
+	ipc_put_u32(a, flags);
+	answer(m, a);
+	free(a);
+}
+
+static void get_path(struct ipc_msg *req, char *path)
+{
+	if (ipc_get_str(req, path, IPC_MAX_PATH) < 0 || path[0] != '/')
+		bad_message(req);
+}
+
+static void monitor_stat(struct monitor *m, struct ipc_msg *req)
+{
+	char path[IPC_MAX_PATH];
+	struct stat st;
+	struct ipc_msg *a;
+	int r;
+
+	get_path(req, path);
+	if (ipc_get_end(req) < 0)
+		bad_message(req);
+	r = monitor_fs_stat(path, &st);
+	a = calloc(1, sizeof(*a));
+	if (a == NULL)
+		abort();
+	ipc_init(a, IPC_ANSWER);
+	ipc_put_i32(a, r);
+	ipc_put_u32(a, r == 0 ? (uint32_t)st.st_mode : 0);
+	ipc_put_u64(a, r == 0 ? (uint64_t)st.st_size : 0);
+	ipc_put_i64(a, r == 0 ? (int64_t)st.st_mtime : 0);
+	answer(m, a);
+	free(a);
+}
+
+static void monitor_open(struct monitor *m, struct ipc_msg *req)
+{
+	char path[IPC_MAX_PATH];
+	uint32_t how;
+	uint64_t offset, size = 0;
+	struct ipc_msg *a;
+	int fd = -1, r;
+
+	get_path(req, path);
+	if (ipc_get_u32(req, &how) < 0 || ipc_get_u64(req, &offset) < 0 || ipc_get_end(req) < 0 ||
+	    offset > INT64_MAX)
+		bad_message(req);
+	r = monitor_fs_open(path, how, offset, &fd, &size);
+	if (r < 0)
+		log_info("open %s: %s", path, strerror(-r));
+	a = calloc(1, sizeof(*a));
+	if (a == NULL)
+		abort();
+	ipc_init(a, IPC_ANSWER);
+	ipc_put_i32(a, r);
+	ipc_put_u64(a, size);
+	a->fd = fd;
+	answer(m, a);
+	free(a);
+}
+
+static void monitor_list(struct monitor *m, struct ipc_msg *req)
+{
+	char path[IPC_MAX_PATH];
+	uint32_t format, flags;
+	int fd = -1, r;
+
+	get_path(req, path);
+	if (ipc_get_u32(req, &format) < 0 || ipc_get_u32(req, &flags) < 0 || ipc_get_end(req) < 0)
+		bad_message(req);
+	r = monitor_fs_list(path, format, flags, &fd);
+
+	struct ipc_msg *a = calloc(1, sizeof(*a));
+	if (a == NULL)
+		abort();
+	ipc_init(a, IPC_ANSWER);
+	ipc_put_i32(a, r);
+	a->fd = fd;
+	answer(m, a);
+	free(a);
+}
+
+static const struct {
+	enum ipc_type type;
+	unsigned phases;
+	monitor_handler handler;
+} monitor_handlers[] = {
+	{ IPC_LOG, PHASE_PRELOGIN | PHASE_LOGGEDIN, monitor_log },
+	{ IPC_SIGN, PHASE_PRELOGIN | PHASE_LOGGEDIN, monitor_sign },
+	{ IPC_AUTH, PHASE_PRELOGIN, monitor_auth },
+	{ IPC_STAT, PHASE_LOGGEDIN, monitor_stat },
+	{ IPC_OPEN, PHASE_LOGGEDIN, monitor_open },
+	{ IPC_LIST, PHASE_LOGGEDIN, monitor_list },
+};
+
+/* Handle one message; ends the session on anything unexpected. */
+void monitor_dispatch(struct monitor *m, struct ipc_msg *req);
+void monitor_dispatch(struct monitor *m, struct ipc_msg *req)
+{
+	if (req->fd >= 0)
+		fatalx("the child sent a descriptor with a message of type %u", req->type);
+	for (size_t i = 0; i < sizeof(monitor_handlers) / sizeof(monitor_handlers[0]); i++) {
+		if (monitor_handlers[i].type != req->type)
+			continue;
+		if (!(monitor_handlers[i].phases & m->phase))
+			fatalx("request of type %u not allowed in this phase", req->type);
+		monitor_handlers[i].handler(m, req);
+		return;
+	}
+	fatalx("unknown request type %u from the child", req->type);
+}
+
+static void reap_child(struct monitor *m)
+{
+	int status;
+	pid_t p;
+
+	do
+		p = waitpid(m->child, &status, 0);
+	while (p < 0 && errno == EINTR);
+	if (p < 0) {
+		log_warn("session ended (child not found)");
+		return;
+	}
+	if (WIFSIGNALED(status))
+		log_warn("session ended: child killed by signal %d (%s)", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)));
+	else if (WEXITSTATUS(status) != 0)
+		log_info("session ended: child exited with status %d", WEXITSTATUS(status));
+	else
+		log_info("session ended");
+}
+
+static int read_small_file(const char *path, char **out, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	size_t cap = 256 * 1024, n = 0;
+	char *buf;
+
+	if (fd < 0)
+		return -errno;
+	buf = malloc(cap);
+	if (buf == NULL)
+		abort();
+	for (;;) {
+		ssize_t r = read(fd, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 || (r > 0 && n + (size_t)r == cap)) {
+			int e = r < 0 ? -errno : -EFBIG;
+			free(buf);
+			close(fd);
+			return e;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+void monitor_run(const struct config *cfg, struct launch *l)
+{
+	struct monitor m = { .cfg = cfg, .launch = l, .phase = PHASE_PRELOGIN };
+	struct child_params cp = { .cfg = cfg, .conn_fd = l->conn_fd, .implicit_tls = l->implicit_tls };
+	int sv[2], r;
+
+	snprintf(cp.peer, sizeof(cp.peer), "%s", l->peer);
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		fatal("PR_SET_DUMPABLE");
+	struct rlimit core = { 0, 0 };
+	if (setrlimit(RLIMIT_CORE, &core) < 0)
+		fatal("RLIMIT_CORE");
+
+	/* Everything the child needs from the filesystem is read now, before
+	 * it is locked in its empty root. The key is not: see below. */
+	if (cfg->control_tls != TLS_POLICY_OFF) {
+		r = read_small_file(cfg->tls_certificate, &cp.cert_pem, &cp.cert_len);
+		if (r < 0) {
+			errno = -r;
+			fatal("cannot read tls-certificate %s", cfg->tls_certificate);
+		}
+	}
+	if (l->as_root) {
+		struct passwd *pw = getpwnam(cfg->unprivileged_user);
+		struct stat st;
+		if (pw == NULL)
+			fatalx("unprivileged-user %s does not exist", cfg->unprivileged_user);
+		if (pw->pw_uid == 0 || pw->pw_gid == 0)
+			fatalx("unprivileged-user %s must not have uid or gid 0", cfg->unprivileged_user);
+		cp.uid = pw->pw_uid;
+		cp.gid = pw->pw_gid;
+		if (stat(cfg->empty_dir, &st) < 0)
+			fatal("empty-dir %s", cfg->empty_dir);
+		if (!S_ISDIR(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022) != 0)
+			fatalx("empty-dir %s must be a directory owned by root and writable by no one else",
+			       cfg->empty_dir);
+		cp.empty_dir = cfg->empty_dir;
+	}
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		fatal("socketpair");
+	cp.monitor_pid = getpid();
+	cp.ipc_fd = sv[1];
+	m.child = fork();
+	if (m.child < 0)
+		fatal("fork");
+	if (m.child == 0) {
+		close(sv[0]);
+		child_main(&cp);
+	}
+	close(sv[1]);
+	close(l->conn_fd);
+	free(cp.cert_pem);
+	m.sock = sv[0];
+	proctitle_set("ftpsd: monitor %s", l->peer);
+
+	/* Read only after the fork, so that no copy of it ever reaches the child. */
+	if (cfg->control_tls != TLS_POLICY_OFF) {
+		r = monitor_tls_load_key(cfg->tls_key);
+		if (r < 0) {
+			errno = -r;
+			kill(m.child, SIGKILL);
+			reap_child(&m);
+			fatal("cannot load tls-key %s", cfg->tls_key);
+		}
+	}
+
+	struct ipc_msg *req = calloc(1, sizeof(*req));
+	if (req == NULL)
+		abort();
+	for (;;) {
+		r = ipc_recv(m.sock, req);
+		if (r == -ECONNRESET) {
+			reap_child(&m);
+			exit(0);
+		}
+		if (r < 0) {
+			kill(m.child, SIGKILL);
+			errno = -r;
+			reap_child(&m);
+			fatal("bad message from the child");
+		}
+		monitor_dispatch(&m, req);
+	}
+}

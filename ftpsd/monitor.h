@@ -1,0 +1,53 @@
+/* The privileged monitor: authentication, the private key, every file.
+ * Only monitor*.c and main.c include this header. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "config.h"
+
+struct launch {
+	int conn_fd;        /* the accepted control connection */
+	bool implicit_tls;
+	bool as_root;
+	char peer[64];      /* "192.0.2.1" */
+	char session[96];   /* "192.0.2.1:40000", the log prefix */
+};
+
+/* Fork the child and serve it until the session ends; never returns. */
+void monitor_run(const struct config *cfg, struct launch *l) __attribute__((__noreturn__));
+
+/* monitor_tls.c: the private key and signing for the child's handshakes. */
+int monitor_tls_load_key(const char *path);
+int monitor_tls_sign(unsigned kind, unsigned algo, unsigned flags, const uint8_t *in, size_t n,
+		     uint8_t *out, size_t *outlen, size_t max);
+
+/* monitor_auth.c: who may log in, and as whom. */
+struct account {
+	char name[256];
+	uid_t uid;
+	gid_t gid;
+	char root[4096];
+	bool system_user; /* from PAM: supplementary groups from the group database */
+	unsigned flags;   /* IPC_USER_* */
+};
+/* 0 and *acct filled, -EACCES for a wrong user or password, other -errno. */
+int monitor_auth_check(const struct config *cfg, const char *peer, const char *user,
+		       const char *password, struct account *acct);
+/* Parse one users-file line for user; 1 when it matched and filled acct,
+ * 0 when it is another user's, -EINVAL when malformed. *hash points into line. */
+int monitor_auth_parse_line(char *line, const char *user, struct account *acct, char **hash);
+
+/* monitor_fs.c: every path, resolved by the kernel inside the user's root. */
+void monitor_fs_set_root(int root_fd, bool read_only);
+int monitor_fs_stat(const char *path, struct stat *st);
+int monitor_fs_open(const char *path, unsigned how, uint64_t offset, int *fd, uint64_t *size);
+int monitor_fs_list(const char *path, unsigned format, unsigned flags, int *fd);
+/* Format one listing line for a name and its stat; for tests. */
+int monitor_fs_format(char *out, size_t size, unsigned format, const char *name,
+		      const struct stat *st, const char *link_target, const char *perm,
+		      time_t now);

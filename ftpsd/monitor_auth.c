@@ -1,0 +1,277 @@
+/* Authentication: the users file (crypt(3) hashes) and PAM. */
+#include <crypt.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <security/pam_appl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ipc.h"
+#include "log.h"
+#include "monitor.h"
+
+#define USERS_MAX_SIZE (16 * 1024 * 1024)
+
+static int parse_id(const char *s, unsigned *out)
+{
+	unsigned long v = 0;
+
+	if (*s == '\0')
+		return -EINVAL;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		v = v * 10 + (unsigned)(*s - '0');
+		if (v > 0x7fffffffUL)
+			return -ERANGE;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int parse_options(char *opts, unsigned *flags)
+{
+	char *save = NULL;
+
+	for (char *o = strtok_r(opts, ",", &save); o != NULL; o = strtok_r(NULL, ",", &save)) {
+		if (strcmp(o, "read-only") == 0)
+			*flags |= IPC_USER_READ_ONLY;
+		else if (strcmp(o, "tls=required") == 0 || strcmp(o, "tls=optional") == 0)
+			; /* the global control-tls policy already applies */
+		else
+			return -EINVAL;
+	}
+	return 0;
+}
+
+int monitor_auth_parse_line(char *line, const char *user, struct account *acct, char **hash)
+{
+	char *field[6] = { NULL };
+	int n = 0;
+	char *p = line;
+
+	if (line[0] == '#' || line[0] == '\0')
+		return 0;
+	while (n < 6) {
+		field[n++] = p;
+		p = strchr(p, ':');
+		if (p == NULL)
+			break;
+		*p++ = '\0';
+	}
+	if (p != NULL || n < 5)
+		return strcmp(field[0], user) == 0 ? -EINVAL : 0;
+	if (strcmp(field[0], user) != 0)
+		return 0;
+
+	unsigned uid, gid;
+	memset(acct, 0, sizeof(*acct));
+	if (strlen(field[0]) >= sizeof(acct->name) || parse_id(field[2], &uid) < 0 ||
+	    parse_id(field[3], &gid) < 0 || field[4][0] != '/' ||
+	    strlen(field[4]) >= sizeof(acct->root) || field[1][0] == '\0')
+		return -EINVAL;
+	if (n == 6 && parse_options(field[5], &acct->flags) < 0)
+		return -EINVAL;
+	strcpy(acct->name, field[0]);
+	strcpy(acct->root, field[4]);
+	acct->uid = uid;
+	acct->gid = gid;
+	*hash = field[1];
+	return 1;
+}
+
+/* Compare without an early exit, so timing says nothing of the hash. */
+static bool hash_equal(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned char diff = la != lb;
+
+	for (size_t i = 0; i < la && i < lb; i++)
+		diff |= (unsigned char)(a[i] ^ b[i]);
+	return diff == 0;
+}
+
+static int read_users_file(const char *path, char **text, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	size_t n = 0;
+	char *buf;
+
+	if (fd < 0)
+		return -errno;
+	buf = malloc(USERS_MAX_SIZE + 1);
+	if (buf == NULL)
+		abort();
+	for (;;) {
+		ssize_t r = read(fd, buf + n, USERS_MAX_SIZE - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = -errno;
+			close(fd);
+			free(buf);
+			return e;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n == USERS_MAX_SIZE) {
+			close(fd);
+			free(buf);
+			return -EFBIG;
+		}
+	}
+	close(fd);
+	buf[n] = '\0';
+	*text = buf;
+	*len = n;
+	return 0;
+}
+
+/* -ENOENT when the user is not in the file. */
+static int auth_users_file(const char *path, const char *user, const char *password,
+			   struct account *acct)
+{
+	char *text, *save = NULL, *hash = NULL, *any_hash = NULL;
+	size_t len;
+	int r, found = 0;
+
+	r = read_users_file(path, &text, &len);
+	if (r < 0) {
+		errno = -r;
+		log_warn("cannot read users file %s: %m", path);
+		return r;
+	}
+	for (char *line = strtok_r(text, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		/* parse_line turns each ':' into a NUL, so this is the hash alone. */
+		char *colon = strchr(line, ':');
+		if (colon != NULL && any_hash == NULL && colon[1] == '$')
+			any_hash = colon + 1;
+		r = monitor_auth_parse_line(line, user, acct, &hash);
+		if (r < 0) {
+			log_warn("%s: malformed entry for user %s", path, user);
+			found = -EINVAL;
+			break;
+		}
+		if (r == 1) {
+			found = 1;
+			break;
+		}
+	}
+
+	struct crypt_data *cd = calloc(1, sizeof(*cd));
+	if (cd == NULL)
+		abort();
+	if (found == 1) {
+		const char *out = crypt_r(password, hash, cd);
+		r = (out != NULL && out[0] != '*' && hash_equal(out, hash)) ? 0 : -EACCES;
+	} else {
+		/* Spend the same time for an unknown user as for a wrong password. */
+		if (any_hash != NULL)
+			(void)crypt_r(password, any_hash, cd);
+		r = found == 0 ? -ENOENT : -EACCES;
+	}
+	explicit_bzero(cd, sizeof(*cd));
+	free(cd);
+	explicit_bzero(text, len);
+	free(text);
+	return r;
+}
+
+struct pam_conv_data {
+	const char *password;
+};
+
+static int pam_conversation(int n, const struct pam_message **msg, struct pam_response **resp,
+			    void *appdata)
+{
+	struct pam_conv_data *d = appdata;
+	struct pam_response *r;
+
+	if (n <= 0 || n > PAM_MAX_NUM_MSG)
+		return PAM_CONV_ERR;
+	r = calloc((size_t)n, sizeof(*r));
+	if (r == NULL)
+		return PAM_BUF_ERR;
+	for (int i = 0; i < n; i++) {
+		if (msg[i]->msg_style == PAM_PROMPT_ECHO_OFF) {
+			r[i].resp = strdup(d->password);
+			if (r[i].resp == NULL)
+				goto fail;
+		} else if (msg[i]->msg_style == PAM_PROMPT_ECHO_ON) {
+			goto fail; /* nothing to answer: the user name is already set */
+		}
+	}
+	*resp = r;
+	return PAM_SUCCESS;
+fail:
+	for (int i = 0; i < n; i++) {
+		if (r[i].resp != NULL) {
+			explicit_bzero(r[i].resp, strlen(r[i].resp));
+			free(r[i].resp);
+		}
+	}
+	free(r);
+	return PAM_CONV_ERR;
+}
+
+static int auth_pam(const char *service, const char *peer, const char *user, const char *password,
+		    struct account *acct)
+{
+	struct pam_conv_data data = { .password = password };
+	struct pam_conv conv = { .conv = pam_conversation, .appdata_ptr = &data };
+	pam_handle_t *pamh = NULL;
+	int r;
+
+	r = pam_start(service, user, &conv, &pamh);
+	if (r != PAM_SUCCESS)
+		return -EIO;
+	(void)pam_set_item(pamh, PAM_RHOST, peer);
+	(void)pam_set_item(pamh, PAM_TTY, "ftp");
+	r = pam_authenticate(pamh, PAM_DISALLOW_NULL_AUTHTOK);
+	if (r == PAM_SUCCESS)
+		r = pam_acct_mgmt(pamh, PAM_DISALLOW_NULL_AUTHTOK);
+	if (r != PAM_SUCCESS) {
+		log_info("PAM: %s", pam_strerror(pamh, r));
+		pam_end(pamh, r);
+		return -EACCES;
+	}
+	pam_end(pamh, PAM_SUCCESS);
+
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	if (getpwnam_r(user, &pw, buf, sizeof(buf), &res) != 0 || res == NULL)
+		return -EACCES;
+	if (strlen(pw.pw_name) >= sizeof(acct->name) || pw.pw_dir == NULL || pw.pw_dir[0] != '/' ||
+	    strlen(pw.pw_dir) >= sizeof(acct->root))
+		return -EACCES;
+	memset(acct, 0, sizeof(*acct));
+	strcpy(acct->name, pw.pw_name);
+	strcpy(acct->root, pw.pw_dir);
+	acct->uid = pw.pw_uid;
+	acct->gid = pw.pw_gid;
+	acct->system_user = true;
+	return 0;
+}
+
+int monitor_auth_check(const struct config *cfg, const char *peer, const char *user,
+		       const char *password, struct account *acct)
+{
+	int r = -ENOENT;
+
+	if (cfg->users_file != NULL)
+		r = auth_users_file(cfg->users_file, user, password, acct);
+	if (r == -ENOENT && cfg->pam_service != NULL)
+		r = auth_pam(cfg->pam_service, peer, user, password, acct);
+	if (r < 0)
+		return r == -ENOENT ? -EACCES : r;
+	if (acct->uid == 0 || acct->gid == 0) {
+		log_warn("refusing login of %s: uid or gid 0", user);
+		return -EACCES;
+	}
+	return 0;
+}

@@ -1,0 +1,365 @@
+/* Every file operation of a logged-in session. Paths come from the child and
+ * are resolved by the kernel inside the user's root: RESOLVE_IN_ROOT makes
+ * "..", absolute paths and absolute symlinks stay below it, whatever races
+ * the user plays with renames. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ipc.h"
+#include "log.h"
+#include "monitor.h"
+
+#define LIST_MAX_ENTRIES 200000
+
+static int fs_root = -1;
+static bool fs_read_only;
+
+void monitor_fs_set_root(int root_fd, bool read_only)
+{
+	fs_root = root_fd;
+	fs_read_only = read_only;
+}
+
+static int fs_openat2(const char *path, int flags, mode_t mode)
+{
+	struct open_how how = {
+		/* openat2 refuses O_NOCTTY next to O_PATH. */
+		.flags = (uint64_t)(flags | O_CLOEXEC | ((flags & O_PATH) ? 0 : O_NOCTTY)),
+		.mode = (flags & O_CREAT) ? mode : 0,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	long fd;
+
+	if (fs_root < 0)
+		return -EPERM;
+	if (path[0] != '/')
+		return -EINVAL;
+	do
+		fd = syscall(SYS_openat2, fs_root, path, &how, sizeof(how));
+	while (fd < 0 && (errno == EINTR || errno == EAGAIN));
+	return fd < 0 ? -errno : (int)fd;
+}
+
+int monitor_fs_stat(const char *path, struct stat *st)
+{
+	int fd = fs_openat2(path, O_PATH, 0);
+
+	if (fd < 0)
+		return fd;
+	int r = fstat(fd, st) < 0 ? -errno : 0;
+	close(fd);
+	return r;
+}
+
+int monitor_fs_open(const char *path, unsigned how, uint64_t offset, int *out, uint64_t *size)
+{
+	struct stat st;
+	int flags, fd;
+
+	switch (how) {
+	case IPC_OPEN_READ:
+		flags = O_RDONLY;
+		break;
+	case IPC_OPEN_WRITE:
+		flags = O_WRONLY | O_CREAT | (offset == 0 ? O_TRUNC : 0);
+		break;
+	case IPC_OPEN_APPEND:
+		flags = O_WRONLY | O_CREAT | O_APPEND;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (how != IPC_OPEN_READ && fs_read_only)
+		return -EACCES;
+	/* O_NONBLOCK keeps a FIFO from hanging the open; only regular files pass. */
+	fd = fs_openat2(path, flags | O_NONBLOCK, 0666);
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		int e = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+		close(fd);
+		return e;
+	}
+	if (fcntl(fd, F_SETFL, flags & O_APPEND) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	if (offset > 0 && how == IPC_OPEN_WRITE && ftruncate(fd, (off_t)offset) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	*out = fd;
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+static void mode_string(mode_t m, char out[11])
+{
+	char t = '-';
+
+	if (S_ISDIR(m))
+		t = 'd';
+	else if (S_ISLNK(m))
+		t = 'l';
+	else if (S_ISCHR(m))
+		t = 'c';
+	else if (S_ISBLK(m))
+		t = 'b';
+	else if (S_ISFIFO(m))
+		t = 'p';
+	else if (S_ISSOCK(m))
+		t = 's';
+	out[0] = t;
+	out[1] = (m & S_IRUSR) ? 'r' : '-';
+	out[2] = (m & S_IWUSR) ? 'w' : '-';
+	out[3] = (m & S_ISUID) ? ((m & S_IXUSR) ? 's' : 'S') : ((m & S_IXUSR) ? 'x' : '-');
+	out[4] = (m & S_IRGRP) ? 'r' : '-';
+	out[5] = (m & S_IWGRP) ? 'w' : '-';
+	out[6] = (m & S_ISGID) ? ((m & S_IXGRP) ? 's' : 'S') : ((m & S_IXGRP) ? 'x' : '-');
+	out[7] = (m & S_IROTH) ? 'r' : '-';
+	out[8] = (m & S_IWOTH) ? 'w' : '-';
+	out[9] = (m & S_ISVTX) ? ((m & S_IXOTH) ? 't' : 'T') : ((m & S_IXOTH) ? 'x' : '-');
+	out[10] = '\0';
+}
+
+int monitor_fs_format(char *out, size_t size, unsigned format, const char *name,
+		      const struct stat *st, const char *link_target, const char *perm,
+		      time_t now)
+{
+	struct tm tm;
+	char date[32], mode[11];
+	int n;
+
+	switch (format) {
+	case IPC_LIST_NAMES:
+		n = snprintf(out, size, "%s\r\n", name);
+		break;
+	case IPC_LIST_MLSD:
+		gmtime_r(&st->st_mtime, &tm);
+		strftime(date, sizeof(date), "%Y%m%d%H%M%S", &tm);
+		n = snprintf(out, size,
+			     "type=%s;size=%llu;modify=%s;perm=%s;unix.mode=0%o;unique=%llxU%llx; %s\r\n",
+			     S_ISDIR(st->st_mode) ? "dir" : S_ISREG(st->st_mode) ? "file" : "OS.unix=special",
+			     (unsigned long long)st->st_size, date, perm,
+			     (unsigned)(st->st_mode & 07777), (unsigned long long)st->st_dev,
+			     (unsigned long long)st->st_ino, name);
+		break;
+	case IPC_LIST_LONG:
+		gmtime_r(&st->st_mtime, &tm);
+		/* ls(1): the year instead of the time beyond six months either way. */
+		if (st->st_mtime > now - 15552000 && st->st_mtime < now + 15552000)
+			strftime(date, sizeof(date), "%b %e %H:%M", &tm);
+		else
+			strftime(date, sizeof(date), "%b %e  %Y", &tm);
+		mode_string(st->st_mode, mode);
+		n = snprintf(out, size, "%s %4lu %-8u %-8u %12llu %s %s%s%s\r\n", mode,
+			     (unsigned long)st->st_nlink, (unsigned)st->st_uid, (unsigned)st->st_gid,
+			     (unsigned long long)st->st_size, date, name,
+			     link_target != NULL ? " -> " : "", link_target != NULL ? link_target : "");
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (n < 0 || (size_t)n >= size)
+		return -ENAMETOOLONG;
+	return n;
+}
+
+static void perm_facts(int dirfd, const char *name, const struct stat *st, char out[16])
+{
+	bool w = !fs_read_only && faccessat(dirfd, name, W_OK, AT_EACCESS) == 0;
+	bool r = faccessat(dirfd, name, R_OK, AT_EACCESS) == 0;
+	size_t n = 0;
+
+	if (S_ISDIR(st->st_mode)) {
+		if (faccessat(dirfd, name, X_OK, AT_EACCESS) == 0)
+			out[n++] = 'e';
+		if (r)
+			out[n++] = 'l';
+		if (w) {
+			memcpy(out + n, "cmpdf", 5);
+			n += 5;
+		}
+	} else {
+		if (r)
+			out[n++] = 'r';
+		if (w) {
+			memcpy(out + n, "awdf", 4);
+			n += 4;
+		}
+	}
+	out[n] = '\0';
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int emit(FILE *f, unsigned format, int dirfd, const char *vdir, const char *name,
+		const char *shown, time_t now)
+{
+	struct stat st;
+	char line[8192], target[4096], perm[16] = "", vpath[IPC_MAX_PATH * 2];
+	const char *link = NULL;
+
+	/* A name with CR or LF would forge listing lines: leave it out. */
+	if (strpbrk(shown, "\r\n") != NULL)
+		return 0;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	if (S_ISLNK(st.st_mode)) {
+		ssize_t n = readlinkat(dirfd, name, target, sizeof(target) - 1);
+		if (n >= 0) {
+			target[n] = '\0';
+			if (strpbrk(target, "\r\n") == NULL)
+				link = target;
+		}
+		if (format == IPC_LIST_MLSD) {
+			/* Describe what the link reaches inside the root, never outside. */
+			struct stat t;
+			snprintf(vpath, sizeof(vpath), "%s/%s", vdir, name);
+			if (monitor_fs_stat(vpath, &t) < 0)
+				return 0;
+			st = t;
+			link = NULL;
+		}
+	}
+	if (format == IPC_LIST_MLSD && !S_ISLNK(st.st_mode))
+		perm_facts(dirfd, name, &st, perm);
+	int n = monitor_fs_format(line, sizeof(line), format, shown, &st, link, perm, now);
+	if (n < 0)
+		return 0;
+	return fwrite(line, 1, (size_t)n, f) == (size_t)n ? 0 : -EIO;
+}
+
+static int list_dir(FILE *f, int fd, const char *vdir, unsigned format, unsigned flags, time_t now)
+{
+	DIR *d = fdopendir(fd);
+	char **names = NULL;
+	size_t count = 0, cap = 0;
+	struct dirent *e;
+	int r = 0;
+
+	if (d == NULL) {
+		close(fd);
+		return -errno;
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (e->d_name[0] == '.' && !(flags & IPC_LIST_ALL) && format != IPC_LIST_MLSD)
+			continue;
+		if (count == LIST_MAX_ENTRIES) {
+			log_warn("listing of %s cut at %d entries", vdir, LIST_MAX_ENTRIES);
+			break;
+		}
+		if (count == cap) {
+			cap = cap ? cap * 2 : 64;
+			char **n = realloc(names, cap * sizeof(*names));
+			if (n == NULL)
+				abort();
+			names = n;
+		}
+		if ((names[count++] = strdup(e->d_name)) == NULL)
+			abort();
+	}
+	qsort(names, count, sizeof(*names), cmp_names);
+	for (size_t i = 0; i < count && r == 0; i++)
+		r = emit(f, format, dirfd(d), vdir, names[i], names[i], now);
+	for (size_t i = 0; i < count; i++)
+		free(names[i]);
+	free(names);
+	closedir(d);
+	return r;
+}
+
+int monitor_fs_list(const char *path, unsigned format, unsigned flags, int *out)
+{
+	struct stat st;
+	time_t now = time(NULL);
+	char *text = NULL;
+	size_t len = 0;
+	int r, fd, mfd;
+	FILE *f;
+
+	if (format > IPC_LIST_MLSD || (flags & ~(unsigned)IPC_LIST_ALL) != 0)
+		return -EINVAL;
+	fd = fs_openat2(path, O_RDONLY | O_NONBLOCK, 0);
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	f = open_memstream(&text, &len);
+	if (f == NULL)
+		abort();
+	if (S_ISDIR(st.st_mode)) {
+		r = list_dir(f, fd, path, format, flags, now);
+	} else {
+		/* A single file: list it by its last component. */
+		char parent[IPC_MAX_PATH], base[IPC_MAX_PATH], *slash;
+		snprintf(parent, sizeof(parent), "%s", path);
+		slash = strrchr(parent, '/');
+		snprintf(base, sizeof(base), "%s", slash != NULL ? slash + 1 : parent);
+		if (slash != NULL)
+			slash[slash == parent ? 1 : 0] = '\0';
+		close(fd);
+		fd = fs_openat2(parent, O_PATH | O_DIRECTORY, 0);
+		if (fd < 0) {
+			fclose(f);
+			free(text);
+			return fd;
+		}
+		r = emit(f, format, fd, parent, base, format == IPC_LIST_NAMES ? path : base, now);
+		close(fd);
+	}
+	if (fclose(f) != 0 && r == 0)
+		r = -EIO;
+	if (r < 0) {
+		free(text);
+		return r;
+	}
+
+	mfd = memfd_create("ftpsd-listing", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (mfd < 0) {
+		r = -errno;
+		free(text);
+		return r;
+	}
+	for (size_t off = 0; off < len;) {
+		ssize_t n = write(mfd, text + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			free(text);
+			close(mfd);
+			return r;
+		}
+		off += (size_t)n;
+	}
+	free(text);
+	if (lseek(mfd, 0, SEEK_SET) < 0 ||
+	    fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+		r = -errno;
+		close(mfd);
+		return r;
+	}
+	*out = mfd;
+	return 0;
+}
