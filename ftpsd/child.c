@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "child_mon.h"
@@ -17,6 +18,7 @@
 #include "child_tls.h"
 #include "log.h"
 #include "proctitle.h"
+#include "sandbox.h"
 
 /* Keep only the connection and the monitor's socket. */
 static void close_others(int a, int b)
@@ -66,6 +68,9 @@ void child_main(struct child_params *p)
 	    tls_prepare(p->cfg, p->cert_pem, p->cert_len) < 0)
 		fatalx("TLS set-up failed");
 	explicit_bzero(p->cert_pem, p->cert_len);
+	/* strftime() calls tzset(), which would open /etc/localtime inside the
+	 * empty root; loading it now makes the later calls no-ops. */
+	tzset();
 
 	if (p->empty_dir != NULL)
 		drop_privileges(p);
@@ -83,6 +88,11 @@ void child_main(struct child_params *p)
 	struct rlimit nofile = { 64, 64 };
 	if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
 		fatal("RLIMIT_NOFILE");
+	int r = sandbox_child();
+	if (r < 0) {
+		errno = -r;
+		fatal("seccomp");
+	}
 
 	session_run(p->cfg, p->conn_fd, p->implicit_tls, p->peer);
 }

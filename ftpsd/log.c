@@ -64,7 +64,8 @@ void log_write_as(const char *role, int priority, const char *line)
 		log_session[0] ? " " : "", log_session, clean);
 }
 
-static void log_vwrite(int priority, const char *fmt, va_list ap, int errnum)
+__attribute__((format(printf, 2, 0))) static void log_vwrite(int priority, const char *fmt, va_list ap,
+							      int errnum)
 {
 	char line[1024];
 	int n = vsnprintf(line, sizeof(line), fmt, ap);

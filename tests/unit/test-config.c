@@ -1,0 +1,80 @@
+/* The configuration parser as a table of inputs and the errors they give. */
+#include <stdlib.h>
+
+#include "check.h"
+#include "config.h"
+
+static char errors[4096];
+
+static void collect(void *ctx, const char *msg)
+{
+	strncat(errors, msg, sizeof(errors) - strlen(errors) - 2);
+	strcat(errors, "\n");
+}
+
+static int parse(struct config *cfg, const char *text)
+{
+	errors[0] = '\0';
+	config_defaults(cfg);
+	return config_parse(cfg, "t.conf", text, strlen(text), collect, NULL);
+}
+
+#define BASE "tls-certificate = /c\ntls-key = /k\nusers-file = /u\n"
+
+int main(void)
+{
+	struct config c;
+
+	CHECK(parse(&c, BASE) == 0);
+	CHECK(c.control_tls == TLS_POLICY_REQUIRED && c.data_tls == TLS_POLICY_REQUIRED);
+	CHECK(c.data_tls_reuse);
+	CHECK(c.pasv_port_low == 49152 && c.pasv_port_high == 65534);
+	CHECK(c.idle_timeout_ms == 300000 && c.max_login_failures == 3);
+	config_free(&c);
+
+	CHECK(parse(&c, BASE "# comment\n\n  pasv-ports = 40000-40010  \nidle-timeout = 2m\n"
+			     "login-failure-delay = 250ms\ndata-tls-reuse = off\ncontrol-tls=optional\n"
+			     "umask = 077\npasv-address = 192.0.2.7\n") == 0);
+	CHECK(c.pasv_port_low == 40000 && c.pasv_port_high == 40010);
+	CHECK(c.idle_timeout_ms == 120000);
+	CHECK(c.login_failure_delay_ms == 250);
+	CHECK(!c.data_tls_reuse);
+	CHECK(c.control_tls == TLS_POLICY_OPTIONAL);
+	CHECK(c.umask == 077);
+	CHECK_STR(c.pasv_address, "192.0.2.7");
+	config_free(&c);
+
+	static const struct {
+		const char *text, *error;
+	} bad[] = {
+		{ BASE "bogus = 1\n", "t.conf:4: unknown key 'bogus'" },
+		{ BASE "pasv-ports = 9-8\n", "t.conf:4: pasv-ports must be LOW-HIGH" },
+		{ BASE "pasv-ports = 100-200\n", "t.conf:4: pasv-ports must be LOW-HIGH" },
+		{ BASE "data-tls = maybe\n", "t.conf:4: data-tls must be required or optional" },
+		{ BASE "control-tls = no\n", "t.conf:4: control-tls must be required, optional or off" },
+		{ BASE "idle-timeout = 5h\n", "t.conf:4: idle-timeout must be a duration" },
+		{ BASE "max-login-failures = 0\n", "t.conf:4: max-login-failures must be a number" },
+		{ BASE "users-file = relative\n", "t.conf:4: users-file is set twice" },
+		{ "tls-key = /k\nusers-file = /u\n", "t.conf:2: tls-certificate and tls-key are required" },
+		{ BASE "novalue\n", "t.conf:4: expected key = value" },
+		{ BASE "banner =\n", "t.conf:4: banner has no value" },
+		{ BASE "pasv-address = ::1\n", "t.conf:4: pasv-address must be an IPv4 address" },
+		{ BASE "umask = 999\n", "t.conf:4: umask must be an octal mode" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK(parse(&c, bad[i].text) > 0);
+		if (strstr(errors, bad[i].error) == NULL) {
+			fprintf(stderr, "case %zu: want '%s', got '%s'\n", i, bad[i].error, errors);
+			check_failures++;
+		}
+		config_free(&c);
+	}
+
+	/* Every key name is documented in the reference configuration by its name. */
+	const char *const *names = config_key_names();
+	size_t n = 0;
+	while (names[n] != NULL)
+		n++;
+	CHECK(n >= 15);
+	return CHECK_DONE();
+}

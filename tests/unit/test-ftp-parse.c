@@ -1,0 +1,126 @@
+/* Control-line framing, Telnet stripping, command splitting, path arithmetic. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "check.h"
+#include "ftp_parse.h"
+
+static void feed(struct ftp_linebuf *lb, const char *s, size_t n)
+{
+	size_t space;
+	uint8_t *tail = ftp_linebuf_tail(lb, &space);
+
+	if (n > space)
+		n = space;
+	memcpy(tail, s, n);
+	ftp_linebuf_added(lb, n);
+}
+
+static void test_lines(void)
+{
+	struct ftp_linebuf lb = { 0 };
+	char line[FTP_MAX_LINE + 1];
+
+	feed(&lb, "USER a\r\nPASS b\nNOO", 18);
+	CHECK(ftp_linebuf_take(&lb, line, sizeof(line)) == 1);
+	CHECK_STR(line, "USER a");
+	CHECK(ftp_linebuf_take(&lb, line, sizeof(line)) == 1);
+	CHECK_STR(line, "PASS b");
+	CHECK(ftp_linebuf_take(&lb, line, sizeof(line)) == 0);
+	CHECK(!ftp_linebuf_has_line(&lb));
+	feed(&lb, "P\r\n", 3);
+	CHECK(ftp_linebuf_take(&lb, line, sizeof(line)) == 1);
+	CHECK_STR(line, "NOOP");
+}
+
+static void test_long_line(void)
+{
+	struct ftp_linebuf lb = { 0 };
+	char line[FTP_MAX_LINE + 1];
+	char *junk = malloc(3 * FTP_MAX_LINE);
+
+	memset(junk, 'x', 3 * FTP_MAX_LINE);
+	feed(&lb, junk, 3 * FTP_MAX_LINE);
+	CHECK(ftp_linebuf_take(&lb, line, sizeof(line)) == -E2BIG);
+	/* The rest of the same line is dropped silently. */
+	feed(&lb, junk, 100);
+	CHECK(ftp_linebuf_take(&lb, line, sizeof(line)) == 0);
+	feed(&lb, "xx\r\nNOOP\r\n", 10);
+	CHECK(ftp_linebuf_take(&lb, line, sizeof(line)) == 1);
+	CHECK_STR(line, "NOOP");
+	free(junk);
+}
+
+static void test_commands(void)
+{
+	struct ftp_command c;
+	char l1[] = "retr my file.txt";
+	char l2[] = "\xff\xf4\xff\xf2" "ABOR";
+	char l3[] = "NOOP";
+	char l4[] = "RE1R x";
+	char l5[] = "LIST ";
+	char l6[] = "TOOLONG x";
+	char l7[] = "AB";
+	char l8[] = "a\xff\xffz";
+
+	CHECK(ftp_parse_command(l1, strlen(l1), &c) == 0);
+	CHECK_STR(c.verb, "RETR");
+	CHECK_STR(c.arg, "my file.txt");
+	CHECK(ftp_parse_command(l2, strlen(l2), &c) == 0);
+	CHECK_STR(c.verb, "ABOR");
+	CHECK(c.arg == NULL);
+	CHECK(ftp_parse_command(l3, strlen(l3), &c) == 0 && c.arg == NULL);
+	CHECK(ftp_parse_command(l4, strlen(l4), &c) == -EINVAL);
+	CHECK(ftp_parse_command(l5, strlen(l5), &c) == 0 && c.arg == NULL);
+	CHECK(ftp_parse_command(l6, strlen(l6), &c) == -EINVAL);
+	CHECK(ftp_parse_command(l7, strlen(l7), &c) == -EINVAL);
+	CHECK(ftp_parse_command(l8, strlen(l8), &c) == -EINVAL);
+	char nul[] = "NOOP\0x";
+	CHECK(ftp_parse_command(nul, 6, &c) == -EINVAL);
+}
+
+static void test_paths(void)
+{
+	static const struct {
+		const char *cwd, *arg, *want;
+	} cases[] = {
+		{ "/", "", "/" },
+		{ "/", "a", "/a" },
+		{ "/a", "b/c", "/a/b/c" },
+		{ "/a/b", "..", "/a" },
+		{ "/a", "../../..", "/" },
+		{ "/a", "/x/./y//z/", "/x/y/z" },
+		{ "/a/b", "../../../etc/passwd", "/etc/passwd" },
+		{ "/", "...", "/..." },
+		{ "/d", "./..", "/" },
+	};
+	char out[64];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		CHECK(ftp_path_resolve(cases[i].cwd, cases[i].arg, out, sizeof(out)) == 0);
+		CHECK_STR(out, cases[i].want);
+	}
+	char big[200];
+	memset(big, 'n', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	CHECK(ftp_path_resolve("/", big, out, sizeof(out)) == -ENAMETOOLONG);
+}
+
+static void test_quote(void)
+{
+	char out[32];
+
+	CHECK(ftp_quote_path("/a\"b", out, sizeof(out)) == 0);
+	CHECK_STR(out, "/a\"\"b");
+	CHECK(ftp_quote_path("\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"", out, sizeof(out)) == -ENAMETOOLONG);
+}
+
+int main(void)
+{
+	test_lines();
+	test_long_line();
+	test_commands();
+	test_paths();
+	test_quote();
+	return CHECK_DONE();
+}

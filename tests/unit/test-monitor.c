@@ -1,0 +1,74 @@
+/* Monitor helpers with no privileges needed: listing lines, users-file lines. */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "check.h"
+#include "ipc.h"
+#include "monitor.h"
+
+static void test_format(void)
+{
+	struct stat st = { 0 };
+	char out[512];
+	time_t now = 1800000000; /* 2027-01-15 */
+
+	st.st_mode = S_IFREG | 0644;
+	st.st_nlink = 1;
+	st.st_uid = 1000;
+	st.st_gid = 100;
+	st.st_size = 12345;
+	st.st_mtime = now - 3600;
+	CHECK(monitor_fs_format(out, sizeof(out), IPC_LIST_LONG, "a b.txt", &st, NULL, "", now) > 0);
+	CHECK_STR(out, "-rw-r--r--    1 1000     100             12345 Jan 15 07:00 a b.txt\r\n");
+	st.st_mtime = now - 400 * 86400;
+	CHECK(monitor_fs_format(out, sizeof(out), IPC_LIST_LONG, "old", &st, NULL, "", now) > 0);
+	CHECK(strstr(out, "Dec 11  2025 old\r\n") != NULL);
+	st.st_mode = S_IFLNK | 0777;
+	CHECK(monitor_fs_format(out, sizeof(out), IPC_LIST_LONG, "l", &st, "/etc", "", now) > 0);
+	CHECK(strncmp(out, "lrwxrwxrwx", 10) == 0 && strstr(out, " l -> /etc\r\n") != NULL);
+	st.st_mode = S_IFDIR | 01777;
+	st.st_mtime = 1700000000;
+	st.st_dev = 1;
+	st.st_ino = 2;
+	CHECK(monitor_fs_format(out, sizeof(out), IPC_LIST_MLSD, "d", &st, NULL, "elcmpdf", now) > 0);
+	CHECK_STR(out, "type=dir;size=12345;modify=20231114221320;perm=elcmpdf;unix.mode=01777;"
+		       "unique=1U2; d\r\n");
+	CHECK(monitor_fs_format(out, sizeof(out), IPC_LIST_NAMES, "n", &st, NULL, "", now) == 3);
+	CHECK(monitor_fs_format(out, 4, IPC_LIST_LONG, "n", &st, NULL, "", now) == -ENAMETOOLONG);
+}
+
+static void test_users(void)
+{
+	struct account a;
+	char *hash;
+	char l1[] = "alice:$6$x$y:1000:100:/srv/alice";
+	char l2[] = "bob:$6$x$y:1001:100:/srv/bob:read-only";
+	char l3[] = "alice:$6$x$y:1000:100:relative";
+	char l4[] = "alice:$6$x$y:-1:100:/srv";
+	char l5[] = "alice:$6$x$y:1000:100:/srv:bogus";
+	char l6[] = "# alice:$6$x$y:1000:100:/srv";
+	char l7[] = "alice:$6$x$y:1000";
+
+	CHECK(monitor_auth_parse_line(l1, "alice", &a, &hash) == 1);
+	CHECK(a.uid == 1000 && a.gid == 100 && a.flags == 0);
+	CHECK_STR(a.root, "/srv/alice");
+	CHECK_STR(hash, "$6$x$y");
+	CHECK(monitor_auth_parse_line(l2, "alice", &a, &hash) == 0);
+	char l2b[] = "bob:$6$x$y:1001:100:/srv/bob:read-only";
+	CHECK(monitor_auth_parse_line(l2b, "bob", &a, &hash) == 1 && a.flags == IPC_USER_READ_ONLY);
+	CHECK(monitor_auth_parse_line(l3, "alice", &a, &hash) == -EINVAL);
+	CHECK(monitor_auth_parse_line(l4, "alice", &a, &hash) == -EINVAL);
+	CHECK(monitor_auth_parse_line(l5, "alice", &a, &hash) == -EINVAL);
+	CHECK(monitor_auth_parse_line(l6, "alice", &a, &hash) == 0);
+	CHECK(monitor_auth_parse_line(l7, "alice", &a, &hash) == -EINVAL);
+	(void)l2;
+}
+
+int main(void)
+{
+	setenv("TZ", "UTC", 1);
+	test_format();
+	test_users();
+	return CHECK_DONE();
+}
