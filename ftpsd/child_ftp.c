@@ -860,10 +860,13 @@ void session_run(const struct config *cfg, int ctl, bool implicit, const char *p
 	reply(s, 220, "%s", cfg->banner);
 
 	for (;;) {
-		struct pollfd p[3];
+		struct pollfd p[4];
 		int n = 0, ictl = -1, ipasv = -1, idata = -1;
 
 		run_lines(s);
+
+		/* The monitor never speaks first: anything here means it is gone. */
+		p[n++] = (struct pollfd){ .fd = mm_socket(), .events = POLLIN };
 
 		if (s->pending == NULL) {
 			ictl = n;
@@ -890,6 +893,10 @@ void session_run(const struct config *cfg, int ctl, bool implicit, const char *p
 		if (r <= 0 && !ctl_buffered && !data_buffered) {
 			check_timeouts(s);
 			continue;
+		}
+		if (p[0].revents != 0) {
+			log_warn("the monitor is gone; ending the session");
+			_exit(1);
 		}
 		if (ictl >= 0 && (ctl_buffered || (p[ictl].revents & (POLLIN | POLLHUP | POLLERR)))) {
 			if (!ctl_read(s)) {

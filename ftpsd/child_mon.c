@@ -15,6 +15,11 @@ void mm_init(int fd)
 	mm_fd = fd;
 }
 
+int mm_socket(void)
+{
+	return mm_fd;
+}
+
 /* The monitor is gone or spoke nonsense: nothing sensible is left to do,
  * and logging would need the very channel that failed. */
 static _Noreturn void mm_broken(void)

@@ -13,6 +13,10 @@ struct mm_stat {
 };
 
 void mm_init(int fd);
+/* The monitor's socket, polled so that the child notices the monitor's death
+ * (PR_SET_PDEATHSIG cannot: the monitor may run as a user that may not
+ * signal the child). */
+int mm_socket(void);
 /* Forward a log line (the child's log sink). */
 void mm_log(int priority, const char *line);
 int mm_sign(unsigned kind, unsigned algo, unsigned flags, const void *in, size_t n, uint8_t *out,

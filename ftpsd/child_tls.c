@@ -52,6 +52,13 @@ static int cache_store(void *ptr, gnutls_datum_t key, gnutls_datum_t data)
 	return 0;
 }
 
+/* GnuTLS resumes by session ID only with both functions set; data sessions
+ * get this one, so that they can resume but never add to the cache. */
+static int cache_store_nothing(void *ptr, gnutls_datum_t key, gnutls_datum_t data)
+{
+	return 0;
+}
+
 static gnutls_datum_t cache_retrieve(void *ptr, gnutls_datum_t key)
 {
 	gnutls_datum_t r = { NULL, 0 };
@@ -192,10 +199,9 @@ struct tls *tls_new(int fd, bool data)
 		abort();
 	gnutls_certificate_server_set_request(t->s, GNUTLS_CERT_IGNORE);
 	gnutls_db_set_retrieve_function(t->s, cache_retrieve);
-	if (!data) {
-		gnutls_db_set_store_function(t->s, cache_store);
+	gnutls_db_set_store_function(t->s, data ? cache_store_nothing : cache_store);
+	if (!data)
 		gnutls_db_set_remove_function(t->s, cache_remove);
-	}
 	gnutls_db_set_ptr(t->s, NULL);
 	gnutls_transport_set_int(t->s, fd);
 	return t;

@@ -212,8 +212,8 @@ static int emit(FILE *f, unsigned format, int dirfd, const char *vdir, const cha
 		const char *shown, time_t now)
 {
 	struct stat st;
-	char line[8192], target[4096], perm[16] = "", vpath[IPC_MAX_PATH * 2];
-	const char *link = NULL;
+	char line[8192], perm[16] = "", vpath[IPC_MAX_PATH * 2];
+	bool link = false;
 
 	/* A name with CR or LF would forge listing lines: leave it out. */
 	if (strpbrk(shown, "\r\n") != NULL)
@@ -221,25 +221,22 @@ static int emit(FILE *f, unsigned format, int dirfd, const char *vdir, const cha
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return 0;
 	if (S_ISLNK(st.st_mode)) {
-		ssize_t n = readlinkat(dirfd, name, target, sizeof(target) - 1);
-		if (n >= 0) {
-			target[n] = '\0';
-			if (strpbrk(target, "\r\n") == NULL)
-				link = target;
-		}
-		if (format == IPC_LIST_MLSD) {
-			/* Describe what the link reaches inside the root, never outside. */
-			struct stat t;
-			snprintf(vpath, sizeof(vpath), "%s/%s", vdir, name);
-			if (monitor_fs_stat(vpath, &t) < 0)
-				return 0;
-			st = t;
-			link = NULL;
-		}
+		/* Show what the link reaches inside the root, as RETR and CWD would
+		 * find it; its text may name places outside, which stay unsaid. A link
+		 * that reaches nothing inside is left out. */
+		struct stat t;
+		snprintf(vpath, sizeof(vpath), "%s/%s", vdir, name);
+		if (monitor_fs_stat(vpath, &t) < 0)
+			return 0;
+		st = t;
+		link = true;
 	}
-	if (format == IPC_LIST_MLSD && !S_ISLNK(st.st_mode))
+	/* faccessat() would follow the link, perhaps out of the root. */
+	if (format == IPC_LIST_MLSD && link)
+		snprintf(perm, sizeof(perm), "%s", S_ISDIR(st.st_mode) ? "el" : "r");
+	else if (format == IPC_LIST_MLSD)
 		perm_facts(dirfd, name, &st, perm);
-	int n = monitor_fs_format(line, sizeof(line), format, shown, &st, link, perm, now);
+	int n = monitor_fs_format(line, sizeof(line), format, shown, &st, NULL, perm, now);
 	if (n < 0)
 		return 0;
 	return fwrite(line, 1, (size_t)n, f) == (size_t)n ? 0 : -EIO;
