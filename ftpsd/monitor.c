@@ -21,12 +21,10 @@
 #include "ipc.h"
 #include "log.h"
 #include "monitor.h"
+#include "monitor_msg.h"
 #include "proctitle.h"
 
 #define MON_MAX_SIGNATURES 4096
-#define MON_MAX_PASSWORD 1024
-
-enum { PHASE_PRELOGIN = 1, PHASE_LOGGEDIN = 2 };
 
 struct monitor {
 	const struct config *cfg;
@@ -39,7 +37,7 @@ struct monitor {
 	char user[256];
 };
 
-typedef void (*monitor_handler)(struct monitor *, struct ipc_msg *);
+typedef void (*monitor_handler)(struct monitor *, struct mon_request *);
 
 static void answer(struct monitor *m, struct ipc_msg *a)
 {
@@ -65,41 +63,25 @@ static void answer_rc(struct monitor *m, int rc)
 	free(a);
 }
 
-static noreturn void bad_message(const struct ipc_msg *req)
+static void monitor_log(struct monitor *m, struct mon_request *req)
 {
-	fatalx("malformed message of type %u from the child", req->type);
-}
+	int prio = (int)req->u.log.priority;
 
-static void monitor_log(struct monitor *m, struct ipc_msg *req)
-{
-	uint32_t prio;
-	char line[1024];
-
-	if (ipc_get_u32(req, &prio) < 0 || ipc_get_str(req, line, sizeof(line)) < 0 ||
-	    ipc_get_end(req) < 0 || prio > LOG_DEBUG)
-		bad_message(req);
 	/* The child may be compromised: its words are logged as its words,
 	 * below error level, never as the monitor's. */
-	if (prio < LOG_WARNING)
-		prio = LOG_WARNING;
-	log_write_as("child", (int)prio, line);
+	log_write_as("child", prio < LOG_WARNING ? LOG_WARNING : prio, req->u.log.line);
 }
 
-static void monitor_sign(struct monitor *m, struct ipc_msg *req)
+static void monitor_sign(struct monitor *m, struct mon_request *req)
 {
-	uint32_t kind, algo, flags;
-	const uint8_t *in;
-	size_t n, outlen = 0;
+	size_t outlen = 0;
 	uint8_t out[2048];
 	int r;
 
-	if (ipc_get_u32(req, &kind) < 0 || ipc_get_u32(req, &algo) < 0 ||
-	    ipc_get_u32(req, &flags) < 0 || ipc_get_bytes(req, &in, &n, 2048) < 0 ||
-	    ipc_get_end(req) < 0)
-		bad_message(req);
 	if (++m->signatures > MON_MAX_SIGNATURES)
 		fatalx("the child asked for more than %d signatures", MON_MAX_SIGNATURES);
-	r = monitor_tls_sign(kind, algo, flags, in, n, out, &outlen, sizeof(out));
+	r = monitor_tls_sign(req->u.sign.kind, req->u.sign.algo, req->u.sign.flags,
+			     req->u.sign.input, req->u.sign.len, out, &outlen, sizeof(out));
 
 	struct ipc_msg *a = calloc(1, sizeof(*a));
 	if (a == NULL)
@@ -135,26 +117,17 @@ static int become_user(struct monitor *m, const struct account *acct)
 	return 0;
 }
 
-static void monitor_auth(struct monitor *m, struct ipc_msg *req)
+static void monitor_auth(struct monitor *m, struct mon_request *req)
 {
-	char user[IPC_MAX_NAME], *password;
+	const char *user = req->u.auth.user;
 	struct account acct;
 	uint32_t flags = 0;
 	int r;
 
-	password = calloc(1, MON_MAX_PASSWORD);
-	if (password == NULL)
-		abort();
-	if (ipc_get_str(req, user, sizeof(user)) < 0 ||
-	    ipc_get_str(req, password, MON_MAX_PASSWORD) < 0 || ipc_get_end(req) < 0)
-		bad_message(req);
-	explicit_bzero(req->payload, req->len);
 	if (m->failures >= m->cfg->max_login_failures)
 		fatalx("login attempt after %u failures", m->failures);
-
-	r = monitor_auth_check(m->cfg, m->launch->peer, user, password, &acct);
-	explicit_bzero(password, MON_MAX_PASSWORD);
-	free(password);
+	r = monitor_auth_check(m->cfg, m->launch->peer, user, req->u.auth.password, &acct);
+	explicit_bzero(req->u.auth.password, sizeof(req->u.auth.password));
 
 	if (r < 0) {
 		m->failures++;
@@ -200,23 +173,13 @@ static void monitor_auth(struct monitor *m, struct ipc_msg *req)
 	free(a);
 }
 
-static void get_path(struct ipc_msg *req, char *path)
+static void monitor_stat(struct monitor *m, struct mon_request *req)
 {
-	if (ipc_get_str(req, path, IPC_MAX_PATH) < 0 || path[0] != '/')
-		bad_message(req);
-}
-
-static void monitor_stat(struct monitor *m, struct ipc_msg *req)
-{
-	char path[IPC_MAX_PATH];
 	struct stat st;
 	struct ipc_msg *a;
 	int r;
 
-	get_path(req, path);
-	if (ipc_get_end(req) < 0)
-		bad_message(req);
-	r = monitor_fs_stat(path, &st);
+	r = monitor_fs_stat(req->u.file.path, &st);
 	a = calloc(1, sizeof(*a));
 	if (a == NULL)
 		abort();
@@ -229,21 +192,15 @@ static void monitor_stat(struct monitor *m, struct ipc_msg *req)
 	free(a);
 }
 
-static void monitor_open(struct monitor *m, struct ipc_msg *req)
+static void monitor_open(struct monitor *m, struct mon_request *req)
 {
-	char path[IPC_MAX_PATH];
-	uint32_t how;
-	uint64_t offset, size = 0;
+	uint64_t size = 0;
 	struct ipc_msg *a;
 	int fd = -1, r;
 
-	get_path(req, path);
-	if (ipc_get_u32(req, &how) < 0 || ipc_get_u64(req, &offset) < 0 || ipc_get_end(req) < 0 ||
-	    offset > INT64_MAX)
-		bad_message(req);
-	r = monitor_fs_open(path, how, offset, &fd, &size);
+	r = monitor_fs_open(req->u.file.path, req->u.file.how, req->u.file.offset, &fd, &size);
 	if (r < 0)
-		log_info("open %s: %s", path, strerror(-r));
+		log_info("open %s: %s", req->u.file.path, strerror(-r));
 	a = calloc(1, sizeof(*a));
 	if (a == NULL)
 		abort();
@@ -255,16 +212,11 @@ static void monitor_open(struct monitor *m, struct ipc_msg *req)
 	free(a);
 }
 
-static void monitor_list(struct monitor *m, struct ipc_msg *req)
+static void monitor_list(struct monitor *m, struct mon_request *req)
 {
-	char path[IPC_MAX_PATH];
-	uint32_t format, flags;
 	int fd = -1, r;
 
-	get_path(req, path);
-	if (ipc_get_u32(req, &format) < 0 || ipc_get_u32(req, &flags) < 0 || ipc_get_end(req) < 0)
-		bad_message(req);
-	r = monitor_fs_list(path, format, flags, &fd);
+	r = monitor_fs_list(req->u.file.path, req->u.file.format, req->u.file.flags, &fd);
 
 	struct ipc_msg *a = calloc(1, sizeof(*a));
 	if (a == NULL)
@@ -278,32 +230,39 @@ static void monitor_list(struct monitor *m, struct ipc_msg *req)
 
 static const struct {
 	enum ipc_type type;
-	unsigned phases;
 	monitor_handler handler;
 } monitor_handlers[] = {
-	{ IPC_LOG, PHASE_PRELOGIN | PHASE_LOGGEDIN, monitor_log },
-	{ IPC_SIGN, PHASE_PRELOGIN | PHASE_LOGGEDIN, monitor_sign },
-	{ IPC_AUTH, PHASE_PRELOGIN, monitor_auth },
-	{ IPC_STAT, PHASE_LOGGEDIN, monitor_stat },
-	{ IPC_OPEN, PHASE_LOGGEDIN, monitor_open },
-	{ IPC_LIST, PHASE_LOGGEDIN, monitor_list },
+	{ IPC_LOG, monitor_log },
+	{ IPC_SIGN, monitor_sign },
+	{ IPC_AUTH, monitor_auth },
+	{ IPC_STAT, monitor_stat },
+	{ IPC_OPEN, monitor_open },
+	{ IPC_LIST, monitor_list },
 };
 
-/* Handle one message; ends the session on anything unexpected. */
-void monitor_dispatch(struct monitor *m, struct ipc_msg *req);
-void monitor_dispatch(struct monitor *m, struct ipc_msg *req)
+/* Check one message against the phase, then do it; anything unexpected ends
+ * the session. */
+static void monitor_dispatch(struct monitor *m, struct ipc_msg *msg, struct mon_request *req)
 {
-	if (req->fd >= 0)
-		fatalx("the child sent a descriptor with a message of type %u", req->type);
+	int r = monitor_decode(msg, m->phase, req);
+
+	if (r == -EBADF)
+		fatalx("the child sent a descriptor with a message of type %u", msg->type);
+	if (r == -EPERM)
+		fatalx("request of type %u not allowed in this phase", msg->type);
+	if (r == -ENOTSUP)
+		fatalx("unknown request type %u from the child", msg->type);
+	if (r < 0)
+		fatalx("malformed message of type %u from the child", msg->type);
 	for (size_t i = 0; i < sizeof(monitor_handlers) / sizeof(monitor_handlers[0]); i++) {
-		if (monitor_handlers[i].type != req->type)
-			continue;
-		if (!(monitor_handlers[i].phases & m->phase))
-			fatalx("request of type %u not allowed in this phase", req->type);
-		monitor_handlers[i].handler(m, req);
-		return;
+		if (monitor_handlers[i].type == req->type) {
+			monitor_handlers[i].handler(m, req);
+			/* The message may have held a password. */
+			explicit_bzero(msg->payload, msg->len);
+			return;
+		}
 	}
-	fatalx("unknown request type %u from the child", req->type);
+	fatalx("no handler for request type %u", msg->type);
 }
 
 static void reap_child(struct monitor *m)
@@ -425,11 +384,12 @@ void monitor_run(const struct config *cfg, struct launch *l)
 		}
 	}
 
-	struct ipc_msg *req = calloc(1, sizeof(*req));
-	if (req == NULL)
+	struct ipc_msg *msg = calloc(1, sizeof(*msg));
+	struct mon_request *req = calloc(1, sizeof(*req));
+	if (msg == NULL || req == NULL)
 		abort();
 	for (;;) {
-		r = ipc_recv(m.sock, req);
+		r = ipc_recv(m.sock, msg);
 		if (r == -ECONNRESET) {
 			reap_child(&m);
 			exit(0);
@@ -440,6 +400,6 @@ void monitor_run(const struct config *cfg, struct launch *l)
 			reap_child(&m);
 			fatal("bad message from the child");
 		}
-		monitor_dispatch(&m, req);
+		monitor_dispatch(&m, msg, req);
 	}
 }

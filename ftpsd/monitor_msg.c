@@ -1,0 +1,88 @@
+#include "monitor_msg.h"
+
+#include <errno.h>
+#include <string.h>
+#include <syslog.h>
+
+static const struct {
+	enum ipc_type type;
+	unsigned phases;
+} allowed[] = {
+	{ IPC_LOG, PHASE_PRELOGIN | PHASE_LOGGEDIN },
+	{ IPC_SIGN, PHASE_PRELOGIN | PHASE_LOGGEDIN },
+	{ IPC_AUTH, PHASE_PRELOGIN },
+	{ IPC_STAT, PHASE_LOGGEDIN },
+	{ IPC_OPEN, PHASE_LOGGEDIN },
+	{ IPC_LIST, PHASE_LOGGEDIN },
+};
+
+static int get_path(struct ipc_msg *m, char *path)
+{
+	if (ipc_get_str(m, path, IPC_MAX_PATH) < 0 || path[0] != '/')
+		return -EBADMSG;
+	return 0;
+}
+
+static int decode_fields(struct ipc_msg *m, struct mon_request *r)
+{
+	switch (m->type) {
+	case IPC_LOG:
+		if (ipc_get_u32(m, &r->u.log.priority) < 0 ||
+		    ipc_get_str(m, r->u.log.line, sizeof(r->u.log.line)) < 0 ||
+		    r->u.log.priority > LOG_DEBUG)
+			return -EBADMSG;
+		return 0;
+	case IPC_SIGN:
+		if (ipc_get_u32(m, &r->u.sign.kind) < 0 || ipc_get_u32(m, &r->u.sign.algo) < 0 ||
+		    ipc_get_u32(m, &r->u.sign.flags) < 0 ||
+		    ipc_get_bytes(m, &r->u.sign.input, &r->u.sign.len, MON_MAX_SIGN_INPUT) < 0 ||
+		    r->u.sign.kind > IPC_SIGN_HASH)
+			return -EBADMSG;
+		return 0;
+	case IPC_AUTH:
+		if (ipc_get_str(m, r->u.auth.user, sizeof(r->u.auth.user)) < 0 ||
+		    ipc_get_str(m, r->u.auth.password, sizeof(r->u.auth.password)) < 0 ||
+		    r->u.auth.user[0] == '\0')
+			return -EBADMSG;
+		return 0;
+	case IPC_STAT:
+		return get_path(m, r->u.file.path);
+	case IPC_OPEN:
+		if (get_path(m, r->u.file.path) < 0 || ipc_get_u32(m, &r->u.file.how) < 0 ||
+		    ipc_get_u64(m, &r->u.file.offset) < 0 || r->u.file.how > IPC_OPEN_APPEND ||
+		    r->u.file.offset > INT64_MAX)
+			return -EBADMSG;
+		return 0;
+	case IPC_LIST:
+		if (get_path(m, r->u.file.path) < 0 || ipc_get_u32(m, &r->u.file.format) < 0 ||
+		    ipc_get_u32(m, &r->u.file.flags) < 0 || r->u.file.format > IPC_LIST_MLSD ||
+		    (r->u.file.flags & ~(uint32_t)IPC_LIST_ALL) != 0)
+			return -EBADMSG;
+		return 0;
+	default:
+		return -ENOTSUP;
+	}
+}
+
+int monitor_decode(struct ipc_msg *m, unsigned phase, struct mon_request *r)
+{
+	size_t i;
+	int ret;
+
+	if (m->fd >= 0)
+		return -EBADF;
+	for (i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
+		if (allowed[i].type == m->type)
+			break;
+	if (i == sizeof(allowed) / sizeof(allowed[0]))
+		return -ENOTSUP;
+	if (!(allowed[i].phases & phase))
+		return -EPERM;
+	memset(r, 0, sizeof(*r));
+	r->type = (enum ipc_type)m->type;
+	ret = decode_fields(m, r);
+	if (ret < 0)
+		return ret;
+	/* Exactly consumed: trailing bytes are as bad as missing ones. */
+	return ipc_get_end(m) < 0 ? -EBADMSG : 0;
+}

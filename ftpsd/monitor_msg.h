@@ -1,0 +1,44 @@
+/* Decoding and checking of the child's requests, before anything is done
+ * with them: pure, so that it can be fuzzed. */
+#pragma once
+
+#include <stdint.h>
+
+#include "ipc.h"
+
+#define MON_MAX_PASSWORD 1024
+#define MON_MAX_SIGN_INPUT 2048
+
+/* Session phases: what the child may ask for. */
+enum { PHASE_PRELOGIN = 1, PHASE_LOGGEDIN = 2 };
+
+struct mon_request {
+	enum ipc_type type;
+	union {
+		struct {
+			uint32_t priority;
+			char line[1024];
+		} log;
+		struct {
+			uint32_t kind, algo, flags;
+			const uint8_t *input; /* points into the message */
+			size_t len;
+		} sign;
+		struct {
+			char user[IPC_MAX_NAME];
+			char password[MON_MAX_PASSWORD];
+		} auth;
+		struct {
+			char path[IPC_MAX_PATH];
+			uint32_t how;     /* IPC_OPEN */
+			uint64_t offset;  /* IPC_OPEN */
+			uint32_t format;  /* IPC_LIST */
+			uint32_t flags;   /* IPC_LIST */
+		} file;
+	} u;
+};
+
+/* Decode m into r if it is a well-formed request allowed in phase.
+ * 0; -EBADMSG malformed; -EPERM not allowed now; -ENOTSUP unknown type;
+ * -EBADF a descriptor came along (the child never sends one). */
+int monitor_decode(struct ipc_msg *m, unsigned phase, struct mon_request *r);

@@ -1,0 +1,507 @@
+"""Helpers shared by the ftpsd integration tests.
+
+Everything here is plain code (no fixtures): the raw control-channel
+conversation class, the ftplib subclass that resumes the control TLS session
+on data connections, the launcher wrapper for one ftpsd instance behind
+`systemd-socket-activate --accept`, and /proc readers for the process tests.
+Every network operation is bounded by IO_TIMEOUT.
+"""
+
+import ftplib
+import hashlib
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import time
+
+IO_TIMEOUT = 10  # seconds, every socket operation and client subprocess
+START_TIMEOUT = 5
+
+USER = "alice"
+PASSWORD = "Wonderland-42"
+RO_USER = "reader"
+RO_PASSWORD = "Looking-Glass-7"
+
+ROOT = os.geteuid() == 0
+
+HELLO = b"Hello from ftpsd's served root\n"
+INNER = b"inner file in sub/\n"
+
+PASV_PORTS = "61000-61999"  # above Linux's ephemeral range (32768-60999)
+
+
+# --------------------------------------------------------------- control channel
+
+class Reply:
+    """One FTP reply: numeric code and its text lines (code stripped from the first/last)."""
+
+    def __init__(self, lines):
+        self.lines = lines
+        self.code = int(lines[0][:3])
+        self.text = lines[0][4:]
+
+    @property
+    def first(self):
+        return self.lines[0]
+
+    @property
+    def body(self):
+        """The lines between the first and the last of a multi-line reply."""
+        return self.lines[1:-1]
+
+    def __repr__(self):
+        return "Reply(%r)" % ("\n".join(self.lines),)
+
+
+class ConnectionClosed(Exception):
+    pass
+
+
+class Control:
+    """A raw FTP control connection, one command and reply at a time.
+
+    c = Control(port); c.reply() -> 220; c.cmd("AUTH TLS") -> 234; c.starttls(ctx); ...
+    """
+
+    def __init__(self, port, host="127.0.0.1", timeout=IO_TIMEOUT, implicit_context=None):
+        self.host = host
+        self.timeout = timeout
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = b""
+        if implicit_context is not None:
+            self.starttls(implicit_context)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def _recv(self):
+        try:
+            return self.sock.recv(65536)
+        except (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionResetError, BrokenPipeError):
+            return b""
+
+    def read_line(self):
+        while b"\n" not in self.buf:
+            data = self._recv()
+            if not data:
+                raise ConnectionClosed("connection closed; unterminated data %r" % (self.buf,))
+            self.buf += data
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line.rstrip(b"\r").decode("utf-8", "replace")
+
+    def reply(self):
+        """Read one (possibly multi-line) reply."""
+        first = self.read_line()
+        if not re.match(r"^\d{3}[ -]", first):
+            raise AssertionError("malformed reply line %r" % first)
+        lines = [first]
+        if first[3] == "-":
+            end = first[:3] + " "
+            while True:
+                line = self.read_line()
+                lines.append(line)
+                if line.startswith(end):
+                    break
+        return Reply(lines)
+
+    def send(self, line):
+        self.sock.sendall(line.encode("utf-8") + b"\r\n")
+
+    def cmd(self, line):
+        self.send(line)
+        return self.reply()
+
+    def starttls(self, context):
+        assert not self.buf, "unread data before TLS handshake: %r" % self.buf
+        self.sock = context.wrap_socket(self.sock, server_hostname=self.host)
+        return self.sock
+
+    def login(self, user=USER, password=PASSWORD):
+        r = self.cmd("USER " + user)
+        assert r.code == 331, r
+        r = self.cmd("PASS " + password)
+        assert r.code == 230, r
+        return r
+
+    def reply_within(self, seconds):
+        """A reply if one arrives within `seconds`, else None (connection left usable)."""
+        old = self.sock.gettimeout()
+        self.sock.settimeout(seconds)
+        try:
+            return self.reply()
+        except (socket.timeout, TimeoutError):
+            return None
+        finally:
+            try:
+                self.sock.settimeout(old)
+            except OSError:
+                pass
+
+    def wait_closed(self, timeout=IO_TIMEOUT):
+        """Read until the peer closes; returns what was read. Fails if still open at `timeout`."""
+        deadline = time.monotonic() + timeout
+        data = self.buf
+        self.buf = b""
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("connection still open after %ss (read %r)" % (timeout, data))
+            self.sock.settimeout(left)
+            try:
+                chunk = self._recv()
+            except (socket.timeout, TimeoutError):
+                raise AssertionError("connection still open after %ss (read %r)" % (timeout, data))
+            except (ssl.SSLError, OSError):
+                return data
+            if not chunk:
+                return data
+            data += chunk
+
+
+def client_context(cafile, maximum_version=None, minimum_version=None, no_ticket=False):
+    """A client SSLContext that trusts the suite's self-signed certificate (CN=localhost, IP 127.0.0.1)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(cafile)
+    if maximum_version is not None:
+        ctx.maximum_version = maximum_version
+    if minimum_version is not None:
+        ctx.minimum_version = minimum_version
+    if no_ticket:
+        ctx.options |= ssl.OP_NO_TICKET
+    return ctx
+
+
+# ------------------------------------------------------------------------- ftplib
+
+class ReusingFTP_TLS(ftplib.FTP_TLS):
+    """FTP_TLS that resumes the control connection's TLS session on data connections.
+
+    CPython's FTP_TLS never does (CPython issue 63699); servers that require reuse
+    refuse it. `passive_cmd` picks EPSV or PASV; `data_resumed` records, per data
+    connection, whether the handshake resumed; `session_override` lets a test offer
+    some other session (e.g. another control connection's).
+    """
+
+    passive_cmd = "EPSV"
+    session_override = None
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.data_resumed = []
+        self.passive_replies = []
+
+    def makepasv(self):
+        if self.passive_cmd == "EPSV":
+            resp = self.sendcmd("EPSV")
+            self.passive_replies.append(resp)
+            return ftplib.parse229(resp, self.sock.getpeername())
+        resp = self.sendcmd("PASV")
+        self.passive_replies.append(resp)
+        return ftplib.parse227(resp)  # use the announced address on purpose
+
+    def ntransfercmd(self, cmd, rest=None):
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        if self._prot_p:
+            session = self.session_override or self.sock.session
+            conn = self.context.wrap_socket(conn, server_hostname=self.host, session=session)
+            self.data_resumed.append(conn.session_reused)
+        return conn, size
+
+    def auth_mech(self, mech):
+        """AUTH <mech> and the handshake (FTP_TLS.auth only knows TLS/SSL by ssl_version)."""
+        if isinstance(self.sock, ssl.SSLSocket):
+            raise ValueError("Already using TLS")
+        resp = self.voidcmd("AUTH " + mech)
+        self.sock = self.context.wrap_socket(self.sock, server_hostname=self.host)
+        self.file = self.sock.makefile(mode="r", encoding=self.encoding)
+        return resp
+
+
+class StockFTP_TLS(ftplib.FTP_TLS):
+    """CPython's FTP_TLS unchanged, except that EPSV can be chosen (same as ReusingFTP_TLS)."""
+
+    passive_cmd = "EPSV"
+
+    def makepasv(self):
+        if self.passive_cmd == "EPSV":
+            return ftplib.parse229(self.sendcmd("EPSV"), self.sock.getpeername())
+        return ftplib.FTP_TLS.makepasv(self)
+
+
+def ftp_login(server, cls=ReusingFTP_TLS, context=None, user=USER, password=PASSWORD,
+              prot_p=True, passive="EPSV"):
+    """Connect, AUTH TLS, log in, PBSZ 0 + PROT P (unless prot_p=False)."""
+    ftp = cls(context=context or client_context(server.cafile), timeout=IO_TIMEOUT)
+    ftp.passive_cmd = passive
+    ftp.connect("127.0.0.1", server.port)
+    ftp.auth()
+    ftp.login(user, password)
+    if prot_p:
+        ftp.prot_p()
+    return ftp
+
+
+def retr_bytes(ftp, path, blocksize=1 << 20):
+    chunks = []
+    ftp.retrbinary("RETR " + path, chunks.append, blocksize=blocksize)
+    return b"".join(chunks)
+
+
+def retr_sha256(ftp, path):
+    h = hashlib.sha256()
+    n = [0]
+
+    def cb(b):
+        h.update(b)
+        n[0] += len(b)
+
+    ftp.retrbinary("RETR " + path, cb, blocksize=1 << 20)
+    return h.hexdigest(), n[0]
+
+
+def transfer_outcome(ftp, cmd):
+    """Run a data command tolerating any data-channel failure.
+
+    Returns (bytes received, final reply line or error text). Used where the test
+    is about the server's verdict on the data connection, not ftplib's behaviour.
+    """
+    data = b""
+    try:
+        conn = ftp.transfercmd(cmd)
+    except ftplib.Error as e:
+        return data, str(e)  # refused before any 1xx
+    except (ssl.SSLError, OSError):
+        conn = None  # 1xx was read, then the data handshake failed
+    if conn is not None:
+        try:
+            while True:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except (ssl.SSLError, OSError):
+            pass
+        finally:
+            try:
+                conn.close()
+            except OSError:
+                pass
+    try:
+        return data, ftp.voidresp()
+    except ftplib.Error as e:
+        return data, str(e)
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(1 << 20)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------------- /proc
+
+def proc_stat(pid):
+    """(comm, state, ppid) from /proc/PID/stat, or None if gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            s = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    comm = s[s.index("(") + 1:s.rindex(")")]
+    rest = s[s.rindex(")") + 2:].split()
+    return comm, rest[0], int(rest[1])
+
+
+def all_pids():
+    return [int(d) for d in os.listdir("/proc") if d.isdigit()]
+
+
+def children(pid):
+    out = []
+    for p in all_pids():
+        st = proc_stat(p)
+        if st and st[2] == pid:
+            out.append(p)
+    return out
+
+
+def descendants(pid):
+    out = []
+    todo = [pid]
+    while todo:
+        for c in children(todo.pop()):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def alive(pid):
+    """Running (not gone, not a zombie)."""
+    st = proc_stat(pid)
+    return st is not None and st[1] not in ("Z", "X")
+
+
+def proc_status(pid):
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
+
+
+def proc_comm(pid):
+    with open("/proc/%d/comm" % pid) as f:
+        return f.read().rstrip("\n")
+
+
+def proc_args(pid):
+    """The title as `ps -o args` shows it."""
+    r = subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True,
+                       timeout=IO_TIMEOUT)
+    return r.stdout.strip()
+
+
+def wait_for(predicate, timeout=3.0, interval=0.05):
+    """Poll `predicate` until truthy; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = predicate()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(interval)
+
+
+# ------------------------------------------------------------------------ launcher
+
+def tcp_listening(port):
+    """Is 127.0.0.1:port in LISTEN state (checked in /proc/net/tcp, without connecting:
+    with --accept every probe connection would spawn a session)."""
+    want = "0100007F:%04X" % port
+    try:
+        with open("/proc/net/tcp") as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[1] == want and fields[3] == "0A":
+                    return True
+    except OSError:
+        pass
+    return False
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Server:
+    """One ftpsd behind `systemd-socket-activate --accept -l 127.0.0.1:PORT`.
+
+    Attributes: port, root (served dir), dir, config_path, log_path, cafile, proc.
+    `log` is the launcher's and ftpsd's stderr so far.
+    """
+
+    def __init__(self, binary, dir, config_path, root, cafile, implicit=False):
+        self.binary = binary
+        self.dir = dir
+        self.config_path = config_path
+        self.root = root
+        self.cafile = cafile
+        self.implicit = implicit
+        self.log_path = os.path.join(dir, "ftpsd.log")
+        self.proc = None
+        self.port = None
+        self._logf = None
+
+    @property
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def argv(self):
+        a = [self.binary, "--config", self.config_path]
+        if self.implicit:
+            a.append("--implicit-tls")
+        return a
+
+    def start(self):
+        last = None
+        for _ in range(3):  # the free port may be taken between probe and bind
+            self.port = free_port()
+            self._logf = open(self.log_path, "ab")
+            env = {k: v for k, v in os.environ.items() if not k.startswith("LISTEN_")}
+            self.proc = subprocess.Popen(
+                ["systemd-socket-activate", "--accept", "-l", "127.0.0.1:%d" % self.port, "--"]
+                + self.argv(),
+                stdin=subprocess.DEVNULL, stdout=self._logf, stderr=self._logf,
+                start_new_session=True, env=env)
+            deadline = time.monotonic() + START_TIMEOUT
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    break
+                if tcp_listening(self.port) and "Listening on" in self.log:
+                    return self
+                time.sleep(0.02)
+            last = self.log
+            self.stop()
+        raise RuntimeError("systemd-socket-activate did not start listening:\n" + (last or ""))
+
+    def sessions(self):
+        """Pids of the ftpsd processes under the launcher (monitors and children)."""
+        if self.proc is None:
+            return []
+        out = []
+        for p in descendants(self.proc.pid):
+            st = proc_stat(p)
+            if st and st[1] not in ("Z", "X") and st[0] == "ftpsd":
+                out.append(p)
+        return out
+
+    def monitors(self):
+        return [p for p in children(self.proc.pid) if alive(p)]
+
+    def stop(self):
+        if self.proc is None:
+            return
+        pids = descendants(self.proc.pid) if self.proc.poll() is None else []
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=3)
+        # Sessions still running after their launcher went away: end them by pid.
+        for p in pids:
+            if alive(p):
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        if self._logf:
+            self._logf.close()
+            self._logf = None
+        self.proc = None

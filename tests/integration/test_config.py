@@ -1,0 +1,179 @@
+"""Configuration: --check-config, --version, and a session refusing to start on a bad config."""
+
+import re
+import subprocess
+
+import pytest
+
+from ftpsd_testlib import Control, IO_TIMEOUT, ConnectionClosed
+
+GOOD = """\
+# A complete configuration, every key once.
+tls-certificate = {cert}
+tls-key = {key}
+tls-priority = NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:%SERVER_PRECEDENCE
+users-file = {users}
+
+empty-dir = {empty}
+pasv-ports = 61000-61999
+pasv-address = 127.0.0.1
+control-tls = required
+data-tls = optional
+data-tls-reuse = off
+idle-timeout = 5m
+login-timeout = 1500ms
+max-login-failures = 5
+login-failure-delay = 2
+umask = 027
+banner = Hello there
+"""
+
+# Header of 6 lines, then the line under test is line 7.
+HEADER = """\
+# line 1: comment
+tls-certificate = {cert}
+tls-key = {key}
+
+users-file = {users}
+empty-dir = {empty}
+"""
+BAD_LINE = 7
+
+
+def check_config(binary, path):
+    return subprocess.run([binary, "--check-config", "--config", path], capture_output=True,
+                          text=True, timeout=IO_TIMEOUT)
+
+
+def good_config(server, text=None):
+    srv = server(start=False)
+    t = (text or GOOD).format(cert=srv.pki.cert, key=srv.pki.key, users=srv.users_path, empty=srv.pki.empty,
+                 root=srv.root)
+    if srv.accounts.unprivileged_user:
+        t += "unprivileged-user = %s\n" % srv.accounts.unprivileged_user
+    with open(srv.config_path, "w") as f:
+        f.write(t)
+    return srv
+
+
+def test_check_config_good(server, ftpsd_bin):
+    srv = good_config(server)
+    r = check_config(ftpsd_bin, srv.config_path)
+    assert r.returncode == 0, r.stderr
+    assert srv.config_path + ":" not in r.stderr, r.stderr
+
+
+def test_check_config_the_suites_own_config(server, ftpsd_bin):
+    srv = server(start=False)
+    r = check_config(ftpsd_bin, srv.config_path)
+    assert r.returncode == 0, r.stderr
+
+
+def test_check_config_durations_with_units(server, ftpsd_bin):
+    srv = server(start=False, idle_timeout="90", login_timeout="2m", login_failure_delay="0ms")
+    r = check_config(ftpsd_bin, srv.config_path)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("line", [
+    "no-such-key = 1",
+    "tls-certifcate = /etc/ssl/x.pem",
+    "control-tls = maybe",
+    "data-tls = off",
+    "data-tls-reuse = sometimes",
+    "pasv-ports = banana",
+    "pasv-ports = 70000-80000",
+    "pasv-ports = 62000-61000",
+    "pasv-address = not.an.address",
+    "idle-timeout = 5 parsecs",
+    "login-timeout = -1",
+    "max-login-failures = lots",
+    "login-failure-delay = 1h",
+    "umask = 999",
+    "this line has no equals sign",
+])
+def test_check_config_reports_file_line_message(server, ftpsd_bin, line):
+    srv = server(start=False, config_text=HEADER + line + "\n" + "banner = after the error\n")
+    r = check_config(ftpsd_bin, srv.config_path)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    expected = "%s:%d: " % (srv.config_path, BAD_LINE)
+    matching = [m for m in r.stderr.splitlines() if expected in m]
+    assert matching, "no %r in stderr:\n%s" % (expected, r.stderr)
+    assert len(matching[0].split(expected, 1)[1].strip()) > 3, "empty message: %r" % matching
+
+
+def test_check_config_reports_every_error(server, ftpsd_bin):
+    text = HEADER + "bogus-one = 1\n" + "# comment\n" + "control-tls = perhaps\n"
+    srv = server(start=False, config_text=text)
+    r = check_config(ftpsd_bin, srv.config_path)
+    assert r.returncode == 1
+    assert "%s:7: " % srv.config_path in r.stderr, r.stderr
+    assert "%s:9: " % srv.config_path in r.stderr, r.stderr
+
+
+def test_check_config_missing_file(ftpsd_bin, tmp_path):
+    r = check_config(ftpsd_bin, str(tmp_path / "nope.conf"))
+    assert r.returncode != 0
+    assert "nope.conf" in r.stderr
+
+
+def test_version(ftpsd_bin):
+    r = subprocess.run([ftpsd_bin, "--version"], capture_output=True, text=True,
+                       timeout=IO_TIMEOUT)
+    assert r.returncode == 0
+    assert re.match(r"^ftpsd \d+\.\d+(\.\d+)?\S*$", r.stdout.strip()), (r.stdout, r.stderr)
+
+
+def test_unknown_option_fails(ftpsd_bin):
+    r = subprocess.run([ftpsd_bin, "--no-such-option"], capture_output=True, text=True,
+                       timeout=IO_TIMEOUT)
+    assert r.returncode != 0
+
+
+def session_refused(srv):
+    """Connect; the session must not start: closed without a 220, or a 421."""
+    with Control(srv.port) as c:
+        try:
+            first = c.read_line()
+        except ConnectionClosed:
+            return None
+        assert not first.startswith("220"), first
+        assert first.startswith("421"), first
+        c.wait_closed(timeout=IO_TIMEOUT)
+        return first
+
+
+def test_session_with_unknown_key_does_not_start(server):
+    srv = server(extra="no-such-key = 1\n")
+    session_refused(srv)
+    assert re.search(re.escape(srv.config_path) + r":\d+: ", srv.log), srv.log
+
+
+def test_session_with_bad_value_does_not_start(server):
+    srv = server(control_tls="maybe")
+    session_refused(srv)
+    assert re.search(re.escape(srv.config_path) + r":\d+: ", srv.log), srv.log
+
+
+def test_session_with_missing_certificate_does_not_start(server, tmp_path):
+    srv = server(tls_certificate=str(tmp_path / "missing.pem"))
+    session_refused(srv)
+
+
+def test_session_with_unprivileged_user_missing_does_not_start_as_root(server):
+    from ftpsd_testlib import ROOT
+    if not ROOT:
+        pytest.skip("only checked when started as root")
+    srv = server(unprivileged_user="no-such-user-ftpsd")
+    session_refused(srv)
+
+
+def test_session_with_group_writable_empty_dir_does_not_start_as_root(server, tmp_path):
+    from ftpsd_testlib import ROOT
+    if not ROOT:
+        pytest.skip("only checked when started as root")
+    d = tmp_path / "writable-empty"
+    d.mkdir()
+    d.chmod(0o777)
+    srv = server(empty_dir=str(d))
+    session_refused(srv)

@@ -1,0 +1,139 @@
+"""Session resumption on data connections: TLS 1.3 tickets (a fresh one at each
+PASV/EPSV), TLS 1.2 tickets and session IDs, and no resumption across sessions.
+All with data-tls-reuse = required, so a data connection that did not resume
+fails with 522.
+"""
+
+import ftplib
+import io
+import ssl
+
+import pytest
+
+from ftpsd_testlib import HELLO, client_context, ftp_login, retr_bytes, transfer_outcome
+
+
+def quit_(ftp):
+    try:
+        ftp.quit()
+    except (ftplib.Error, OSError, EOFError):
+        ftp.close()
+
+
+def test_tls13_many_transfers_in_a_row_each_resume(server):
+    srv = server(data_tls_reuse="required")
+    ctx = client_context(srv.cafile, minimum_version=ssl.TLSVersion.TLSv1_3)
+    ftp = ftp_login(srv, context=ctx, passive="EPSV")
+    assert ftp.sock.version() == "TLSv1.3"
+    for i in range(6):
+        lines = []
+        ftp.retrlines("LIST", lines.append)
+        assert any("hello.txt" in line for line in lines), (i, lines)
+    for i in range(4):
+        assert retr_bytes(ftp, "hello.txt") == HELLO
+        ftp.storbinary("STOR up%d.txt" % i, io.BytesIO(b"round %d\n" % i))
+        assert retr_bytes(ftp, "up%d.txt" % i) == b"round %d\n" % i
+    assert ftp.data_resumed == [True] * 18, ftp.data_resumed
+    quit_(ftp)
+
+
+def test_tls13_pasv_also_gets_fresh_tickets(server):
+    srv = server(data_tls_reuse="required")
+    ctx = client_context(srv.cafile, minimum_version=ssl.TLSVersion.TLSv1_3)
+    ftp = ftp_login(srv, context=ctx, passive="PASV")
+    for _ in range(5):
+        assert "hello.txt" in ftp.nlst()
+    assert ftp.data_resumed == [True] * 5
+    quit_(ftp)
+
+
+def test_tls13_each_data_connection_offers_a_fresh_ticket(server):
+    """The session object changes between transfers: a new ticket arrived with each EPSV."""
+    srv = server(data_tls_reuse="required")
+    ctx = client_context(srv.cafile, minimum_version=ssl.TLSVersion.TLSv1_3)
+    ftp = ftp_login(srv, context=ctx)
+    seen = []
+    for _ in range(3):
+        ftp.nlst()
+        seen.append(ftp.sock.session.id)
+    assert len(set(seen)) == 3, seen
+    quit_(ftp)
+
+
+def test_tls13_idle_between_transfers_still_resumes(server):
+    import time
+    srv = server(data_tls_reuse="required")
+    ctx = client_context(srv.cafile, minimum_version=ssl.TLSVersion.TLSv1_3)
+    ftp = ftp_login(srv, context=ctx)
+    assert "hello.txt" in ftp.nlst()
+    time.sleep(1.5)
+    ftp.voidcmd("NOOP")
+    assert retr_bytes(ftp, "hello.txt") == HELLO
+    assert ftp.data_resumed == [True, True]
+    quit_(ftp)
+
+
+@pytest.mark.parametrize("passive", ["EPSV", "PASV"])
+def test_tls12_resumption_with_tickets(server, passive):
+    srv = server(data_tls_reuse="required")
+    ctx = client_context(srv.cafile, maximum_version=ssl.TLSVersion.TLSv1_2)
+    ftp = ftp_login(srv, context=ctx, passive=passive)
+    assert ftp.sock.version() == "TLSv1.2"
+    for _ in range(3):
+        assert "hello.txt" in ftp.nlst()
+        assert retr_bytes(ftp, "hello.txt") == HELLO
+    ftp.storbinary("STOR tls12.txt", io.BytesIO(b"tls 1.2\n"))
+    assert retr_bytes(ftp, "tls12.txt") == b"tls 1.2\n"
+    assert ftp.data_resumed == [True] * 8, ftp.data_resumed
+    quit_(ftp)
+
+
+def test_tls12_resumption_with_session_ids(server):
+    """OP_NO_TICKET: the client resumes by session ID, from the server's per-process cache."""
+    srv = server(data_tls_reuse="required")
+    ctx = client_context(srv.cafile, maximum_version=ssl.TLSVersion.TLSv1_2, no_ticket=True)
+    ftp = ftp_login(srv, context=ctx)
+    assert ftp.sock.version() == "TLSv1.2"
+    for _ in range(3):
+        assert retr_bytes(ftp, "hello.txt") == HELLO
+    assert ftp.data_resumed == [True] * 3, ftp.data_resumed
+    quit_(ftp)
+
+
+@pytest.mark.parametrize("version", ["TLSv1_3", "TLSv1_2"])
+def test_another_control_sessions_ticket_is_refused(server, version):
+    """A data connection that resumes a *different* control connection's session must not
+    be accepted (each session has its own ticket key and cache): 522, no data."""
+    srv = server(data_tls_reuse="required")
+    v = getattr(ssl.TLSVersion, version)
+    ctx = client_context(srv.cafile, minimum_version=v, maximum_version=v)
+    a = ftp_login(srv, context=ctx)
+    b = ftp_login(srv, context=ctx)
+    assert "hello.txt" in a.nlst()  # A now holds a ticket/session for its own connection
+    assert a.data_resumed == [True]
+    b.session_override = a.sock.session
+    data, final = transfer_outcome(b, "RETR hello.txt")
+    assert final.startswith("522"), (final, data)
+    assert data == b""
+    assert b.data_resumed in ([False], [])  # [] if the server ended the handshake early
+    # B's own session still works
+    b.session_override = None
+    assert retr_bytes(b, "hello.txt") == HELLO
+    quit_(a)
+    quit_(b)
+
+
+def test_session_from_a_previous_connection_is_refused(server):
+    """Even the same client's session from an earlier (closed) control connection."""
+    srv = server(data_tls_reuse="required")
+    ctx = client_context(srv.cafile)
+    a = ftp_login(srv, context=ctx)
+    a.nlst()
+    old = a.sock.session
+    quit_(a)
+    b = ftp_login(srv, context=ctx)
+    b.session_override = old
+    data, final = transfer_outcome(b, "LIST")
+    assert final.startswith("522"), final
+    assert b"hello.txt" not in data
+    quit_(b)

@@ -1,0 +1,472 @@
+"""Data transfers with Python's ftplib: listings, RETR/STOR byte for byte, the data
+protection policy (521/522), and paths that try to leave the served root.
+
+ReusingFTP_TLS resumes the control session on each data connection (as curl,
+lftp and FileZilla do); StockFTP_TLS is CPython's FTP_TLS, which does not.
+"""
+
+import ftplib
+import io
+import os
+import shutil
+
+import pytest
+
+from ftpsd_testlib import (HELLO, INNER, ROOT, USER, PASSWORD, RO_USER, RO_PASSWORD, IO_TIMEOUT,
+                           ReusingFTP_TLS, StockFTP_TLS, client_context, ftp_login, retr_bytes,
+                           retr_sha256, sha256_file, transfer_outcome)
+
+
+def quit_(ftp):
+    try:
+        ftp.quit()
+    except (ftplib.Error, OSError, EOFError):
+        ftp.close()
+
+
+@pytest.fixture
+def session(server):
+    """A logged-in ReusingFTP_TLS session with PROT P on a default server."""
+    srv = server()
+    ftp = ftp_login(srv)
+    yield srv, ftp
+    quit_(ftp)
+
+
+# -------------------------------------------------------------------- listings
+
+@pytest.mark.parametrize("passive", ["EPSV", "PASV"])
+def test_list_shows_the_root(server, passive):
+    srv = server()
+    ftp = ftp_login(srv, passive=passive)
+    lines = []
+    ftp.retrlines("LIST", lines.append)
+    text = "\n".join(lines)
+    assert "hello.txt" in text and "sub" in text, lines
+    assert "outside" not in text and "secret.txt" not in text
+    assert ftp.data_resumed == [True]
+    quit_(ftp)
+
+
+def test_pasv_announces_the_control_address_and_a_configured_port(server):
+    srv = server(pasv_ports="61500-61509")
+    ftp = ftp_login(srv, passive="PASV")
+    ftp.retrlines("LIST", lambda line: None)
+    resp = ftp.passive_replies[-1]
+    assert resp.startswith("227 "), resp
+    host, port = ftplib.parse227(resp)
+    assert host == "127.0.0.1"
+    assert 61500 <= port <= 61509
+    quit_(ftp)
+
+
+def test_epsv_reply_format_and_port_range(server):
+    srv = server(pasv_ports="61510-61519")
+    ftp = ftp_login(srv, passive="EPSV")
+    ftp.retrlines("LIST", lambda line: None)
+    resp = ftp.passive_replies[-1]
+    assert resp.startswith("229 ") and "(|||" in resp and resp.rstrip().endswith("|)"), resp
+    _, port = ftplib.parse229(resp, ("127.0.0.1", 0))
+    assert 61510 <= port <= 61519
+    quit_(ftp)
+
+
+def test_pasv_address_is_announced(server):
+    srv = server(pasv_address="127.0.0.2")
+    ftp = ftp_login(srv, passive="PASV")
+    resp = ftp.sendcmd("PASV")
+    assert ftplib.parse227(resp)[0] == "127.0.0.2", resp
+    quit_(ftp)
+
+
+def test_nlst_names(session):
+    srv, ftp = session
+    names = ftp.nlst()
+    assert "hello.txt" in names and "sub" in names, names
+    assert sorted(os.path.basename(n) for n in ftp.nlst("sub")) == ["deeper", "inner.txt",
+                                                                     "up-link"]
+
+
+def test_mlsd_facts(session):
+    srv, ftp = session
+    entries = {name: facts for name, facts in ftp.mlsd()}
+    assert entries["hello.txt"]["type"] == "file"
+    assert entries["hello.txt"].get("size", str(len(HELLO))) == str(len(HELLO))
+    assert entries["sub"]["type"] == "dir"
+    assert "outside" not in entries
+
+
+def test_list_of_subdirectory_and_cwd_listing(session):
+    srv, ftp = session
+    lines = []
+    ftp.retrlines("LIST sub", lines.append)
+    assert any("inner.txt" in line for line in lines), lines
+    ftp.cwd("sub")
+    lines = []
+    ftp.retrlines("LIST", lines.append)
+    assert any("inner.txt" in line for line in lines), lines
+
+
+def test_several_listings_on_one_session(session):
+    srv, ftp = session
+    for _ in range(3):
+        assert "hello.txt" in ftp.nlst()
+        assert retr_bytes(ftp, "hello.txt") == HELLO
+    assert ftp.data_resumed == [True] * 6
+
+
+# ----------------------------------------------------------------- RETR / STOR
+
+@pytest.mark.parametrize("passive", ["EPSV", "PASV"])
+def test_retr_small_file(server, passive):
+    srv = server()
+    ftp = ftp_login(srv, passive=passive)
+    assert retr_bytes(ftp, "hello.txt") == HELLO
+    assert retr_bytes(ftp, "sub/inner.txt") == INNER
+    assert retr_bytes(ftp, "/sub/inner.txt") == INNER
+    quit_(ftp)
+
+
+@pytest.mark.parametrize("passive", ["EPSV", "PASV"])
+def test_stor_small_file(server, passive):
+    srv = server()
+    ftp = ftp_login(srv, passive=passive)
+    payload = b"uploaded via %s\n" % passive.encode()
+    ftp.storbinary("STOR up.txt", io.BytesIO(payload))
+    with open(os.path.join(srv.root, "up.txt"), "rb") as f:
+        assert f.read() == payload
+    assert retr_bytes(ftp, "up.txt") == payload
+    quit_(ftp)
+
+
+def test_stor_empty_file(session):
+    srv, ftp = session
+    ftp.storbinary("STOR empty.bin", io.BytesIO(b""))
+    assert os.path.getsize(os.path.join(srv.root, "empty.bin")) == 0
+    assert retr_bytes(ftp, "empty.bin") == b""
+
+
+def test_stored_file_belongs_to_the_user_and_honours_umask(server):
+    srv = server(umask="027")
+    ftp = ftp_login(srv)
+    ftp.storbinary("STOR owned.txt", io.BytesIO(b"x"))
+    st = os.stat(os.path.join(srv.root, "owned.txt"))
+    assert st.st_mode & 0o777 == 0o640, oct(st.st_mode)
+    if ROOT:
+        assert (st.st_uid, st.st_gid) == (srv.accounts.uid, srv.accounts.gid)
+    quit_(ftp)
+
+
+def test_retr_64mib_byte_for_byte(session, big_file):
+    srv, ftp = session
+    os.link(big_file, os.path.join(srv.root, "big.bin"))
+    ftp.voidcmd("TYPE I")
+    assert ftp.size("big.bin") == 64 << 20
+    digest, n = retr_sha256(ftp, "big.bin")
+    assert n == 64 << 20
+    assert digest == sha256_file(big_file)
+
+
+def test_stor_64mib_byte_for_byte(session, big_file):
+    srv, ftp = session
+    ftp.voidcmd("TYPE I")
+    with open(big_file, "rb") as f:
+        ftp.storbinary("STOR big-up.bin", f, blocksize=1 << 20)
+    dst = os.path.join(srv.root, "big-up.bin")
+    assert os.path.getsize(dst) == 64 << 20
+    assert sha256_file(dst) == sha256_file(big_file)
+    assert ftp.size("big-up.bin") == 64 << 20
+
+
+def test_stor_overwrites(session):
+    srv, ftp = session
+    ftp.storbinary("STOR hello.txt", io.BytesIO(b"short\n"))
+    with open(os.path.join(srv.root, "hello.txt"), "rb") as f:
+        assert f.read() == b"short\n"  # truncated, not overlaid
+
+
+def test_read_only_user_cannot_store(server):
+    srv = server()
+    ftp = ftp_login(srv, user=RO_USER, password=RO_PASSWORD)
+    assert retr_bytes(ftp, "hello.txt") == HELLO
+    with pytest.raises(ftplib.error_perm):
+        ftp.storbinary("STOR nope.txt", io.BytesIO(b"x"))
+    assert not os.path.exists(os.path.join(srv.root, "nope.txt"))
+    with pytest.raises(ftplib.error_perm):
+        ftp.storbinary("STOR hello.txt", io.BytesIO(b"x"))
+    with open(os.path.join(srv.root, "hello.txt"), "rb") as f:
+        assert f.read() == HELLO
+    quit_(ftp)
+
+
+# ------------------------------------------------------------- navigation, SIZE
+
+def test_pwd_cwd_cdup(session):
+    srv, ftp = session
+    assert ftp.pwd() == "/"
+    assert ftp.cwd("sub").startswith("250")
+    assert ftp.pwd() == "/sub"
+    assert ftp.cwd("deeper").startswith("250")
+    assert ftp.pwd() == "/sub/deeper"
+    assert ftp.voidcmd("CDUP").startswith("250")
+    assert ftp.pwd() == "/sub"
+    assert ftp.cwd("/").startswith("250")
+    assert ftp.pwd() == "/"
+
+
+def test_pwd_reply_is_257_quoted(session):
+    srv, ftp = session
+    assert ftp.sendcmd("PWD") .startswith('257 "/"')
+
+
+def test_cwd_missing_is_550(session):
+    srv, ftp = session
+    with pytest.raises(ftplib.error_perm, match="^550"):
+        ftp.cwd("no-such-dir")
+    with pytest.raises(ftplib.error_perm, match="^550"):
+        ftp.cwd("hello.txt")  # a file is not a directory
+    assert ftp.pwd() == "/"
+
+
+def test_size(session):
+    srv, ftp = session
+    ftp.voidcmd("TYPE I")
+    assert ftp.sendcmd("SIZE hello.txt") == "213 %d" % len(HELLO)
+    assert ftp.size("sub/inner.txt") == len(INNER)
+    with pytest.raises(ftplib.error_perm, match="^550"):
+        ftp.size("missing.txt")
+
+
+def test_type_a_i_and_utf8(session):
+    srv, ftp = session
+    assert ftp.voidcmd("TYPE A").startswith("200")
+    assert ftp.voidcmd("TYPE I").startswith("200")
+    assert ftp.voidcmd("OPTS UTF8 ON").startswith("200")
+
+
+def test_utf8_file_names(session):
+    srv, ftp = session
+    ftp.voidcmd("OPTS UTF8 ON")
+    name = "grüße-日本.txt"
+    ftp.storbinary("STOR " + name, io.BytesIO(b"utf8\n"))
+    assert os.path.exists(os.path.join(srv.root, name))
+    assert name in ftp.nlst()
+    assert retr_bytes(ftp, name) == b"utf8\n"
+
+
+# -------------------------------------------------------------- error replies
+
+def test_retr_missing_file_is_550(session):
+    srv, ftp = session
+    with pytest.raises(ftplib.error_perm, match="^550"):
+        retr_bytes(ftp, "missing.txt")
+    assert retr_bytes(ftp, "hello.txt") == HELLO  # the session goes on
+
+
+def test_retr_directory_is_550(session):
+    srv, ftp = session
+    with pytest.raises(ftplib.error_perm, match="^550"):
+        retr_bytes(ftp, "sub")
+
+
+def test_retr_without_pasv_is_425(session):
+    srv, ftp = session
+    with pytest.raises(ftplib.error_temp, match="^425"):
+        ftp.sendcmd("RETR hello.txt")
+    with pytest.raises(ftplib.error_temp, match="^425"):
+        ftp.sendcmd("LIST")
+    assert retr_bytes(ftp, "hello.txt") == HELLO
+
+
+def test_stor_without_pasv_is_425(session):
+    srv, ftp = session
+    with pytest.raises(ftplib.error_temp, match="^425"):
+        ftp.sendcmd("STOR x.txt")
+    assert not os.path.exists(os.path.join(srv.root, "x.txt"))
+
+
+# ------------------------------------------------- data protection and reuse
+
+def test_stock_ftplib_gets_522_when_reuse_required(server):
+    srv = server(data_tls_reuse="required")
+    ftp = ftp_login(srv, cls=StockFTP_TLS)
+    with pytest.raises(ftplib.error_perm, match="^522"):
+        ftp.retrlines("LIST", lambda line: None)
+    with pytest.raises(ftplib.error_perm, match="^522"):
+        retr_bytes(ftp, "hello.txt")
+    assert ftp.voidcmd("NOOP").startswith("200")  # the control session survives
+    quit_(ftp)
+
+
+def test_stock_ftplib_upload_refused_and_nothing_written_when_reuse_required(server):
+    srv = server(data_tls_reuse="required")
+    ftp = ftp_login(srv, cls=StockFTP_TLS)
+    data, final = transfer_outcome(ftp, "STOR refused.txt")
+    assert final.startswith("522"), final
+    p = os.path.join(srv.root, "refused.txt")
+    assert not os.path.exists(p) or os.path.getsize(p) == 0
+    quit_(ftp)
+
+
+def test_stock_ftplib_works_with_reuse_off(server):
+    srv = server(data_tls_reuse="off")
+    ftp = ftp_login(srv, cls=StockFTP_TLS)
+    assert "hello.txt" in ftp.nlst()
+    assert retr_bytes(ftp, "hello.txt") == HELLO
+    ftp.storbinary("STOR stock.txt", io.BytesIO(b"stock\n"))
+    with open(os.path.join(srv.root, "stock.txt"), "rb") as f:
+        assert f.read() == b"stock\n"
+    quit_(ftp)
+
+
+def test_prot_c_with_data_tls_required_is_521(server):
+    srv = server(data_tls="required")
+    ftp = ftp_login(srv, prot_p=False)
+    assert ftp.voidcmd("PBSZ 0") == "200 PBSZ=0"
+    ftp.prot_c()
+    with pytest.raises(ftplib.error_perm, match="^521"):
+        retr_bytes(ftp, "hello.txt")
+    with pytest.raises(ftplib.error_perm, match="^521"):
+        ftp.retrlines("LIST", lambda line: None)
+    with pytest.raises(ftplib.error_perm, match="^521"):
+        ftp.storbinary("STOR clear.txt", io.BytesIO(b"x"))
+    assert not os.path.exists(os.path.join(srv.root, "clear.txt"))
+    ftp.prot_p()
+    assert retr_bytes(ftp, "hello.txt") == HELLO  # PROT may change any time
+    quit_(ftp)
+
+
+def test_auth_tls_without_prot_means_clear_data(server):
+    """AUTH TLS: data defaults to Clear, so data-tls=required refuses with 521."""
+    srv = server(data_tls="required")
+    ftp = ReusingFTP_TLS(context=client_context(srv.cafile), timeout=IO_TIMEOUT)
+    ftp.connect("127.0.0.1", srv.port)
+    ftp.auth_mech("TLS")
+    ftp.login(USER, PASSWORD)
+    with pytest.raises(ftplib.error_perm, match="^521"):
+        ftp.retrlines("LIST", lambda line: None)
+    quit_(ftp)
+
+
+def test_auth_ssl_without_prot_means_private_data(server):
+    """AUTH SSL (what curl sends): data defaults to Private with no PBSZ/PROT."""
+    srv = server(data_tls="required")
+    ftp = ReusingFTP_TLS(context=client_context(srv.cafile), timeout=IO_TIMEOUT)
+    ftp.connect("127.0.0.1", srv.port)
+    ftp.auth_mech("SSL")
+    ftp.login(USER, PASSWORD)
+    ftp._prot_p = True  # what the server assumes after AUTH SSL, without sending PROT
+    assert retr_bytes(ftp, "hello.txt") == HELLO
+    quit_(ftp)
+
+
+def test_prot_c_with_data_tls_optional_works(server):
+    srv = server(data_tls="optional")
+    ftp = ftp_login(srv, prot_p=False)
+    assert ftp.voidcmd("PBSZ 0") == "200 PBSZ=0"
+    ftp.prot_c()
+    assert "hello.txt" in ftp.nlst()
+    assert retr_bytes(ftp, "hello.txt") == HELLO
+    ftp.storbinary("STOR clear.txt", io.BytesIO(b"clear\n"))
+    with open(os.path.join(srv.root, "clear.txt"), "rb") as f:
+        assert f.read() == b"clear\n"
+    ftp.prot_p()
+    assert retr_bytes(ftp, "hello.txt") == HELLO
+    quit_(ftp)
+
+
+# ------------------------------------------------------------- path escapes
+
+SECRET = b"OUTSIDE-THE-ROOT-SECRET"
+
+
+def etc_passwd():
+    with open("/etc/passwd", "rb") as f:
+        return f.read()
+
+
+def assert_no_escape(ftp, path):
+    """RETR path either fails or yields something that is not outside the root."""
+    try:
+        data = retr_bytes(ftp, path)
+    except ftplib.error_perm as e:
+        assert str(e).startswith("550"), (path, e)
+        return
+    assert SECRET not in data, path
+    assert data != etc_passwd(), path
+    assert b"root:x:0:0" not in data, path
+
+
+@pytest.mark.parametrize("path", [
+    "../../etc/passwd",
+    "../../../../../../../../etc/passwd",
+    "/../../etc/passwd",
+    "/etc/passwd",
+    "../outside/secret.txt",
+    "/../outside/secret.txt",
+    "sub/../../outside/secret.txt",
+    "passwd-link",
+    "etc-link/passwd",
+    "secret-abs-link",
+    "secret-rel-link",
+    "outside-abs-link/secret.txt",
+    "sub/up-link/outside/secret.txt",
+    "sub/up-link/etc/passwd",
+])
+def test_retr_cannot_escape_root(session, path):
+    srv, ftp = session
+    assert_no_escape(ftp, path)
+
+
+def test_cwd_cannot_escape_root(session):
+    srv, ftp = session
+    for target in ("/../..", "../..", "..", "/..", "sub/up-link", "etc-link",
+                   "outside-abs-link"):
+        try:
+            ftp.cwd("/")
+            ftp.cwd(target)
+        except ftplib.error_perm as e:
+            assert str(e).startswith("550"), (target, e)
+            continue
+        names = [os.path.basename(n) for n in ftp.nlst()]
+        assert "outside" not in names, (target, names)
+        assert "passwd" not in names and "hostname" not in names, (target, names)
+        if target in ("/../..", "../..", "..", "/.."):
+            assert ftp.pwd() == "/", target
+            assert "hello.txt" in names, (target, names)
+
+
+def list_name(line):
+    """The name in a LIST line (the last field, without a symlink's ' -> target')."""
+    return line.split(None, 8)[-1].split(" -> ")[0]
+
+
+def test_list_cannot_escape_root(session):
+    srv, ftp = session
+    for target in ("../..", "/../outside", "etc-link", "outside-abs-link",
+                   "sub/up-link/outside"):
+        lines = []
+        try:
+            ftp.retrlines("LIST " + target, lines.append)
+        except ftplib.error_perm as e:
+            assert str(e).startswith(("550", "450")), (target, e)
+            continue
+        names = {list_name(line) for line in lines}
+        assert not names & {"secret.txt", "passwd", "shadow", "hostname", "planted.txt"}, \
+            (target, lines)
+
+
+def test_stor_cannot_escape_root(session):
+    srv, ftp = session
+    outside_dir = os.path.dirname(srv.root)
+    for target in ("../planted.txt", "/../planted.txt", "secret-rel-link", "secret-abs-link",
+                   "sub/up-link/planted.txt", "outside-abs-link/planted.txt",
+                   "/../outside/planted.txt"):
+        try:
+            ftp.storbinary("STOR " + target, io.BytesIO(b"PLANTED\n"))
+        except ftplib.error_perm:
+            pass
+    assert not os.path.exists(os.path.join(outside_dir, "planted.txt"))
+    assert not os.path.exists(os.path.join(outside_dir, "outside", "planted.txt"))
+    with open(os.path.join(outside_dir, "outside", "secret.txt"), "rb") as f:
+        assert f.read() == SECRET + b"\n"
