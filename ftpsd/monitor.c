@@ -23,6 +23,7 @@
 #include "monitor.h"
 #include "monitor_msg.h"
 #include "proctitle.h"
+#include "sandbox.h"
 
 #define MON_MAX_SIGNATURES 4096
 
@@ -161,6 +162,13 @@ static void monitor_auth(struct monitor *m, struct mon_request *req)
 	proctitle_set("ftpsd: monitor %s@%s", m->user, m->launch->peer);
 	log_info("login: user %s from %s, root %s%s", acct.name, m->launch->peer, acct.root,
 		 (acct.flags & IPC_USER_READ_ONLY) ? ", read-only" : "");
+	/* Listing dates call tzset(), which must not open files from now on. */
+	tzset();
+	r = sandbox_monitor();
+	if (r < 0) {
+		errno = -r;
+		fatal("seccomp");
+	}
 
 	struct ipc_msg *a = calloc(1, sizeof(*a));
 	if (a == NULL)

@@ -61,6 +61,76 @@ static const struct rule child_rules[] = {
 	{ SCMP_SYS(exit_group), "exit" },
 };
 
+/* The logged-in monitor: answers file requests and signs. It opens files
+ * only through openat2 (RESOLVE_IN_ROOT), never executes anything and makes
+ * no new sockets. */
+static const struct rule monitor_rules[] = {
+	{ SCMP_SYS(recvmsg), "requests from the child" },
+	{ SCMP_SYS(sendmsg), "answers, with descriptors" },
+	{ SCMP_SYS(sendto), "syslog on its already connected socket" },
+	{ SCMP_SYS(read), "libc" },
+	{ SCMP_SYS(write), "listings into a memfd, stderr logging" },
+	{ SCMP_SYS(openat2), "every path, resolved inside the user's root" },
+	{ SCMP_SYS(close), "every descriptor" },
+	{ SCMP_SYS(fcntl), "O_NONBLOCK off, memfd seals" },
+	{ SCMP_SYS(getdents64), "listings" },
+	{ SCMP_SYS(newfstatat), "listings, file sizes" },
+	{ SCMP_SYS(fstat), "file sizes" },
+	{ SCMP_SYS(faccessat), "MLSD perm facts" },
+	{ SCMP_SYS(faccessat2), "MLSD perm facts" },
+	{ SCMP_SYS(lseek), "rewinding listings" },
+	{ SCMP_SYS(ftruncate), "resumed uploads" },
+	{ SCMP_SYS(memfd_create), "listings handed to the child" },
+	{ SCMP_SYS(getrandom), "signature nonces" },
+	{ SCMP_SYS(clock_gettime), "listing dates" },
+	{ SCMP_SYS(gettimeofday), "time" },
+	{ SCMP_SYS(time), "time" },
+	{ SCMP_SYS(brk), "malloc" },
+	{ SCMP_SYS(mmap), "malloc" },
+	{ SCMP_SYS(munmap), "malloc" },
+	{ SCMP_SYS(mremap), "realloc" },
+	{ SCMP_SYS(madvise), "malloc trimming" },
+	{ SCMP_SYS(futex), "GnuTLS locks" },
+	{ SCMP_SYS(getpid), "logging" },
+	{ SCMP_SYS(wait4), "reaping the child" },
+	{ SCMP_SYS(kill), "ending the child" },
+	{ SCMP_SYS(rt_sigreturn), "signal return" },
+	{ SCMP_SYS(rt_sigprocmask), "libc internals" },
+	{ SCMP_SYS(exit), "exit" },
+	{ SCMP_SYS(exit_group), "exit" },
+};
+
+static int add_rules(scmp_filter_ctx ctx, const struct rule *rules, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, rules[i].nr, 0);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int sandbox_monitor(void)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+	int r;
+
+	if (ctx == NULL)
+		return -ENOMEM;
+	r = add_rules(ctx, monitor_rules, sizeof(monitor_rules) / sizeof(monitor_rules[0]));
+	if (r < 0)
+		goto out;
+	/* syslog() reconnects after a journald restart: let it fail, not kill. */
+	r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 0);
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(connect), 0);
+	if (r == 0)
+		r = seccomp_load(ctx);
+out:
+	seccomp_release(ctx);
+	return r;
+}
+
 int sandbox_child(void)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
@@ -68,11 +138,9 @@ int sandbox_child(void)
 
 	if (ctx == NULL)
 		return -ENOMEM;
-	for (size_t i = 0; i < sizeof(child_rules) / sizeof(child_rules[0]); i++) {
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, child_rules[i].nr, 0);
-		if (r < 0)
-			goto out;
-	}
+	r = add_rules(ctx, child_rules, sizeof(child_rules) / sizeof(child_rules[0]));
+	if (r < 0)
+		goto out;
 	/* Data sockets are TCP over IPv4 or IPv6, nothing else. */
 	r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2,
 			     SCMP_A0(SCMP_CMP_EQ, AF_INET),

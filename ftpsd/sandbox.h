@@ -5,3 +5,6 @@
  * filesystem, no exec, no new processes. Anything else kills the process.
  * 0 or -errno. */
 int sandbox_child(void);
+/* The monitor's list once the user is logged in: file requests through
+ * openat2 and signatures; no exec, no new sockets, no other opens. */
+int sandbox_monitor(void);
