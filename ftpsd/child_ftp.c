@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "build_config.h"
 #include "child_mon.h"
 #include "child_session.h"
 #include "child_tls.h"
@@ -661,9 +662,45 @@ static void cmd_help(struct session *s, char *arg)
 {
 	reply_raw(s, "214-The following commands are recognized:\r\n"
 		     " ABOR AUTH CDUP CWD EPSV FEAT HELP LIST MDTM MLSD MLST MODE NLST NOOP OPTS\r\n"
-		     " PASS PASV PBSZ PROT PWD QUIT RETR SIZE STAT STOR STRU SYST TYPE USER\r\n"
+		     " PASS PASV PBSZ PROT PWD QUIT RETR SITE SIZE STAT STOR STRU SYST TYPE USER\r\n"
 		     " XCUP XCWD XPWD\r\n");
 	reply(s, 214, "Help OK.");
+}
+
+#if FTPSD_TEST_HOOKS
+/* Test builds only: make a process of this session break its sandbox. */
+static void site_testhook(struct session *s, const char *what)
+{
+	log_warn("test hook %s", what);
+	if (strcasecmp(what, "CHILD-OPEN") == 0) {
+		int fd = open("/etc/passwd", O_RDONLY);
+		reply(s, 200, "open returned %d", fd);
+	} else if (strcasecmp(what, "CHILD-EXEC") == 0) {
+		char *argv[] = { "/bin/true", NULL };
+		execv(argv[0], argv);
+		reply(s, 200, "exec returned");
+	} else if (strcasecmp(what, "CHILD-UNIX-SOCKET") == 0) {
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		reply(s, 200, "socket returned %d", fd);
+	} else if (strcasecmp(what, "MONITOR-EXEC") == 0) {
+		reply(s, 200, "monitor answered %d", mm_test_hook(1));
+	} else if (strcasecmp(what, "MONITOR-SOCKET") == 0) {
+		reply(s, 200, "monitor answered %d", mm_test_hook(2));
+	} else {
+		reply(s, 501, "Unknown test hook.");
+	}
+}
+#endif
+
+static void cmd_site(struct session *s, char *arg)
+{
+#if FTPSD_TEST_HOOKS
+	if (strncasecmp(arg, "TESTHOOK ", 9) == 0) {
+		site_testhook(s, arg + 9);
+		return;
+	}
+#endif
+	reply(s, 504, "SITE command not implemented.");
 }
 
 static const struct command commands[] = {
@@ -689,6 +726,7 @@ static const struct command commands[] = {
 	{ "PWD", CMD_LOGIN | CMD_NOARG, cmd_pwd },
 	{ "QUIT", CMD_BEFORE_TLS, cmd_quit },
 	{ "RETR", CMD_LOGIN | CMD_ARG, cmd_retr },
+	{ "SITE", CMD_LOGIN | CMD_ARG, cmd_site },
 	{ "SIZE", CMD_LOGIN | CMD_ARG, cmd_size },
 	{ "STAT", CMD_IN_XFER, cmd_stat },
 	{ "STOR", CMD_LOGIN | CMD_ARG, cmd_stor },

@@ -141,3 +141,15 @@ int mm_list(const char *path, unsigned format, unsigned flags, int *fd)
 	*fd = a->fd;
 	return rc;
 }
+
+int mm_test_hook(unsigned hook)
+{
+	ipc_init(&mm_msg, IPC_TEST_HOOK);
+	ipc_put_u32(&mm_msg, hook);
+	struct ipc_msg *a = mm_call(&mm_msg);
+	no_fd(a);
+	int32_t rc = get_rc(a);
+	if (ipc_get_end(a) < 0)
+		mm_broken();
+	return rc;
+}

@@ -26,3 +26,5 @@ int mm_auth(const char *user, const char *password, unsigned *flags);
 int mm_stat(const char *path, struct mm_stat *st);
 int mm_open(const char *path, unsigned how, uint64_t offset, int *fd, uint64_t *size);
 int mm_list(const char *path, unsigned format, unsigned flags, int *fd);
+/* Test builds: ask the monitor to run a test hook; its answer, if it lives. */
+int mm_test_hook(unsigned hook);

@@ -21,6 +21,7 @@ enum ipc_type {
 	IPC_STAT = 4,  /* str path -> i32 rc, u32 mode, u64 size, i64 mtime */
 	IPC_OPEN = 5,  /* str path, u32 how, u64 offset -> i32 rc, u64 size; + fd */
 	IPC_LIST = 6,  /* str path, u32 format, u32 flags -> i32 rc; + memfd */
+	IPC_TEST_HOOK = 99, /* u32 hook; only in builds with -Dtest-hooks=true */
 	IPC_ANSWER = 100,
 };
 

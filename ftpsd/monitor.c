@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "build_config.h"
 #include "child.h"
 #include "ipc.h"
 #include "log.h"
@@ -236,10 +237,33 @@ static void monitor_list(struct monitor *m, struct mon_request *req)
 	free(a);
 }
 
+#if FTPSD_TEST_HOOKS
+/* Test builds only: do something the sandbox forbids, so that a test can
+ * see the monitor killed for it. */
+static void monitor_test_hook(struct monitor *m, struct mon_request *req)
+{
+	log_warn("test hook %u", req->u.hook);
+	if (req->u.hook == TEST_HOOK_MONITOR_EXEC) {
+		char *argv[] = { "/bin/true", NULL };
+		execv(argv[0], argv);
+	} else if (req->u.hook == TEST_HOOK_MONITOR_SOCKET) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		answer_rc(m, fd < 0 ? -errno : 0);
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	answer_rc(m, -errno);
+}
+#endif
+
 static const struct {
 	enum ipc_type type;
 	monitor_handler handler;
 } monitor_handlers[] = {
+#if FTPSD_TEST_HOOKS
+	{ IPC_TEST_HOOK, monitor_test_hook },
+#endif
 	{ IPC_LOG, monitor_log },
 	{ IPC_SIGN, monitor_sign },
 	{ IPC_AUTH, monitor_auth },

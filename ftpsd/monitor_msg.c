@@ -14,6 +14,9 @@ static const struct {
 	{ IPC_STAT, PHASE_LOGGEDIN },
 	{ IPC_OPEN, PHASE_LOGGEDIN },
 	{ IPC_LIST, PHASE_LOGGEDIN },
+#if FTPSD_TEST_HOOKS
+	{ IPC_TEST_HOOK, PHASE_LOGGEDIN },
+#endif
 };
 
 static int get_path(struct ipc_msg *m, char *path)
@@ -59,6 +62,8 @@ static int decode_fields(struct ipc_msg *m, struct mon_request *r)
 		    (r->u.file.flags & ~(uint32_t)IPC_LIST_ALL) != 0)
 			return -EBADMSG;
 		return 0;
+	case IPC_TEST_HOOK:
+		return ipc_get_u32(m, &r->u.hook) < 0 ? -EBADMSG : 0;
 	default:
 		return -ENOTSUP;
 	}

@@ -4,10 +4,14 @@
 
 #include <stdint.h>
 
+#include "build_config.h"
 #include "ipc.h"
 
 #define MON_MAX_PASSWORD 1024
 #define MON_MAX_SIGN_INPUT 2048
+
+/* Test hooks (test builds only): what the monitor is made to do. */
+enum { TEST_HOOK_MONITOR_EXEC = 1, TEST_HOOK_MONITOR_SOCKET = 2 };
 
 /* Session phases: what the child may ask for. */
 enum { PHASE_PRELOGIN = 1, PHASE_LOGGEDIN = 2 };
@@ -28,6 +32,7 @@ struct mon_request {
 			char user[IPC_MAX_NAME];
 			char password[MON_MAX_PASSWORD];
 		} auth;
+		uint32_t hook;
 		struct {
 			char path[IPC_MAX_PATH];
 			uint32_t how;     /* IPC_OPEN */
