@@ -167,12 +167,12 @@ static int auth_users_file(const char *path, const char *user, const char *passw
 	if (cd == NULL)
 		abort();
 	if (found == 1) {
-		const char *out = crypt_r(password, hash, cd);
+		const char *out = crypt_rn(password, hash, cd, (int)sizeof(*cd));
 		r = (out != NULL && out[0] != '*' && hash_equal(out, hash)) ? 0 : -EACCES;
 	} else {
 		/* Spend the same time for an unknown user as for a wrong password. */
 		if (any_hash != NULL)
-			(void)crypt_r(password, any_hash, cd);
+			(void)crypt_rn(password, any_hash, cd, (int)sizeof(*cd));
 		r = found == 0 ? -ENOENT : -EACCES;
 	}
 	explicit_bzero(cd, sizeof(*cd));

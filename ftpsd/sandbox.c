@@ -100,6 +100,25 @@ static const struct rule monitor_rules[] = {
 	{ SCMP_SYS(exit_group), "exit" },
 };
 
+#if defined(__SANITIZE_ADDRESS__)
+#define FTPSD_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(undefined_behavior_sanitizer)
+#define FTPSD_SANITIZED 1
+#endif
+#endif
+
+/* Sanitizer builds (tests only): what the ASan/UBSan runtime itself calls. */
+static const struct rule sanitizer_rules[] = {
+	{ SCMP_SYS(sigaltstack), "sanitizer runtime" },
+	{ SCMP_SYS(rt_sigaction), "sanitizer runtime" },
+	{ SCMP_SYS(mprotect), "sanitizer runtime" },
+	{ SCMP_SYS(sched_yield), "sanitizer runtime" },
+	{ SCMP_SYS(prlimit64), "sanitizer runtime" },
+	{ SCMP_SYS(getrlimit), "sanitizer runtime" },
+	{ SCMP_SYS(gettid), "sanitizer runtime" },
+};
+
 static int add_rules(scmp_filter_ctx ctx, const struct rule *rules, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -107,6 +126,10 @@ static int add_rules(scmp_filter_ctx ctx, const struct rule *rules, size_t n)
 		if (r < 0)
 			return r;
 	}
+#ifdef FTPSD_SANITIZED
+	if (rules != sanitizer_rules)
+		return add_rules(ctx, sanitizer_rules, sizeof(sanitizer_rules) / sizeof(sanitizer_rules[0]));
+#endif
 	return 0;
 }
 
@@ -143,18 +166,18 @@ int sandbox_child(void)
 		goto out;
 	/* Data sockets are TCP over IPv4 or IPv6, nothing else. */
 	r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2,
-			     SCMP_A0(SCMP_CMP_EQ, AF_INET),
+			     SCMP_CMP(0, SCMP_CMP_EQ, AF_INET, 0),
 			     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM));
 	if (r < 0)
 		goto out;
 	r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2,
-			     SCMP_A0(SCMP_CMP_EQ, AF_INET6),
+			     SCMP_CMP(0, SCMP_CMP_EQ, AF_INET6, 0),
 			     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM));
 	if (r < 0)
 		goto out;
 	/* Only the process title. */
 	r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-			     SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
+			     SCMP_CMP(0, SCMP_CMP_EQ, PR_SET_NAME, 0));
 	if (r < 0)
 		goto out;
 	r = seccomp_load(ctx);

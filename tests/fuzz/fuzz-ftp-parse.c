@@ -1,0 +1,40 @@
+/* libFuzzer target: bytes from the network through line framing, Telnet
+ * stripping, command splitting and path resolution. */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "ftp_parse.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct ftp_linebuf lb;
+	static char line[FTP_MAX_LINE + 1], path[4096], quoted[8192];
+	struct ftp_command cmd;
+
+	memset(&lb, 0, sizeof(lb));
+	while (size > 0) {
+		size_t space;
+		uint8_t *tail = ftp_linebuf_tail(&lb, &space);
+		size_t n = size < space ? size : space;
+		memcpy(tail, data, n);
+		ftp_linebuf_added(&lb, n);
+		data += n;
+		size -= n;
+		int r;
+		while ((r = ftp_linebuf_take(&lb, line, sizeof(line))) != 0) {
+			if (r < 0)
+				continue;
+			if (ftp_parse_command(line, strlen(line), &cmd) < 0 || cmd.arg == NULL)
+				continue;
+			if (ftp_path_resolve("/some/dir", cmd.arg, path, sizeof(path)) == 0) {
+				if (path[0] != '/' || strstr(path, "/../") != NULL || strstr(path, "//"))
+					__builtin_trap();
+				(void)ftp_quote_path(path, quoted, sizeof(quoted));
+			}
+		}
+	}
+	return 0;
+}
