@@ -19,18 +19,15 @@
 #include "log.h"
 #include "proctitle.h"
 #include "sandbox.h"
+#include "sanitizer.h"
 
 /* Keep only the connection and the monitor's socket. */
 static void close_others(int a, int b)
 {
 	int lo = a < b ? a : b, hi = a < b ? b : a;
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__clang__) && __has_feature(address_sanitizer)
 	/* Sanitizer builds (tests only): reports must reach the log. */
-	const bool keep_stderr = true;
-#else
-	const bool keep_stderr = false;
-#endif
+	const bool keep_stderr = FTPSD_SANITIZED;
 
 	for (int fd = 0; fd < lo; fd++)
 		if (!(fd == 2 && keep_stderr))

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "log.h"
+#include "sanitizer.h"
 
 struct rule {
 	int nr;
@@ -100,14 +101,6 @@ static const struct rule monitor_rules[] = {
 	{ SCMP_SYS(exit_group), "exit" },
 };
 
-#if defined(__SANITIZE_ADDRESS__)
-#define FTPSD_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(undefined_behavior_sanitizer)
-#define FTPSD_SANITIZED 1
-#endif
-#endif
-
 /* Sanitizer builds (tests only): what the ASan/UBSan runtime itself calls. */
 static const struct rule sanitizer_rules[] = {
 	{ SCMP_SYS(sigaltstack), "sanitizer runtime" },
@@ -126,10 +119,8 @@ static int add_rules(scmp_filter_ctx ctx, const struct rule *rules, size_t n)
 		if (r < 0)
 			return r;
 	}
-#ifdef FTPSD_SANITIZED
-	if (rules != sanitizer_rules)
+	if (FTPSD_SANITIZED && rules != sanitizer_rules)
 		return add_rules(ctx, sanitizer_rules, sizeof(sanitizer_rules) / sizeof(sanitizer_rules[0]));
-#endif
 	return 0;
 }
 

@@ -11,10 +11,14 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 
 build=${1:-${BUILD_DIR:-build}}
+# The second build: clang with AddressSanitizer and UBSan, and the fuzz
+# targets. FTPSD_SANITIZE=0 skips it (quicker, for development only).
+sanitize_build=${SANITIZE_BUILD_DIR:-$build-sanitize}
+sanitize=${FTPSD_SANITIZE:-1}
 
 deps=(
     meson ninja-build pkg-config gcc clang
-    libgnutls28-dev libsystemd-dev libseccomp-dev libcrypt-dev libpam0g-dev
+    libgnutls28-dev libsystemd-dev libseccomp-dev libcrypt-dev libpam0g-dev libclang-rt-14-dev
     python3-pytest curl lftp gnutls-bin openssl systemd xinetd procps
 )
 
@@ -45,31 +49,44 @@ install_deps() {
     apt-get install -q -y --no-install-recommends "${missing[@]}"
 }
 
+# configure DIR [meson options...]
 configure() {
-    if [ -f "$build/meson-private/coredata.dat" ]; then
+    local dir=$1
+    shift
+    if [ -f "$dir/meson-private/coredata.dat" ]; then
         # Reuse the build dir; start over if it cannot be reconfigured
         # (e.g. it was made by another meson version).
-        meson setup --reconfigure "$build" || meson setup --wipe "$build"
+        meson setup --reconfigure "$dir" "$@" || meson setup --wipe "$dir" "$@"
     else
-        meson setup "$build"
+        meson setup "$dir" "$@"
     fi
 }
 
 install_deps
 
+# Test builds carry the test hooks (SITE TESTHOOK) that the sandbox tests use.
 say "building in $build"
-configure
+configure "$build" -Dtest-hooks=true
 meson compile -C "$build"
+builds=("$build")
+if [ "$sanitize" != 0 ]; then
+    say "building in $sanitize_build (clang, ASan+UBSan, fuzz targets)"
+    CC=clang configure "$sanitize_build" -Dtest-hooks=true -Db_sanitize=address,undefined \
+        -Db_lundef=false -Dfuzzing=true
+    meson compile -C "$sanitize_build"
+    builds+=("$sanitize_build")
+fi
 
-# Results from an earlier run must not be counted again.
-rm -f "$build/meson-logs/testlog.json" "$build/meson-logs/integration.xml"
-
-say "testing"
 status=0
-meson test -C "$build" --print-errorlogs || status=$?
+for b in "${builds[@]}"; do
+    # Results from an earlier run must not be counted again.
+    rm -f "$b/meson-logs/testlog.json" "$b/meson-logs/integration.xml"
+    say "testing $b"
+    meson test -C "$b" --print-errorlogs || status=$?
+done
 
 summary=0
-/usr/bin/python3 tests/summary.py "$build" || summary=$?
+/usr/bin/python3 tests/summary.py "${builds[@]}" || summary=$?
 
 if [ "$status" -ne 0 ] || [ "$summary" -ne 0 ]; then
     exit 1

@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """Print one line counting the test cases of the last `meson test` run.
 
-Usage: summary.py [BUILD_DIR] [--junit FILE]
+Usage: summary.py [BUILD_DIR ...]
 
-Reads BUILD_DIR/meson-logs/testlog.json (one JSON object per meson test).
+Reads BUILD_DIR/meson-logs/testlog.json (one JSON object per meson test) of
+each build directory and adds them up.
 Each C unit test counts as one case. The meson test named `integration` runs
 pytest and is replaced by its per-case counts from the JUnit XML that pytest
 wrote (default BUILD_DIR/meson-logs/integration.xml).
@@ -78,12 +79,32 @@ def junit_counts(path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("build_dir", nargs="?", default="build")
-    ap.add_argument("--junit", help="pytest JUnit XML (default BUILD_DIR/meson-logs/integration.xml)")
+    ap.add_argument("build_dirs", nargs="*", default=["build"])
     args = ap.parse_args()
 
-    logs = os.path.join(args.build_dir, "meson-logs")
-    junit = args.junit or os.path.join(logs, INTEGRATION + ".xml")
+    passed = failed = skipped = 0
+    failures = []
+    for build_dir in args.build_dirs:
+        p, f, s, names = count_build(build_dir)
+        passed += p
+        failed += f
+        skipped += s
+        failures += [f"{build_dir}: {n}" for n in names]
+
+    for f in failures:
+        print(f"FAILED {f}")
+
+    line = f"{passed} passed, {failed} failed"
+    if skipped:
+        line += f", {skipped} skipped"
+    print(line, flush=True)
+
+    return 0 if failed == 0 and passed + failed > 0 else 1
+
+
+def count_build(build_dir):
+    logs = os.path.join(build_dir, "meson-logs")
+    junit = os.path.join(logs, INTEGRATION + ".xml")
 
     passed = failed = skipped = 0
     failures = []
@@ -114,16 +135,7 @@ def main():
         else:
             failed += 1
             failures.append(f"{name}: {result}")
-
-    for f in failures:
-        print(f"FAILED {f}")
-
-    line = f"{passed} passed, {failed} failed"
-    if skipped:
-        line += f", {skipped} skipped"
-    print(line, flush=True)
-
-    return 0 if failed == 0 and passed + failed > 0 else 1
+    return passed, failed, skipped, failures
 
 
 if __name__ == "__main__":
