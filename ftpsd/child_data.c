@@ -313,16 +313,28 @@ static void finish_upload(struct session *s)
 {
 	struct transfer *x = &s->xfer;
 
-	if (s->data_tls != NULL && !x->eof_clean)
-		log_warn("upload of %s ended without TLS close_notify: it may be truncated", x->path);
-	if (fsync(x->file_fd) < 0) {
+	bool truncated = s->data_tls != NULL && !x->eof_clean;
+
+	if (truncated) {
+		/* The peer (or someone in between) closed TCP without TLS saying the
+		 * data was complete: the file may be cut short. */
+		log_warn("upload of %s ended without TLS close_notify after %llu bytes: it may be truncated",
+			 x->path, (unsigned long long)x->bytes);
+		if (s->cfg->data_tls_strict_eof) {
+			xfer_finish(s, 451, "Upload ended without TLS close_notify: possibly truncated.");
+			return;
+		}
+	}
+	/* No 226 before every byte is on disk. */
+	if (s->cfg->upload_fsync && fsync(x->file_fd) < 0) {
 		char text[128];
 		int e = errno;
 		snprintf(text, sizeof(text), "Error writing file: %s.", strerror(e));
 		xfer_finish(s, write_error_code(e), text);
 		return;
 	}
-	xfer_finish(s, 226, "Transfer complete.");
+	xfer_finish(s, 226, truncated ? "Transfer complete (no TLS close_notify: possibly truncated)."
+				      : "Transfer complete.");
 }
 
 static void recv_step(struct session *s)

@@ -13,7 +13,7 @@
 #define CONFIG_MAX_SIZE (1024 * 1024)
 #define CONFIG_MAX_LINE 4096
 
-enum value_kind { V_STRING, V_PATH, V_TLS3, V_TLS2, V_REUSE, V_UINT, V_DURATION, V_PORTS, V_OCTAL,
+enum value_kind { V_STRING, V_PATH, V_TLS3, V_TLS2, V_REUSE, V_BOOL, V_UINT, V_DURATION, V_PORTS, V_OCTAL,
 		  V_ADDR4 };
 
 struct key {
@@ -39,6 +39,8 @@ static const struct key keys[] = {
 	{ "control-tls", V_TLS3, F(control_tls), 0, 0 },
 	{ "data-tls", V_TLS2, F(data_tls), 0, 0 },
 	{ "data-tls-reuse", V_REUSE, F(data_tls_reuse), 0, 0 },
+	{ "data-tls-strict-eof", V_BOOL, F(data_tls_strict_eof), 0, 0 },
+	{ "upload-fsync", V_BOOL, F(upload_fsync), 0, 0 },
 	{ "idle-timeout", V_DURATION, F(idle_timeout_ms), 1000, 86400000 },
 	{ "login-timeout", V_DURATION, F(login_timeout_ms), 1000, 3600000 },
 	{ "login-failure-delay", V_DURATION, F(login_failure_delay_ms), 0, 60000 },
@@ -70,6 +72,7 @@ void config_defaults(struct config *cfg)
 	cfg->control_tls = TLS_POLICY_REQUIRED;
 	cfg->data_tls = TLS_POLICY_REQUIRED;
 	cfg->data_tls_reuse = true;
+	cfg->upload_fsync = true;
 	cfg->idle_timeout_ms = 300000;
 	cfg->login_timeout_ms = 60000;
 	cfg->login_failure_delay_ms = 1000;
@@ -192,6 +195,16 @@ static int set_value(struct config *cfg, const struct key *k, const char *value,
 			*(bool *)field = false;
 		else {
 			snprintf(why, whylen, "%s must be required or off", k->name);
+			return -1;
+		}
+		return 0;
+	case V_BOOL:
+		if (strcmp(value, "on") == 0)
+			*(bool *)field = true;
+		else if (strcmp(value, "off") == 0)
+			*(bool *)field = false;
+		else {
+			snprintf(why, whylen, "%s must be on or off", k->name);
 			return -1;
 		}
 		return 0;

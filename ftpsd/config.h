@@ -21,6 +21,8 @@ struct config {
 	enum tls_policy control_tls;
 	enum tls_policy data_tls;
 	bool data_tls_reuse;
+	bool data_tls_strict_eof;
+	bool upload_fsync;
 	unsigned idle_timeout_ms;
 	unsigned login_timeout_ms;
 	unsigned login_failure_delay_ms;

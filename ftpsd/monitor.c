@@ -402,6 +402,11 @@ void monitor_run(const struct config *cfg, struct launch *l)
 	close(sv[1]);
 	close(l->conn_fd);
 	free(cp.cert_pem);
+	/* The monitor writes nothing but listings (into a memfd) and holds few
+	 * descriptors: a runaway listing or leak stops here. */
+	struct rlimit fsize = { 256u << 20, 256u << 20 }, nofile = { 64, 64 };
+	if (setrlimit(RLIMIT_FSIZE, &fsize) < 0 || setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+		fatal("setrlimit");
 	m.sock = sv[0];
 	proctitle_set("ftpsd: monitor %s", l->peer);
 

@@ -28,13 +28,16 @@ int main(void)
 	CHECK(parse(&c, BASE) == 0);
 	CHECK(c.control_tls == TLS_POLICY_REQUIRED && c.data_tls == TLS_POLICY_REQUIRED);
 	CHECK(c.data_tls_reuse);
+	CHECK(c.upload_fsync && !c.data_tls_strict_eof);
 	CHECK(c.pasv_port_low == 49152 && c.pasv_port_high == 65534);
 	CHECK(c.idle_timeout_ms == 300000 && c.max_login_failures == 3);
 	config_free(&c);
 
 	CHECK(parse(&c, BASE "# comment\n\n  pasv-ports = 40000-40010  \nidle-timeout = 2m\n"
 			     "login-failure-delay = 250ms\ndata-tls-reuse = off\ncontrol-tls=optional\n"
-			     "umask = 077\npasv-address = 192.0.2.7\n") == 0);
+			     "umask = 077\npasv-address = 192.0.2.7\nupload-fsync = off\n"
+			     "data-tls-strict-eof = on\n") == 0);
+	CHECK(!c.upload_fsync && c.data_tls_strict_eof);
 	CHECK(c.pasv_port_low == 40000 && c.pasv_port_high == 40010);
 	CHECK(c.idle_timeout_ms == 120000);
 	CHECK(c.login_failure_delay_ms == 250);
@@ -60,6 +63,7 @@ int main(void)
 		{ BASE "banner =\n", "t.conf:4: banner has no value" },
 		{ BASE "pasv-address = ::1\n", "t.conf:4: pasv-address must be an IPv4 address" },
 		{ BASE "umask = 999\n", "t.conf:4: umask must be an octal mode" },
+		{ BASE "upload-fsync = yes\n", "t.conf:4: upload-fsync must be on or off" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		CHECK(parse(&c, bad[i].text) > 0);
