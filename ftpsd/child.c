@@ -65,6 +65,9 @@ void child_main(struct child_params *p)
 	struct rlimit core = { 0, 0 };
 
 	close_others(p->conn_fd, p->ipc_fd);
+	/* A client closing a data connection mid-sendfile() must end a transfer,
+	 * not the process; write errors are handled where they happen. */
+	signal(SIGPIPE, SIG_IGN);
 	mm_init(p->ipc_fd);
 	log_set_sink(mm_log);
 	proctitle_set("ftpsd: child %s", p->peer);

@@ -18,7 +18,7 @@
 
 #define STEP_BUDGET 8 /* buffers per step, so the control connection is read in between */
 
-static bool same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+bool data_same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
 	uint8_t x[16], y[16];
 	const struct sockaddr_storage *in[2] = { a, b };
@@ -64,6 +64,15 @@ void data_close(struct session *s)
 	}
 	s->data_handshaken = false;
 	s->data_failed = false;
+	s->active = false;
+	s->data_connecting = false;
+}
+
+void data_set_active(struct session *s, const struct sockaddr_storage *addr)
+{
+	data_close(s);
+	s->active = true;
+	s->active_addr = *addr;
 }
 
 int data_listen(struct session *s, uint16_t *port)
@@ -155,17 +164,72 @@ static void handshake_step(struct session *s)
 		xfer_ready(s);
 }
 
+/* The data connection is established (accepted or connected). */
+static void data_connected(struct session *s)
+{
+	int one = 1;
+
+	(void)setsockopt(s->data_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* curl starts the data handshake before it sends the command: answer now. */
+	if (s->prot_private) {
+		s->data_tls = tls_new(s->data_fd, true);
+		handshake_step(s);
+	} else if (data_transfer_active(s)) {
+		xfer_ready(s);
+	}
+	if (data_transfer_active(s) && s->xfer.phase == XP_WAIT_CONN)
+		s->xfer.phase = s->data_tls != NULL ? XP_HANDSHAKE : XP_RUN;
+}
+
+/* PORT/EPRT: start connecting to the client, which the checks in the
+ * command made sure is the control connection's peer, on a port >= 1024. */
+static void data_connect(struct session *s)
+{
+	const struct sockaddr_storage *a = &s->active_addr;
+	socklen_t len = a->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	int fd = socket(a->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	s->active = false;
+	if (fd < 0) {
+		xfer_finish(s, 425, "Cannot open the data connection.");
+		return;
+	}
+	s->data_fd = fd;
+	if (connect(fd, (const struct sockaddr *)a, len) == 0) {
+		data_connected(s);
+		return;
+	}
+	if (errno != EINPROGRESS) {
+		xfer_finish(s, 425, "Cannot open the data connection.");
+		return;
+	}
+	s->data_connecting = true;
+}
+
+static void connect_step(struct session *s)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(s->data_fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0) {
+		xfer_finish(s, 425, "Cannot open the data connection.");
+		return;
+	}
+	s->data_connecting = false;
+	data_connected(s);
+}
+
 void data_accept(struct session *s)
 {
 	struct sockaddr_storage a;
 	socklen_t len = sizeof(a);
-	int fd, one = 1;
+	int fd;
 	char who[64], want[64];
 
 	fd = accept4(s->pasv_fd, (struct sockaddr *)&a, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
-	if (!same_host(&a, &s->peer_addr)) {
+	if (!data_same_host(&a, &s->peer_addr)) {
 		/* Someone else raced the client to the port: refuse, keep waiting. */
 		addr_string(&a, who, sizeof(who));
 		addr_string(&s->peer_addr, want, sizeof(want));
@@ -177,17 +241,7 @@ void data_accept(struct session *s)
 	close(s->pasv_fd);
 	s->pasv_fd = -1;
 	s->data_fd = fd;
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-
-	/* curl starts the data handshake before it sends the command: answer now. */
-	if (s->prot_private) {
-		s->data_tls = tls_new(fd, true);
-		handshake_step(s);
-	} else if (data_transfer_active(s)) {
-		xfer_ready(s);
-	}
-	if (data_transfer_active(s) && s->xfer.phase == XP_WAIT_CONN)
-		s->xfer.phase = s->data_tls != NULL ? XP_HANDSHAKE : XP_RUN;
+	data_connected(s);
 }
 
 void data_start(struct session *s, enum xfer_dir dir, int file_fd, uint64_t size, bool listing,
@@ -209,6 +263,8 @@ void data_start(struct session *s, enum xfer_dir dir, int file_fd, uint64_t size
 	}
 	if (s->data_fd < 0) {
 		x->phase = XP_WAIT_CONN;
+		if (s->active)
+			data_connect(s);
 		return;
 	}
 	if (s->prot_private && s->data_tls == NULL) {
@@ -390,6 +446,8 @@ short data_events(const struct session *s)
 {
 	if (s->data_fd < 0)
 		return 0;
+	if (s->data_connecting)
+		return POLLOUT;
 	if (s->data_tls != NULL && !s->data_handshaken && !s->data_failed)
 		return tls_want_write(s->data_tls) ? POLLOUT : POLLIN;
 	if (!data_transfer_active(s))
@@ -408,6 +466,10 @@ void data_step(struct session *s)
 {
 	if (s->data_fd < 0)
 		return;
+	if (s->data_connecting) {
+		connect_step(s);
+		return;
+	}
 	if (s->data_tls != NULL && !s->data_handshaken && !s->data_failed) {
 		handshake_step(s);
 		return;

@@ -480,11 +480,127 @@ static void cmd_epsv(struct session *s, char *arg)
 	reply(s, 229, "Entering Extended Passive Mode (|||%u|)", port);
 }
 
+/* PORT and EPRT: the client's own address only, never a privileged port,
+ * so that the server cannot be bounced at anyone else (RFC 2577). */
+static void set_active(struct session *s, const struct sockaddr_storage *a)
+{
+	uint16_t port = a->ss_family == AF_INET ? ntohs(((const struct sockaddr_in *)a)->sin_port)
+						: ntohs(((const struct sockaddr_in6 *)a)->sin6_port);
+
+	if (!data_same_host(a, &s->peer_addr)) {
+		log_warn("refused active mode to another host than the client");
+		reply(s, 504, "Active mode connects only to your own address.");
+		return;
+	}
+	if (port < 1024) {
+		log_warn("refused active mode to privileged port %u", port);
+		reply(s, 504, "Active mode to a port below 1024 is refused.");
+		return;
+	}
+	data_set_active(s, a);
+	if (s->ctl_tls != NULL)
+		send_ticket(s);
+	reply(s, 200, "PORT command successful. Consider using EPSV.");
+}
+
+static bool active_allowed(struct session *s)
+{
+	if (!s->cfg->active_mode) {
+		reply(s, 502, "Active mode is disabled; use EPSV or PASV.");
+		return false;
+	}
+	if (s->epsv_all) {
+		reply(s, 503, "Only EPSV after EPSV ALL.");
+		return false;
+	}
+	return true;
+}
+
+static void cmd_port(struct session *s, char *arg)
+{
+	unsigned h[6];
+	int n = -1;
+	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+	if (!active_allowed(s))
+		return;
+	if (sscanf(arg, "%3u,%3u,%3u,%3u,%3u,%3u%n", &h[0], &h[1], &h[2], &h[3], &h[4], &h[5], &n) != 6 ||
+	    n < 0 || arg[n] != '\0' || h[0] > 255 || h[1] > 255 || h[2] > 255 || h[3] > 255 ||
+	    h[4] > 255 || h[5] > 255) {
+		reply(s, 501, "Syntax: PORT h1,h2,h3,h4,p1,p2.");
+		return;
+	}
+	a->sin_family = AF_INET;
+	a->sin_addr.s_addr = htonl(h[0] << 24 | h[1] << 16 | h[2] << 8 | h[3]);
+	a->sin_port = htons((uint16_t)(h[4] << 8 | h[5]));
+	set_active(s, &ss);
+}
+
+static void cmd_eprt(struct session *s, char *arg)
+{
+	char d, host[INET6_ADDRSTRLEN + 1];
+	const char *f[4];
+	struct sockaddr_storage ss = { 0 };
+	unsigned long port;
+	char *end;
+
+	if (!active_allowed(s))
+		return;
+	/* |proto|address|port| with any printable delimiter (RFC 2428). */
+	d = arg[0];
+	if (d < 33 || d > 126) {
+		reply(s, 501, "Syntax: EPRT |proto|address|port|.");
+		return;
+	}
+	f[0] = arg + 1;
+	for (int i = 1; i < 4; i++) {
+		const char *p = strchr(f[i - 1], d);
+		if (p == NULL) {
+			reply(s, 501, "Syntax: EPRT |proto|address|port|.");
+			return;
+		}
+		f[i] = p + 1;
+	}
+	if (f[3][0] != '\0' || (size_t)(f[2] - f[1] - 1) >= sizeof(host)) {
+		reply(s, 501, "Syntax: EPRT |proto|address|port|.");
+		return;
+	}
+	memcpy(host, f[1], (size_t)(f[2] - f[1] - 1));
+	host[f[2] - f[1] - 1] = '\0';
+	port = strtoul(f[2], &end, 10);
+	if (end != f[3] - 1 || end == f[2] || port > 65535) {
+		reply(s, 501, "Syntax: EPRT |proto|address|port|.");
+		return;
+	}
+	if (f[1] - f[0] == 2 && f[0][0] == '1') {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET, host, &a->sin_addr) != 1) {
+			reply(s, 501, "Bad IPv4 address.");
+			return;
+		}
+	} else if (f[1] - f[0] == 2 && f[0][0] == '2') {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1) {
+			reply(s, 501, "Bad IPv6 address.");
+			return;
+		}
+	} else {
+		reply(s, 522, "Network protocol not supported, use (1,2)");
+		return;
+	}
+	set_active(s, &ss);
+}
+
 /* Checks shared by every command that opens the data channel. */
 static bool data_allowed(struct session *s)
 {
-	if (s->pasv_fd < 0 && s->data_fd < 0) {
-		reply(s, 425, "Use PASV or EPSV first.");
+	if (s->pasv_fd < 0 && s->data_fd < 0 && !s->active) {
+		reply(s, 425, "Use PORT, EPRT, PASV or EPSV first.");
 		return false;
 	}
 	if (!s->prot_private && s->cfg->data_tls == TLS_POLICY_REQUIRED) {
@@ -661,8 +777,8 @@ static void cmd_stat(struct session *s, char *arg)
 static void cmd_help(struct session *s, char *arg)
 {
 	reply_raw(s, "214-The following commands are recognized:\r\n"
-		     " ABOR AUTH CDUP CWD EPSV FEAT HELP LIST MDTM MLSD MLST MODE NLST NOOP OPTS\r\n"
-		     " PASS PASV PBSZ PROT PWD QUIT RETR SITE SIZE STAT STOR STRU SYST TYPE USER\r\n"
+		     " ABOR AUTH CDUP CWD EPRT EPSV FEAT HELP LIST MDTM MLSD MLST MODE NLST NOOP OPTS\r\n"
+		     " PASS PASV PBSZ PORT PROT PWD QUIT RETR SITE SIZE STAT STOR STRU SYST TYPE USER\r\n"
 		     " XCUP XCWD XPWD\r\n");
 	reply(s, 214, "Help OK.");
 }
@@ -708,6 +824,7 @@ static const struct command commands[] = {
 	{ "AUTH", CMD_BEFORE_TLS | CMD_ARG, cmd_auth },
 	{ "CDUP", CMD_LOGIN | CMD_NOARG, cmd_cdup },
 	{ "CWD", CMD_LOGIN | CMD_ARG, cmd_cwd },
+	{ "EPRT", CMD_LOGIN | CMD_ARG, cmd_eprt },
 	{ "EPSV", CMD_LOGIN, cmd_epsv },
 	{ "FEAT", CMD_BEFORE_TLS | CMD_NOARG, cmd_feat },
 	{ "HELP", 0, cmd_help },
@@ -722,6 +839,7 @@ static const struct command commands[] = {
 	{ "PASS", 0, cmd_pass },
 	{ "PASV", CMD_LOGIN | CMD_NOARG, cmd_pasv },
 	{ "PBSZ", CMD_ARG, cmd_pbsz },
+	{ "PORT", CMD_LOGIN | CMD_ARG, cmd_port },
 	{ "PROT", CMD_ARG, cmd_prot },
 	{ "PWD", CMD_LOGIN | CMD_NOARG, cmd_pwd },
 	{ "QUIT", CMD_BEFORE_TLS, cmd_quit },

@@ -52,6 +52,9 @@ struct session {
 	struct tls *data_tls;
 	bool data_handshaken;
 	bool data_failed;
+	bool active;               /* PORT/EPRT given: connect at the transfer */
+	bool data_connecting;
+	struct sockaddr_storage active_addr;
 	struct transfer xfer;
 	uint8_t *buf;
 	size_t buf_size;
@@ -70,6 +73,10 @@ void session_end(struct session *s, int status) __attribute__((__noreturn__));
 /* Open a passive listener; fills the port. 0 or -errno. */
 int data_listen(struct session *s, uint16_t *port);
 void data_close(struct session *s);
+/* PORT/EPRT: connect to addr when the transfer starts. */
+void data_set_active(struct session *s, const struct sockaddr_storage *addr);
+/* True when a and b are the same host (IPv4-mapped IPv6 equals IPv4). */
+bool data_same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
 /* The listener became readable: accept (checking the peer). */
 void data_accept(struct session *s);
 /* Start a transfer whose 150 was sent. */

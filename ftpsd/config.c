@@ -41,6 +41,7 @@ static const struct key keys[] = {
 	{ "data-tls-reuse", V_REUSE, F(data_tls_reuse), 0, 0 },
 	{ "data-tls-strict-eof", V_BOOL, F(data_tls_strict_eof), 0, 0 },
 	{ "upload-fsync", V_BOOL, F(upload_fsync), 0, 0 },
+	{ "active-mode", V_BOOL, F(active_mode), 0, 0 },
 	{ "idle-timeout", V_DURATION, F(idle_timeout_ms), 1000, 86400000 },
 	{ "login-timeout", V_DURATION, F(login_timeout_ms), 1000, 3600000 },
 	{ "login-failure-delay", V_DURATION, F(login_failure_delay_ms), 0, 60000 },
@@ -73,6 +74,7 @@ void config_defaults(struct config *cfg)
 	cfg->data_tls = TLS_POLICY_REQUIRED;
 	cfg->data_tls_reuse = true;
 	cfg->upload_fsync = true;
+	cfg->active_mode = true;
 	cfg->idle_timeout_ms = 300000;
 	cfg->login_timeout_ms = 60000;
 	cfg->login_failure_delay_ms = 1000;

@@ -23,6 +23,7 @@ struct config {
 	bool data_tls_reuse;
 	bool data_tls_strict_eof;
 	bool upload_fsync;
+	bool active_mode;
 	unsigned idle_timeout_ms;
 	unsigned login_timeout_ms;
 	unsigned login_failure_delay_ms;
