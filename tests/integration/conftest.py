@@ -29,12 +29,12 @@ A watchdog (SIGALRM) fails any test that runs longer than TEST_TIMEOUT seconds.
 
 import os
 import pwd
-import grp
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.dont_write_bytecode = True
 
@@ -83,10 +83,23 @@ def _watchdog():
 # ------------------------------------------------------------ session fixtures
 
 @pytest.fixture(scope="session")
-def ftpsd_bin():
+def ftpsd_bin(session_dir):
+    """A private copy of $FTPSD_BIN: one run tests one binary, even if it is rebuilt
+    meanwhile (a relink in progress would otherwise make some launches fail)."""
     if not os.access(FTPSD_BIN, os.X_OK):
         pytest.fail("ftpsd binary not found at %s (set FTPSD_BIN or build it)" % FTPSD_BIN)
-    return FTPSD_BIN
+    copy = os.path.join(session_dir, "ftpsd")
+    for _ in range(50):
+        shutil.copy2(FTPSD_BIN, copy)
+        os.chmod(copy, 0o755)
+        try:
+            r = subprocess.run([copy, "--version"], capture_output=True, timeout=10)
+            if r.returncode == 0:
+                return copy
+        except OSError:
+            pass
+        time.sleep(0.2)
+    pytest.fail("%s --version does not run" % FTPSD_BIN)
 
 
 @pytest.fixture(scope="session")

@@ -229,6 +229,19 @@ class ReusingFTP_TLS(ftplib.FTP_TLS):
         return resp
 
 
+class ImplicitFTP_TLS(ReusingFTP_TLS):
+    """Implicit FTPS: the TLS handshake comes first, before the 220 greeting."""
+
+    def connect(self, host="", port=0, timeout=-999, source_address=None):
+        self.host, self.port = host, port
+        sock = socket.create_connection((host, port), self.timeout)
+        self.af = sock.family
+        self.sock = self.context.wrap_socket(sock, server_hostname=host)
+        self.file = self.sock.makefile("r", encoding=self.encoding)
+        self.welcome = self.getresp()
+        return self.welcome
+
+
 class StockFTP_TLS(ftplib.FTP_TLS):
     """CPython's FTP_TLS unchanged, except that EPSV can be chosen (same as ReusingFTP_TLS)."""
 

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from ftpsd_testlib import Control, IO_TIMEOUT, ConnectionClosed
+from ftpsd_testlib import ROOT, Control, IO_TIMEOUT, ConnectionClosed
 
 GOOD = """\
 # A complete configuration, every key once.
@@ -161,7 +161,6 @@ def test_session_with_missing_certificate_does_not_start(server, tmp_path):
 
 
 def test_session_with_unprivileged_user_missing_does_not_start_as_root(server):
-    from ftpsd_testlib import ROOT
     if not ROOT:
         pytest.skip("only checked when started as root")
     srv = server(unprivileged_user="no-such-user-ftpsd")
@@ -169,7 +168,6 @@ def test_session_with_unprivileged_user_missing_does_not_start_as_root(server):
 
 
 def test_session_with_group_writable_empty_dir_does_not_start_as_root(server, tmp_path):
-    from ftpsd_testlib import ROOT
     if not ROOT:
         pytest.skip("only checked when started as root")
     d = tmp_path / "writable-empty"

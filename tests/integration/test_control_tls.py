@@ -6,8 +6,6 @@ own: nothing is sent that the scenario does not show.
 
 import time
 
-import pytest
-
 from ftpsd_testlib import Control, ConnectionClosed, USER, PASSWORD
 
 
@@ -42,6 +40,14 @@ def test_auth_tls_is_234_then_handshake(server, tls):
         assert c.cmd("AUTH TLS").code == 234
         s = c.starttls(tls)
         assert s.version() in ("TLSv1.3", "TLSv1.2")
+        assert c.cmd("NOOP").code == 200
+
+
+def test_tls_priority_is_applied(server, tls):
+    srv = server(tls_priority="NORMAL:-VERS-ALL:+VERS-TLS1.2:-RSA")
+    with greeted(srv) as c:
+        assert c.cmd("AUTH TLS").code == 234
+        assert c.starttls(tls).version() == "TLSv1.2"
         assert c.cmd("NOOP").code == 200
 
 
@@ -348,6 +354,17 @@ def test_overlong_line_does_not_crash_the_session(server, tls):
             return
         assert r is not None, "no answer to an overlong line"
         assert r.code == 200 or 500 <= r.code < 600, r
+        assert c.cmd("NOOP").code == 200
+
+
+def test_missing_argument_is_501(server, tls):
+    srv = server()
+    with secured(srv, tls) as c:
+        assert c.cmd("USER").code == 501
+        c.login()
+        assert c.cmd("CWD").code == 501
+        assert c.cmd("SIZE").code == 501
+        assert c.cmd("RETR").code == 501
         assert c.cmd("NOOP").code == 200
 
 

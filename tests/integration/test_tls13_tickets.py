@@ -7,6 +7,7 @@ fails with 522.
 import ftplib
 import io
 import ssl
+import time
 
 import pytest
 
@@ -61,7 +62,6 @@ def test_tls13_each_data_connection_offers_a_fresh_ticket(server):
 
 
 def test_tls13_idle_between_transfers_still_resumes(server):
-    import time
     srv = server(data_tls_reuse="required")
     ctx = client_context(srv.cafile, minimum_version=ssl.TLSVersion.TLSv1_3)
     ftp = ftp_login(srv, context=ctx)

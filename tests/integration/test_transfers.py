@@ -8,12 +8,14 @@ lftp and FileZilla do); StockFTP_TLS is CPython's FTP_TLS, which does not.
 import ftplib
 import io
 import os
-import shutil
+import socket
+import ssl
+import time
 
 import pytest
 
 from ftpsd_testlib import (HELLO, INNER, ROOT, USER, PASSWORD, RO_USER, RO_PASSWORD, IO_TIMEOUT,
-                           ReusingFTP_TLS, StockFTP_TLS, client_context, ftp_login, retr_bytes,
+                           ImplicitFTP_TLS, ReusingFTP_TLS, StockFTP_TLS, client_context, ftp_login, retr_bytes,
                            retr_sha256, sha256_file, transfer_outcome)
 
 
@@ -298,6 +300,23 @@ def test_stock_ftplib_gets_522_when_reuse_required(server):
     quit_(ftp)
 
 
+def test_unresumed_data_connection_gets_150_then_522(server):
+    """The server cannot know before the data handshake: 150 first, then 522, no data."""
+    srv = server(data_tls_reuse="required")
+    ftp = ftp_login(srv, cls=StockFTP_TLS)
+    conn = ftp.transfercmd("RETR hello.txt")  # raises if the answer is not a 1xx
+    assert ftp.lastresp == "150", ftp.lastresp
+    try:
+        data = conn.recv(65536)
+    except (ssl.SSLError, OSError):
+        data = b""
+    assert data == b""
+    conn.close()
+    with pytest.raises(ftplib.error_perm, match="^522"):
+        ftp.voidresp()
+    quit_(ftp)
+
+
 def test_stock_ftplib_upload_refused_and_nothing_written_when_reuse_required(server):
     srv = server(data_tls_reuse="required")
     ftp = ftp_login(srv, cls=StockFTP_TLS)
@@ -357,6 +376,19 @@ def test_auth_ssl_without_prot_means_private_data(server):
     ftp.login(USER, PASSWORD)
     ftp._prot_p = True  # what the server assumes after AUTH SSL, without sending PROT
     assert retr_bytes(ftp, "hello.txt") == HELLO
+    quit_(ftp)
+
+
+def test_implicit_tls_data_is_private_by_default(server):
+    """--implicit-tls: no AUTH, no PBSZ/PROT, and the data channel is TLS (and resumed)."""
+    srv = server(implicit=True, data_tls="required")
+    ftp = ImplicitFTP_TLS(context=client_context(srv.cafile), timeout=IO_TIMEOUT)
+    assert ftp.connect("127.0.0.1", srv.port).startswith("220")
+    ftp.login(USER, PASSWORD)
+    ftp._prot_p = True  # what the server assumes; nothing is sent
+    assert retr_bytes(ftp, "hello.txt") == HELLO
+    assert "hello.txt" in ftp.nlst()
+    assert ftp.data_resumed == [True, True]
     quit_(ftp)
 
 
@@ -470,3 +502,130 @@ def test_stor_cannot_escape_root(session):
     assert not os.path.exists(os.path.join(outside_dir, "outside", "planted.txt"))
     with open(os.path.join(outside_dir, "outside", "secret.txt"), "rb") as f:
         assert f.read() == SECRET + b"\n"
+
+
+# ------------------------------------------------ data connection hijacking
+
+def test_data_connection_from_another_address_is_refused(server):
+    """Data connections are accepted only from the control connection's peer address:
+    a connection from 127.0.0.2 to the passive port gets nothing, the client's own works."""
+    srv = server()
+    ftp = ftp_login(srv)
+    ftp.voidcmd("TYPE I")
+    resp = ftp.sendcmd("EPSV")
+    _, port = ftplib.parse229(resp, ("127.0.0.1", 0))
+    thief = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT,
+                                     source_address=("127.0.0.2", 0))
+    time.sleep(0.2)  # let the server see the thief first
+    own = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
+    resp = ftp.sendcmd("RETR hello.txt")
+    assert resp.startswith("150"), resp
+    own = ftp.context.wrap_socket(own, server_hostname="127.0.0.1", session=ftp.sock.session)
+    data = b""
+    while True:
+        chunk = own.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    own.close()
+    assert ftp.voidresp().startswith("226")
+    assert data == HELLO
+    # the thief was closed without a byte (or, at most, is still waiting: never data)
+    thief.settimeout(1)
+    try:
+        stolen = thief.recv(65536)
+    except (socket.timeout, ConnectionResetError):
+        stolen = b""
+    assert stolen == b"", stolen
+    thief.close()
+    quit_(ftp)
+
+
+def test_control_is_served_during_a_stalled_transfer_and_abor_works(session, big_file):
+    """The child keeps reading the control connection mid-transfer: NOOP is answered
+    while the data connection is stalled, and ABOR ends the transfer."""
+    srv, ftp = session
+    os.link(big_file, os.path.join(srv.root, "big.bin"))
+    ftp.voidcmd("TYPE I")
+    conn = ftp.transfercmd("RETR big.bin")  # 150 read
+    first = conn.recv(65536)
+    assert first
+    # stop reading: the server's send blocks on a full socket buffer
+    t0 = time.monotonic()
+    assert ftp.sendcmd("NOOP").startswith("200")
+    assert time.monotonic() - t0 < 5
+    ftp.putcmd("ABOR")
+    replies = [ftp.getmultiline()]
+    while not replies[-1].startswith("2"):
+        assert replies[-1].startswith("4"), replies  # 426 for the aborted transfer
+        replies.append(ftp.getmultiline())
+    assert replies[-1][:3] in ("225", "226"), replies
+    conn.close()
+    assert ftp.sendcmd("NOOP").startswith("200")
+    assert retr_bytes(ftp, "hello.txt") == HELLO
+
+
+# ----------------------------------------------------------------- active mode
+
+def test_active_mode_port_to_own_address(server):
+    srv = server()
+    ftp = ftp_login(srv)
+    ftp.set_pasv(False)
+    assert retr_bytes(ftp, "hello.txt") == HELLO
+    ftp.storbinary("STOR active.txt", io.BytesIO(b"active\n"))
+    with open(os.path.join(srv.root, "active.txt"), "rb") as f:
+        assert f.read() == b"active\n"
+    assert ftp.data_resumed == [True, True]
+    quit_(ftp)
+
+
+def test_active_mode_never_connects_to_another_host(server):
+    """No FTP bounce: PORT/EPRT naming another address is refused and nothing connects."""
+    srv = server()
+    ftp = ftp_login(srv)
+    victim = socket.socket()
+    victim.bind(("127.0.0.2", 0))
+    victim.listen(1)
+    victim.settimeout(1)
+    vport = victim.getsockname()[1]
+    for cmd in ("PORT 127,0,0,2,%d,%d" % (vport >> 8, vport & 255),
+                "EPRT |1|127.0.0.2|%d|" % vport):
+        try:
+            resp = ftp.sendcmd(cmd)
+        except ftplib.error_perm:
+            continue
+        # accepted at PORT? then the transfer must not reach the victim
+        try:
+            ftp.sendcmd("RETR hello.txt")
+        except ftplib.Error:
+            pass
+        raise AssertionError("%r accepted: %r" % (cmd, resp))
+    try:
+        victim.accept()
+        raise AssertionError("the server connected to another host")
+    except socket.timeout:
+        pass
+    victim.close()
+    assert retr_bytes(ftp, "hello.txt") == HELLO
+    quit_(ftp)
+
+
+def test_active_mode_refuses_privileged_port(server):
+    srv = server()
+    ftp = ftp_login(srv)
+    with pytest.raises(ftplib.error_perm):
+        ftp.sendcmd("PORT 127,0,0,1,0,25")
+    with pytest.raises(ftplib.error_perm):
+        ftp.sendcmd("EPRT |1|127.0.0.1|25|")
+    quit_(ftp)
+
+
+def test_active_mode_off(server):
+    srv = server(active_mode="off")
+    ftp = ftp_login(srv)
+    ftp.set_pasv(False)
+    with pytest.raises(ftplib.error_perm):
+        retr_bytes(ftp, "hello.txt")
+    ftp.set_pasv(True)
+    assert retr_bytes(ftp, "hello.txt") == HELLO
+    quit_(ftp)
