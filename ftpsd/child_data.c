@@ -244,17 +244,24 @@ void data_accept(struct session *s)
 	data_connected(s);
 }
 
-void data_start(struct session *s, enum xfer_dir dir, int file_fd, uint64_t size, bool listing,
-		const char *path)
+void data_start(struct session *s, const struct xfer_request *rq)
 {
 	struct transfer *x = &s->xfer;
 
 	memset(x, 0, sizeof(*x));
-	x->dir = dir;
-	x->file_fd = file_fd;
-	x->size = size;
-	x->listing = listing;
-	snprintf(x->path, sizeof(x->path), "%s", path);
+	x->dir = rq->dir;
+	x->file_fd = rq->file_fd;
+	x->size = rq->size;
+	x->offset = rq->offset;
+	x->listing = rq->listing;
+	x->ascii = rq->ascii && !rq->listing;
+	x->out = s->buf;
+	if (x->ascii && s->abuf == NULL) {
+		s->abuf = malloc(2 * s->buf_size);
+		if (s->abuf == NULL)
+			abort();
+	}
+	snprintf(x->path, sizeof(x->path), "%s", rq->path);
 	s->last_activity_ms = now_ms();
 
 	if (s->data_failed) {
@@ -301,14 +308,51 @@ static int write_error_code(int e)
 	return 451;
 }
 
+/* TYPE A out: LF becomes CRLF (an existing CRLF stays as it is). */
+static size_t to_crlf(struct transfer *x, const uint8_t *in, size_t n, uint8_t *out)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (in[i] == '\n' && !x->prev_cr)
+			out[j++] = '\r';
+		out[j++] = in[i];
+		x->prev_cr = in[i] == '\r';
+	}
+	return j;
+}
+
+/* TYPE A in: CRLF becomes LF; a CR at the end of a buffer waits for the next. */
+static size_t from_crlf(struct transfer *x, const uint8_t *in, size_t n, uint8_t *out)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (x->prev_cr && in[i] != '\n')
+			out[j++] = '\r';
+		x->prev_cr = in[i] == '\r';
+		if (!x->prev_cr)
+			out[j++] = in[i];
+	}
+	return j;
+}
+
+static ssize_t data_send(struct session *s, const uint8_t *buf, size_t len)
+{
+	if (s->data_tls != NULL)
+		return tls_send(s->data_tls, buf, len);
+	ssize_t n = send(s->data_fd, buf, len, MSG_NOSIGNAL);
+	return n < 0 ? (errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno) : n;
+}
+
 static void send_step(struct session *s)
 {
 	struct transfer *x = &s->xfer;
 	bool eof = false;
 
 	for (int i = 0; i < STEP_BUDGET && !eof; i++) {
-		if (s->data_tls == NULL) {
-			/* Clear data: the kernel copies file to socket, nothing passes here. */
+		if (s->data_tls == NULL && !x->ascii) {
+			/* Clear binary data: the kernel copies file to socket, nothing passes here. */
 			off_t off = (off_t)x->offset;
 			ssize_t n = sendfile(s->data_fd, x->file_fd, &off, 4u << 20);
 			if (n < 0 && errno == EAGAIN)
@@ -338,12 +382,18 @@ static void send_step(struct session *s)
 				eof = true;
 				break;
 			}
-			x->buf_len = (size_t)n;
-			x->buf_off = 0;
 			x->offset += (uint64_t)n;
+			x->buf_off = 0;
+			if (x->ascii) {
+				x->buf_len = to_crlf(x, s->buf, (size_t)n, s->abuf);
+				x->out = s->abuf;
+			} else {
+				x->buf_len = (size_t)n;
+				x->out = s->buf;
+			}
 		}
 		while (x->buf_off < x->buf_len) {
-			ssize_t n = tls_send(s->data_tls, s->buf + x->buf_off, x->buf_len - x->buf_off);
+			ssize_t n = data_send(s, x->out + x->buf_off, x->buf_len - x->buf_off);
 			if (n == -EAGAIN)
 				return;
 			if (n < 0) {
@@ -393,6 +443,28 @@ static void finish_upload(struct session *s)
 				      : "Transfer complete.");
 }
 
+/* Write all of buf at the transfer's offset; false after answering an error. */
+static bool write_out(struct session *s, const uint8_t *buf, size_t n)
+{
+	struct transfer *x = &s->xfer;
+
+	for (size_t done = 0; done < n;) {
+		ssize_t w = pwrite(x->file_fd, buf + done, n - done, (off_t)x->offset);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			char text[128];
+			int e = errno;
+			snprintf(text, sizeof(text), "Error writing file: %s.", strerror(e));
+			xfer_finish(s, write_error_code(e), text);
+			return false;
+		}
+		done += (size_t)w;
+		x->offset += (uint64_t)w;
+	}
+	return true;
+}
+
 static void recv_step(struct session *s)
 {
 	struct transfer *x = &s->xfer;
@@ -408,7 +480,7 @@ static void recv_step(struct session *s)
 		} else {
 			n = recv(s->data_fd, s->buf, s->buf_size, 0);
 			if (n < 0)
-				n = -errno;
+				n = errno == EINTR ? -EAGAIN : -errno;
 		}
 		if (n == -EAGAIN)
 			return;
@@ -419,26 +491,21 @@ static void recv_step(struct session *s)
 			return;
 		}
 		if (n == 0) {
+			/* A CR that ended the upload was data, not half a line end. */
+			if (x->ascii && x->prev_cr && !write_out(s, (const uint8_t *)"\r", 1))
+				return;
 			finish_upload(s);
 			return;
 		}
-		for (ssize_t done = 0; done < n;) {
-			ssize_t w = pwrite(x->file_fd, s->buf + done, (size_t)(n - done),
-					   (off_t)x->offset);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w < 0) {
-				char text[128];
-				int e = errno;
-				snprintf(text, sizeof(text), "Error writing file: %s.", strerror(e));
-				xfer_finish(s, write_error_code(e), text);
-				return;
-			}
-			done += w;
-			x->offset += (uint64_t)w;
-			x->bytes += (uint64_t)w;
-		}
+		x->bytes += (uint64_t)n;
 		s->last_activity_ms = now_ms();
+		if (x->ascii) {
+			size_t m = from_crlf(x, s->buf, (size_t)n, s->abuf);
+			if (!write_out(s, s->abuf, m))
+				return;
+		} else if (!write_out(s, s->buf, (size_t)n)) {
+			return;
+		}
 	}
 }
 

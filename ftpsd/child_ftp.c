@@ -274,6 +274,48 @@ static void cmd_noop(struct session *s, char *arg)
 	reply(s, 200, "NOOP ok.");
 }
 
+static void cmd_allo(struct session *s, char *arg)
+{
+	reply(s, 202, "ALLO is not needed here.");
+}
+
+static void cmd_acct(struct session *s, char *arg)
+{
+	reply(s, 502, "ACCT not implemented.");
+}
+
+/* REIN: before login, forget USER; after it, the monitor has become the user
+ * for good (privileges cannot come back), so a new login needs a new
+ * connection. */
+static void cmd_rein(struct session *s, char *arg)
+{
+	if (s->logged_in) {
+		reply(s, 502, "REIN after login is not supported: reconnect to log in again.");
+		return;
+	}
+	s->user_given = false;
+	s->user[0] = '\0';
+	data_close(s);
+	reply(s, 220, "Service ready for new user.");
+}
+
+/* HOST (RFC 7151): before USER. With no virtual hosts configured, every
+ * well-formed name is this server. */
+static void cmd_host(struct session *s, char *arg)
+{
+	if (s->logged_in || s->user_given) {
+		reply(s, 503, "HOST must come before USER.");
+		return;
+	}
+	size_t n = strlen(arg);
+	if (n == 0 || n > 255 || strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-[]:") != n) {
+		reply(s, 501, "Bad host name.");
+		return;
+	}
+	s->host_given = true;
+	reply(s, 220, "Host accepted.");
+}
+
 static void cmd_syst(struct session *s, char *arg)
 {
 	reply(s, 215, "UNIX Type: L8");
@@ -284,8 +326,9 @@ static void cmd_feat(struct session *s, char *arg)
 	reply_raw(s, "211-Features:\r\n");
 	if (s->cfg->control_tls != TLS_POLICY_OFF)
 		reply_raw(s, " AUTH TLS\r\n AUTH SSL\r\n PBSZ\r\n PROT\r\n");
-	reply_raw(s, " EPSV\r\n PASV\r\n SIZE\r\n MDTM\r\n MLST type*;size*;modify*;perm*;unix.mode*;unique*;\r\n"
-		     " UTF8\r\n TVFS\r\n");
+	reply_raw(s, " EPRT\r\n EPSV\r\n HASH SHA-256*;SHA-1;MD5\r\n HOST\r\n MDTM\r\n MFMT\r\n"
+		     " MLST type*;size*;modify*;perm*;unix.mode*;unique*;\r\n PASV\r\n"
+		     " REST STREAM\r\n SIZE\r\n TVFS\r\n UTF8\r\n");
 	reply(s, 211, "End");
 }
 
@@ -293,6 +336,21 @@ static void cmd_opts(struct session *s, char *arg)
 {
 	if (arg_is(arg, "UTF8 ON") || arg_is(arg, "UTF8")) {
 		reply(s, 200, "Always in UTF8 mode.");
+		return;
+	}
+	if (arg_is(arg, "HASH")) {
+		reply(s, 200, "%s", tls_hash_name(s->hash_algo));
+		return;
+	}
+	if (strncasecmp(arg, "HASH ", 5) == 0) {
+		for (unsigned i = 0; i < TLS_HASH_COUNT; i++) {
+			if (strcasecmp(arg + 5, tls_hash_name(i)) == 0) {
+				s->hash_algo = i;
+				reply(s, 200, "%s", tls_hash_name(i));
+				return;
+			}
+		}
+		reply(s, 501, "Unknown hash algorithm.");
 		return;
 	}
 	if (strncasecmp(arg, "MLST ", 5) == 0 || arg_is(arg, "MLST")) {
@@ -305,8 +363,10 @@ static void cmd_opts(struct session *s, char *arg)
 static void cmd_type(struct session *s, char *arg)
 {
 	if (arg_is(arg, "I") || arg_is(arg, "L 8")) {
+		s->type_ascii = false;
 		reply(s, 200, "Switching to Binary mode.");
 	} else if (arg_is(arg, "A") || arg_is(arg, "A N")) {
+		s->type_ascii = true;
 		reply(s, 200, "Switching to ASCII mode.");
 	} else {
 		reply(s, 504, "Type not supported.");
@@ -331,6 +391,10 @@ static void cmd_stru(struct session *s, char *arg)
 
 static bool resolve(struct session *s, const char *arg, char *path)
 {
+	if (arg != NULL && strchr(arg, '\r') != NULL) {
+		reply(s, 553, "File name not allowed.");
+		return false;
+	}
 	if (ftp_path_resolve(s->cwd, arg != NULL ? arg : "", path, IPC_MAX_PATH) < 0) {
 		reply(s, 553, "Path too long.");
 		return false;
@@ -617,12 +681,33 @@ static void open_error(struct session *s, int r, const char *what)
 	data_close(s);
 }
 
+static const char *error_text(int r)
+{
+	return strerror(-r);
+}
+
+/* The reply for a failed change to the tree. */
+static void change_error(struct session *s, int r, const char *what)
+{
+	int code = (r == -EINVAL || r == -ENAMETOOLONG) ? 553 : 550;
+
+	reply(s, code, "%s: %s.", what, error_text(r));
+}
+
+static void take_rest(struct session *s, uint64_t *offset)
+{
+	*offset = s->rest_set ? s->rest : 0;
+	s->rest_set = false;
+	s->rest = 0;
+}
+
 static void cmd_retr(struct session *s, char *arg)
 {
 	char path[IPC_MAX_PATH];
-	uint64_t size;
+	uint64_t size, offset;
 	int fd, r;
 
+	take_rest(s, &offset);
 	if (!resolve(s, arg, path) || !data_allowed(s))
 		return;
 	r = mm_open(path, IPC_OPEN_READ, 0, &fd, &size);
@@ -630,31 +715,296 @@ static void cmd_retr(struct session *s, char *arg)
 		open_error(s, r, "Failed to open file");
 		return;
 	}
-	reply(s, 150, "Opening BINARY mode data connection for %s (%llu bytes).", arg,
-	      (unsigned long long)size);
-	data_start(s, XFER_SEND, fd, size, false, path);
+	if (offset > size) {
+		close(fd);
+		data_close(s);
+		reply(s, 554, "Restart offset %llu is beyond the end of the file.",
+		      (unsigned long long)offset);
+		return;
+	}
+	reply(s, 150, "Opening %s mode data connection for %s (%llu bytes).",
+	      s->type_ascii ? "ASCII" : "BINARY", arg, (unsigned long long)size);
+	struct xfer_request rq = { .dir = XFER_SEND, .file_fd = fd, .size = size, .offset = offset,
+				   .ascii = s->type_ascii, .path = path };
+	data_start(s, &rq);
 }
 
-static void cmd_stor(struct session *s, char *arg)
+/* STOR, APPE and STOU: how the file is opened is the only difference. */
+static void store(struct session *s, const char *path, unsigned how, uint64_t offset,
+		  const char *shown)
 {
-	char path[IPC_MAX_PATH];
 	uint64_t size;
 	int fd, r;
 
-	if (!resolve(s, arg, path) || !data_allowed(s))
-		return;
 	if (s->read_only) {
 		reply(s, 550, "Permission denied.");
 		data_close(s);
 		return;
 	}
-	r = mm_open(path, IPC_OPEN_WRITE, 0, &fd, &size);
+	r = mm_open(path, how, offset, &fd, &size);
 	if (r < 0) {
 		open_error(s, r, "Could not create file");
 		return;
 	}
-	reply(s, 150, "Ok to send data.");
-	data_start(s, XFER_RECV, fd, 0, false, path);
+	if (how == IPC_OPEN_UNIQUE)
+		reply(s, 150, "FILE: %s", shown);
+	else
+		reply(s, 150, "Ok to send data.");
+	struct xfer_request rq = { .dir = XFER_RECV, .file_fd = fd,
+				   .offset = how == IPC_OPEN_APPEND ? size : offset,
+				   .ascii = s->type_ascii, .path = path };
+	data_start(s, &rq);
+}
+
+static void cmd_stor(struct session *s, char *arg)
+{
+	char path[IPC_MAX_PATH];
+	uint64_t offset;
+
+	take_rest(s, &offset);
+	if (!resolve(s, arg, path) || !data_allowed(s))
+		return;
+	store(s, path, IPC_OPEN_WRITE, offset, arg);
+}
+
+static void cmd_appe(struct session *s, char *arg)
+{
+	char path[IPC_MAX_PATH];
+	uint64_t offset;
+
+	take_rest(s, &offset);
+	if (!resolve(s, arg, path) || !data_allowed(s))
+		return;
+	store(s, path, IPC_OPEN_APPEND, 0, arg);
+}
+
+static void cmd_stou(struct session *s, char *arg)
+{
+	char base[IPC_MAX_PATH], name[IPC_MAX_PATH + 16], path[IPC_MAX_PATH];
+	struct mm_stat st;
+	uint64_t offset;
+
+	take_rest(s, &offset);
+	if (!data_allowed(s))
+		return;
+	if (!resolve(s, arg != NULL ? arg : "ftpsd.upload", base))
+		return;
+	/* The first free name of base, base.1, base.2, ...; the monitor's
+	 * exclusive create settles any race. */
+	for (unsigned i = 0; i < 1000; i++) {
+		if (i == 0)
+			snprintf(name, sizeof(name), "%s", base);
+		else
+			snprintf(name, sizeof(name), "%s.%u", base, i);
+		if (strlen(name) >= sizeof(path))
+			break;
+		memcpy(path, name, strlen(name) + 1);
+		if (mm_stat(path, &st) == -ENOENT) {
+			const char *slash = strrchr(path, '/');
+			store(s, path, IPC_OPEN_UNIQUE, 0, slash != NULL ? slash + 1 : path);
+			return;
+		}
+	}
+	reply(s, 553, "Could not find a unique file name.");
+	data_close(s);
+}
+
+static void cmd_rest(struct session *s, char *arg)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || errno != 0 || v > INT64_MAX) {
+		reply(s, 501, "REST takes a byte offset.");
+		return;
+	}
+	s->rest = v;
+	s->rest_set = true;
+	reply(s, 350, "Restart position accepted (%llu).", v);
+}
+
+static void cmd_dele(struct session *s, char *arg)
+{
+	char path[IPC_MAX_PATH];
+	int r;
+
+	if (!resolve(s, arg, path))
+		return;
+	r = mm_path_op(IPC_DELETE, path);
+	if (r < 0)
+		change_error(s, r, "Delete operation failed");
+	else
+		reply(s, 250, "Delete operation successful.");
+}
+
+static void cmd_mkd(struct session *s, char *arg)
+{
+	char path[IPC_MAX_PATH], q[IPC_MAX_PATH * 2];
+	int r;
+
+	if (!resolve(s, arg, path))
+		return;
+	r = mm_path_op(IPC_MKDIR, path);
+	if (r < 0) {
+		change_error(s, r, "Create directory operation failed");
+		return;
+	}
+	if (ftp_quote_path(path, q, sizeof(q)) < 0)
+		snprintf(q, sizeof(q), "?");
+	reply(s, 257, "\"%s\" created.", q);
+}
+
+static void cmd_rmd(struct session *s, char *arg)
+{
+	char path[IPC_MAX_PATH];
+	int r;
+
+	if (!resolve(s, arg, path))
+		return;
+	r = mm_path_op(IPC_RMDIR, path);
+	if (r < 0)
+		change_error(s, r, "Remove directory operation failed");
+	else
+		reply(s, 250, "Remove directory operation successful.");
+}
+
+static void cmd_rnfr(struct session *s, char *arg)
+{
+	char path[IPC_MAX_PATH];
+	struct mm_stat st;
+
+	s->rnfr_set = false;
+	if (!resolve(s, arg, path))
+		return;
+	if (mm_stat(path, &st) < 0) {
+		reply(s, 550, "RNFR command failed.");
+		return;
+	}
+	snprintf(s->rnfr, sizeof(s->rnfr), "%s", path);
+	s->rnfr_set = true;
+	reply(s, 350, "Ready for RNTO.");
+}
+
+static void cmd_rnto(struct session *s, char *arg)
+{
+	char path[IPC_MAX_PATH];
+	int r;
+
+	if (!s->rnfr_set) {
+		reply(s, 503, "RNFR required first.");
+		return;
+	}
+	s->rnfr_set = false;
+	if (!resolve(s, arg, path))
+		return;
+	r = mm_rename(s->rnfr, path);
+	if (r < 0)
+		reply(s, r == -EINVAL || r == -ENAMETOOLONG ? 553 : 550, "Rename failed: %s.",
+		      error_text(r));
+	else
+		reply(s, 250, "Rename successful.");
+}
+
+/* YYYYMMDDHHMMSS (UTC), as MDTM answers and MFMT takes. */
+static int parse_time(const char *t, int64_t *out)
+{
+	struct tm tm = { 0 };
+
+	if (strlen(t) < 14 || strspn(t, "0123456789") < 14)
+		return -EINVAL;
+	if (t[14] != '\0' && !(t[14] == '.' && strspn(t + 15, "0123456789") == strlen(t + 15)))
+		return -EINVAL;
+	if (sscanf(t, "%4d%2d%2d%2d%2d%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+		   &tm.tm_min, &tm.tm_sec) != 6)
+		return -EINVAL;
+	if (tm.tm_year < 1970 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
+	    tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+		return -EINVAL;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	time_t v = timegm(&tm);
+	if (v < 0)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static void cmd_mfmt(struct session *s, char *arg)
+{
+	char path[IPC_MAX_PATH];
+	char *sp = strchr(arg, ' ');
+	int64_t t;
+	int r;
+
+	if (sp == NULL) {
+		reply(s, 501, "Syntax: MFMT YYYYMMDDHHMMSS path.");
+		return;
+	}
+	*sp = '\0';
+	if (parse_time(arg, &t) < 0) {
+		reply(s, 501, "Bad time: use YYYYMMDDHHMMSS.");
+		return;
+	}
+	if (!resolve(s, sp + 1, path))
+		return;
+	r = mm_settime(path, t);
+	if (r < 0) {
+		change_error(s, r, "Could not set the modification time");
+		return;
+	}
+	reply(s, 213, "Modify=%s; %s", arg, sp + 1);
+}
+
+static void site_chmod(struct session *s, char *arg)
+{
+	char path[IPC_MAX_PATH], *end;
+	char *sp = strchr(arg, ' ');
+	unsigned long mode;
+	int r;
+
+	if (sp == NULL) {
+		reply(s, 501, "Syntax: SITE CHMOD mode path.");
+		return;
+	}
+	*sp = '\0';
+	errno = 0;
+	mode = strtoul(arg, &end, 8);
+	if (*end != '\0' || errno != 0 || mode > 07777 || arg[0] == '\0') {
+		reply(s, 501, "Bad mode: use octal such as 644.");
+		return;
+	}
+	if (!resolve(s, sp + 1, path))
+		return;
+	r = mm_chmod(path, (unsigned)mode);
+	if (r < 0)
+		change_error(s, r, "SITE CHMOD failed");
+	else
+		reply(s, 200, "SITE CHMOD command ok.");
+}
+
+static void cmd_hash(struct session *s, char *arg)
+{
+	char path[IPC_MAX_PATH], hex[129];
+	uint64_t size;
+	int fd, r;
+
+	if (!resolve(s, arg, path))
+		return;
+	r = mm_open(path, IPC_OPEN_READ, 0, &fd, &size);
+	if (r < 0) {
+		reply(s, 550, "Cannot hash %s: %s.", arg, error_text(r));
+		return;
+	}
+	r = tls_hash_file(fd, s->hash_algo, s->buf, s->buf_size, hex, sizeof(hex));
+	close(fd);
+	if (r < 0) {
+		reply(s, 450, "Hashing failed: %s.", error_text(r));
+		return;
+	}
+	reply(s, 213, "%s 0-%llu %s %s", tls_hash_name(s->hash_algo), (unsigned long long)size, hex,
+	      arg);
 }
 
 static void list_common(struct session *s, char *arg, unsigned format)
@@ -686,7 +1036,9 @@ static void list_common(struct session *s, char *arg, unsigned format)
 	struct stat st;
 	size = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
 	reply(s, 150, "Here comes the directory listing.");
-	data_start(s, XFER_SEND, fd, size, true, path);
+	struct xfer_request rq = { .dir = XFER_SEND, .file_fd = fd, .size = size, .listing = true,
+				   .path = path };
+	data_start(s, &rq);
 }
 
 static void cmd_list(struct session *s, char *arg)
@@ -704,38 +1056,51 @@ static void cmd_mlsd(struct session *s, char *arg)
 	list_common(s, arg, IPC_LIST_MLSD);
 }
 
+/* Copy a listing memfd onto the control connection as reply lines, each
+ * behind a space so that none can pass for the end of the reply. */
+static bool listing_to_control(struct session *s, int fd)
+{
+	char buf[4096];
+	size_t len = 0;
+	bool start = true;
+
+	for (;;) {
+		ssize_t n = read(fd, buf + len, sizeof(buf) - len - 1);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		buf[len] = '\0';
+		char *p = buf, *nl;
+		while ((nl = strchr(p, '\n')) != NULL) {
+			*nl = '\0';
+			char line[4200];
+			snprintf(line, sizeof(line), "%s%s\n", start ? " " : "", p);
+			reply_raw(s, line);
+			p = nl + 1;
+		}
+		len = strlen(p);
+		memmove(buf, p, len);
+		if (len == sizeof(buf) - 1)
+			len = 0; /* an absurd line: drop it */
+	}
+	close(fd);
+	return true;
+}
+
 static void cmd_mlst(struct session *s, char *arg)
 {
-	char path[IPC_MAX_PATH], entry[8192];
+	char path[IPC_MAX_PATH];
 	int fd, r;
 
 	if (!resolve(s, arg, path))
 		return;
-	r = mm_list(path, IPC_LIST_MLSD, 0, &fd);
+	r = mm_list(path, IPC_LIST_MLSD, IPC_LIST_SELF, &fd);
 	if (r < 0) {
-		reply(s, 550, "No such file or directory.");
+		reply(s, 550, "%s: %s.", arg != NULL ? arg : path, error_text(r));
 		return;
 	}
-	/* A directory lists its entries; MLST wants the object itself. */
-	struct mm_stat st;
-	if (mm_stat(path, &st) == 0 && S_ISDIR(st.mode)) {
-		close(fd);
-		reply_raw(s, "250-Listing\r\n");
-		snprintf(entry, sizeof(entry), " type=dir;modify=;perm=el; %s\r\n", path);
-		reply_raw(s, entry);
-		reply(s, 250, "End");
-		return;
-	}
-	ssize_t n = read(fd, entry + 1, sizeof(entry) - 2);
-	close(fd);
-	if (n <= 0) {
-		reply(s, 550, "No such file or directory.");
-		return;
-	}
-	entry[0] = ' ';
-	entry[n + 1] = '\0';
 	reply_raw(s, "250-Listing\r\n");
-	reply_raw(s, entry);
+	listing_to_control(s, fd);
 	reply(s, 250, "End");
 }
 
@@ -759,7 +1124,22 @@ static void cmd_stat(struct session *s, char *arg)
 		return;
 	}
 	if (arg != NULL) {
-		reply(s, 502, "STAT with a path is not implemented.");
+		char path[IPC_MAX_PATH];
+		int fd, r;
+		if (!s->logged_in) {
+			reply(s, 530, "Please log in with USER and PASS first.");
+			return;
+		}
+		if (!resolve(s, arg, path))
+			return;
+		r = mm_list(path, IPC_LIST_LONG, 0, &fd);
+		if (r < 0) {
+			reply(s, 550, "%s: %s.", arg, error_text(r));
+			return;
+		}
+		reply_raw(s, "213-Status follows:\r\n");
+		listing_to_control(s, fd);
+		reply(s, 213, "End of status.");
 		return;
 	}
 	char desc[64] = "none";
@@ -774,14 +1154,8 @@ static void cmd_stat(struct session *s, char *arg)
 	reply(s, 211, "End of status.");
 }
 
-static void cmd_help(struct session *s, char *arg)
-{
-	reply_raw(s, "214-The following commands are recognized:\r\n"
-		     " ABOR AUTH CDUP CWD EPRT EPSV FEAT HELP LIST MDTM MLSD MLST MODE NLST NOOP OPTS\r\n"
-		     " PASS PASV PBSZ PORT PROT PWD QUIT RETR SITE SIZE STAT STOR STRU SYST TYPE USER\r\n"
-		     " XCUP XCWD XPWD\r\n");
-	reply(s, 214, "Help OK.");
-}
+static void cmd_help(struct session *s, char *arg);
+
 
 #if FTPSD_TEST_HOOKS
 /* Test builds only: make a process of this session break its sandbox. */
@@ -816,20 +1190,36 @@ static void cmd_site(struct session *s, char *arg)
 		return;
 	}
 #endif
-	reply(s, 504, "SITE command not implemented.");
+	if (strncasecmp(arg, "CHMOD ", 6) == 0) {
+		site_chmod(s, arg + 6);
+		return;
+	}
+	if (arg_is(arg, "HELP")) {
+		reply(s, 214, "SITE commands: CHMOD HELP.");
+		return;
+	}
+	reply(s, 504, "Unknown SITE command.");
 }
 
 static const struct command commands[] = {
 	{ "ABOR", CMD_BEFORE_TLS | CMD_NOARG | CMD_IN_XFER, cmd_abor },
+	{ "ACCT", 0, cmd_acct },
+	{ "ALLO", CMD_LOGIN | CMD_ARG, cmd_allo },
+	{ "APPE", CMD_LOGIN | CMD_ARG, cmd_appe },
 	{ "AUTH", CMD_BEFORE_TLS | CMD_ARG, cmd_auth },
 	{ "CDUP", CMD_LOGIN | CMD_NOARG, cmd_cdup },
 	{ "CWD", CMD_LOGIN | CMD_ARG, cmd_cwd },
+	{ "DELE", CMD_LOGIN | CMD_ARG, cmd_dele },
 	{ "EPRT", CMD_LOGIN | CMD_ARG, cmd_eprt },
 	{ "EPSV", CMD_LOGIN, cmd_epsv },
 	{ "FEAT", CMD_BEFORE_TLS | CMD_NOARG, cmd_feat },
+	{ "HASH", CMD_LOGIN | CMD_ARG, cmd_hash },
 	{ "HELP", 0, cmd_help },
+	{ "HOST", CMD_BEFORE_TLS | CMD_ARG, cmd_host },
 	{ "LIST", CMD_LOGIN, cmd_list },
 	{ "MDTM", CMD_LOGIN | CMD_ARG, cmd_mdtm },
+	{ "MFMT", CMD_LOGIN | CMD_ARG, cmd_mfmt },
+	{ "MKD", CMD_LOGIN | CMD_ARG, cmd_mkd },
 	{ "MLSD", CMD_LOGIN, cmd_mlsd },
 	{ "MLST", CMD_LOGIN, cmd_mlst },
 	{ "MODE", CMD_ARG, cmd_mode },
@@ -843,19 +1233,45 @@ static const struct command commands[] = {
 	{ "PROT", CMD_ARG, cmd_prot },
 	{ "PWD", CMD_LOGIN | CMD_NOARG, cmd_pwd },
 	{ "QUIT", CMD_BEFORE_TLS, cmd_quit },
+	{ "REIN", CMD_NOARG, cmd_rein },
+	{ "REST", CMD_LOGIN | CMD_ARG, cmd_rest },
 	{ "RETR", CMD_LOGIN | CMD_ARG, cmd_retr },
+	{ "RMD", CMD_LOGIN | CMD_ARG, cmd_rmd },
+	{ "RNFR", CMD_LOGIN | CMD_ARG, cmd_rnfr },
+	{ "RNTO", CMD_LOGIN | CMD_ARG, cmd_rnto },
 	{ "SITE", CMD_LOGIN | CMD_ARG, cmd_site },
 	{ "SIZE", CMD_LOGIN | CMD_ARG, cmd_size },
 	{ "STAT", CMD_IN_XFER, cmd_stat },
 	{ "STOR", CMD_LOGIN | CMD_ARG, cmd_stor },
+	{ "STOU", CMD_LOGIN, cmd_stou },
 	{ "STRU", CMD_ARG, cmd_stru },
 	{ "SYST", 0, cmd_syst },
 	{ "TYPE", CMD_ARG, cmd_type },
 	{ "USER", CMD_ARG, cmd_user },
 	{ "XCUP", CMD_LOGIN | CMD_NOARG, cmd_cdup },
 	{ "XCWD", CMD_LOGIN | CMD_ARG, cmd_cwd },
+	{ "XMKD", CMD_LOGIN | CMD_ARG, cmd_mkd },
 	{ "XPWD", CMD_LOGIN | CMD_NOARG, cmd_pwd },
+	{ "XRMD", CMD_LOGIN | CMD_ARG, cmd_rmd },
 };
+
+static void cmd_help(struct session *s, char *arg)
+{
+	char line[128] = "";
+	reply_raw(s, "214-The following commands are recognized:\r\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strlen(line) > 70) {
+			strcat(line, "\r\n");
+			reply_raw(s, line);
+			line[0] = '\0';
+		}
+		strcat(line, " ");
+		strcat(line, commands[i].verb);
+	}
+	strcat(line, "\r\n");
+	reply_raw(s, line);
+	reply(s, 214, "Help OK.");
+}
 
 static const struct command *find_command(const char *verb)
 {

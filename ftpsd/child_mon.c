@@ -142,14 +142,52 @@ int mm_list(const char *path, unsigned format, unsigned flags, int *fd)
 	return rc;
 }
 
-int mm_test_hook(unsigned hook)
+
+/* Send a built request whose answer is a bare result code. */
+static int rc_call(void)
 {
-	ipc_init(&mm_msg, IPC_TEST_HOOK);
-	ipc_put_u32(&mm_msg, hook);
 	struct ipc_msg *a = mm_call(&mm_msg);
 	no_fd(a);
 	int32_t rc = get_rc(a);
 	if (ipc_get_end(a) < 0)
 		mm_broken();
 	return rc;
+}
+
+int mm_path_op(unsigned type, const char *path)
+{
+	ipc_init(&mm_msg, (enum ipc_type)type);
+	ipc_put_str(&mm_msg, path);
+	return rc_call();
+}
+
+int mm_rename(const char *from, const char *to)
+{
+	ipc_init(&mm_msg, IPC_RENAME);
+	ipc_put_str(&mm_msg, from);
+	ipc_put_str(&mm_msg, to);
+	return rc_call();
+}
+
+int mm_chmod(const char *path, unsigned mode)
+{
+	ipc_init(&mm_msg, IPC_CHMOD);
+	ipc_put_str(&mm_msg, path);
+	ipc_put_u32(&mm_msg, mode);
+	return rc_call();
+}
+
+int mm_settime(const char *path, int64_t mtime)
+{
+	ipc_init(&mm_msg, IPC_SETTIME);
+	ipc_put_str(&mm_msg, path);
+	ipc_put_i64(&mm_msg, mtime);
+	return rc_call();
+}
+
+int mm_test_hook(unsigned hook)
+{
+	ipc_init(&mm_msg, IPC_TEST_HOOK);
+	ipc_put_u32(&mm_msg, hook);
+	return rc_call();
 }

@@ -26,5 +26,10 @@ int mm_auth(const char *user, const char *password, unsigned *flags);
 int mm_stat(const char *path, struct mm_stat *st);
 int mm_open(const char *path, unsigned how, uint64_t offset, int *fd, uint64_t *size);
 int mm_list(const char *path, unsigned format, unsigned flags, int *fd);
+/* IPC_MKDIR, IPC_RMDIR, IPC_DELETE: one path, 0 or -errno. */
+int mm_path_op(unsigned type, const char *path);
+int mm_rename(const char *from, const char *to);
+int mm_chmod(const char *path, unsigned mode);
+int mm_settime(const char *path, int64_t mtime);
 /* Test builds: ask the monitor to run a test hook; its answer, if it lives. */
 int mm_test_hook(unsigned hook);

@@ -24,9 +24,23 @@ struct transfer {
 	uint64_t offset;   /* next file offset */
 	uint64_t size;     /* file size at open, for the 150 and STAT */
 	uint64_t bytes;    /* moved so far */
-	size_t buf_len, buf_off;
+	size_t buf_len, buf_off; /* bytes waiting in out[] to be sent */
+	uint8_t *out;      /* what is sent: the file buffer, or its ASCII form */
+	bool ascii;        /* TYPE A: LF <-> CRLF on the fly */
+	bool prev_cr;      /* ASCII state across buffers */
 	bool eof_clean;    /* PROT P upload ended with close_notify */
 	char path[IPC_MAX_PATH];
+};
+
+/* How a transfer starts: everything the command decided. */
+struct xfer_request {
+	enum xfer_dir dir;
+	int file_fd;
+	uint64_t size;
+	uint64_t offset;   /* REST, or where APPE starts */
+	bool listing;
+	bool ascii;
+	const char *path;
 };
 
 struct session {
@@ -58,6 +72,15 @@ struct session {
 	struct transfer xfer;
 	uint8_t *buf;
 	size_t buf_size;
+	uint8_t *abuf;            /* ASCII conversions, twice buf_size */
+
+	bool type_ascii;
+	uint64_t rest;            /* REST offset for the next transfer */
+	bool rest_set;
+	char rnfr[IPC_MAX_PATH];  /* RNFR path, waiting for RNTO */
+	bool rnfr_set;
+	unsigned hash_algo;       /* OPTS HASH */
+	bool host_given;
 };
 
 /* Run the session on the control connection; never returns. */
@@ -80,8 +103,7 @@ bool data_same_host(const struct sockaddr_storage *a, const struct sockaddr_stor
 /* The listener became readable: accept (checking the peer). */
 void data_accept(struct session *s);
 /* Start a transfer whose 150 was sent. */
-void data_start(struct session *s, enum xfer_dir dir, int file_fd, uint64_t size, bool listing,
-		const char *path);
+void data_start(struct session *s, const struct xfer_request *rq);
 /* Advance the data channel after poll; revents of the data socket. */
 void data_step(struct session *s);
 /* Poll events wanted on the data socket (0: none). */

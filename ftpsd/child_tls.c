@@ -2,10 +2,12 @@
 
 #include <errno.h>
 #include <gnutls/abstract.h>
+#include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "child_mon.h"
 #include "ipc.h"
@@ -306,4 +308,49 @@ const char *tls_describe(const struct tls *t, char *buf, size_t size)
 
 	snprintf(buf, size, "%s/%s", v ? v : "?", c ? c : "?");
 	return buf;
+}
+
+static const struct {
+	const char *name;
+	gnutls_digest_algorithm_t algo;
+} tls_hashes[TLS_HASH_COUNT] = {
+	{ "SHA-256", GNUTLS_DIG_SHA256 },
+	{ "SHA-1", GNUTLS_DIG_SHA1 },
+	{ "MD5", GNUTLS_DIG_MD5 },
+};
+
+const char *tls_hash_name(unsigned algo)
+{
+	return algo < TLS_HASH_COUNT ? tls_hashes[algo].name : NULL;
+}
+
+int tls_hash_file(int fd, unsigned algo, uint8_t *buf, size_t bufsize, char *hex, size_t hexsize)
+{
+	gnutls_hash_hd_t h;
+	uint8_t digest[64];
+	off_t off = 0;
+
+	if (algo >= TLS_HASH_COUNT)
+		return -EINVAL;
+	unsigned len = gnutls_hash_get_len(tls_hashes[algo].algo);
+	if (len == 0 || len > sizeof(digest) || hexsize < 2 * len + 1)
+		return -EINVAL;
+	if (gnutls_hash_init(&h, tls_hashes[algo].algo) < 0)
+		return -ENOTSUP;
+	for (;;) {
+		ssize_t n = pread(fd, buf, bufsize, off);
+		if (n < 0) {
+			int e = -errno;
+			gnutls_hash_deinit(h, NULL);
+			return e;
+		}
+		if (n == 0)
+			break;
+		gnutls_hash(h, buf, (size_t)n);
+		off += n;
+	}
+	gnutls_hash_deinit(h, digest);
+	for (unsigned i = 0; i < len; i++)
+		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+	return 0;
 }

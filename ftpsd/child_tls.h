@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "config.h"
@@ -34,3 +35,10 @@ bool tls_resumed(const struct tls *t);
 int tls_bye(struct tls *t);
 /* "TLS1.3/AES-128-GCM" */
 const char *tls_describe(const struct tls *t, char *buf, size_t size);
+
+/* HASH (draft-bryan-ftpext-hash): algorithms by index, and the digest of a
+ * whole file in hex. */
+enum { TLS_HASH_SHA256 = 0, TLS_HASH_SHA1 = 1, TLS_HASH_MD5 = 2, TLS_HASH_COUNT };
+const char *tls_hash_name(unsigned algo);
+/* 0 or -errno; hex holds 2 * digest size + 1. */
+int tls_hash_file(int fd, unsigned algo, uint8_t *buf, size_t bufsize, char *hex, size_t hexsize);

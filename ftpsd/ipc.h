@@ -21,6 +21,12 @@ enum ipc_type {
 	IPC_STAT = 4,  /* str path -> i32 rc, u32 mode, u64 size, i64 mtime */
 	IPC_OPEN = 5,  /* str path, u32 how, u64 offset -> i32 rc, u64 size; + fd */
 	IPC_LIST = 6,  /* str path, u32 format, u32 flags -> i32 rc; + memfd */
+	IPC_MKDIR = 7,   /* str path -> i32 rc */
+	IPC_RMDIR = 8,   /* str path -> i32 rc */
+	IPC_DELETE = 9,  /* str path -> i32 rc */
+	IPC_RENAME = 10, /* str from, str to -> i32 rc */
+	IPC_CHMOD = 11,  /* str path, u32 mode -> i32 rc */
+	IPC_SETTIME = 12, /* str path, i64 mtime -> i32 rc */
 	IPC_TEST_HOOK = 99, /* u32 hook; only in builds with -Dtest-hooks=true */
 	IPC_ANSWER = 100,
 };
@@ -28,10 +34,10 @@ enum ipc_type {
 /* IPC_SIGN kinds */
 enum { IPC_SIGN_DATA = 0, IPC_SIGN_HASH = 1 };
 /* IPC_OPEN hows */
-enum { IPC_OPEN_READ = 0, IPC_OPEN_WRITE = 1, IPC_OPEN_APPEND = 2 };
+enum { IPC_OPEN_READ = 0, IPC_OPEN_WRITE = 1, IPC_OPEN_APPEND = 2, IPC_OPEN_UNIQUE = 3 };
 /* IPC_LIST formats and flags */
 enum { IPC_LIST_LONG = 0, IPC_LIST_NAMES = 1, IPC_LIST_MLSD = 2 };
-enum { IPC_LIST_ALL = 1 };
+enum { IPC_LIST_ALL = 1, IPC_LIST_SELF = 2 };
 /* IPC_AUTH answer flags */
 enum { IPC_USER_READ_ONLY = 1 };
 /* IPC_AUTH answer codes besides 0 and -errno */

@@ -237,6 +237,47 @@ static void monitor_list(struct monitor *m, struct mon_request *req)
 	free(a);
 }
 
+/* The changes a user makes to the tree, each logged with its outcome. */
+static void monitor_change(struct monitor *m, struct mon_request *req)
+{
+	const char *path = req->u.file.path, *what = "?";
+	int r = -EINVAL;
+
+	switch (req->type) {
+	case IPC_MKDIR:
+		what = "mkdir";
+		r = monitor_fs_mkdir(path);
+		break;
+	case IPC_RMDIR:
+		what = "rmdir";
+		r = monitor_fs_remove(path, true);
+		break;
+	case IPC_DELETE:
+		what = "delete";
+		r = monitor_fs_remove(path, false);
+		break;
+	case IPC_RENAME:
+		what = "rename";
+		r = monitor_fs_rename(path, req->u.file.to);
+		break;
+	case IPC_CHMOD:
+		what = "chmod";
+		r = monitor_fs_chmod(path, req->u.file.mode);
+		break;
+	case IPC_SETTIME:
+		what = "set time";
+		r = monitor_fs_settime(path, (time_t)req->u.file.mtime);
+		break;
+	default:
+		break;
+	}
+	if (req->type == IPC_RENAME)
+		log_info("%s %s to %s: %s", what, path, req->u.file.to, r < 0 ? strerror(-r) : "ok");
+	else
+		log_info("%s %s: %s", what, path, r < 0 ? strerror(-r) : "ok");
+	answer_rc(m, r);
+}
+
 #if FTPSD_TEST_HOOKS
 /* Test builds only: do something the sandbox forbids, so that a test can
  * see the monitor killed for it. */
@@ -270,6 +311,12 @@ static const struct {
 	{ IPC_STAT, monitor_stat },
 	{ IPC_OPEN, monitor_open },
 	{ IPC_LIST, monitor_list },
+	{ IPC_MKDIR, monitor_change },
+	{ IPC_RMDIR, monitor_change },
+	{ IPC_DELETE, monitor_change },
+	{ IPC_RENAME, monitor_change },
+	{ IPC_CHMOD, monitor_change },
+	{ IPC_SETTIME, monitor_change },
 };
 
 /* Check one message against the phase, then do it; anything unexpected ends

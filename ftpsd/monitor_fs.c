@@ -4,6 +4,7 @@
  * the user plays with renames. */
 #include <dirent.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <stdio.h>
@@ -75,6 +76,9 @@ int monitor_fs_open(const char *path, unsigned how, uint64_t offset, int *out, u
 		break;
 	case IPC_OPEN_APPEND:
 		flags = O_WRONLY | O_CREAT | O_APPEND;
+		break;
+	case IPC_OPEN_UNIQUE:
+		flags = O_WRONLY | O_CREAT | O_EXCL;
 		break;
 	default:
 		return -EINVAL;
@@ -242,7 +246,8 @@ static int emit(FILE *f, unsigned format, int dirfd, const char *vdir, const cha
 	return fwrite(line, 1, (size_t)n, f) == (size_t)n ? 0 : -EIO;
 }
 
-static int list_dir(FILE *f, int fd, const char *vdir, unsigned format, unsigned flags, time_t now)
+static int list_dir(FILE *f, int fd, const char *vdir, unsigned format, unsigned flags, time_t now,
+		    const char *pattern)
 {
 	DIR *d = fdopendir(fd);
 	char **names = NULL;
@@ -258,6 +263,8 @@ static int list_dir(FILE *f, int fd, const char *vdir, unsigned format, unsigned
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
 		if (e->d_name[0] == '.' && !(flags & IPC_LIST_ALL) && format != IPC_LIST_MLSD)
+			continue;
+		if (pattern != NULL && fnmatch(pattern, e->d_name, FNM_PERIOD) != 0)
 			continue;
 		if (count == LIST_MAX_ENTRIES) {
 			log_warn("listing of %s cut at %d entries", vdir, LIST_MAX_ENTRIES);
@@ -283,56 +290,11 @@ static int list_dir(FILE *f, int fd, const char *vdir, unsigned format, unsigned
 	return r;
 }
 
-int monitor_fs_list(const char *path, unsigned format, unsigned flags, int *out)
+/* Hand a formatted listing over as a sealed memfd; frees text. */
+static int to_memfd(char *text, size_t len, int *out)
 {
-	struct stat st;
-	time_t now = time(NULL);
-	char *text = NULL;
-	size_t len = 0;
-	int r, fd, mfd;
-	FILE *f;
+	int r, mfd = memfd_create("ftpsd-listing", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 
-	if (format > IPC_LIST_MLSD || (flags & ~(unsigned)IPC_LIST_ALL) != 0)
-		return -EINVAL;
-	fd = fs_openat2(path, O_RDONLY | O_NONBLOCK, 0);
-	if (fd < 0)
-		return fd;
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
-	f = open_memstream(&text, &len);
-	if (f == NULL)
-		abort();
-	if (S_ISDIR(st.st_mode)) {
-		r = list_dir(f, fd, path, format, flags, now);
-	} else {
-		/* A single file: list it by its last component. */
-		char parent[IPC_MAX_PATH], base[IPC_MAX_PATH], *slash;
-		snprintf(parent, sizeof(parent), "%s", path);
-		slash = strrchr(parent, '/');
-		snprintf(base, sizeof(base), "%s", slash != NULL ? slash + 1 : parent);
-		if (slash != NULL)
-			slash[slash == parent ? 1 : 0] = '\0';
-		close(fd);
-		fd = fs_openat2(parent, O_PATH | O_DIRECTORY, 0);
-		if (fd < 0) {
-			fclose(f);
-			free(text);
-			return fd;
-		}
-		r = emit(f, format, fd, parent, base, format == IPC_LIST_NAMES ? path : base, now);
-		close(fd);
-	}
-	if (fclose(f) != 0 && r == 0)
-		r = -EIO;
-	if (r < 0) {
-		free(text);
-		return r;
-	}
-
-	mfd = memfd_create("ftpsd-listing", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (mfd < 0) {
 		r = -errno;
 		free(text);
@@ -359,4 +321,227 @@ int monitor_fs_list(const char *path, unsigned format, unsigned flags, int *out)
 	}
 	*out = mfd;
 	return 0;
+}
+
+/* Split an absolute path into its parent directory (opened inside the root)
+ * and its last component, which must be a real name. */
+static int open_parent(const char *path, char *base, size_t size)
+{
+	char parent[IPC_MAX_PATH];
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL || strlen(path) >= sizeof(parent))
+		return -EINVAL;
+	snprintf(base, size, "%s", slash + 1);
+	if (base[0] == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+		return -EINVAL;
+	memcpy(parent, path, (size_t)(slash - path));
+	parent[slash - path] = '\0';
+	return fs_openat2(parent[0] != '\0' ? parent : "/", O_PATH | O_DIRECTORY, 0);
+}
+
+/* "LIST *.txt": a pattern in the last component, matched as fnmatch(3)
+ * would, after the name itself was not found. */
+static int list_glob(const char *path, unsigned format, unsigned flags, int *out, time_t now)
+{
+	char base[IPC_MAX_PATH], vdir[IPC_MAX_PATH];
+	const char *slash = strrchr(path, '/');
+	int dfd = open_parent(path, base, sizeof(base));
+	char *text = NULL;
+	size_t len = 0;
+
+	if (dfd < 0)
+		return dfd;
+	if (strchr(base, '/') != NULL || slash == NULL) {
+		close(dfd);
+		return -ENOENT;
+	}
+	snprintf(vdir, sizeof(vdir), "%.*s", (int)(slash - path), path);
+	/* The directory itself: reopen readable for fdopendir. */
+	close(dfd);
+	dfd = fs_openat2(vdir[0] ? vdir : "/", O_RDONLY | O_DIRECTORY, 0);
+	if (dfd < 0)
+		return dfd;
+	FILE *f = open_memstream(&text, &len);
+	if (f == NULL)
+		abort();
+	int r = list_dir(f, dfd, vdir[0] ? vdir : "/", format, flags, now, base);
+	if (fclose(f) != 0 && r == 0)
+		r = -EIO;
+	if (r < 0) {
+		free(text);
+		return r;
+	}
+	if (len == 0) {
+		free(text);
+		return -ENOENT;
+	}
+	return to_memfd(text, len, out);
+}
+
+int monitor_fs_list(const char *path, unsigned format, unsigned flags, int *out)
+{
+	struct stat st;
+	time_t now = time(NULL);
+	char *text = NULL;
+	size_t len = 0;
+	int r, fd;
+	FILE *f;
+
+	if (format > IPC_LIST_MLSD || (flags & ~(unsigned)(IPC_LIST_ALL | IPC_LIST_SELF)) != 0)
+		return -EINVAL;
+	fd = fs_openat2(path, O_RDONLY | O_NONBLOCK, 0);
+	if (fd == -ENOENT && strpbrk(path, "*?[") != NULL)
+		return list_glob(path, format, flags, out, now);
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	f = open_memstream(&text, &len);
+	if (f == NULL)
+		abort();
+	if (S_ISDIR(st.st_mode) && (flags & IPC_LIST_SELF) && strcmp(path, "/") == 0) {
+		/* The root itself has no parent to be listed from. */
+		char perm[16];
+		perm_facts(fd, ".", &st, perm);
+		char line[512];
+		int n = monitor_fs_format(line, sizeof(line), format, "/", &st, NULL, perm, now);
+		r = n < 0 || fwrite(line, 1, (size_t)n, f) != (size_t)n ? -EIO : 0;
+		close(fd);
+	} else if (S_ISDIR(st.st_mode) && !(flags & IPC_LIST_SELF)) {
+		r = list_dir(f, fd, path, format, flags, now, NULL);
+	} else {
+		/* A single file: list it by its last component. */
+		char parent[IPC_MAX_PATH], base[IPC_MAX_PATH], *slash;
+		snprintf(parent, sizeof(parent), "%s", path);
+		slash = strrchr(parent, '/');
+		snprintf(base, sizeof(base), "%s", slash != NULL ? slash + 1 : parent);
+		if (slash != NULL)
+			slash[slash == parent ? 1 : 0] = '\0';
+		close(fd);
+		fd = fs_openat2(parent, O_PATH | O_DIRECTORY, 0);
+		if (fd < 0) {
+			fclose(f);
+			free(text);
+			return fd;
+		}
+		r = emit(f, format, fd, parent, base, format == IPC_LIST_NAMES ? path : base, now);
+		close(fd);
+	}
+	if (fclose(f) != 0 && r == 0)
+		r = -EIO;
+	if (r < 0) {
+		free(text);
+		return r;
+	}
+
+	return to_memfd(text, len, out);
+}
+
+static int fs_write_check(void)
+{
+	return fs_read_only ? -EACCES : 0;
+}
+
+int monitor_fs_mkdir(const char *path)
+{
+	char base[IPC_MAX_PATH];
+	int dfd, r = fs_write_check();
+
+	if (r < 0)
+		return r;
+	dfd = open_parent(path, base, sizeof(base));
+	if (dfd < 0)
+		return dfd;
+	r = mkdirat(dfd, base, 0777) < 0 ? -errno : 0;
+	close(dfd);
+	return r;
+}
+
+int monitor_fs_remove(const char *path, bool dir)
+{
+	char base[IPC_MAX_PATH];
+	int dfd, r = fs_write_check();
+
+	if (r < 0)
+		return r;
+	dfd = open_parent(path, base, sizeof(base));
+	if (dfd < 0)
+		return dfd;
+	/* unlinkat() never follows the last component: a link goes, its target stays. */
+	r = unlinkat(dfd, base, dir ? AT_REMOVEDIR : 0) < 0 ? -errno : 0;
+	close(dfd);
+	return r;
+}
+
+int monitor_fs_rename(const char *from, const char *to)
+{
+	char b1[IPC_MAX_PATH], b2[IPC_MAX_PATH];
+	int d1, d2, r = fs_write_check();
+
+	if (r < 0)
+		return r;
+	d1 = open_parent(from, b1, sizeof(b1));
+	if (d1 < 0)
+		return d1;
+	d2 = open_parent(to, b2, sizeof(b2));
+	if (d2 < 0) {
+		close(d1);
+		return d2;
+	}
+	r = renameat(d1, b1, d2, b2) < 0 ? -errno : 0;
+	close(d1);
+	close(d2);
+	return r;
+}
+
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
+
+int monitor_fs_chmod(const char *path, unsigned mode)
+{
+	char base[IPC_MAX_PATH];
+	struct stat st;
+	int dfd, r = fs_write_check();
+
+	if (r < 0)
+		return r;
+	dfd = open_parent(path, base, sizeof(base));
+	if (dfd < 0)
+		return dfd;
+	/* Never through a symlink, which could point out of the root: fchmodat2
+	 * refuses links itself (Linux 6.6); before it, check then change. */
+	if (syscall(SYS_fchmodat2, dfd, base, mode & 07777, AT_SYMLINK_NOFOLLOW) == 0) {
+		r = 0;
+	} else if (errno != ENOSYS) {
+		r = errno == EOPNOTSUPP ? -EPERM : -errno;
+	} else if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		r = -errno;
+	} else if (S_ISLNK(st.st_mode)) {
+		r = -EPERM;
+	} else {
+		r = fchmodat(dfd, base, mode & 07777, 0) < 0 ? -errno : 0;
+	}
+	close(dfd);
+	return r;
+}
+
+int monitor_fs_settime(const char *path, time_t mtime)
+{
+	char base[IPC_MAX_PATH];
+	struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_sec = mtime } };
+	int dfd, r = fs_write_check();
+
+	if (r < 0)
+		return r;
+	dfd = open_parent(path, base, sizeof(base));
+	if (dfd < 0)
+		return dfd;
+	r = utimensat(dfd, base, ts, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	close(dfd);
+	return r;
 }

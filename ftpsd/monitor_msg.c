@@ -14,6 +14,12 @@ static const struct {
 	{ IPC_STAT, PHASE_LOGGEDIN },
 	{ IPC_OPEN, PHASE_LOGGEDIN },
 	{ IPC_LIST, PHASE_LOGGEDIN },
+	{ IPC_MKDIR, PHASE_LOGGEDIN },
+	{ IPC_RMDIR, PHASE_LOGGEDIN },
+	{ IPC_DELETE, PHASE_LOGGEDIN },
+	{ IPC_RENAME, PHASE_LOGGEDIN },
+	{ IPC_CHMOD, PHASE_LOGGEDIN },
+	{ IPC_SETTIME, PHASE_LOGGEDIN },
 #if FTPSD_TEST_HOOKS
 	{ IPC_TEST_HOOK, PHASE_LOGGEDIN },
 #endif
@@ -49,17 +55,34 @@ static int decode_fields(struct ipc_msg *m, struct mon_request *r)
 			return -EBADMSG;
 		return 0;
 	case IPC_STAT:
+	case IPC_MKDIR:
+	case IPC_RMDIR:
+	case IPC_DELETE:
 		return get_path(m, r->u.file.path);
+	case IPC_RENAME:
+		if (get_path(m, r->u.file.path) < 0 || get_path(m, r->u.file.to) < 0)
+			return -EBADMSG;
+		return 0;
+	case IPC_CHMOD:
+		if (get_path(m, r->u.file.path) < 0 || ipc_get_u32(m, &r->u.file.mode) < 0 ||
+		    r->u.file.mode > 07777)
+			return -EBADMSG;
+		return 0;
+	case IPC_SETTIME:
+		if (get_path(m, r->u.file.path) < 0 || ipc_get_i64(m, &r->u.file.mtime) < 0 ||
+		    r->u.file.mtime < 0 || r->u.file.mtime > 253402300799LL)
+			return -EBADMSG;
+		return 0;
 	case IPC_OPEN:
 		if (get_path(m, r->u.file.path) < 0 || ipc_get_u32(m, &r->u.file.how) < 0 ||
-		    ipc_get_u64(m, &r->u.file.offset) < 0 || r->u.file.how > IPC_OPEN_APPEND ||
+		    ipc_get_u64(m, &r->u.file.offset) < 0 || r->u.file.how > IPC_OPEN_UNIQUE ||
 		    r->u.file.offset > INT64_MAX)
 			return -EBADMSG;
 		return 0;
 	case IPC_LIST:
 		if (get_path(m, r->u.file.path) < 0 || ipc_get_u32(m, &r->u.file.format) < 0 ||
 		    ipc_get_u32(m, &r->u.file.flags) < 0 || r->u.file.format > IPC_LIST_MLSD ||
-		    (r->u.file.flags & ~(uint32_t)IPC_LIST_ALL) != 0)
+		    (r->u.file.flags & ~(uint32_t)(IPC_LIST_ALL | IPC_LIST_SELF)) != 0)
 			return -EBADMSG;
 		return 0;
 	case IPC_TEST_HOOK:

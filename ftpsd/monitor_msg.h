@@ -39,6 +39,9 @@ struct mon_request {
 			uint64_t offset;  /* IPC_OPEN */
 			uint32_t format;  /* IPC_LIST */
 			uint32_t flags;   /* IPC_LIST */
+			uint32_t mode;    /* IPC_CHMOD */
+			int64_t mtime;    /* IPC_SETTIME */
+			char to[IPC_MAX_PATH]; /* IPC_RENAME */
 		} file;
 	} u;
 };

@@ -82,6 +82,12 @@ static const struct rule monitor_rules[] = {
 	{ SCMP_SYS(lseek), "rewinding listings" },
 	{ SCMP_SYS(ftruncate), "resumed uploads" },
 	{ SCMP_SYS(memfd_create), "listings handed to the child" },
+	{ SCMP_SYS(mkdirat), "MKD" },
+	{ SCMP_SYS(unlinkat), "DELE, RMD" },
+	{ SCMP_SYS(renameat), "RNFR/RNTO" },
+	{ SCMP_SYS(renameat2), "RNFR/RNTO" },
+	{ SCMP_SYS(fchmodat), "SITE CHMOD before Linux 6.6" },
+	{ SCMP_SYS(utimensat), "MFMT" },
 	{ SCMP_SYS(getrandom), "signature nonces" },
 	{ SCMP_SYS(clock_gettime), "listing dates" },
 	{ SCMP_SYS(gettimeofday), "time" },
@@ -132,6 +138,14 @@ int sandbox_monitor(void)
 	if (ctx == NULL)
 		return -ENOMEM;
 	r = add_rules(ctx, monitor_rules, sizeof(monitor_rules) / sizeof(monitor_rules[0]));
+	if (r < 0)
+		goto out;
+	/* fchmodat2 (Linux 6.6, number 452 on every architecture) is newer than
+	 * this libseccomp's table: allowed by number where it is known, else
+	 * made to fail with ENOSYS so the fallback runs. */
+	r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, 452, 0);
+	if (r < 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), 452, 0);
 	if (r < 0)
 		goto out;
 	/* syslog() reconnects after a journald restart: let it fail, not kill. */
