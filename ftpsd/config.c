@@ -411,3 +411,56 @@ int config_load(struct config *cfg, const char *path, config_error_fn err, void 
 	free(buf);
 	return errors;
 }
+
+void config_print(const struct config *cfg, FILE *f)
+{
+	static const char *const tls_names[] = { "off", "optional", "required" };
+
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct key *k = &keys[i];
+		const void *field = (const char *)cfg + k->offset;
+		const char *str;
+
+		if ((k->kind == V_STRING || k->kind == V_PATH || k->kind == V_ADDR4) &&
+		    *(char *const *)field == NULL) {
+			fprintf(f, "# %s is not set\n", k->name);
+			continue;
+		}
+		fprintf(f, "%s = ", k->name);
+		switch (k->kind) {
+		case V_STRING:
+		case V_PATH:
+		case V_ADDR4:
+			str = *(char *const *)field;
+			fprintf(f, "%s\n", str);
+			break;
+		case V_TLS3:
+		case V_TLS2:
+			fprintf(f, "%s\n", tls_names[*(const enum tls_policy *)field]);
+			break;
+		case V_REUSE:
+			fprintf(f, "%s\n", *(const bool *)field ? "required" : "off");
+			break;
+		case V_BOOL:
+			fprintf(f, "%s\n", *(const bool *)field ? "on" : "off");
+			break;
+		case V_UINT:
+			fprintf(f, "%u\n", *(const unsigned *)field);
+			break;
+		case V_DURATION: {
+			unsigned ms = *(const unsigned *)field;
+			if (ms % 1000 == 0)
+				fprintf(f, "%us\n", ms / 1000);
+			else
+				fprintf(f, "%ums\n", ms);
+			break;
+		}
+		case V_OCTAL:
+			fprintf(f, "%03o\n", *(const unsigned *)field);
+			break;
+		case V_PORTS:
+			fprintf(f, "%u-%u\n", cfg->pasv_port_low, cfg->pasv_port_high);
+			break;
+		}
+	}
+}

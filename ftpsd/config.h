@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 enum tls_policy { TLS_POLICY_OFF, TLS_POLICY_OPTIONAL, TLS_POLICY_REQUIRED };
 
@@ -44,5 +45,7 @@ int config_parse(struct config *cfg, const char *name, const char *text, size_t 
 int config_load(struct config *cfg, const char *path, config_error_fn err, void *ctx);
 /* Free every string in cfg. */
 void config_free(struct config *cfg);
+/* Print every key with its effective value as "key = value" lines. */
+void config_print(const struct config *cfg, FILE *f);
 /* The name of each key, NULL-terminated; for documentation checks. */
 const char *const *config_key_names(void);

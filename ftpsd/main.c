@@ -2,6 +2,7 @@
  * monitor. ftpsd never listens: systemd (Accept=yes) or inetd hands it one
  * accepted connection. */
 #include <arpa/inet.h>
+#include <crypt.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -37,8 +38,46 @@ static void log_error(void *ctx, const char *message)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: ftpsd [--config FILE] [--implicit-tls] [--check-config] [--version]\n"
+	fprintf(f, "Usage: ftpsd [--config FILE] [--implicit-tls]\n"
+		   "       ftpsd [--config FILE] --check-config | --print-config\n"
+		   "       ftpsd --hash-password < password\n"
+		   "       ftpsd --version\n"
 		   "Serves one FTPS connection handed over by systemd (fd 3) or inetd (fd 0).\n");
+}
+
+/* --hash-password: a yescrypt hash of the first line of standard input, for
+ * the users file. */
+static int hash_password(void)
+{
+	char password[1024], salt[CRYPT_GENSALT_OUTPUT_SIZE];
+	struct crypt_data *cd = calloc(1, sizeof(*cd));
+	const char *hash;
+
+	if (cd == NULL)
+		return 1;
+	if (fgets(password, sizeof(password), stdin) == NULL) {
+		fprintf(stderr, "ftpsd: no password on standard input\n");
+		return 1;
+	}
+	password[strcspn(password, "\r\n")] = '\0';
+	if (password[0] == '\0') {
+		fprintf(stderr, "ftpsd: empty password\n");
+		return 1;
+	}
+	if (crypt_gensalt_rn("$y$", 0, NULL, 0, salt, sizeof(salt)) == NULL) {
+		perror("ftpsd: crypt_gensalt");
+		return 1;
+	}
+	hash = crypt_rn(password, salt, cd, (int)sizeof(*cd));
+	explicit_bzero(password, sizeof(password));
+	if (hash == NULL || hash[0] == '*') {
+		perror("ftpsd: crypt");
+		return 1;
+	}
+	printf("%s\n", hash);
+	explicit_bzero(cd, sizeof(*cd));
+	free(cd);
+	return 0;
 }
 
 /* The connection: fd 3 from systemd, else fd 0 from inetd. */
@@ -104,12 +143,14 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "implicit-tls", no_argument, NULL, 'i' },
 		{ "check-config", no_argument, NULL, 'C' },
+		{ "print-config", no_argument, NULL, 'P' },
+		{ "hash-password", no_argument, NULL, 'H' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = FTPSD_DEFAULT_CONFIG;
-	bool check = false, implicit = false, from_inetd = false;
+	bool check = false, print = false, implicit = false, from_inetd = false;
 	struct config cfg;
 	struct launch l = { 0 };
 	int opt, errors = 0;
@@ -126,6 +167,11 @@ int main(int argc, char **argv)
 		case 'C':
 			check = true;
 			break;
+		case 'P':
+			print = true;
+			break;
+		case 'H':
+			return hash_password();
 		case 'V':
 			printf("ftpsd %s\n", FTPSD_VERSION);
 			return 0;
@@ -143,9 +189,11 @@ int main(int argc, char **argv)
 	}
 
 	config_defaults(&cfg);
-	if (check) {
+	if (check || print) {
 		config_load(&cfg, config_path, print_error, &errors);
-		if (errors == 0)
+		if (print && errors == 0)
+			config_print(&cfg, stdout);
+		else if (errors == 0)
 			printf("%s: OK\n", config_path);
 		return errors == 0 ? 0 : 1;
 	}
