@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include "child_mon.h"
 #include "child_session.h"
 #include "child_tls.h"
 #include "log.h"
@@ -124,10 +125,11 @@ static void xfer_finish(struct session *s, int code, const char *text)
 	if (s->data_fd >= 0)
 		shutdown(s->data_fd, SHUT_WR);
 	data_close(s);
-	if (code == 226 && !x->listing)
-		log_info("%s %s: %llu bytes", x->dir == XFER_SEND ? "sent" : "received", x->path,
-			 (unsigned long long)x->bytes);
-	else if (code != 226)
+	if (!x->listing)
+		mm_xfer(x->path, x->dir == XFER_SEND ? IPC_XFER_SENT : IPC_XFER_RECEIVED, x->bytes,
+			now_ms() - x->start_ms,
+			(code == 226 ? IPC_XFER_COMPLETE : 0) | (x->ascii ? IPC_XFER_ASCII : 0));
+	if (code != 226)
 		log_info("transfer of %s ended with %d after %llu bytes", x->path, code,
 			 (unsigned long long)x->bytes);
 	x->dir = XFER_NONE;
@@ -262,6 +264,7 @@ void data_start(struct session *s, const struct xfer_request *rq)
 			abort();
 	}
 	snprintf(x->path, sizeof(x->path), "%s", rq->path);
+	x->start_ms = now_ms();
 	s->last_activity_ms = now_ms();
 
 	if (s->data_failed) {

@@ -131,6 +131,9 @@ static void start_tls(struct session *s)
 		_exit(0);
 	}
 	log_info("control connection: %s", tls_describe(s->ctl_tls, desc, sizeof(desc)));
+	const char *version, *cipher;
+	tls_names(s->ctl_tls, &version, &cipher);
+	mm_tls_info(version, cipher);
 }
 
 static bool arg_is(const char *arg, const char *want)
@@ -1283,20 +1286,22 @@ static const struct command *find_command(const char *verb)
 
 /* Parse and run one line. During a transfer, a command that is not answered
  * then is kept and run when the transfer ends. */
-static void handle_line(struct session *s, char *line)
+static void handle_line(struct session *s, char *line, size_t len)
 {
 	struct ftp_command cmd;
 	const struct command *c;
 
-	if (ftp_parse_command(line, strlen(line), &cmd) < 0) {
+	if (ftp_parse_command(line, len, &cmd) < 0) {
 		reply(s, 500, "Syntax error, command unrecognized.");
 		return;
 	}
 	c = find_command(cmd.verb);
 	if (data_transfer_active(s) && (c == NULL || !(c->flags & CMD_IN_XFER))) {
-		s->pending = strdup(line);
+		s->pending = malloc(len + 1);
 		if (s->pending == NULL)
 			abort();
+		memcpy(s->pending, line, len + 1);
+		s->pending_len = len;
 		return;
 	}
 	if (c == NULL) {
@@ -1355,18 +1360,19 @@ static void run_lines(struct session *s)
 	if (s->pending != NULL && !data_transfer_active(s)) {
 		char *p = s->pending;
 		s->pending = NULL;
-		handle_line(s, p);
+		handle_line(s, p, s->pending_len);
 		free(p);
 	}
 	while (s->pending == NULL) {
-		int r = ftp_linebuf_take(&s->in, line, sizeof(line));
+		size_t len;
+		int r = ftp_linebuf_take(&s->in, line, sizeof(line), &len);
 		if (r == 0)
 			return;
 		if (r == -E2BIG) {
 			reply(s, 500, "Command line too long.");
 			continue;
 		}
-		handle_line(s, line);
+		handle_line(s, line, len);
 		explicit_bzero(line, sizeof(line));
 	}
 }

@@ -191,3 +191,24 @@ int mm_test_hook(unsigned hook)
 	ipc_put_u32(&mm_msg, hook);
 	return rc_call();
 }
+
+void mm_tls_info(const char *version, const char *cipher)
+{
+	ipc_init(&mm_msg, IPC_TLS_INFO);
+	ipc_put_str(&mm_msg, version);
+	ipc_put_str(&mm_msg, cipher);
+	if (ipc_send(mm_fd, &mm_msg) < 0)
+		mm_broken();
+}
+
+void mm_xfer(const char *path, unsigned direction, uint64_t bytes, uint64_t ms, unsigned flags)
+{
+	ipc_init(&mm_msg, IPC_XFER);
+	ipc_put_str(&mm_msg, path);
+	ipc_put_u32(&mm_msg, direction);
+	ipc_put_u64(&mm_msg, bytes);
+	ipc_put_u64(&mm_msg, ms);
+	ipc_put_u32(&mm_msg, flags);
+	if (ipc_send(mm_fd, &mm_msg) < 0)
+		mm_broken();
+}

@@ -33,3 +33,7 @@ int mm_chmod(const char *path, unsigned mode);
 int mm_settime(const char *path, int64_t mtime);
 /* Test builds: ask the monitor to run a test hook; its answer, if it lives. */
 int mm_test_hook(unsigned hook);
+/* Tell the monitor what TLS the control connection uses, and about each
+ * finished transfer (no answers). */
+void mm_tls_info(const char *version, const char *cipher);
+void mm_xfer(const char *path, unsigned direction, uint64_t bytes, uint64_t ms, unsigned flags);

@@ -29,6 +29,7 @@ struct transfer {
 	bool ascii;        /* TYPE A: LF <-> CRLF on the fly */
 	bool prev_cr;      /* ASCII state across buffers */
 	bool eof_clean;    /* PROT P upload ended with close_notify */
+	uint64_t start_ms;
 	char path[IPC_MAX_PATH];
 };
 
@@ -49,6 +50,7 @@ struct session {
 	struct tls *ctl_tls;
 	struct ftp_linebuf in;
 	char *pending;            /* a command read during a transfer, run after it */
+	size_t pending_len;
 	struct sockaddr_storage peer_addr, local_addr;
 	char peer[64];
 

@@ -301,6 +301,16 @@ int tls_bye(struct tls *t)
 	return -EPROTO;
 }
 
+void tls_names(const struct tls *t, const char **version, const char **cipher)
+{
+	*version = gnutls_protocol_get_name(gnutls_protocol_get_version(t->s));
+	*cipher = gnutls_cipher_get_name(gnutls_cipher_get(t->s));
+	if (*version == NULL)
+		*version = "?";
+	if (*cipher == NULL)
+		*cipher = "?";
+}
+
 const char *tls_describe(const struct tls *t, char *buf, size_t size)
 {
 	const char *v = gnutls_protocol_get_name(gnutls_protocol_get_version(t->s));

@@ -33,6 +33,8 @@ int tls_send_ticket(struct tls *t);
 bool tls_resumed(const struct tls *t);
 /* Send close_notify: 0, -EAGAIN, -EPROTO. */
 int tls_bye(struct tls *t);
+/* The protocol ("TLS1.3") and cipher ("AES-128-GCM") names. */
+void tls_names(const struct tls *t, const char **version, const char **cipher);
 /* "TLS1.3/AES-128-GCM" */
 const char *tls_describe(const struct tls *t, char *buf, size_t size);
 

@@ -36,6 +36,7 @@ static const struct key keys[] = {
 	{ "pasv-ports", V_PORTS, F(pasv_port_low), 1024, 65535 },
 	{ "pasv-address", V_ADDR4, F(pasv_address), 0, 0 },
 	{ "banner", V_STRING, F(banner), 0, 0 },
+	{ "xferlog", V_PATH, F(xferlog), 0, 0 },
 	{ "control-tls", V_TLS3, F(control_tls), 0, 0 },
 	{ "data-tls", V_TLS2, F(data_tls), 0, 0 },
 	{ "data-tls-reuse", V_REUSE, F(data_tls_reuse), 0, 0 },

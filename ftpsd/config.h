@@ -18,6 +18,7 @@ struct config {
 	char *empty_dir;
 	char *pasv_address;
 	char *banner;
+	char *xferlog;
 	unsigned pasv_port_low, pasv_port_high;
 	enum tls_policy control_tls;
 	enum tls_policy data_tls;

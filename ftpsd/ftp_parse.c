@@ -23,7 +23,7 @@ bool ftp_linebuf_has_line(const struct ftp_linebuf *lb)
 	return memchr(lb->buf, '\n', lb->len) != NULL || lb->len == sizeof(lb->buf);
 }
 
-int ftp_linebuf_take(struct ftp_linebuf *lb, char *line, size_t size)
+int ftp_linebuf_take(struct ftp_linebuf *lb, char *line, size_t size, size_t *len)
 {
 	uint8_t *nl = memchr(lb->buf, '\n', lb->len);
 
@@ -44,7 +44,7 @@ int ftp_linebuf_take(struct ftp_linebuf *lb, char *line, size_t size)
 		lb->discarding = false;
 		memmove(lb->buf, lb->buf + consumed, lb->len - consumed);
 		lb->len -= consumed;
-		return ftp_linebuf_take(lb, line, size);
+		return ftp_linebuf_take(lb, line, size, len);
 	}
 	if (n > 0 && lb->buf[n - 1] == '\r')
 		n--;
@@ -55,6 +55,7 @@ int ftp_linebuf_take(struct ftp_linebuf *lb, char *line, size_t size)
 	}
 	memcpy(line, lb->buf, n);
 	line[n] = '\0';
+	*len = n;
 	memmove(lb->buf, lb->buf + consumed, lb->len - consumed);
 	lb->len -= consumed;
 	return 1;

@@ -19,10 +19,11 @@ struct ftp_linebuf {
 /* Where to append and how much fits. */
 uint8_t *ftp_linebuf_tail(struct ftp_linebuf *lb, size_t *space);
 void ftp_linebuf_added(struct ftp_linebuf *lb, size_t n);
-/* Take the next complete line (without CR LF) into line (NUL-terminated).
+/* Take the next complete line (without CR LF) into line, NUL-terminated,
+ * its length (which counts any NUL bytes inside it) in *len.
  * Returns 1 for a line, 0 when more input is needed, -E2BIG once for each
  * line longer than FTP_MAX_LINE (whose bytes are dropped). */
-int ftp_linebuf_take(struct ftp_linebuf *lb, char *line, size_t size);
+int ftp_linebuf_take(struct ftp_linebuf *lb, char *line, size_t size, size_t *len);
 /* True when a complete line is buffered. */
 bool ftp_linebuf_has_line(const struct ftp_linebuf *lb);
 

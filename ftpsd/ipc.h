@@ -27,6 +27,8 @@ enum ipc_type {
 	IPC_RENAME = 10, /* str from, str to -> i32 rc */
 	IPC_CHMOD = 11,  /* str path, u32 mode -> i32 rc */
 	IPC_SETTIME = 12, /* str path, i64 mtime -> i32 rc */
+	IPC_TLS_INFO = 13, /* str version, str cipher; no answer */
+	IPC_XFER = 14,   /* str path, u32 direction, u64 bytes, u64 ms, u32 flags; no answer */
 	IPC_TEST_HOOK = 99, /* u32 hook; only in builds with -Dtest-hooks=true */
 	IPC_ANSWER = 100,
 };
@@ -38,6 +40,9 @@ enum { IPC_OPEN_READ = 0, IPC_OPEN_WRITE = 1, IPC_OPEN_APPEND = 2, IPC_OPEN_UNIQ
 /* IPC_LIST formats and flags */
 enum { IPC_LIST_LONG = 0, IPC_LIST_NAMES = 1, IPC_LIST_MLSD = 2 };
 enum { IPC_LIST_ALL = 1, IPC_LIST_SELF = 2 };
+/* IPC_XFER directions and flags */
+enum { IPC_XFER_SENT = 0, IPC_XFER_RECEIVED = 1 };
+enum { IPC_XFER_COMPLETE = 1, IPC_XFER_ASCII = 2 };
 /* IPC_AUTH answer flags */
 enum { IPC_USER_READ_ONLY = 1 };
 /* IPC_AUTH answer codes besides 0 and -errno */

@@ -4,13 +4,79 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <syslog.h>
+#include <systemd/sd-journal.h>
 #include <unistd.h>
+
+#define LOG_MAX_FIELDS 8
 
 static enum log_target log_target = LOG_TO_STDERR;
 static const char *log_role = "ftpsd";
 static char log_session[128];
 static log_sink_fn log_sink;
+static struct {
+	char name[32];
+	char value[256];
+} log_fields[LOG_MAX_FIELDS];
+static size_t log_nfields;
+
+bool log_stderr_is_journal(void)
+{
+	const char *e = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (e == NULL || sscanf(e, "%llu:%llu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+void log_set_field(const char *name, const char *value)
+{
+	size_t i;
+
+	for (i = 0; i < log_nfields; i++)
+		if (strcmp(log_fields[i].name, name) == 0)
+			break;
+	if (i == LOG_MAX_FIELDS)
+		return;
+	snprintf(log_fields[i].name, sizeof(log_fields[i].name), "%s", name);
+	snprintf(log_fields[i].value, sizeof(log_fields[i].value), "%s", value);
+	if (i == log_nfields)
+		log_nfields++;
+}
+
+/* Native journal entry: the line as MESSAGE, and every field. */
+static void journal_write(const char *role, int priority, const char *line,
+			  const struct log_field *extra, size_t n)
+{
+	char msg[1200], prio[16], rolef[48], sess[160];
+	char fields[LOG_MAX_FIELDS + 8][300];
+	struct iovec iov[LOG_MAX_FIELDS + 16];
+	size_t k = 0, f = 0;
+
+	snprintf(msg, sizeof(msg), "MESSAGE=%s%s%s: %s", role, log_session[0] ? " " : "", log_session,
+		 line);
+	snprintf(prio, sizeof(prio), "PRIORITY=%d", priority);
+	snprintf(rolef, sizeof(rolef), "FTPSD_ROLE=%s", role);
+	snprintf(sess, sizeof(sess), "FTPSD_SESSION=%s", log_session);
+	iov[k++] = (struct iovec){ msg, strlen(msg) };
+	iov[k++] = (struct iovec){ prio, strlen(prio) };
+	iov[k++] = (struct iovec){ (char *)"SYSLOG_IDENTIFIER=ftpsd", 23 };
+	iov[k++] = (struct iovec){ rolef, strlen(rolef) };
+	iov[k++] = (struct iovec){ sess, strlen(sess) };
+	for (size_t i = 0; i < log_nfields; i++, f++) {
+		snprintf(fields[f], sizeof(fields[f]), "%s=%s", log_fields[i].name, log_fields[i].value);
+		iov[k++] = (struct iovec){ fields[f], strlen(fields[f]) };
+	}
+	for (size_t i = 0; i < n && f < sizeof(fields) / sizeof(fields[0]); i++, f++) {
+		snprintf(fields[f], sizeof(fields[f]), "%s=%s", extra[i].name, extra[i].value);
+		iov[k++] = (struct iovec){ fields[f], strlen(fields[f]) };
+	}
+	(void)sd_journal_sendv(iov, (int)k);
+}
 
 void log_open(enum log_target target, const char *role)
 {
@@ -35,7 +101,8 @@ void log_write(int priority, const char *line)
 	log_write_as(log_role, priority, line);
 }
 
-void log_write_as(const char *role, int priority, const char *line)
+static void write_line(const char *role, int priority, const char *line,
+		       const struct log_field *extra, size_t n)
 {
 	char clean[1024];
 	size_t j = 0;
@@ -55,16 +122,37 @@ void log_write_as(const char *role, int priority, const char *line)
 		log_sink(priority, clean);
 		return;
 	}
-	if (log_target == LOG_TO_SYSLOG) {
-		syslog(priority, "%s%s%s: %s", role, log_session[0] ? " " : "", log_session,
-		       clean);
-		return;
+	switch (log_target) {
+	case LOG_TO_JOURNAL:
+		journal_write(role, priority, clean, extra, n);
+		break;
+	case LOG_TO_SYSLOG:
+		syslog(priority, "%s%s%s: %s", role, log_session[0] ? " " : "", log_session, clean);
+		break;
+	case LOG_TO_STDERR:
+		fprintf(stderr, "ftpsd[%ld]: %s%s%s: %s\n", (long)getpid(), role,
+			log_session[0] ? " " : "", log_session, clean);
+		break;
 	}
-	fprintf(stderr, "ftpsd[%ld]: %s%s%s: %s\n", (long)getpid(), role,
-		log_session[0] ? " " : "", log_session, clean);
 }
 
-__attribute__((format(printf, 2, 0))) static void log_vwrite(int priority, const char *fmt, va_list ap,
+void log_write_as(const char *role, int priority, const char *line)
+{
+	write_line(role, priority, line, NULL, 0);
+}
+
+void log_event(int priority, const struct log_field *fields, size_t n, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	write_line(log_role, priority, line, fields, n);
+}
+
+static void log_vwrite(int priority, const char *fmt, va_list ap,
 							      int errnum)
 {
 	char line[1024];

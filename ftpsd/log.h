@@ -3,9 +3,17 @@
 #pragma once
 
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdnoreturn.h>
 
-enum log_target { LOG_TO_STDERR, LOG_TO_SYSLOG };
+enum log_target { LOG_TO_STDERR, LOG_TO_SYSLOG, LOG_TO_JOURNAL };
+
+/* A structured field for the journal (FTPSD_FILE, FTPSD_BYTES, ...). */
+struct log_field {
+	const char *name;
+	const char *value;
+};
 
 /* Where lines go; the child replaces this with a sink that forwards them. */
 typedef void (*log_sink_fn)(int priority, const char *line);
@@ -15,6 +23,14 @@ void log_open(enum log_target target, const char *role);
 /* Set a session prefix such as "127.0.0.1:40000" (copied). */
 void log_set_session(const char *session);
 void log_set_sink(log_sink_fn sink);
+/* True when stderr is a stream to the journal (JOURNAL_STREAM names it). */
+bool log_stderr_is_journal(void);
+/* A field added to every journal entry from now on (REMOTE_ADDR, FTPSD_USER,
+ * TLS_VERSION, ...); setting a name again replaces its value. */
+void log_set_field(const char *name, const char *value);
+/* One line with extra journal fields (elsewhere only the line is written). */
+void log_event(int priority, const struct log_field *fields, size_t n, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 /* Write one line with a syslog priority, control characters escaped. */
 void log_write(int priority, const char *line);
 /* Write a line on behalf of another role (the monitor logging for the child). */

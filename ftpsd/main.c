@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <syslog.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -200,7 +201,8 @@ int main(int argc, char **argv)
 
 	l.conn_fd = find_connection(&from_inetd, &implicit);
 	/* Under inetd, stderr is the client's socket: never log there. */
-	log_open(from_inetd ? LOG_TO_SYSLOG : LOG_TO_STDERR, "monitor");
+	log_open(from_inetd ? LOG_TO_SYSLOG : log_stderr_is_journal() ? LOG_TO_JOURNAL : LOG_TO_STDERR,
+		 "monitor");
 	if (from_inetd) {
 		int fd = fcntl(l.conn_fd, F_DUPFD_CLOEXEC, 3);
 		int null = open("/dev/null", O_RDWR);
@@ -214,6 +216,7 @@ int main(int argc, char **argv)
 	}
 	describe_peer(l.conn_fd, &l);
 	log_set_session(l.session);
+	log_set_field("REMOTE_ADDR", l.peer);
 	l.implicit_tls = implicit;
 	l.as_root = geteuid() == 0;
 
@@ -222,7 +225,8 @@ int main(int argc, char **argv)
 		fatalx("configuration has %d error(s); session refused", errors);
 	if (implicit && cfg.control_tls == TLS_POLICY_OFF)
 		fatalx("implicit TLS with control-tls = off");
-	log_info("session start%s%s", implicit ? " (implicit TLS)" : "",
-		 l.as_root ? "" : " (not root: development mode, no chroot or user change)");
+	struct log_field f[] = { { "FTPSD_EVENT", "session-start" } };
+	log_event(LOG_INFO, f, 1, "session start%s%s", implicit ? " (implicit TLS)" : "",
+		  l.as_root ? "" : " (not root: development mode, no chroot or user change)");
 	monitor_run(&cfg, &l);
 }

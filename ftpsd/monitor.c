@@ -30,6 +30,8 @@
 
 struct monitor {
 	const struct config *cfg;
+	int xferlog;            /* opened as root before the fork, or -1 */
+	char root[4096];        /* the user's root, for xferlog's real paths */
 	const struct launch *launch;
 	int sock;
 	pid_t child;
@@ -133,8 +135,9 @@ static void monitor_auth(struct monitor *m, struct mon_request *req)
 
 	if (r < 0) {
 		m->failures++;
-		log_info("login failed for user %s from %s (%u of %u)", user, m->launch->peer,
-			 m->failures, m->cfg->max_login_failures);
+		struct log_field f[] = { { "FTPSD_USER", user }, { "FTPSD_EVENT", "login-failed" } };
+		log_event(LOG_NOTICE, f, 2, "login failed for user %s from %s (%u of %u)", user,
+			  m->launch->peer, m->failures, m->cfg->max_login_failures);
 		/* The delay is the monitor's: a compromised child cannot skip it. */
 		unsigned ms = m->cfg->login_failure_delay_ms * m->failures;
 		struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
@@ -160,9 +163,12 @@ static void monitor_auth(struct monitor *m, struct mon_request *req)
 	monitor_fs_set_root(root, (acct.flags & IPC_USER_READ_ONLY) != 0);
 	m->phase = PHASE_LOGGEDIN;
 	snprintf(m->user, sizeof(m->user), "%s", acct.name);
+	snprintf(m->root, sizeof(m->root), "%s", acct.root);
 	proctitle_set("ftpsd: monitor %s@%s", m->user, m->launch->peer);
-	log_info("login: user %s from %s, root %s%s", acct.name, m->launch->peer, acct.root,
-		 (acct.flags & IPC_USER_READ_ONLY) ? ", read-only" : "");
+	log_set_field("FTPSD_USER", acct.name);
+	struct log_field lf[] = { { "FTPSD_EVENT", "login" } };
+	log_event(LOG_INFO, lf, 1, "login: user %s from %s, root %s%s", acct.name, m->launch->peer,
+		  acct.root, (acct.flags & IPC_USER_READ_ONLY) ? ", read-only" : "");
 	/* Listing dates call tzset(), which must not open files from now on. */
 	tzset();
 	r = sandbox_monitor();
@@ -235,6 +241,65 @@ static void monitor_list(struct monitor *m, struct mon_request *req)
 	a->fd = fd;
 	answer(m, a);
 	free(a);
+}
+
+static void monitor_tls_info(struct monitor *m, struct mon_request *req)
+{
+	log_set_field("TLS_VERSION", req->u.tls.version);
+	log_set_field("TLS_CIPHER", req->u.tls.cipher);
+}
+
+/* One wu-ftpd xferlog line: what log analysers have read since the 1990s.
+ * Whitespace in names would shift the fields, so it becomes '_'. */
+static void write_xferlog(struct monitor *m, const struct mon_request *req)
+{
+	char when[64], name[2 * 4096 + 2], line[9000];
+	time_t now = time(NULL);
+	struct tm tm;
+	size_t j = 0;
+
+	localtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%a %b %e %H:%M:%S %Y", &tm);
+	for (const char *p = m->root; *p != '\0' && j + 1 < sizeof(name); p++)
+		name[j++] = *p;
+	if (j > 0 && name[j - 1] == '/')
+		j--;
+	for (const char *p = req->u.xfer.path; *p != '\0' && j + 1 < sizeof(name); p++)
+		name[j++] = (unsigned char)*p <= ' ' ? '_' : *p;
+	name[j] = '\0';
+	int n = snprintf(line, sizeof(line), "%s %llu %s %llu %s %c _ %c r %s ftp 0 * %c\n", when,
+			 (unsigned long long)(req->u.xfer.ms + 999) / 1000, m->launch->peer,
+			 (unsigned long long)req->u.xfer.bytes, name,
+			 (req->u.xfer.flags & IPC_XFER_ASCII) ? 'a' : 'b',
+			 req->u.xfer.direction == IPC_XFER_SENT ? 'o' : 'i', m->user,
+			 (req->u.xfer.flags & IPC_XFER_COMPLETE) ? 'c' : 'i');
+	if (n > 0 && (size_t)n < sizeof(line) && write(m->xferlog, line, (size_t)n) != n)
+		log_warn("xferlog: %s", strerror(errno));
+}
+
+/* A finished transfer, as the child reports it: the monitor cannot count
+ * the bytes itself (they never pass through it), so these are the child's
+ * figures, logged as such. */
+static void monitor_xfer(struct monitor *m, struct mon_request *req)
+{
+	char bytes[32], ms[32];
+	bool sent = req->u.xfer.direction == IPC_XFER_SENT;
+	bool complete = (req->u.xfer.flags & IPC_XFER_COMPLETE) != 0;
+
+	snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)req->u.xfer.bytes);
+	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)req->u.xfer.ms);
+	struct log_field f[] = {
+		{ "FTPSD_FILE", req->u.xfer.path },
+		{ "FTPSD_BYTES", bytes },
+		{ "FTPSD_DIRECTION", sent ? "sent" : "received" },
+		{ "FTPSD_DURATION_MSEC", ms },
+		{ "FTPSD_COMPLETE", complete ? "yes" : "no" },
+	};
+	log_event(LOG_INFO, f, sizeof(f) / sizeof(f[0]), "%s %s: %s bytes in %s ms%s",
+		  sent ? "sent" : "received", req->u.xfer.path, bytes, ms,
+		  complete ? "" : " (incomplete)");
+	if (m->xferlog >= 0)
+		write_xferlog(m, req);
 }
 
 /* The changes a user makes to the tree, each logged with its outcome. */
@@ -311,6 +376,8 @@ static const struct {
 	{ IPC_STAT, monitor_stat },
 	{ IPC_OPEN, monitor_open },
 	{ IPC_LIST, monitor_list },
+	{ IPC_TLS_INFO, monitor_tls_info },
+	{ IPC_XFER, monitor_xfer },
 	{ IPC_MKDIR, monitor_change },
 	{ IPC_RMDIR, monitor_change },
 	{ IPC_DELETE, monitor_change },
@@ -398,7 +465,7 @@ static int read_small_file(const char *path, char **out, size_t *len)
 
 void monitor_run(const struct config *cfg, struct launch *l)
 {
-	struct monitor m = { .cfg = cfg, .launch = l, .phase = PHASE_PRELOGIN };
+	struct monitor m = { .cfg = cfg, .launch = l, .phase = PHASE_PRELOGIN, .xferlog = -1 };
 	struct child_params cp = { .cfg = cfg, .conn_fd = l->conn_fd, .implicit_tls = l->implicit_tls };
 	int sv[2], r;
 
@@ -433,6 +500,14 @@ void monitor_run(const struct config *cfg, struct launch *l)
 			fatalx("empty-dir %s must be a directory owned by root and writable by no one else",
 			       cfg->empty_dir);
 		cp.empty_dir = cfg->empty_dir;
+	}
+
+	if (cfg->xferlog != NULL) {
+		/* Opened now, as root: after login the monitor may open nothing. */
+		m.xferlog = open(cfg->xferlog, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
+						       O_NOCTTY, 0640);
+		if (m.xferlog < 0)
+			fatal("xferlog %s", cfg->xferlog);
 	}
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)

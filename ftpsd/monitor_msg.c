@@ -1,6 +1,7 @@
 #include "monitor_msg.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <syslog.h>
 
@@ -14,6 +15,8 @@ static const struct {
 	{ IPC_STAT, PHASE_LOGGEDIN },
 	{ IPC_OPEN, PHASE_LOGGEDIN },
 	{ IPC_LIST, PHASE_LOGGEDIN },
+	{ IPC_TLS_INFO, PHASE_PRELOGIN | PHASE_LOGGEDIN },
+	{ IPC_XFER, PHASE_LOGGEDIN },
 	{ IPC_MKDIR, PHASE_LOGGEDIN },
 	{ IPC_RMDIR, PHASE_LOGGEDIN },
 	{ IPC_DELETE, PHASE_LOGGEDIN },
@@ -30,6 +33,17 @@ static int get_path(struct ipc_msg *m, char *path)
 	if (ipc_get_str(m, path, IPC_MAX_PATH) < 0 || path[0] != '/')
 		return -EBADMSG;
 	return 0;
+}
+
+/* Short names such as "TLS1.3" or "AES-128-GCM": printable, no spaces. */
+static bool is_token(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++)
+		if (*s <= ' ' || *s > '~')
+			return false;
+	return true;
 }
 
 static int decode_fields(struct ipc_msg *m, struct mon_request *r)
@@ -83,6 +97,20 @@ static int decode_fields(struct ipc_msg *m, struct mon_request *r)
 		if (get_path(m, r->u.file.path) < 0 || ipc_get_u32(m, &r->u.file.format) < 0 ||
 		    ipc_get_u32(m, &r->u.file.flags) < 0 || r->u.file.format > IPC_LIST_MLSD ||
 		    (r->u.file.flags & ~(uint32_t)(IPC_LIST_ALL | IPC_LIST_SELF)) != 0)
+			return -EBADMSG;
+		return 0;
+	case IPC_TLS_INFO:
+		if (ipc_get_str(m, r->u.tls.version, sizeof(r->u.tls.version)) < 0 ||
+		    ipc_get_str(m, r->u.tls.cipher, sizeof(r->u.tls.cipher)) < 0 ||
+		    !is_token(r->u.tls.version) || !is_token(r->u.tls.cipher))
+			return -EBADMSG;
+		return 0;
+	case IPC_XFER:
+		if (get_path(m, r->u.xfer.path) < 0 || ipc_get_u32(m, &r->u.xfer.direction) < 0 ||
+		    ipc_get_u64(m, &r->u.xfer.bytes) < 0 || ipc_get_u64(m, &r->u.xfer.ms) < 0 ||
+		    ipc_get_u32(m, &r->u.xfer.flags) < 0 || r->u.xfer.direction > IPC_XFER_RECEIVED ||
+		    (r->u.xfer.flags & ~(uint32_t)(IPC_XFER_COMPLETE | IPC_XFER_ASCII)) != 0 ||
+		    r->u.xfer.bytes > INT64_MAX)
 			return -EBADMSG;
 		return 0;
 	case IPC_TEST_HOOK:

@@ -34,6 +34,15 @@ struct mon_request {
 		} auth;
 		uint32_t hook;
 		struct {
+			char version[32];
+			char cipher[64];
+		} tls;
+		struct {
+			char path[IPC_MAX_PATH];
+			uint32_t direction, flags;
+			uint64_t bytes, ms;
+		} xfer;
+		struct {
 			char path[IPC_MAX_PATH];
 			uint32_t how;     /* IPC_OPEN */
 			uint64_t offset;  /* IPC_OPEN */

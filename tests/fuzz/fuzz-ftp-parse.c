@@ -13,6 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct ftp_linebuf lb;
 	static char line[FTP_MAX_LINE + 1], path[4096], quoted[8192];
 	struct ftp_command cmd;
+	size_t len;
 
 	memset(&lb, 0, sizeof(lb));
 	while (size > 0) {
@@ -24,10 +25,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		data += n;
 		size -= n;
 		int r;
-		while ((r = ftp_linebuf_take(&lb, line, sizeof(line))) != 0) {
+		while ((r = ftp_linebuf_take(&lb, line, sizeof(line), &len)) != 0) {
 			if (r < 0)
 				continue;
-			if (ftp_parse_command(line, strlen(line), &cmd) < 0 || cmd.arg == NULL)
+			if (ftp_parse_command(line, len, &cmd) < 0 || cmd.arg == NULL)
 				continue;
 			if (ftp_path_resolve("/some/dir", cmd.arg, path, sizeof(path)) == 0) {
 				if (path[0] != '/' || strstr(path, "/../") != NULL || strstr(path, "//"))

@@ -20,33 +20,39 @@ static void test_lines(void)
 {
 	struct ftp_linebuf lb = { 0 };
 	char line[FTP_MAX_LINE + 1];
+	size_t len;
 
 	feed(&lb, "USER a\r\nPASS b\nNOO", 18);
-	CHECK(ftp_linebuf_take(&lb, line, sizeof(line)) == 1);
+	CHECK(ftp_linebuf_take(&lb, line, sizeof(line), &len) == 1);
 	CHECK_STR(line, "USER a");
-	CHECK(ftp_linebuf_take(&lb, line, sizeof(line)) == 1);
+	CHECK(ftp_linebuf_take(&lb, line, sizeof(line), &len) == 1);
 	CHECK_STR(line, "PASS b");
-	CHECK(ftp_linebuf_take(&lb, line, sizeof(line)) == 0);
+	CHECK(ftp_linebuf_take(&lb, line, sizeof(line), &len) == 0);
 	CHECK(!ftp_linebuf_has_line(&lb));
 	feed(&lb, "P\r\n", 3);
-	CHECK(ftp_linebuf_take(&lb, line, sizeof(line)) == 1);
+	feed(&lb, "A\0B\r\n", 5);
+	CHECK(ftp_linebuf_take(&lb, line, sizeof(line), &len) == 1);
 	CHECK_STR(line, "NOOP");
+	CHECK(len == 4);
+	/* A NUL inside a line is counted, so the parser can refuse it. */
+	CHECK(ftp_linebuf_take(&lb, line, sizeof(line), &len) == 1 && len == 3);
 }
 
 static void test_long_line(void)
 {
 	struct ftp_linebuf lb = { 0 };
 	char line[FTP_MAX_LINE + 1];
+	size_t len;
 	char *junk = malloc(3 * FTP_MAX_LINE);
 
 	memset(junk, 'x', 3 * FTP_MAX_LINE);
 	feed(&lb, junk, 3 * FTP_MAX_LINE);
-	CHECK(ftp_linebuf_take(&lb, line, sizeof(line)) == -E2BIG);
+	CHECK(ftp_linebuf_take(&lb, line, sizeof(line), &len) == -E2BIG);
 	/* The rest of the same line is dropped silently. */
 	feed(&lb, junk, 100);
-	CHECK(ftp_linebuf_take(&lb, line, sizeof(line)) == 0);
+	CHECK(ftp_linebuf_take(&lb, line, sizeof(line), &len) == 0);
 	feed(&lb, "xx\r\nNOOP\r\n", 10);
-	CHECK(ftp_linebuf_take(&lb, line, sizeof(line)) == 1);
+	CHECK(ftp_linebuf_take(&lb, line, sizeof(line), &len) == 1);
 	CHECK_STR(line, "NOOP");
 	free(junk);
 }
