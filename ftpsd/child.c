@@ -102,5 +102,5 @@ void child_main(struct child_params *p)
 		fatal("seccomp");
 	}
 
-	session_run(p->cfg, p->conn_fd, p->implicit_tls, p->peer);
+	session_run(p->cfg, p->conn_fd, p->implicit_tls, p->peer, &p->peer_addr);
 }

@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "config.h"
@@ -20,6 +21,7 @@ struct child_params {
 	char *cert_pem;         /* the certificate chain, never the key */
 	size_t cert_len;
 	char peer[64];
+	struct sockaddr_storage peer_addr;
 };
 
 /* Lock the process down and run the FTP session; never returns. */

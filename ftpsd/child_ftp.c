@@ -1402,7 +1402,8 @@ static int poll_timeout(const struct session *s)
 	return until > now ? (int)(until - now) : 0;
 }
 
-void session_run(const struct config *cfg, int ctl, bool implicit, const char *peer)
+void session_run(const struct config *cfg, int ctl, bool implicit, const char *peer,
+		 const struct sockaddr_storage *peer_addr)
 {
 	struct session *s = calloc(1, sizeof(*s));
 	socklen_t len;
@@ -1419,9 +1420,9 @@ void session_run(const struct config *cfg, int ctl, bool implicit, const char *p
 	s->buf = malloc(s->buf_size);
 	if (s->buf == NULL)
 		abort();
-	len = sizeof(s->peer_addr);
-	if (getpeername(ctl, (struct sockaddr *)&s->peer_addr, &len) < 0)
-		fatal("getpeername");
+	/* The client: the TCP peer, or the address a trusted balancer's PROXY
+	 * header gave; data connections must come from it. */
+	s->peer_addr = *peer_addr;
 	len = sizeof(s->local_addr);
 	if (getsockname(ctl, (struct sockaddr *)&s->local_addr, &len) < 0)
 		fatal("getsockname");

@@ -86,7 +86,8 @@ struct session {
 };
 
 /* Run the session on the control connection; never returns. */
-void session_run(const struct config *cfg, int ctl, bool implicit, const char *peer)
+void session_run(const struct config *cfg, int ctl, bool implicit, const char *peer,
+		 const struct sockaddr_storage *peer_addr)
 	__attribute__((__noreturn__));
 
 /* child_ftp.c */

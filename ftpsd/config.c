@@ -1,4 +1,5 @@
 #include "config.h"
+#include "proxy.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,7 +14,7 @@
 #define CONFIG_MAX_SIZE (1024 * 1024)
 #define CONFIG_MAX_LINE 4096
 
-enum value_kind { V_STRING, V_PATH, V_TLS3, V_TLS2, V_REUSE, V_BOOL, V_UINT, V_DURATION, V_PORTS, V_OCTAL,
+enum value_kind { V_STRING, V_PATH, V_ADDRLIST, V_TLS3, V_TLS2, V_REUSE, V_BOOL, V_UINT, V_DURATION, V_PORTS, V_OCTAL,
 		  V_ADDR4 };
 
 struct key {
@@ -43,6 +44,8 @@ static const struct key keys[] = {
 	{ "data-tls-strict-eof", V_BOOL, F(data_tls_strict_eof), 0, 0 },
 	{ "upload-fsync", V_BOOL, F(upload_fsync), 0, 0 },
 	{ "active-mode", V_BOOL, F(active_mode), 0, 0 },
+	{ "proxy-protocol", V_BOOL, F(proxy_protocol), 0, 0 },
+	{ "proxy-protocol-from", V_ADDRLIST, F(proxy_protocol_from), 0, 0 },
 	{ "idle-timeout", V_DURATION, F(idle_timeout_ms), 1000, 86400000 },
 	{ "login-timeout", V_DURATION, F(login_timeout_ms), 1000, 3600000 },
 	{ "login-failure-delay", V_DURATION, F(login_failure_delay_ms), 0, 60000 },
@@ -89,7 +92,8 @@ void config_defaults(struct config *cfg)
 void config_free(struct config *cfg)
 {
 	for (size_t i = 0; i < NKEYS; i++) {
-		if (keys[i].kind == V_STRING || keys[i].kind == V_PATH || keys[i].kind == V_ADDR4) {
+		if (keys[i].kind == V_STRING || keys[i].kind == V_PATH || keys[i].kind == V_ADDR4 ||
+		    keys[i].kind == V_ADDRLIST) {
 			char **p = (char **)((char *)cfg + keys[i].offset);
 			free(*p);
 			*p = NULL;
@@ -154,6 +158,20 @@ static int set_value(struct config *cfg, const struct key *k, const char *value,
 		}
 		/* fall through */
 	case V_STRING: {
+		char *copy = strdup(value);
+		if (copy == NULL)
+			abort();
+		free(*(char **)field);
+		*(char **)field = copy;
+		return 0;
+	}
+	case V_ADDRLIST: {
+		struct sockaddr_storage any = { .ss_family = AF_INET };
+		if (proxy_address_listed(value, &any) < 0) {
+			snprintf(why, whylen, "%s must be IPv4 or IPv6 addresses separated by commas",
+				 k->name);
+			return -1;
+		}
 		char *copy = strdup(value);
 		if (copy == NULL)
 			abort();
@@ -361,6 +379,11 @@ int config_parse(struct config *cfg, const char *name, const char *text, size_t 
 		       "tls-certificate and tls-key are required unless control-tls = off");
 		errors++;
 	}
+	if (cfg->proxy_protocol && cfg->proxy_protocol_from == NULL) {
+		report(err, ctx, name, lineno,
+		       "proxy-protocol = on needs proxy-protocol-from (the balancers' addresses)");
+		errors++;
+	}
 	if (cfg->users_file == NULL && cfg->pam_service == NULL) {
 		report(err, ctx, name, lineno, "set users-file, pam-service or both");
 		errors++;
@@ -422,7 +445,8 @@ void config_print(const struct config *cfg, FILE *f)
 		const void *field = (const char *)cfg + k->offset;
 		const char *str;
 
-		if ((k->kind == V_STRING || k->kind == V_PATH || k->kind == V_ADDR4) &&
+		if ((k->kind == V_STRING || k->kind == V_PATH || k->kind == V_ADDR4 ||
+		     k->kind == V_ADDRLIST) &&
 		    *(char *const *)field == NULL) {
 			fprintf(f, "# %s is not set\n", k->name);
 			continue;
@@ -432,6 +456,7 @@ void config_print(const struct config *cfg, FILE *f)
 		case V_STRING:
 		case V_PATH:
 		case V_ADDR4:
+		case V_ADDRLIST:
 			str = *(char *const *)field;
 			fprintf(f, "%s\n", str);
 			break;

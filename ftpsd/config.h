@@ -19,6 +19,7 @@ struct config {
 	char *pasv_address;
 	char *banner;
 	char *xferlog;
+	char *proxy_protocol_from;
 	unsigned pasv_port_low, pasv_port_high;
 	enum tls_policy control_tls;
 	enum tls_policy data_tls;
@@ -26,6 +27,7 @@ struct config {
 	bool data_tls_strict_eof;
 	bool upload_fsync;
 	bool active_mode;
+	bool proxy_protocol;
 	unsigned idle_timeout_ms;
 	unsigned login_timeout_ms;
 	unsigned login_failure_delay_ms;

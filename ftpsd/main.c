@@ -7,12 +7,14 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <syslog.h>
 #include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "build_config.h"
@@ -20,6 +22,7 @@
 #include "log.h"
 #include "monitor.h"
 #include "proctitle.h"
+#include "proxy.h"
 
 static void print_error(void *ctx, const char *message)
 {
@@ -110,15 +113,14 @@ static int find_connection(bool *from_inetd, bool *implicit)
 	fatalx("no connection: start ftpsd from a systemd socket unit with Accept=yes or from inetd");
 }
 
-static void describe_peer(int fd, struct launch *l)
+/* Name the client in l (peer and session strings) from its address. */
+static void describe_peer(const struct sockaddr_storage *sa, struct launch *l)
 {
-	struct sockaddr_storage a;
-	socklen_t len = sizeof(a);
+	struct sockaddr_storage a = *sa;
 	char host[INET6_ADDRSTRLEN] = "?";
 	unsigned port = 0;
 
-	if (getpeername(fd, (struct sockaddr *)&a, &len) < 0)
-		fatal("getpeername");
+	l->peer_addr = a;
 	if (a.ss_family == AF_INET) {
 		struct sockaddr_in *v4 = (struct sockaddr_in *)&a;
 		inet_ntop(AF_INET, &v4->sin_addr, host, sizeof(host));
@@ -136,6 +138,63 @@ static void describe_peer(int fd, struct launch *l)
 	snprintf(l->peer, sizeof(l->peer), "%s", host);
 	snprintf(l->session, sizeof(l->session), "%s%s%s:%u", strchr(host, ':') ? "[" : "", host,
 		 strchr(host, ':') ? "]" : "", port);
+}
+
+/* Read exactly the PROXY header, never a byte of what follows it. */
+static int read_proxy_header(int fd, unsigned timeout_ms, struct sockaddr_storage *src, bool *local)
+{
+	uint8_t buf[PROXY_MAX_HEADER];
+	unsigned waited = 0;
+
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int r = poll(&p, 1, (int)(timeout_ms - waited));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? -errno : -ETIMEDOUT;
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_PEEK);
+		if (n <= 0)
+			return n < 0 ? -errno : -ECONNRESET;
+		r = proxy_parse(buf, (size_t)n, src, local);
+		if (r < 0)
+			return r;
+		if (r > 0)
+			return recv(fd, buf, (size_t)r, MSG_WAITALL) == r ? 0 : -EIO;
+		if ((size_t)n == sizeof(buf))
+			return -EINVAL;
+		/* Part of a header: peeking again at once would spin. */
+		struct timespec ts = { 0, 10 * 1000000L };
+		nanosleep(&ts, NULL);
+		waited += 10;
+		if (waited >= timeout_ms)
+			return -ETIMEDOUT;
+	}
+}
+
+/* proxy-protocol = on: only the listed balancers may connect, and each must
+ * say who the client is before anything else. */
+static void take_proxy_header(const struct config *cfg, struct launch *l)
+{
+	struct sockaddr_storage src;
+	bool local = false;
+	int r = proxy_address_listed(cfg->proxy_protocol_from, &l->peer_addr);
+
+	if (r <= 0)
+		fatalx("refused: %s is not in proxy-protocol-from", l->peer);
+	r = read_proxy_header(l->conn_fd, cfg->login_timeout_ms, &src, &local);
+	if (r < 0) {
+		errno = -r;
+		fatal("no valid PROXY protocol header from %s", l->peer);
+	}
+	if (local)
+		return;
+	char via[64];
+	snprintf(via, sizeof(via), "%s", l->peer);
+	describe_peer(&src, l);
+	log_set_session(l->session);
+	log_set_field("REMOTE_ADDR", l->peer);
+	log_info("client %s via balancer %s", l->peer, via);
 }
 
 int main(int argc, char **argv)
@@ -214,7 +273,11 @@ int main(int argc, char **argv)
 			close(null);
 		l.conn_fd = fd;
 	}
-	describe_peer(l.conn_fd, &l);
+	struct sockaddr_storage peer;
+	socklen_t plen = sizeof(peer);
+	if (getpeername(l.conn_fd, (struct sockaddr *)&peer, &plen) < 0)
+		fatal("getpeername");
+	describe_peer(&peer, &l);
 	log_set_session(l.session);
 	log_set_field("REMOTE_ADDR", l.peer);
 	l.implicit_tls = implicit;
@@ -225,6 +288,8 @@ int main(int argc, char **argv)
 		fatalx("configuration has %d error(s); session refused", errors);
 	if (implicit && cfg.control_tls == TLS_POLICY_OFF)
 		fatalx("implicit TLS with control-tls = off");
+	if (cfg.proxy_protocol)
+		take_proxy_header(&cfg, &l);
 	struct log_field f[] = { { "FTPSD_EVENT", "session-start" } };
 	log_event(LOG_INFO, f, 1, "session start%s%s", implicit ? " (implicit TLS)" : "",
 		  l.as_root ? "" : " (not root: development mode, no chroot or user change)");

@@ -470,6 +470,7 @@ void monitor_run(const struct config *cfg, struct launch *l)
 	int sv[2], r;
 
 	snprintf(cp.peer, sizeof(cp.peer), "%s", l->peer);
+	cp.peer_addr = l->peer_addr;
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		fatal("PR_SET_DUMPABLE");
 	struct rlimit core = { 0, 0 };

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -15,6 +16,7 @@ struct launch {
 	bool implicit_tls;
 	bool as_root;
 	char peer[64];      /* "192.0.2.1" */
+	struct sockaddr_storage peer_addr; /* the client (from the PROXY header when one came) */
 	char session[96];   /* "192.0.2.1:40000", the log prefix */
 };
 
