@@ -152,7 +152,7 @@ void log_event(int priority, const struct log_field *fields, size_t n, const cha
 	write_line(log_role, priority, line, fields, n);
 }
 
-static void log_vwrite(int priority, const char *fmt, va_list ap,
+__attribute__((format(printf, 2, 0))) static void log_vwrite(int priority, const char *fmt, va_list ap,
 							      int errnum)
 {
 	char line[1024];
