@@ -19,7 +19,7 @@ sanitize=${FTPSD_SANITIZE:-1}
 deps=(
     meson ninja-build pkg-config gcc clang
     libgnutls28-dev libsystemd-dev libseccomp-dev libcrypt-dev libpam0g-dev libclang-rt-14-dev
-    python3-pytest curl lftp gnutls-bin openssl systemd xinetd procps
+    python3-pytest curl lftp gnutls-bin openssl systemd xinetd procps haproxy
 )
 
 say() { printf '==> %s\n' "$*" >&2; }
