@@ -75,7 +75,8 @@ void child_main(struct child_params *p)
 	if (p->cfg->control_tls != TLS_POLICY_OFF &&
 	    tls_prepare(p->cfg, p->cert_pem, p->cert_len) < 0)
 		fatalx("TLS set-up failed");
-	explicit_bzero(p->cert_pem, p->cert_len);
+	if (p->cert_pem != NULL)
+		explicit_bzero(p->cert_pem, p->cert_len);
 	/* strftime() calls tzset(), which would open /etc/localtime inside the
 	 * empty root; loading it now makes the later calls no-ops. */
 	tzset();

@@ -2,6 +2,7 @@
  * table. Each command is checked against the session state (TLS policy,
  * login, arguments) in one place before its handler runs. */
 #include <arpa/inet.h>
+#include <netinet/tcp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -21,12 +22,12 @@
 #include "ftp_parse.h"
 #include "ipc.h"
 #include "log.h"
+#include "policy.h"
 #include "proctitle.h"
 
 #define XFER_BUF_SIZE (256 * 1024)
 
 enum {
-	CMD_BEFORE_TLS = 1 << 0, /* served before AUTH when control TLS is required */
 	CMD_LOGIN = 1 << 1,      /* needs a logged-in user */
 	CMD_ARG = 1 << 2,        /* argument required */
 	CMD_NOARG = 1 << 3,      /* argument forbidden */
@@ -80,6 +81,25 @@ static void ctl_write(struct session *s, const char *buf, size_t len)
 	}
 }
 
+/* The control connection is a Telnet stream (RFC 854): a 0xff byte in a
+ * name goes out doubled. */
+static void ctl_write_telnet(struct session *s, const char *text)
+{
+	char out[2048];
+	size_t j = 0;
+
+	for (const char *p = text; *p != '\0'; p++) {
+		if (j + 2 >= sizeof(out)) {
+			ctl_write(s, out, j);
+			j = 0;
+		}
+		out[j++] = *p;
+		if ((unsigned char)*p == 0xff)
+			out[j++] = *p;
+	}
+	ctl_write(s, out, j);
+}
+
 void reply(struct session *s, int code, const char *fmt, ...)
 {
 	char line[1024];
@@ -94,12 +114,12 @@ void reply(struct session *s, int code, const char *fmt, ...)
 		if (*p == '\r' || *p == '\n')
 			*p = ' ';
 	strcat(line, "\r\n");
-	ctl_write(s, line, strlen(line));
+	ctl_write_telnet(s, line);
 }
 
 static void reply_raw(struct session *s, const char *text)
 {
-	ctl_write(s, text, strlen(text));
+	ctl_write_telnet(s, text);
 }
 
 /* Drive a control handshake to its end, bounded by the login timeout. */
@@ -127,13 +147,29 @@ static void start_tls(struct session *s)
 	s->ctl_tls = tls_new(s->ctl, false);
 	int r = ctl_handshake(s);
 	if (r < 0) {
-		log_info("control TLS handshake failed");
+		/* RFC 4217 9.1/9.3: a handshake that failed before the server said
+		 * anything leaves the connection in clear: say 421 there. One that
+		 * failed midway cannot be answered in any protocol: drop it. */
+		bool clear = tls_bytes_sent(s->ctl_tls) == 0;
+		log_info("control TLS handshake failed%s", clear ? " before any reply" : "");
+		tls_free(s->ctl_tls);
+		s->ctl_tls = NULL;
+		if (clear)
+			reply(s, 421, "TLS negotiation failed; closing the connection.");
 		_exit(0);
 	}
 	log_info("control connection: %s", tls_describe(s->ctl_tls, desc, sizeof(desc)));
 	const char *version, *cipher;
 	tls_names(s->ctl_tls, &version, &cipher);
 	mm_tls_info(version, cipher);
+}
+
+static struct policy_state policy_state(const struct session *s)
+{
+	return (struct policy_state){ .tls = s->ctl_tls != NULL,
+				      .secured = s->secured,
+				      .pbsz = s->pbsz,
+				      .prot_private = s->prot_private };
 }
 
 static bool arg_is(const char *arg, const char *want)
@@ -147,11 +183,12 @@ static void cmd_auth(struct session *s, char *arg)
 {
 	bool private;
 
-	if (s->cfg->control_tls == TLS_POLICY_OFF) {
+	struct policy_state st = policy_state(s);
+	switch (policy_auth(s->cfg, &st)) {
+	case 534:
 		reply(s, 534, "TLS is not available on this server.");
 		return;
-	}
-	if (s->ctl_tls != NULL) {
+	case 503:
 		reply(s, 503, "TLS is already active.");
 		return;
 	}
@@ -171,8 +208,47 @@ static void cmd_auth(struct session *s, char *arg)
 	}
 	reply(s, 234, "Proceed with negotiation.");
 	start_tls(s);
+	s->secured = true;
 	s->prot_private = private;
 	s->pbsz = private; /* AUTH SSL implies a protected data channel */
+}
+
+static void send_ticket(struct session *s);
+
+/* CCC (RFC 4217 section 5): the control connection goes back to clear after
+ * this reply; data protection stays as it is. */
+static void cmd_ccc(struct session *s, char *arg)
+{
+	struct policy_state st = policy_state(s);
+	uint64_t deadline = now_ms() + s->cfg->idle_timeout_ms;
+
+	switch (policy_ccc(s->cfg, &st)) {
+	case 533:
+		reply(s, 533, "CCC needs a protected control connection.");
+		return;
+	case 534:
+		reply(s, 534, "CCC is not allowed on this server.");
+		return;
+	}
+	/* The last ticket this connection can send: data connections after CCC
+	 * still resume the control session with it. */
+	send_ticket(s);
+	reply(s, 200, "Clearing the control connection.");
+	for (;;) {
+		int r = tls_bye(s->ctl_tls);
+		if (r != -EAGAIN)
+			break;
+		struct pollfd p = { .fd = s->ctl, .events = POLLOUT };
+		uint64_t now = now_ms();
+		if (now >= deadline || poll(&p, 1, (int)(deadline - now)) <= 0)
+			_exit(0);
+	}
+	tls_free(s->ctl_tls);
+	s->ctl_tls = NULL;
+	/* A client that answers with its own close_notify sends it in what is
+	 * now the clear stream: it is skipped there (ctl_read). */
+	s->after_ccc = true;
+	log_info("control connection cleared (CCC)");
 }
 
 static void cmd_pbsz(struct session *s, char *arg)
@@ -191,20 +267,26 @@ static void cmd_pbsz(struct session *s, char *arg)
 
 static void cmd_prot(struct session *s, char *arg)
 {
-	if (s->ctl_tls == NULL || !s->pbsz) {
+	struct policy_state st = policy_state(s);
+	char level = strlen(arg) == 1 ? arg[0] : '?';
+
+	switch (policy_prot(s->cfg, &st, level)) {
+	case 200:
+		s->prot_private = level == 'P' || level == 'p';
+		reply(s, 200, "Protection level set to %s.", s->prot_private ? "Private" : "Clear");
+		break;
+	case 503:
 		reply(s, 503, "PROT needs AUTH and PBSZ first.");
-		return;
-	}
-	if (arg_is(arg, "C")) {
-		s->prot_private = false;
-		reply(s, 200, "Protection level set to Clear.");
-	} else if (arg_is(arg, "P")) {
-		s->prot_private = true;
-		reply(s, 200, "Protection level set to Private.");
-	} else if (arg_is(arg, "S") || arg_is(arg, "E")) {
+		break;
+	case 534:
+		reply(s, 534, "Data protection is not available here: only PROT C.");
+		break;
+	case 536:
 		reply(s, 536, "Protection level not supported.");
-	} else {
+		break;
+	default:
 		reply(s, 504, "Unknown protection level.");
+		break;
 	}
 }
 
@@ -287,6 +369,11 @@ static void cmd_acct(struct session *s, char *arg)
 	reply(s, 502, "ACCT not implemented.");
 }
 
+static void cmd_smnt(struct session *s, char *arg)
+{
+	reply(s, 502, "SMNT not implemented.");
+}
+
 /* REIN: before login, forget USER; after it, the monitor has become the user
  * for good (privileges cannot come back), so a new login needs a new
  * connection. */
@@ -324,15 +411,55 @@ static void cmd_syst(struct session *s, char *arg)
 	reply(s, 215, "UNIX Type: L8");
 }
 
+static const struct {
+	const char *name;
+	unsigned bit;
+} mlst_facts[] = {
+	{ "type", IPC_FACT_TYPE }, { "size", IPC_FACT_SIZE }, { "modify", IPC_FACT_MODIFY },
+	{ "perm", IPC_FACT_PERM }, { "unix.mode", IPC_FACT_UNIX_MODE }, { "unique", IPC_FACT_UNIQUE },
+};
+
 static void cmd_feat(struct session *s, char *arg)
 {
 	reply_raw(s, "211-Features:\r\n");
 	if (s->cfg->control_tls != TLS_POLICY_OFF)
 		reply_raw(s, " AUTH TLS\r\n AUTH SSL\r\n PBSZ\r\n PROT\r\n");
-	reply_raw(s, " EPRT\r\n EPSV\r\n HASH SHA-256*;SHA-1;MD5\r\n HOST\r\n MDTM\r\n MFMT\r\n"
-		     " MLST type*;size*;modify*;perm*;unix.mode*;unique*;\r\n PASV\r\n"
-		     " REST STREAM\r\n SIZE\r\n TVFS\r\n UTF8\r\n");
+	if (s->cfg->control_tls != TLS_POLICY_OFF && s->cfg->ccc)
+		reply_raw(s, " CCC\r\n");
+	if (s->cfg->active_mode)
+		reply_raw(s, " EPRT\r\n");
+	reply_raw(s, " EPSV\r\n HASH SHA-256*;SHA-1;MD5\r\n HOST\r\n MDTM\r\n MFMT\r\n");
+	char mlst[160] = " MLST ";
+	for (size_t i = 0; i < sizeof(mlst_facts) / sizeof(mlst_facts[0]); i++)
+		snprintf(mlst + strlen(mlst), sizeof(mlst) - strlen(mlst), "%s%s;", mlst_facts[i].name,
+			 (s->mlst_facts & mlst_facts[i].bit) ? "*" : "");
+	strcat(mlst, "\r\n");
+	reply_raw(s, mlst);
+	reply_raw(s, " PASV\r\n REST STREAM\r\n SIZE\r\n TVFS\r\n UTF8\r\n");
 	reply(s, 211, "End");
+}
+
+
+/* OPTS MLST fact;fact; (RFC 3659 7.9): unknown names are ignored, the reply
+ * lists the facts now selected. */
+static void opts_mlst(struct session *s, const char *list)
+{
+	char out[128] = "";
+	unsigned facts = 0;
+
+	for (const char *p = list; *p != '\0';) {
+		const char *semi = strchr(p, ';');
+		size_t n = semi != NULL ? (size_t)(semi - p) : strlen(p);
+		for (size_t i = 0; i < sizeof(mlst_facts) / sizeof(mlst_facts[0]); i++)
+			if (strlen(mlst_facts[i].name) == n && strncasecmp(p, mlst_facts[i].name, n) == 0)
+				facts |= mlst_facts[i].bit;
+		p += n + (semi != NULL);
+	}
+	s->mlst_facts = facts;
+	for (size_t i = 0; i < sizeof(mlst_facts) / sizeof(mlst_facts[0]); i++)
+		if (facts & mlst_facts[i].bit)
+			snprintf(out + strlen(out), sizeof(out) - strlen(out), "%s;", mlst_facts[i].name);
+	reply(s, 200, "MLST OPTS %s", out);
 }
 
 static void cmd_opts(struct session *s, char *arg)
@@ -357,7 +484,7 @@ static void cmd_opts(struct session *s, char *arg)
 		return;
 	}
 	if (strncasecmp(arg, "MLST ", 5) == 0 || arg_is(arg, "MLST")) {
-		reply(s, 200, "MLST OPTS type;size;modify;perm;unix.mode;unique;");
+		opts_mlst(s, arg[4] == ' ' ? arg + 5 : "");
 		return;
 	}
 	reply(s, 501, "Option not understood.");
@@ -450,6 +577,31 @@ static void cmd_size(struct session *s, char *arg)
 		return;
 	if (mm_stat(path, &st) < 0 || !S_ISREG(st.mode)) {
 		reply(s, 550, "Could not get file size.");
+		return;
+	}
+	if (s->type_ascii) {
+		/* RFC 3659 4: the size as TYPE A would send it, every LF a CRLF.
+		 * That means reading the file, so only up to a limit. */
+		uint64_t size, extra = 0;
+		bool prev_cr = false;
+		int fd;
+		if (st.size > (64u << 20) || mm_open(path, IPC_OPEN_READ, 0, &fd, &size) < 0) {
+			reply(s, 550, "SIZE in ASCII mode is not available for this file; use TYPE I.");
+			return;
+		}
+		for (off_t off = 0;;) {
+			ssize_t n = pread(fd, s->buf, s->buf_size, off);
+			if (n <= 0)
+				break;
+			for (ssize_t i = 0; i < n; i++) {
+				if (s->buf[i] == '\n' && !prev_cr)
+					extra++;
+				prev_cr = s->buf[i] == '\r';
+			}
+			off += n;
+		}
+		close(fd);
+		reply(s, 213, "%llu", (unsigned long long)(size + extra));
 		return;
 	}
 	reply(s, 213, "%llu", (unsigned long long)st.size);
@@ -664,18 +816,31 @@ static void cmd_eprt(struct session *s, char *arg)
 }
 
 /* Checks shared by every command that opens the data channel. */
-static bool data_allowed(struct session *s)
+static bool data_allowed_for(struct session *s, bool listing)
 {
 	if (s->pasv_fd < 0 && s->data_fd < 0 && !s->active) {
 		reply(s, 425, "Use PORT, EPRT, PASV or EPSV first.");
 		return false;
 	}
-	if (!s->prot_private && s->cfg->data_tls == TLS_POLICY_REQUIRED) {
-		reply(s, 521, "Data connections must be protected: send PROT P.");
+	struct policy_state st = policy_state(s);
+	if (policy_data(s->cfg, &st, listing) != 0) {
+		/* The refusal changes nothing: the next transfer at the same level
+		 * is judged afresh. */
+		if (s->prot_private)
+			reply(s, 521, "%s must not be protected here: send PROT C.",
+			      listing ? "Listings" : "Data connections");
+		else
+			reply(s, 521, "%s must be protected: send PROT P.",
+			      listing ? "Listings" : "Data connections");
 		data_close(s);
 		return false;
 	}
 	return true;
+}
+
+static bool data_allowed(struct session *s)
+{
+	return data_allowed_for(s, false);
 }
 
 static void open_error(struct session *s, int r, const char *what)
@@ -1029,9 +1194,10 @@ static void list_common(struct session *s, char *arg, unsigned format)
 		if (arg != NULL && *arg == '\0')
 			arg = NULL;
 	}
-	if (!resolve(s, arg, path) || !data_allowed(s))
+	const char *orig_arg = arg;
+	if (!resolve(s, arg, path) || !data_allowed_for(s, true))
 		return;
-	r = mm_list(path, format, flags, &fd);
+	r = mm_list(path, format, flags | s->mlst_facts, orig_arg != NULL ? orig_arg : "", &fd);
 	if (r < 0) {
 		open_error(s, r, "Could not list directory");
 		return;
@@ -1097,7 +1263,7 @@ static void cmd_mlst(struct session *s, char *arg)
 
 	if (!resolve(s, arg, path))
 		return;
-	r = mm_list(path, IPC_LIST_MLSD, IPC_LIST_SELF, &fd);
+	r = mm_list(path, IPC_LIST_MLSD, IPC_LIST_SELF | s->mlst_facts, "", &fd);
 	if (r < 0) {
 		reply(s, 550, "%s: %s.", arg != NULL ? arg : path, error_text(r));
 		return;
@@ -1121,9 +1287,13 @@ static void cmd_abor(struct session *s, char *arg)
 static void cmd_stat(struct session *s, char *arg)
 {
 	if (data_transfer_active(s)) {
-		reply(s, 213, "Status: %llu of %llu bytes transferred for %s.",
-		      (unsigned long long)s->xfer.bytes, (unsigned long long)s->xfer.size,
-		      s->xfer.path);
+		if (s->xfer.dir == XFER_RECV)
+			reply(s, 213, "Status: %llu bytes received for %s.",
+			      (unsigned long long)s->xfer.bytes, s->xfer.path);
+		else
+			reply(s, 213, "Status: %llu of %llu bytes sent for %s.",
+			      (unsigned long long)s->xfer.bytes, (unsigned long long)s->xfer.size,
+			      s->xfer.path);
 		return;
 	}
 	if (arg != NULL) {
@@ -1135,7 +1305,7 @@ static void cmd_stat(struct session *s, char *arg)
 		}
 		if (!resolve(s, arg, path))
 			return;
-		r = mm_list(path, IPC_LIST_LONG, 0, &fd);
+		r = mm_list(path, IPC_LIST_LONG, 0, arg, &fd);
 		if (r < 0) {
 			reply(s, 550, "%s: %s.", arg, error_text(r));
 			return;
@@ -1197,6 +1367,10 @@ static void cmd_site(struct session *s, char *arg)
 		site_chmod(s, arg + 6);
 		return;
 	}
+	if (arg_is(arg, "CHMOD")) {
+		reply(s, 501, "Syntax: SITE CHMOD mode path.");
+		return;
+	}
 	if (arg_is(arg, "HELP")) {
 		reply(s, 214, "SITE commands: CHMOD HELP.");
 		return;
@@ -1205,20 +1379,21 @@ static void cmd_site(struct session *s, char *arg)
 }
 
 static const struct command commands[] = {
-	{ "ABOR", CMD_BEFORE_TLS | CMD_NOARG | CMD_IN_XFER, cmd_abor },
+	{ "ABOR", CMD_NOARG | CMD_IN_XFER, cmd_abor },
 	{ "ACCT", 0, cmd_acct },
 	{ "ALLO", CMD_LOGIN | CMD_ARG, cmd_allo },
 	{ "APPE", CMD_LOGIN | CMD_ARG, cmd_appe },
-	{ "AUTH", CMD_BEFORE_TLS | CMD_ARG, cmd_auth },
+	{ "AUTH", CMD_ARG, cmd_auth },
+	{ "CCC", CMD_NOARG, cmd_ccc },
 	{ "CDUP", CMD_LOGIN | CMD_NOARG, cmd_cdup },
 	{ "CWD", CMD_LOGIN | CMD_ARG, cmd_cwd },
 	{ "DELE", CMD_LOGIN | CMD_ARG, cmd_dele },
 	{ "EPRT", CMD_LOGIN | CMD_ARG, cmd_eprt },
 	{ "EPSV", CMD_LOGIN, cmd_epsv },
-	{ "FEAT", CMD_BEFORE_TLS | CMD_NOARG, cmd_feat },
+	{ "FEAT", CMD_NOARG, cmd_feat },
 	{ "HASH", CMD_LOGIN | CMD_ARG, cmd_hash },
 	{ "HELP", 0, cmd_help },
-	{ "HOST", CMD_BEFORE_TLS | CMD_ARG, cmd_host },
+	{ "HOST", CMD_ARG, cmd_host },
 	{ "LIST", CMD_LOGIN, cmd_list },
 	{ "MDTM", CMD_LOGIN | CMD_ARG, cmd_mdtm },
 	{ "MFMT", CMD_LOGIN | CMD_ARG, cmd_mfmt },
@@ -1227,7 +1402,7 @@ static const struct command commands[] = {
 	{ "MLST", CMD_LOGIN, cmd_mlst },
 	{ "MODE", CMD_ARG, cmd_mode },
 	{ "NLST", CMD_LOGIN, cmd_nlst },
-	{ "NOOP", CMD_BEFORE_TLS | CMD_IN_XFER, cmd_noop },
+	{ "NOOP", CMD_IN_XFER, cmd_noop },
 	{ "OPTS", CMD_ARG, cmd_opts },
 	{ "PASS", 0, cmd_pass },
 	{ "PASV", CMD_LOGIN | CMD_NOARG, cmd_pasv },
@@ -1235,7 +1410,7 @@ static const struct command commands[] = {
 	{ "PORT", CMD_LOGIN | CMD_ARG, cmd_port },
 	{ "PROT", CMD_ARG, cmd_prot },
 	{ "PWD", CMD_LOGIN | CMD_NOARG, cmd_pwd },
-	{ "QUIT", CMD_BEFORE_TLS, cmd_quit },
+	{ "QUIT", 0, cmd_quit },
 	{ "REIN", CMD_NOARG, cmd_rein },
 	{ "REST", CMD_LOGIN | CMD_ARG, cmd_rest },
 	{ "RETR", CMD_LOGIN | CMD_ARG, cmd_retr },
@@ -1243,6 +1418,7 @@ static const struct command commands[] = {
 	{ "RNFR", CMD_LOGIN | CMD_ARG, cmd_rnfr },
 	{ "RNTO", CMD_LOGIN | CMD_ARG, cmd_rnto },
 	{ "SITE", CMD_LOGIN | CMD_ARG, cmd_site },
+	{ "SMNT", CMD_LOGIN, cmd_smnt },
 	{ "SIZE", CMD_LOGIN | CMD_ARG, cmd_size },
 	{ "STAT", CMD_IN_XFER, cmd_stat },
 	{ "STOR", CMD_LOGIN | CMD_ARG, cmd_stor },
@@ -1308,8 +1484,8 @@ static void handle_line(struct session *s, char *line, size_t len)
 		reply(s, 500, "Unknown command.");
 		return;
 	}
-	if (s->ctl_tls == NULL && s->cfg->control_tls == TLS_POLICY_REQUIRED &&
-	    !(c->flags & CMD_BEFORE_TLS)) {
+	struct policy_state st = policy_state(s);
+	if (policy_before_tls(s->cfg, &st, c->verb) != 0) {
 		reply(s, 530, "This server requires TLS: send AUTH TLS first.");
 		return;
 	}
@@ -1325,7 +1501,13 @@ static void handle_line(struct session *s, char *line, size_t len)
 		reply(s, 501, "%s takes no argument.", c->verb);
 		return;
 	}
+	bool was_rnfr = s->rnfr_set;
 	c->run(s, cmd.arg);
+	/* RNFR must be followed at once by RNTO (RFC 959): any other command in
+	 * between forgets it. (REST, by contrast, waits for its transfer across
+	 * the PASV or TYPE that clients send in between, as other servers do.) */
+	if (was_rnfr && strcmp(c->verb, "RNFR") != 0)
+		s->rnfr_set = false;
 }
 
 /* Read what the control connection has; false on EOF or error. */
@@ -1348,6 +1530,18 @@ static bool ctl_read(struct session *s)
 	}
 	if (n <= 0)
 		return false;
+	if (s->after_ccc) {
+		/* A TLS alert record (type 21, version 3.x) right after CCC is the
+		 * client's close_notify: not a command. */
+		if (n >= 5 && tail[0] == 0x15 && tail[1] == 0x03) {
+			size_t rec = 5 + ((size_t)tail[3] << 8 | tail[4]);
+			if (rec <= (size_t)n) {
+				memmove(tail, tail + rec, (size_t)n - rec);
+				n -= (ssize_t)rec;
+			}
+		}
+		s->after_ccc = false;
+	}
 	ftp_linebuf_added(&s->in, (size_t)n);
 	s->last_activity_ms = now_ms();
 	return true;
@@ -1417,6 +1611,7 @@ void session_run(const struct config *cfg, int ctl, bool implicit, const char *p
 	snprintf(s->peer, sizeof(s->peer), "%s", peer);
 	snprintf(s->cwd, sizeof(s->cwd), "/");
 	s->buf_size = XFER_BUF_SIZE;
+	s->mlst_facts = IPC_FACTS_ALL;
 	s->buf = malloc(s->buf_size);
 	if (s->buf == NULL)
 		abort();
@@ -1426,6 +1621,11 @@ void session_run(const struct config *cfg, int ctl, bool implicit, const char *p
 	len = sizeof(s->local_addr);
 	if (getsockname(ctl, (struct sockaddr *)&s->local_addr, &len) < 0)
 		fatal("getsockname");
+	/* Replies are small and often come in twos (a ticket and 229, 150 and
+	 * 226): without this, Nagle's algorithm meets the client's delayed ACK
+	 * and each waits some 40 ms. */
+	int one = 1;
+	(void)setsockopt(ctl, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	int fl = fcntl(ctl, F_GETFL);
 	if (fl < 0 || fcntl(ctl, F_SETFL, fl | O_NONBLOCK) < 0)
 		fatal("O_NONBLOCK");
@@ -1433,6 +1633,7 @@ void session_run(const struct config *cfg, int ctl, bool implicit, const char *p
 
 	if (implicit) {
 		start_tls(s);
+		s->secured = true;
 		s->pbsz = true;
 		s->prot_private = true;
 	}

@@ -128,12 +128,13 @@ int mm_open(const char *path, unsigned how, uint64_t offset, int *fd, uint64_t *
 	return rc;
 }
 
-int mm_list(const char *path, unsigned format, unsigned flags, int *fd)
+int mm_list(const char *path, unsigned format, unsigned flags, const char *arg, int *fd)
 {
 	ipc_init(&mm_msg, IPC_LIST);
 	ipc_put_str(&mm_msg, path);
 	ipc_put_u32(&mm_msg, format);
 	ipc_put_u32(&mm_msg, flags);
+	ipc_put_str(&mm_msg, arg);
 	struct ipc_msg *a = mm_call(&mm_msg);
 	int32_t rc = get_rc(a);
 	if (ipc_get_end(a) < 0 || (rc == 0) != (a->fd >= 0))

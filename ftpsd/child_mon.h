@@ -25,7 +25,7 @@ int mm_sign(unsigned kind, unsigned algo, unsigned flags, const void *in, size_t
 int mm_auth(const char *user, const char *password, unsigned *flags);
 int mm_stat(const char *path, struct mm_stat *st);
 int mm_open(const char *path, unsigned how, uint64_t offset, int *fd, uint64_t *size);
-int mm_list(const char *path, unsigned format, unsigned flags, int *fd);
+int mm_list(const char *path, unsigned format, unsigned flags, const char *arg, int *fd);
 /* IPC_MKDIR, IPC_RMDIR, IPC_DELETE: one path, 0 or -errno. */
 int mm_path_op(unsigned type, const char *path);
 int mm_rename(const char *from, const char *to);

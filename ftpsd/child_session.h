@@ -55,8 +55,10 @@ struct session {
 	char peer[64];
 
 	bool pbsz, prot_private;
+	bool secured;              /* AUTH succeeded (the control connection may be cleared since) */
 	bool user_given, logged_in, read_only;
 	bool epsv_all;
+	bool after_ccc;            /* the client's close_notify may follow CCC */
 	unsigned failures;
 	char user[IPC_MAX_NAME];
 	char cwd[IPC_MAX_PATH];
@@ -83,6 +85,7 @@ struct session {
 	bool rnfr_set;
 	unsigned hash_algo;       /* OPTS HASH */
 	bool host_given;
+	unsigned mlst_facts;      /* IPC_FACT_*, chosen with OPTS MLST */
 };
 
 /* Run the session on the control connection; never returns. */

@@ -6,7 +6,9 @@
 #include <gnutls/gnutls.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "child_mon.h"
@@ -18,7 +20,9 @@
 
 struct tls {
 	gnutls_session_t s;
+	int fd;
 	bool data;
+	size_t sent; /* bytes written, so a failed handshake knows if it said anything */
 };
 
 static gnutls_certificate_credentials_t tls_creds;
@@ -185,6 +189,32 @@ int tls_prepare(const struct config *cfg, const char *cert_pem, size_t cert_len)
 	return 0;
 }
 
+static ssize_t tls_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int n)
+{
+	struct tls *t = ptr;
+	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n };
+	ssize_t r = sendmsg(t->fd, &m, MSG_NOSIGNAL);
+
+	if (r > 0)
+		t->sent += (size_t)r;
+	return r;
+}
+
+static ssize_t tls_pull(gnutls_transport_ptr_t ptr, void *buf, size_t len)
+{
+	struct tls *t = ptr;
+
+	return recv(t->fd, buf, len, 0);
+}
+
+static int tls_pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms)
+{
+	struct tls *t = ptr;
+	struct pollfd p = { .fd = t->fd, .events = POLLIN };
+
+	return poll(&p, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int)ms);
+}
+
 struct tls *tls_new(int fd, bool data)
 {
 	struct tls *t = calloc(1, sizeof(*t));
@@ -206,6 +236,11 @@ struct tls *tls_new(int fd, bool data)
 		gnutls_db_set_remove_function(t->s, cache_remove);
 	gnutls_db_set_ptr(t->s, NULL);
 	gnutls_transport_set_int(t->s, fd);
+	t->fd = fd;
+	gnutls_transport_set_ptr(t->s, t);
+	gnutls_transport_set_vec_push_function(t->s, tls_push);
+	gnutls_transport_set_pull_function(t->s, tls_pull);
+	gnutls_transport_set_pull_timeout_function(t->s, tls_pull_timeout);
 	return t;
 }
 
@@ -283,6 +318,11 @@ int tls_send_ticket(struct tls *t)
 		return -EPROTO;
 	}
 	return 0;
+}
+
+size_t tls_bytes_sent(const struct tls *t)
+{
+	return t->sent;
 }
 
 bool tls_resumed(const struct tls *t)

@@ -31,6 +31,8 @@ size_t tls_pending(struct tls *t);
 /* Send one new session ticket (TLS 1.3 only; a no-op otherwise). */
 int tls_send_ticket(struct tls *t);
 bool tls_resumed(const struct tls *t);
+/* Bytes the session has written to its socket so far. */
+size_t tls_bytes_sent(const struct tls *t);
 /* Send close_notify: 0, -EAGAIN, -EPROTO. */
 int tls_bye(struct tls *t);
 /* The protocol ("TLS1.3") and cipher ("AES-128-GCM") names. */

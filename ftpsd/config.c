@@ -14,7 +14,7 @@
 #define CONFIG_MAX_SIZE (1024 * 1024)
 #define CONFIG_MAX_LINE 4096
 
-enum value_kind { V_STRING, V_PATH, V_ADDRLIST, V_TLS3, V_TLS2, V_REUSE, V_BOOL, V_UINT, V_DURATION, V_PORTS, V_OCTAL,
+enum value_kind { V_STRING, V_PATH, V_ADDRLIST, V_VERBS, V_ENUM, V_REUSE, V_BOOL, V_UINT, V_DURATION, V_PORTS, V_OCTAL,
 		  V_ADDR4 };
 
 struct key {
@@ -22,35 +22,53 @@ struct key {
 	enum value_kind kind;
 	size_t offset;
 	unsigned min, max; /* V_UINT, V_DURATION (ms), V_OCTAL */
+	const char *const *names; /* V_ENUM: the values, in enum order */
 };
+
+static const char *const tls_names[] = { "off", "optional", "required", NULL };
+static const char *const user_tls_names[] = { "optional", "required", "forbidden", NULL };
+static const char *const client_cert_names[] = { "off", "request", "require", NULL };
+static const char *const cert_invalid_names[] = { "close", "refuse", NULL };
 
 #define F(field) offsetof(struct config, field)
 
 static const struct key keys[] = {
-	{ "tls-certificate", V_PATH, F(tls_certificate), 0, 0 },
-	{ "tls-key", V_PATH, F(tls_key), 0, 0 },
-	{ "tls-priority", V_STRING, F(tls_priority), 0, 0 },
-	{ "users-file", V_PATH, F(users_file), 0, 0 },
-	{ "pam-service", V_STRING, F(pam_service), 0, 0 },
-	{ "unprivileged-user", V_STRING, F(unprivileged_user), 0, 0 },
-	{ "empty-dir", V_PATH, F(empty_dir), 0, 0 },
-	{ "pasv-ports", V_PORTS, F(pasv_port_low), 1024, 65535 },
-	{ "pasv-address", V_ADDR4, F(pasv_address), 0, 0 },
-	{ "banner", V_STRING, F(banner), 0, 0 },
-	{ "xferlog", V_PATH, F(xferlog), 0, 0 },
-	{ "control-tls", V_TLS3, F(control_tls), 0, 0 },
-	{ "data-tls", V_TLS2, F(data_tls), 0, 0 },
-	{ "data-tls-reuse", V_REUSE, F(data_tls_reuse), 0, 0 },
-	{ "data-tls-strict-eof", V_BOOL, F(data_tls_strict_eof), 0, 0 },
-	{ "upload-fsync", V_BOOL, F(upload_fsync), 0, 0 },
-	{ "active-mode", V_BOOL, F(active_mode), 0, 0 },
-	{ "proxy-protocol", V_BOOL, F(proxy_protocol), 0, 0 },
-	{ "proxy-protocol-from", V_ADDRLIST, F(proxy_protocol_from), 0, 0 },
-	{ "idle-timeout", V_DURATION, F(idle_timeout_ms), 1000, 86400000 },
-	{ "login-timeout", V_DURATION, F(login_timeout_ms), 1000, 3600000 },
-	{ "login-failure-delay", V_DURATION, F(login_failure_delay_ms), 0, 60000 },
-	{ "max-login-failures", V_UINT, F(max_login_failures), 1, 100 },
-	{ "umask", V_OCTAL, F(umask), 0, 0777 },
+	{ "tls-certificate", V_PATH, F(tls_certificate), 0, 0, NULL },
+	{ "tls-key", V_PATH, F(tls_key), 0, 0, NULL },
+	{ "tls-priority", V_STRING, F(tls_priority), 0, 0, NULL },
+	{ "users-file", V_PATH, F(users_file), 0, 0, NULL },
+	{ "pam-service", V_STRING, F(pam_service), 0, 0, NULL },
+	{ "unprivileged-user", V_STRING, F(unprivileged_user), 0, 0, NULL },
+	{ "empty-dir", V_PATH, F(empty_dir), 0, 0, NULL },
+	{ "pasv-ports", V_PORTS, F(pasv_port_low), 1024, 65535, NULL },
+	{ "pasv-address", V_ADDR4, F(pasv_address), 0, 0, NULL },
+	{ "banner", V_STRING, F(banner), 0, 0, NULL },
+	{ "xferlog", V_PATH, F(xferlog), 0, 0, NULL },
+	{ "control-tls", V_ENUM, F(control_tls), 0, 0, tls_names },
+	{ "allow-before-tls", V_VERBS, F(allow_before_tls), 0, 0, NULL },
+	{ "data-tls", V_ENUM, F(data_tls), 0, 0, tls_names },
+	{ "data-tls-listings", V_ENUM, F(data_tls_listings), 0, 0, tls_names },
+	{ "data-tls-reuse", V_REUSE, F(data_tls_reuse), 0, 0, NULL },
+	{ "data-tls-strict-eof", V_BOOL, F(data_tls_strict_eof), 0, 0, NULL },
+	{ "upload-fsync", V_BOOL, F(upload_fsync), 0, 0, NULL },
+	{ "active-mode", V_BOOL, F(active_mode), 0, 0, NULL },
+	{ "ccc", V_BOOL, F(ccc), 0, 0, NULL },
+	{ "tls-client-certificate", V_ENUM, F(tls_client_certificate), 0, 0, client_cert_names },
+	{ "tls-client-ca", V_PATH, F(tls_client_ca), 0, 0, NULL },
+	{ "tls-client-certificate-invalid", V_ENUM, F(tls_client_certificate_invalid), 0, 0,
+	  cert_invalid_names },
+	{ "anonymous", V_BOOL, F(anonymous), 0, 0, NULL },
+	{ "anonymous-root", V_PATH, F(anonymous_root), 0, 0, NULL },
+	{ "anonymous-user", V_STRING, F(anonymous_user), 0, 0, NULL },
+	{ "anonymous-write", V_BOOL, F(anonymous_write), 0, 0, NULL },
+	{ "anonymous-tls", V_ENUM, F(anonymous_tls), 0, 0, user_tls_names },
+	{ "proxy-protocol", V_BOOL, F(proxy_protocol), 0, 0, NULL },
+	{ "proxy-protocol-from", V_ADDRLIST, F(proxy_protocol_from), 0, 0, NULL },
+	{ "idle-timeout", V_DURATION, F(idle_timeout_ms), 1000, 86400000, NULL },
+	{ "login-timeout", V_DURATION, F(login_timeout_ms), 1000, 3600000, NULL },
+	{ "login-failure-delay", V_DURATION, F(login_failure_delay_ms), 0, 60000, NULL },
+	{ "max-login-failures", V_UINT, F(max_login_failures), 1, 100, NULL },
+	{ "umask", V_OCTAL, F(umask), 0, 0777, NULL },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -72,6 +90,8 @@ void config_defaults(struct config *cfg)
 	cfg->unprivileged_user = strdup("ftpsd");
 	cfg->empty_dir = strdup("/run/ftpsd/empty");
 	cfg->banner = strdup("ftpsd ready");
+	cfg->anonymous_user = strdup("ftp");
+	cfg->data_tls_listings = TLS_POLICY_REQUIRED;
 	cfg->pasv_port_low = 49152;
 	cfg->pasv_port_high = 65534;
 	cfg->control_tls = TLS_POLICY_REQUIRED;
@@ -85,7 +105,7 @@ void config_defaults(struct config *cfg)
 	cfg->max_login_failures = 3;
 	cfg->umask = 022;
 	if (cfg->tls_priority == NULL || cfg->unprivileged_user == NULL || cfg->empty_dir == NULL ||
-	    cfg->banner == NULL)
+	    cfg->banner == NULL || cfg->anonymous_user == NULL)
 		abort();
 }
 
@@ -93,7 +113,7 @@ void config_free(struct config *cfg)
 {
 	for (size_t i = 0; i < NKEYS; i++) {
 		if (keys[i].kind == V_STRING || keys[i].kind == V_PATH || keys[i].kind == V_ADDR4 ||
-		    keys[i].kind == V_ADDRLIST) {
+		    keys[i].kind == V_ADDRLIST || keys[i].kind == V_VERBS) {
 			char **p = (char **)((char *)cfg + keys[i].offset);
 			free(*p);
 			*p = NULL;
@@ -192,21 +212,36 @@ static int set_value(struct config *cfg, const struct key *k, const char *value,
 		*(char **)field = copy;
 		return 0;
 	}
-	case V_TLS3:
-	case V_TLS2: {
-		enum tls_policy p;
-		if (strcmp(value, "required") == 0)
-			p = TLS_POLICY_REQUIRED;
-		else if (strcmp(value, "optional") == 0)
-			p = TLS_POLICY_OPTIONAL;
-		else if (k->kind == V_TLS3 && strcmp(value, "off") == 0)
-			p = TLS_POLICY_OFF;
-		else {
-			snprintf(why, whylen, "%s must be %s", k->name,
-				 k->kind == V_TLS3 ? "required, optional or off" : "required or optional");
-			return -1;
+	case V_ENUM: {
+		char list[128] = "";
+		for (unsigned i = 0; k->names[i] != NULL; i++) {
+			if (strcmp(value, k->names[i]) == 0) {
+				*(unsigned *)field = i;
+				return 0;
+			}
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+				 i == 0 ? "" : k->names[i + 1] == NULL ? " or " : ", ", k->names[i]);
 		}
-		*(enum tls_policy *)field = p;
+		snprintf(why, whylen, "%s must be %s", k->name, list);
+		return -1;
+	}
+	case V_VERBS: {
+		/* FTP verbs: 3 or 4 letters each, comma-separated. */
+		const char *p = value;
+		while (*p != '\0') {
+			size_t n = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+			if (n < 3 || n > 4 || (p[n] != '\0' && p[n] != ',')) {
+				snprintf(why, whylen, "%s must be FTP commands separated by commas",
+					 k->name);
+				return -1;
+			}
+			p += n + (p[n] == ',');
+		}
+		char *copy = strdup(value);
+		if (copy == NULL)
+			abort();
+		free(*(char **)field);
+		*(char **)field = copy;
 		return 0;
 	}
 	case V_REUSE:
@@ -379,13 +414,31 @@ int config_parse(struct config *cfg, const char *name, const char *text, size_t 
 		       "tls-certificate and tls-key are required unless control-tls = off");
 		errors++;
 	}
+	/* Listings follow data-tls unless set on their own. */
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strcmp(keys[i].name, "data-tls-listings") == 0 && !seen[i])
+			cfg->data_tls_listings = cfg->data_tls;
+	if (cfg->tls_client_certificate != CLIENT_CERT_OFF && cfg->tls_client_ca == NULL) {
+		report(err, ctx, name, lineno, "tls-client-certificate needs tls-client-ca");
+		errors++;
+	}
+	if (cfg->anonymous && cfg->anonymous_root == NULL) {
+		report(err, ctx, name, lineno, "anonymous = on needs anonymous-root");
+		errors++;
+	}
+	if (cfg->control_tls == TLS_POLICY_OFF &&
+	    (cfg->data_tls == TLS_POLICY_REQUIRED || cfg->data_tls_listings == TLS_POLICY_REQUIRED)) {
+		report(err, ctx, name, lineno,
+		       "control-tls = off leaves no way to protect data: set data-tls = off");
+		errors++;
+	}
 	if (cfg->proxy_protocol && cfg->proxy_protocol_from == NULL) {
 		report(err, ctx, name, lineno,
 		       "proxy-protocol = on needs proxy-protocol-from (the balancers' addresses)");
 		errors++;
 	}
-	if (cfg->users_file == NULL && cfg->pam_service == NULL) {
-		report(err, ctx, name, lineno, "set users-file, pam-service or both");
+	if (cfg->users_file == NULL && cfg->pam_service == NULL && !cfg->anonymous) {
+		report(err, ctx, name, lineno, "set users-file, pam-service or anonymous");
 		errors++;
 	}
 	return errors;
@@ -438,15 +491,13 @@ int config_load(struct config *cfg, const char *path, config_error_fn err, void 
 
 void config_print(const struct config *cfg, FILE *f)
 {
-	static const char *const tls_names[] = { "off", "optional", "required" };
-
 	for (size_t i = 0; i < NKEYS; i++) {
 		const struct key *k = &keys[i];
 		const void *field = (const char *)cfg + k->offset;
 		const char *str;
 
 		if ((k->kind == V_STRING || k->kind == V_PATH || k->kind == V_ADDR4 ||
-		     k->kind == V_ADDRLIST) &&
+		     k->kind == V_ADDRLIST || k->kind == V_VERBS) &&
 		    *(char *const *)field == NULL) {
 			fprintf(f, "# %s is not set\n", k->name);
 			continue;
@@ -457,12 +508,12 @@ void config_print(const struct config *cfg, FILE *f)
 		case V_PATH:
 		case V_ADDR4:
 		case V_ADDRLIST:
+		case V_VERBS:
 			str = *(char *const *)field;
 			fprintf(f, "%s\n", str);
 			break;
-		case V_TLS3:
-		case V_TLS2:
-			fprintf(f, "%s\n", tls_names[*(const enum tls_policy *)field]);
+		case V_ENUM:
+			fprintf(f, "%s\n", k->names[*(const unsigned *)field]);
 			break;
 		case V_REUSE:
 			fprintf(f, "%s\n", *(const bool *)field ? "required" : "off");

@@ -7,6 +7,10 @@
 #include <stdio.h>
 
 enum tls_policy { TLS_POLICY_OFF, TLS_POLICY_OPTIONAL, TLS_POLICY_REQUIRED };
+/* Per user (users-file tls=, anonymous-tls): may or must the login be protected? */
+enum user_tls { USER_TLS_OPTIONAL, USER_TLS_REQUIRED, USER_TLS_FORBIDDEN };
+enum client_cert { CLIENT_CERT_OFF, CLIENT_CERT_REQUEST, CLIENT_CERT_REQUIRE };
+enum cert_invalid { CERT_INVALID_CLOSE, CERT_INVALID_REFUSE };
 
 struct config {
 	char *tls_certificate;
@@ -20,9 +24,20 @@ struct config {
 	char *banner;
 	char *xferlog;
 	char *proxy_protocol_from;
+	char *allow_before_tls;      /* verbs, comma-separated */
+	char *anonymous_root;
+	char *anonymous_user;
+	char *tls_client_ca;
 	unsigned pasv_port_low, pasv_port_high;
 	enum tls_policy control_tls;
 	enum tls_policy data_tls;
+	enum tls_policy data_tls_listings;
+	enum user_tls anonymous_tls;
+	enum client_cert tls_client_certificate;
+	enum cert_invalid tls_client_certificate_invalid;
+	bool anonymous;
+	bool anonymous_write;
+	bool ccc;
 	bool data_tls_reuse;
 	bool data_tls_strict_eof;
 	bool upload_fsync;

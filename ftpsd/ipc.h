@@ -20,7 +20,7 @@ enum ipc_type {
 	IPC_AUTH = 3,  /* str user, str password -> i32 rc, u32 user flags */
 	IPC_STAT = 4,  /* str path -> i32 rc, u32 mode, u64 size, i64 mtime */
 	IPC_OPEN = 5,  /* str path, u32 how, u64 offset -> i32 rc, u64 size; + fd */
-	IPC_LIST = 6,  /* str path, u32 format, u32 flags -> i32 rc; + memfd */
+	IPC_LIST = 6,  /* str path, u32 format, u32 flags, str arg -> i32 rc; + memfd */
 	IPC_MKDIR = 7,   /* str path -> i32 rc */
 	IPC_RMDIR = 8,   /* str path -> i32 rc */
 	IPC_DELETE = 9,  /* str path -> i32 rc */
@@ -40,6 +40,16 @@ enum { IPC_OPEN_READ = 0, IPC_OPEN_WRITE = 1, IPC_OPEN_APPEND = 2, IPC_OPEN_UNIQ
 /* IPC_LIST formats and flags */
 enum { IPC_LIST_LONG = 0, IPC_LIST_NAMES = 1, IPC_LIST_MLSD = 2 };
 enum { IPC_LIST_ALL = 1, IPC_LIST_SELF = 2 };
+/* IPC_LIST flags: the MLST/MLSD facts wanted (OPTS MLST) */
+enum {
+	IPC_FACT_TYPE = 1 << 8,
+	IPC_FACT_SIZE = 1 << 9,
+	IPC_FACT_MODIFY = 1 << 10,
+	IPC_FACT_PERM = 1 << 11,
+	IPC_FACT_UNIX_MODE = 1 << 12,
+	IPC_FACT_UNIQUE = 1 << 13,
+	IPC_FACTS_ALL = 0x3f << 8,
+};
 /* IPC_XFER directions and flags */
 enum { IPC_XFER_SENT = 0, IPC_XFER_RECEIVED = 1 };
 enum { IPC_XFER_COMPLETE = 1, IPC_XFER_ASCII = 2 };

@@ -23,6 +23,24 @@
 #include "monitor.h"
 #include "proctitle.h"
 #include "proxy.h"
+#include "sanitizer.h"
+
+#if FTPSD_SANITIZED
+/* Sanitizer builds (tests only): a report ends the process; LeakSanitizer
+ * cannot run under the seccomp filters, and the launcher passes no
+ * environment to set these with. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+	return "detect_leaks=0:abort_on_error=1";
+}
+
+const char *__ubsan_default_options(void);
+const char *__ubsan_default_options(void)
+{
+	return "print_stacktrace=1:halt_on_error=1";
+}
+#endif
 
 static void print_error(void *ctx, const char *message)
 {

@@ -231,7 +231,8 @@ static void monitor_list(struct monitor *m, struct mon_request *req)
 {
 	int fd = -1, r;
 
-	r = monitor_fs_list(req->u.file.path, req->u.file.format, req->u.file.flags, &fd);
+	r = monitor_fs_list(req->u.file.path, req->u.file.format, req->u.file.flags, req->u.file.to,
+			    &fd);
 
 	struct ipc_msg *a = calloc(1, sizeof(*a));
 	if (a == NULL)
@@ -556,9 +557,11 @@ void monitor_run(const struct config *cfg, struct launch *l)
 			exit(0);
 		}
 		if (r < 0) {
-			kill(m.child, SIGKILL);
+			/* After login the monitor may not be allowed to signal the child
+			 * (other uids): it will see this socket close and exit anyway,
+			 * so nothing waits for it here. */
+			(void)kill(m.child, SIGKILL);
 			errno = -r;
-			reap_child(&m);
 			fatal("bad message from the child");
 		}
 		monitor_dispatch(&m, msg, req);

@@ -48,7 +48,8 @@ int monitor_auth_parse_line(char *line, const char *user, struct account *acct, 
 void monitor_fs_set_root(int root_fd, bool read_only);
 int monitor_fs_stat(const char *path, struct stat *st);
 int monitor_fs_open(const char *path, unsigned how, uint64_t offset, int *fd, uint64_t *size);
-int monitor_fs_list(const char *path, unsigned format, unsigned flags, int *fd);
+/* arg: the path as the client wrote it, which NLST names start with. */
+int monitor_fs_list(const char *path, unsigned format, unsigned flags, const char *arg, int *fd);
 int monitor_fs_mkdir(const char *path);
 /* DELE (dir false) and RMD (dir true). */
 int monitor_fs_remove(const char *path, bool dir);
@@ -56,6 +57,6 @@ int monitor_fs_rename(const char *from, const char *to);
 int monitor_fs_chmod(const char *path, unsigned mode);
 int monitor_fs_settime(const char *path, time_t mtime);
 /* Format one listing line for a name and its stat; for tests. */
-int monitor_fs_format(char *out, size_t size, unsigned format, const char *name,
+int monitor_fs_format(char *out, size_t size, unsigned format, unsigned facts, const char *name,
 		      const struct stat *st, const char *link_target, const char *perm,
 		      time_t now);

@@ -138,7 +138,36 @@ static void mode_string(mode_t m, char out[11])
 	out[10] = '\0';
 }
 
-int monitor_fs_format(char *out, size_t size, unsigned format, const char *name,
+/* The MLSD/MLST facts that facts selects, each "name=value;". */
+static void mlsd_facts(char *out, size_t size, unsigned facts, const struct stat *st,
+		       const char *perm)
+{
+	char date[32];
+	struct tm tm;
+	size_t n = 0;
+
+	out[0] = '\0';
+#define ADD(...) (n += (size_t)snprintf(out + n, n < size ? size - n : 0, __VA_ARGS__))
+	if (facts & IPC_FACT_TYPE)
+		ADD("type=%s;", S_ISDIR(st->st_mode) ? "dir" : S_ISREG(st->st_mode) ? "file"
+										  : "OS.unix=special");
+	if (facts & IPC_FACT_SIZE)
+		ADD("size=%llu;", (unsigned long long)st->st_size);
+	if (facts & IPC_FACT_MODIFY) {
+		gmtime_r(&st->st_mtime, &tm);
+		strftime(date, sizeof(date), "%Y%m%d%H%M%S", &tm);
+		ADD("modify=%s;", date);
+	}
+	if (facts & IPC_FACT_PERM)
+		ADD("perm=%s;", perm);
+	if (facts & IPC_FACT_UNIX_MODE)
+		ADD("unix.mode=0%o;", (unsigned)(st->st_mode & 07777));
+	if (facts & IPC_FACT_UNIQUE)
+		ADD("unique=%llxU%llx;", (unsigned long long)st->st_dev, (unsigned long long)st->st_ino);
+#undef ADD
+}
+
+int monitor_fs_format(char *out, size_t size, unsigned format, unsigned facts, const char *name,
 		      const struct stat *st, const char *link_target, const char *perm,
 		      time_t now)
 {
@@ -150,16 +179,12 @@ int monitor_fs_format(char *out, size_t size, unsigned format, const char *name,
 	case IPC_LIST_NAMES:
 		n = snprintf(out, size, "%s\r\n", name);
 		break;
-	case IPC_LIST_MLSD:
-		gmtime_r(&st->st_mtime, &tm);
-		strftime(date, sizeof(date), "%Y%m%d%H%M%S", &tm);
-		n = snprintf(out, size,
-			     "type=%s;size=%llu;modify=%s;perm=%s;unix.mode=0%o;unique=%llxU%llx; %s\r\n",
-			     S_ISDIR(st->st_mode) ? "dir" : S_ISREG(st->st_mode) ? "file" : "OS.unix=special",
-			     (unsigned long long)st->st_size, date, perm,
-			     (unsigned)(st->st_mode & 07777), (unsigned long long)st->st_dev,
-			     (unsigned long long)st->st_ino, name);
+	case IPC_LIST_MLSD: {
+		char f[256];
+		mlsd_facts(f, sizeof(f), facts, st, perm);
+		n = snprintf(out, size, "%s %s\r\n", f, name);
 		break;
+	}
 	case IPC_LIST_LONG:
 		gmtime_r(&st->st_mtime, &tm);
 		/* ls(1): the year instead of the time beyond six months either way. */
@@ -212,8 +237,8 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int emit(FILE *f, unsigned format, int dirfd, const char *vdir, const char *name,
-		const char *shown, time_t now)
+static int emit(FILE *f, unsigned format, unsigned facts, int dirfd, const char *vdir,
+		const char *name, const char *shown, time_t now)
 {
 	struct stat st;
 	char line[8192], perm[16] = "", vpath[IPC_MAX_PATH * 2];
@@ -240,14 +265,14 @@ static int emit(FILE *f, unsigned format, int dirfd, const char *vdir, const cha
 		snprintf(perm, sizeof(perm), "%s", S_ISDIR(st.st_mode) ? "el" : "r");
 	else if (format == IPC_LIST_MLSD)
 		perm_facts(dirfd, name, &st, perm);
-	int n = monitor_fs_format(line, sizeof(line), format, shown, &st, NULL, perm, now);
+	int n = monitor_fs_format(line, sizeof(line), format, facts, shown, &st, NULL, perm, now);
 	if (n < 0)
 		return 0;
 	return fwrite(line, 1, (size_t)n, f) == (size_t)n ? 0 : -EIO;
 }
 
 static int list_dir(FILE *f, int fd, const char *vdir, unsigned format, unsigned flags, time_t now,
-		    const char *pattern)
+		    const char *pattern, const char *prefix)
 {
 	DIR *d = fdopendir(fd);
 	char **names = NULL;
@@ -280,9 +305,17 @@ static int list_dir(FILE *f, int fd, const char *vdir, unsigned format, unsigned
 		if ((names[count++] = strdup(e->d_name)) == NULL)
 			abort();
 	}
-	qsort(names, count, sizeof(*names), cmp_names);
-	for (size_t i = 0; i < count && r == 0; i++)
-		r = emit(f, format, dirfd(d), vdir, names[i], names[i], now);
+	if (count > 0)
+		qsort(names, count, sizeof(*names), cmp_names);
+	for (size_t i = 0; i < count && r == 0; i++) {
+		/* NLST names are for programs to fetch: "d/a.txt" for "NLST d". */
+		char shown[2 * IPC_MAX_PATH];
+		if (format == IPC_LIST_NAMES && prefix[0] != '\0')
+			snprintf(shown, sizeof(shown), "%s%s", prefix, names[i]);
+		else
+			snprintf(shown, sizeof(shown), "%s", names[i]);
+		r = emit(f, format, flags & IPC_FACTS_ALL, dirfd(d), vdir, names[i], shown, now);
+	}
 	for (size_t i = 0; i < count; i++)
 		free(names[i]);
 	free(names);
@@ -342,7 +375,8 @@ static int open_parent(const char *path, char *base, size_t size)
 
 /* "LIST *.txt": a pattern in the last component, matched as fnmatch(3)
  * would, after the name itself was not found. */
-static int list_glob(const char *path, unsigned format, unsigned flags, int *out, time_t now)
+static int list_glob(const char *path, unsigned format, unsigned flags, const char *arg, int *out,
+		     time_t now)
 {
 	char base[IPC_MAX_PATH], vdir[IPC_MAX_PATH];
 	const char *slash = strrchr(path, '/');
@@ -365,7 +399,10 @@ static int list_glob(const char *path, unsigned format, unsigned flags, int *out
 	FILE *f = open_memstream(&text, &len);
 	if (f == NULL)
 		abort();
-	int r = list_dir(f, dfd, vdir[0] ? vdir : "/", format, flags, now, base);
+	char prefix[IPC_MAX_PATH];
+	const char *aslash = strrchr(arg, '/');
+	snprintf(prefix, sizeof(prefix), "%.*s", aslash != NULL ? (int)(aslash - arg + 1) : 0, arg);
+	int r = list_dir(f, dfd, vdir[0] ? vdir : "/", format, flags, now, base, prefix);
 	if (fclose(f) != 0 && r == 0)
 		r = -EIO;
 	if (r < 0) {
@@ -379,7 +416,7 @@ static int list_glob(const char *path, unsigned format, unsigned flags, int *out
 	return to_memfd(text, len, out);
 }
 
-int monitor_fs_list(const char *path, unsigned format, unsigned flags, int *out)
+int monitor_fs_list(const char *path, unsigned format, unsigned flags, const char *arg, int *out)
 {
 	struct stat st;
 	time_t now = time(NULL);
@@ -388,11 +425,12 @@ int monitor_fs_list(const char *path, unsigned format, unsigned flags, int *out)
 	int r, fd;
 	FILE *f;
 
-	if (format > IPC_LIST_MLSD || (flags & ~(unsigned)(IPC_LIST_ALL | IPC_LIST_SELF)) != 0)
+	if (format > IPC_LIST_MLSD ||
+	    (flags & ~(unsigned)(IPC_LIST_ALL | IPC_LIST_SELF | IPC_FACTS_ALL)) != 0)
 		return -EINVAL;
 	fd = fs_openat2(path, O_RDONLY | O_NONBLOCK, 0);
 	if (fd == -ENOENT && strpbrk(path, "*?[") != NULL)
-		return list_glob(path, format, flags, out, now);
+		return list_glob(path, format, flags, arg, out, now);
 	if (fd < 0)
 		return fd;
 	if (fstat(fd, &st) < 0) {
@@ -408,11 +446,16 @@ int monitor_fs_list(const char *path, unsigned format, unsigned flags, int *out)
 		char perm[16];
 		perm_facts(fd, ".", &st, perm);
 		char line[512];
-		int n = monitor_fs_format(line, sizeof(line), format, "/", &st, NULL, perm, now);
+		int n = monitor_fs_format(line, sizeof(line), format, flags & IPC_FACTS_ALL, "/", &st,
+					  NULL, perm, now);
 		r = n < 0 || fwrite(line, 1, (size_t)n, f) != (size_t)n ? -EIO : 0;
 		close(fd);
 	} else if (S_ISDIR(st.st_mode) && !(flags & IPC_LIST_SELF)) {
-		r = list_dir(f, fd, path, format, flags, now, NULL);
+		char prefix[IPC_MAX_PATH + 1] = "";
+		size_t alen = strlen(arg);
+		if (alen > 0 && alen < IPC_MAX_PATH)
+			snprintf(prefix, sizeof(prefix), "%s%s", arg, arg[alen - 1] == '/' ? "" : "/");
+		r = list_dir(f, fd, path, format, flags, now, NULL, prefix);
 	} else {
 		/* A single file: list it by its last component. */
 		char parent[IPC_MAX_PATH], base[IPC_MAX_PATH], *slash;
@@ -428,7 +471,11 @@ int monitor_fs_list(const char *path, unsigned format, unsigned flags, int *out)
 			free(text);
 			return fd;
 		}
-		r = emit(f, format, fd, parent, base, format == IPC_LIST_NAMES ? path : base, now);
+		/* A single file: NLST names it as the client did, MLST by its path. */
+		const char *shown = format == IPC_LIST_NAMES && arg[0] != '\0' ? arg
+				    : (flags & IPC_LIST_SELF) ? path
+				    : base;
+		r = emit(f, format, flags & IPC_FACTS_ALL, fd, parent, base, shown, now);
 		close(fd);
 	}
 	if (fclose(f) != 0 && r == 0)

@@ -96,7 +96,9 @@ static int decode_fields(struct ipc_msg *m, struct mon_request *r)
 	case IPC_LIST:
 		if (get_path(m, r->u.file.path) < 0 || ipc_get_u32(m, &r->u.file.format) < 0 ||
 		    ipc_get_u32(m, &r->u.file.flags) < 0 || r->u.file.format > IPC_LIST_MLSD ||
-		    (r->u.file.flags & ~(uint32_t)(IPC_LIST_ALL | IPC_LIST_SELF)) != 0)
+		    (r->u.file.flags & ~(uint32_t)(IPC_LIST_ALL | IPC_LIST_SELF | IPC_FACTS_ALL)) != 0 ||
+		    ipc_get_str(m, r->u.file.to, sizeof(r->u.file.to)) < 0 ||
+		    strpbrk(r->u.file.to, "\r\n") != NULL)
 			return -EBADMSG;
 		return 0;
 	case IPC_TLS_INFO:

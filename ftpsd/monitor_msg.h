@@ -50,7 +50,7 @@ struct mon_request {
 			uint32_t flags;   /* IPC_LIST */
 			uint32_t mode;    /* IPC_CHMOD */
 			int64_t mtime;    /* IPC_SETTIME */
-			char to[IPC_MAX_PATH]; /* IPC_RENAME */
+			char to[IPC_MAX_PATH]; /* IPC_RENAME; IPC_LIST: the argument as the client gave it */
 		} file;
 	} u;
 };

@@ -120,6 +120,9 @@ static const struct rule sanitizer_rules[] = {
 	{ SCMP_SYS(prlimit64), "sanitizer runtime" },
 	{ SCMP_SYS(getrlimit), "sanitizer runtime" },
 	{ SCMP_SYS(gettid), "sanitizer runtime" },
+	{ SCMP_SYS(ioctl), "sanitizer runtime: isatty() before a report" },
+	{ SCMP_SYS(readlink), "sanitizer runtime: symbolizing a report" },
+	{ SCMP_SYS(getppid), "sanitizer runtime" },
 };
 
 static int add_rules(scmp_filter_ctx ctx, const struct rule *rules, size_t n)
