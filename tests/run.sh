@@ -20,6 +20,7 @@ deps=(
     meson ninja-build pkg-config gcc clang
     libgnutls28-dev libsystemd-dev libseccomp-dev libcrypt-dev libpam0g-dev libclang-rt-14-dev
     python3-pytest curl lftp gnutls-bin openssl systemd xinetd procps haproxy
+    fail2ban groff-base man-db
 )
 
 say() { printf '==> %s\n' "$*" >&2; }

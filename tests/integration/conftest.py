@@ -279,8 +279,16 @@ def server(request, ftpsd_bin, session_dir, pki, accounts):
         return srv
 
     yield make
+    reports = []
     for srv in started:
         srv.stop()
         log = srv.log
         if log:
             print("----- server log (%s, port %s) -----\n%s" % (srv.config_path, srv.port, log))
+        # A sanitizer report (ASan/UBSan builds) fails the test that caused it,
+        # whatever the client saw.
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            if marker in log:
+                reports.append("%s in the log of %s" % (marker, srv.config_path))
+    if reports:
+        pytest.fail("; ".join(reports))

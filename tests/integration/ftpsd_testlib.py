@@ -518,3 +518,170 @@ class Server:
             self._logf.close()
             self._logf = None
         self.proc = None
+
+
+# ------------------------------------------- sandbox and attack tests (shared)
+
+def session_pids(srv, timeout=3):
+    """(monitor, child) of the single session running under the launcher."""
+    def find():
+        monitors = srv.monitors()
+        if len(monitors) != 1:
+            return None
+        kids = [p for p in children(monitors[0]) if alive(p)]
+        if len(kids) != 1:
+            return None
+        return monitors[0], kids[0]
+
+    found = wait_for(find, timeout=timeout)
+    assert found, "expected one monitor with one child under pid %d; ftpsd processes: %s" % (
+        srv.proc.pid, srv.sessions())
+    return found
+
+
+def proc_limits(pid):
+    """{'Max open files': (soft, hard), ...} from /proc/PID/limits ('unlimited' -> None)."""
+    out = {}
+    with open("/proc/%d/limits" % pid) as f:
+        lines = f.read().splitlines()
+    for line in lines[1:]:
+        name = line[:26].strip()
+        fields = line[26:].split()
+        vals = [None if v == "unlimited" else int(v) for v in fields[:2]]
+        out[name] = tuple(vals)
+    return out
+
+
+def ecdsa_secret(keyfile):
+    """The ECDSA private scalar of a PEM key, big-endian, without leading zero bytes."""
+    r = subprocess.run(["certtool", "-k", "--infile", keyfile], capture_output=True, text=True,
+                       timeout=IO_TIMEOUT, check=True)
+    lines = r.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "private key:")
+    hexs = ""
+    for line in lines[start + 1:]:
+        if not line.strip():
+            break
+        hexs += line.strip().replace(":", "")
+    secret = bytes.fromhex(hexs).lstrip(b"\0")
+    assert len(secret) >= 24, hexs
+    return secret
+
+
+MEMORY_REGION_LIMIT = 256 << 20
+
+
+def memory_find(pid, needles):
+    """Which of `needles` (bytes) occur in the readable memory of process `pid` (root only:
+    /proc/PID/mem of another uid's or a non-dumpable process). Returns (found set, bytes read).
+    Regions over MEMORY_REGION_LIMIT (AddressSanitizer's reserved shadow, terabytes of
+    untouched pages) are skipped; no region of a normal build comes near that size."""
+    found = set()
+    total = 0
+    overlap = max(len(n) for n in needles)
+    with open("/proc/%d/maps" % pid) as f:
+        maps = f.read().splitlines()
+    fd = os.open("/proc/%d/mem" % pid, os.O_RDONLY)
+    try:
+        for line in maps:
+            fields = line.split()
+            if fields[1][0] != "r" or (len(fields) > 5 and fields[5] in ("[vvar]", "[vsyscall]")):
+                continue
+            lo, hi = (int(x, 16) for x in fields[0].split("-"))
+            if hi - lo > MEMORY_REGION_LIMIT:
+                continue
+            tail = b""
+            pos = lo
+            while pos < hi:
+                try:
+                    chunk = os.pread(fd, min(hi - pos, 8 << 20), pos)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                total += len(chunk)
+                window = tail + chunk
+                for n in needles:
+                    if n in window:
+                        found.add(n)
+                tail = window[-overlap:]
+                pos += len(chunk)
+    finally:
+        os.close(fd)
+    return found, total
+
+
+# ------------------------------------------- command tests (shared): IPv6 launcher
+
+def tcp6_listening(port):
+    """Is [::1]:port in LISTEN state (from /proc/net/tcp6, without connecting)."""
+    want = "00000000000000000000000001000000:%04X" % port
+    try:
+        with open("/proc/net/tcp6") as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[1] == want and fields[3] == "0A":
+                    return True
+    except OSError:
+        pass
+    return False
+
+
+def start_ipv6(srv):
+    """Launch `srv` (made with server(start=False)) on [::1] instead of 127.0.0.1."""
+    last = None
+    for _ in range(3):
+        s = socket.socket(socket.AF_INET6)
+        s.bind(("::1", 0))
+        srv.port = s.getsockname()[1]
+        s.close()
+        srv._logf = open(srv.log_path, "ab")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LISTEN_")}
+        srv.proc = subprocess.Popen(
+            ["systemd-socket-activate", "--accept", "-l", "[::1]:%d" % srv.port, "--"]
+            + srv.argv(),
+            stdin=subprocess.DEVNULL, stdout=srv._logf, stderr=srv._logf,
+            start_new_session=True, env=env)
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if srv.proc.poll() is not None:
+                break
+            if tcp6_listening(srv.port) and "Listening on" in srv.log:
+                return srv
+            time.sleep(0.02)
+        last = srv.log
+        srv.stop()
+    raise RuntimeError("systemd-socket-activate did not listen on [::1]:\n" + (last or ""))
+
+
+# ------------------------------------------- deployment tests (shared): units/, install
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+UNITS_SRC = os.path.join(REPO, "units")
+
+
+def meson_build_dir():
+    """The meson build directory $FTPSD_BIN was built in (BUILD/ftpsd/ftpsd), or None
+    (e.g. FTPSD_BIN is an installed binary)."""
+    binary = os.environ.get("FTPSD_BIN", os.path.join(REPO, "build", "ftpsd", "ftpsd"))
+    d = os.path.dirname(os.path.dirname(os.path.abspath(binary)))
+    if os.path.isfile(os.path.join(d, "meson-private", "coredata.dat")):
+        return d
+    return None
+
+
+def shipped_unit(name):
+    """Text of a shipped file from units/: as meson generated it in the build directory
+    (ftpsd@.service, xinetd.ftpsd, ... from their .in templates) or the source file."""
+    build = meson_build_dir()
+    if build is not None and os.path.exists(os.path.join(build, "units", name)):
+        path = os.path.join(build, "units", name)
+    elif os.path.exists(os.path.join(UNITS_SRC, name)):
+        path = os.path.join(UNITS_SRC, name)
+    else:
+        raise AssertionError("units/%s: neither in the source tree nor generated in %s/units "
+                             "(reconfigure the build)" % (name, build))
+    with open(path) as f:
+        text = f.read()
+    assert not re.search(r"@[A-Za-z_]+@", text), "unsubstituted template variable in " + path
+    return text

@@ -79,7 +79,7 @@ def test_check_config_durations_with_units(server, ftpsd_bin):
     "no-such-key = 1",
     "tls-certifcate = /etc/ssl/x.pem",
     "control-tls = maybe",
-    "data-tls = off",
+    "data-tls = never",
     "data-tls-reuse = sometimes",
     "pasv-ports = banana",
     "pasv-ports = 70000-80000",

@@ -53,8 +53,8 @@ int main(void)
 		{ BASE "bogus = 1\n", "t.conf:4: unknown key 'bogus'" },
 		{ BASE "pasv-ports = 9-8\n", "t.conf:4: pasv-ports must be LOW-HIGH" },
 		{ BASE "pasv-ports = 100-200\n", "t.conf:4: pasv-ports must be LOW-HIGH" },
-		{ BASE "data-tls = maybe\n", "t.conf:4: data-tls must be required or optional" },
-		{ BASE "control-tls = no\n", "t.conf:4: control-tls must be required, optional or off" },
+		{ BASE "data-tls = maybe\n", "t.conf:4: data-tls must be off, optional or required" },
+		{ BASE "control-tls = no\n", "t.conf:4: control-tls must be off, optional or required" },
 		{ BASE "idle-timeout = 5h\n", "t.conf:4: idle-timeout must be a duration" },
 		{ BASE "max-login-failures = 0\n", "t.conf:4: max-login-failures must be a number" },
 		{ BASE "users-file = relative\n", "t.conf:4: users-file is set twice" },
@@ -64,6 +64,12 @@ int main(void)
 		{ BASE "pasv-address = ::1\n", "t.conf:4: pasv-address must be an IPv4 address" },
 		{ BASE "umask = 999\n", "t.conf:4: umask must be an octal mode" },
 		{ BASE "upload-fsync = yes\n", "t.conf:4: upload-fsync must be on or off" },
+		{ BASE "allow-before-tls = SITE,X\n", "t.conf:4: allow-before-tls must be FTP commands" },
+		{ BASE "tls-client-certificate = require\n", "tls-client-certificate needs tls-client-ca" },
+		{ BASE "anonymous = on\n", "anonymous = on needs anonymous-root" },
+		{ BASE "anonymous-tls = maybe\n",
+		  "t.conf:4: anonymous-tls must be optional, required or forbidden" },
+		{ BASE "control-tls = off\n", "control-tls = off leaves no way to protect data" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		CHECK(parse(&c, bad[i].text) > 0);
@@ -73,6 +79,20 @@ int main(void)
 		}
 		config_free(&c);
 	}
+
+	/* data-tls-listings follows data-tls unless it is set itself. */
+	CHECK(parse(&c, BASE "data-tls = optional\n") == 0);
+	CHECK(c.data_tls_listings == TLS_POLICY_OPTIONAL);
+	config_free(&c);
+	CHECK(parse(&c, BASE "data-tls = required\ndata-tls-listings = off\n") == 0);
+	CHECK(c.data_tls == TLS_POLICY_REQUIRED && c.data_tls_listings == TLS_POLICY_OFF);
+	config_free(&c);
+	CHECK(parse(&c, BASE "allow-before-tls = SITE,help\nanonymous = on\nanonymous-root = /srv/ftp\n"
+			     "anonymous-tls = forbidden\nccc = on\n") == 0);
+	CHECK_STR(c.allow_before_tls, "SITE,help");
+	CHECK(c.anonymous && c.anonymous_tls == USER_TLS_FORBIDDEN && c.ccc);
+	CHECK_STR(c.anonymous_user, "ftp");
+	config_free(&c);
 
 	/* Every key name is documented in the reference configuration by its name. */
 	const char *const *names = config_key_names();

@@ -19,23 +19,26 @@ static void test_format(void)
 	st.st_gid = 100;
 	st.st_size = 12345;
 	st.st_mtime = now - 3600;
-	CHECK(monitor_fs_format(out, sizeof(out), IPC_LIST_LONG, "a b.txt", &st, NULL, "", now) > 0);
+	CHECK(monitor_fs_format(out, sizeof(out), IPC_LIST_LONG, IPC_FACTS_ALL, "a b.txt", &st, NULL, "", now) > 0);
 	CHECK_STR(out, "-rw-r--r--    1 1000     100             12345 Jan 15 07:00 a b.txt\r\n");
 	st.st_mtime = now - 400 * 86400;
-	CHECK(monitor_fs_format(out, sizeof(out), IPC_LIST_LONG, "old", &st, NULL, "", now) > 0);
+	CHECK(monitor_fs_format(out, sizeof(out), IPC_LIST_LONG, IPC_FACTS_ALL, "old", &st, NULL, "", now) > 0);
 	CHECK(strstr(out, "Dec 11  2025 old\r\n") != NULL);
 	st.st_mode = S_IFLNK | 0777;
-	CHECK(monitor_fs_format(out, sizeof(out), IPC_LIST_LONG, "l", &st, "/etc", "", now) > 0);
+	CHECK(monitor_fs_format(out, sizeof(out), IPC_LIST_LONG, IPC_FACTS_ALL, "l", &st, "/etc", "", now) > 0);
 	CHECK(strncmp(out, "lrwxrwxrwx", 10) == 0 && strstr(out, " l -> /etc\r\n") != NULL);
 	st.st_mode = S_IFDIR | 01777;
 	st.st_mtime = 1700000000;
 	st.st_dev = 1;
 	st.st_ino = 2;
-	CHECK(monitor_fs_format(out, sizeof(out), IPC_LIST_MLSD, "d", &st, NULL, "elcmpdf", now) > 0);
+	CHECK(monitor_fs_format(out, sizeof(out), IPC_LIST_MLSD, IPC_FACTS_ALL, "d", &st, NULL, "elcmpdf", now) > 0);
 	CHECK_STR(out, "type=dir;size=12345;modify=20231114221320;perm=elcmpdf;unix.mode=01777;"
 		       "unique=1U2; d\r\n");
-	CHECK(monitor_fs_format(out, sizeof(out), IPC_LIST_NAMES, "n", &st, NULL, "", now) == 3);
-	CHECK(monitor_fs_format(out, 4, IPC_LIST_LONG, "n", &st, NULL, "", now) == -ENAMETOOLONG);
+	CHECK(monitor_fs_format(out, sizeof(out), IPC_LIST_MLSD, IPC_FACT_TYPE | IPC_FACT_SIZE, "d", &st,
+				NULL, "el", now) > 0);
+	CHECK_STR(out, "type=dir;size=12345; d\r\n");
+	CHECK(monitor_fs_format(out, sizeof(out), IPC_LIST_NAMES, IPC_FACTS_ALL, "n", &st, NULL, "", now) == 3);
+	CHECK(monitor_fs_format(out, 4, IPC_LIST_LONG, IPC_FACTS_ALL, "n", &st, NULL, "", now) == -ENAMETOOLONG);
 }
 
 static void test_users(void)

@@ -1,0 +1,913 @@
+"""Attack tests from outside (issue 3, items 6 and 7), real sockets on loopback;
+127.0.0.2 plays the attacker's host where the attack needs another address.
+
+FTP bounce (PORT/EPRT), passive port theft, cross-session and cross-server TLS
+resumption, clear-text passwords, a directory swapped for a symlink, bad input (long
+lines, NUL, Telnet IAC, invalid UTF-8, bursts, random TLS handshakes, a client that stops
+reading), brute force, slow clients, upload integrity (close_notify, fsync) and a PAM
+system user.
+
+Already covered elsewhere and not repeated here: `..`, absolute paths and symlinks out
+of the root for RETR/CWD/LIST/STOR (test_transfers.py), a PROT P data connection from
+127.0.0.2 made before RETR (test_transfers.py), cross-session resumption between two
+control connections of one server with TLS 1.3 and TLS 1.2 tickets, and a session from
+a closed connection (test_tls13_tickets.py), the basic login failure delay, the
+max-login-failures limit and clear USER refused (test_control_tls.py).
+"""
+
+import ftplib
+import io
+import os
+import pwd
+import re
+import socket
+import shutil
+import ssl
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+
+from ftpsd_testlib import (HELLO, IO_TIMEOUT, ROOT, USER, ConnectionClosed, Control,
+                           alive, client_context, ftp_login, memory_find, retr_bytes,
+                           session_pids, transfer_outcome, wait_for)
+
+needs_root = pytest.mark.skipif(not ROOT, reason="needs root")
+
+
+def quit_(ftp):
+    try:
+        ftp.quit()
+    except (ftplib.Error, OSError, EOFError):
+        ftp.close()
+
+
+def greeted(srv):
+    c = Control(srv.port)
+    assert c.reply().code == 220
+    return c
+
+
+def secured(srv, tls, login=True):
+    c = greeted(srv)
+    assert c.cmd("AUTH TLS").code == 234
+    c.starttls(tls)
+    if login:
+        c.login()
+    return c
+
+
+def read_all(sock, timeout=IO_TIMEOUT):
+    """Everything until EOF (bounded by `timeout` overall)."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        assert left > 0, "no EOF after %ss (%d bytes read)" % (timeout, len(data))
+        sock.settimeout(left)
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def stolen_bytes(sock, timeout=1.0):
+    """What an attacker's socket receives within `timeout`: b'' if closed, reset or silent."""
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except (socket.timeout, TimeoutError, ConnectionResetError, ssl.SSLError, OSError):
+        pass
+    return data
+
+
+CRASH_SIGNALS = {4, 6, 7, 8, 9, 11, 31}  # ILL ABRT BUS FPE KILL SEGV SYS
+
+
+def assert_no_crash(srv):
+    """No process of the server was killed by a signal (the monitor logs its child's,
+    the launcher the monitor's) and no sanitizer report."""
+    for line in srv.log.splitlines():
+        assert "signal" not in line, line
+        m = re.search(r"died with code (\d+)", line)
+        assert not (m and int(m.group(1)) in CRASH_SIGNALS), line
+        assert "Sanitizer" not in line and "runtime error:" not in line, line
+
+
+# -------------------------------------------------------------------- 5. FTP bounce
+
+def bounce_targets(port):
+    hi, lo = port >> 8, port & 255
+    return [
+        "PORT 127,0,0,2,%d,%d" % (hi, lo),
+        "EPRT |1|127.0.0.2|%d|" % port,
+        "PORT 127,0,0,1,0,21",
+        "PORT 127,0,0,1,0,80",
+        "PORT 127,0,0,1,3,255",  # 1023
+        "EPRT |1|127.0.0.1|21|",
+        "EPRT |1|127.0.0.1|80|",
+        "EPRT |1|127.0.0.1|1023|",
+    ]
+
+
+def test_port_and_eprt_bounce_refused_with_504(server, tls):
+    srv = server()
+    victim = socket.socket()
+    victim.bind(("127.0.0.2", 0))
+    victim.listen(4)
+    vport = victim.getsockname()[1]
+    with secured(srv, tls) as c:
+        assert c.cmd("PBSZ 0").code == 200
+        assert c.cmd("PROT P").code == 200
+        for cmd in bounce_targets(vport):
+            r = c.cmd(cmd)
+            assert r.code == 504, (cmd, r)
+            # nothing was set up: a transfer now has no data connection to use
+            r = c.cmd("RETR hello.txt")
+            assert r.code == 425, (cmd, r)
+        # positive control: the client's own address and a port >= 1024 is accepted
+        own = socket.socket()
+        own.bind(("127.0.0.1", 0))
+        own.listen(1)
+        p = own.getsockname()[1]
+        assert c.cmd("PORT 127,0,0,1,%d,%d" % (p >> 8, p & 255)).code == 200
+        assert c.cmd("EPRT |1|127.0.0.1|%d|" % p).code == 200
+        own.close()
+        assert c.cmd("NOOP").code == 200
+    victim.settimeout(0.5)
+    with pytest.raises(socket.timeout):
+        victim.accept()
+    victim.close()
+
+
+def test_eprt_ipv6_from_an_ipv4_session_refused(server, tls):
+    srv = server()
+    with secured(srv, tls) as c:
+        # (::ffff:127.0.0.1 is the client itself, v4-mapped: not a bounce, not tested)
+        for cmd in ("EPRT |2|::1|40000|", "EPRT |2|::2|40000|",
+                    "EPRT |2|::ffff:127.0.0.2|40000|"):
+            r = c.cmd(cmd)
+            # 504 (not this host) or 522 (network protocol not supported, RFC 2428)
+            assert r.code in (504, 522), (cmd, r)
+            assert c.cmd("RETR hello.txt").code == 425, cmd
+        assert c.cmd("NOOP").code == 200
+
+
+@pytest.mark.parametrize("cmd", [
+    "PORT 127,0,0,1,300,1",
+    "PORT 127,0,0,1,4",
+    "PORT 127,0,0,1,4,0,0",
+    "PORT 127,0,0,-1,4,0",
+    "PORT 1277,0,0,1,4,0",
+    "PORT a,b,c,d,e,f",
+    "EPRT |1|127.0.0.1|70000|",
+    "EPRT |1|127.0.0.1|0|",
+    "EPRT |1|127.0.0.1||",
+    "EPRT |1|127.0.0.256|4000|",
+    "EPRT |3|127.0.0.1|4000|",
+    "EPRT 127.0.0.1|4000",
+])
+def test_malformed_port_and_eprt_are_refused(server, tls, cmd):
+    srv = server()
+    with secured(srv, tls) as c:
+        r = c.cmd(cmd)
+        assert r.code in (501, 504, 522), (cmd, r)
+        assert c.cmd("RETR hello.txt").code == 425
+        assert c.cmd("NOOP").code == 200
+
+
+# ------------------------------------------------------------ 6. passive port theft
+
+def epsv_port(c):
+    r = c.cmd("EPSV")
+    assert r.code == 229, r
+    return int(re.search(r"\(\|\|\|(\d+)\|\)", r.first).group(1))
+
+
+def thief_connect(port):
+    return socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT,
+                                    source_address=("127.0.0.2", 0))
+
+
+@pytest.mark.parametrize("when", ["before-retr", "after-150"])
+def test_passive_port_theft_clear_data_gets_no_bytes(server, tls, when):
+    """With PROT C nothing but the address check protects the file: a connection from
+    127.0.0.2 to the passive port, made before the client's own, must get nothing, and
+    the client still gets the whole file."""
+    srv = server(data_tls="optional")
+    payload = os.urandom(256 << 10)
+    with open(os.path.join(srv.root, "loot.bin"), "wb") as f:
+        f.write(payload)
+    os.chmod(os.path.join(srv.root, "loot.bin"), 0o644)
+    with secured(srv, tls) as c:
+        assert c.cmd("PBSZ 0").code == 200
+        assert c.cmd("PROT C").code == 200
+        assert c.cmd("TYPE I").code == 200
+        port = epsv_port(c)
+        if when == "before-retr":
+            thief = thief_connect(port)
+            time.sleep(0.3)
+            r = c.cmd("RETR loot.bin")
+            assert r.code == 150, r
+        else:
+            r = c.cmd("RETR loot.bin")
+            assert r.code == 150, r
+            thief = thief_connect(port)
+            time.sleep(0.3)
+        own = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
+        data = read_all(own)
+        own.close()
+        r = c.reply()
+        assert r.code == 226, r
+        assert data == payload
+        stolen = stolen_bytes(thief)
+        thief.close()
+        assert stolen == b"", "the thief got %d bytes" % len(stolen)
+        assert c.cmd("NOOP").code == 200
+    assert "refused data connection from 127.0.0.2" in srv.log, srv.log
+
+
+def test_passive_port_theft_tls_data_after_150(server, tls):
+    """PROT P: a thief that connects after the 150 and starts a TLS handshake must not be
+    taken as the data connection (that would also end the real transfer with 522)."""
+    srv = server()
+    ftp = ftp_login(srv)
+    ftp.voidcmd("TYPE I")
+    resp = ftp.sendcmd("EPSV")
+    _, port = ftplib.parse229(resp, ("127.0.0.1", 0))
+    assert ftp.sendcmd("RETR hello.txt").startswith("150")
+    raw = thief_connect(port)
+    raw.settimeout(1.5)
+    thief_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    thief_ctx.check_hostname = False
+    thief_ctx.verify_mode = ssl.CERT_NONE
+    handshake_done = False
+    try:
+        thief = thief_ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+        handshake_done = True
+        stolen = stolen_bytes(thief)
+    except (ssl.SSLError, OSError, socket.timeout):
+        stolen = b""
+    raw.close()
+    assert not handshake_done, "the thief completed a TLS handshake on the data port"
+    assert stolen == b""
+    own = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT)
+    own = ftp.context.wrap_socket(own, server_hostname="127.0.0.1", session=ftp.sock.session)
+    assert own.session_reused
+    data = read_all(own)
+    own.close()
+    assert ftp.voidresp().startswith("226")
+    assert data == HELLO
+    quit_(ftp)
+    assert "refused data connection from 127.0.0.2" in srv.log, srv.log
+
+
+# ------------------------------------------------- 7. cross-session TLS resumption
+
+VERSIONS = {
+    "TLSv1.3": dict(minimum_version=ssl.TLSVersion.TLSv1_3),
+    "TLSv1.2-ticket": dict(maximum_version=ssl.TLSVersion.TLSv1_2),
+    "TLSv1.2-session-id": dict(maximum_version=ssl.TLSVersion.TLSv1_2, no_ticket=True),
+}
+
+
+@pytest.mark.parametrize("version", list(VERSIONS))
+def test_session_from_another_server_instance_is_refused(server, version):
+    """Two ftpsd instances with the same certificate and key: a session issued by one is
+    useless on the other's data connection (own random ticket key, own cache)."""
+    one = server(data_tls_reuse="required")
+    two = server(data_tls_reuse="required")
+    ctx = client_context(one.cafile, **VERSIONS[version])
+    a = ftp_login(one, context=ctx)
+    b = ftp_login(two, context=ctx)
+    assert "hello.txt" in a.nlst()
+    assert a.data_resumed == [True]
+    b.session_override = a.sock.session
+    data, final = transfer_outcome(b, "RETR hello.txt")
+    assert final.startswith("522"), (final, data)
+    assert data == b""
+    b.session_override = None
+    assert retr_bytes(b, "hello.txt") == HELLO
+    assert b.data_resumed[-1] is True
+    quit_(a)
+    quit_(b)
+
+
+def test_tls12_session_id_of_another_control_connection_is_refused(server):
+    """Same server, TLS 1.2 without tickets: the session-ID cache is per session (per
+    process), so B cannot resume A's ID (tickets are covered in test_tls13_tickets.py)."""
+    srv = server(data_tls_reuse="required")
+    ctx = client_context(srv.cafile, **VERSIONS["TLSv1.2-session-id"])
+    a = ftp_login(srv, context=ctx)
+    b = ftp_login(srv, context=ctx)
+    assert retr_bytes(a, "hello.txt") == HELLO
+    assert a.data_resumed == [True]
+    b.session_override = a.sock.session
+    data, final = transfer_outcome(b, "LIST")
+    assert final.startswith("522"), (final, data)
+    assert b"hello.txt" not in data
+    b.session_override = None
+    assert "hello.txt" in b.nlst()
+    quit_(a)
+    quit_(b)
+
+
+# ------------------------------------------------------------------ 8. cleartext
+
+@needs_root
+def test_clear_text_password_never_reaches_the_monitor(server, tls):
+    """control-tls = required: USER and PASS in clear get 530 and the password is never
+    checked: no failure is counted, no failure delay applied, and the string is nowhere
+    in the monitor's memory. Positive control: a wrong password sent over TLS *is* found
+    there by the same scan (the monitor checked it), and is counted as failure 1."""
+    srv = server(control_tls="required", max_login_failures="2", login_failure_delay="600ms")
+    secret = ("clear-%s" % os.urandom(12).hex()).encode()
+    checked = ("tls-%s" % os.urandom(12).hex()).encode()
+    with greeted(srv) as c:
+        monitor, child = session_pids(srv)
+        assert c.cmd("USER " + USER).code == 530
+        for _ in range(2):
+            t0 = time.monotonic()
+            assert c.cmd("PASS " + secret.decode()).code == 530
+            assert time.monotonic() - t0 < 0.4, "a clear PASS was delayed like a failed login"
+        assert c.cmd("NOOP").code == 200  # two clear PASS did not reach max-login-failures
+        found, n = memory_find(monitor, [secret])
+        assert n > 1 << 20
+        assert not found, "the clear-text password is in the monitor's memory"
+        assert c.cmd("AUTH TLS").code == 234
+        c.starttls(tls)
+        assert c.cmd("USER " + USER).code == 331
+        t0 = time.monotonic()
+        assert c.cmd("PASS " + checked.decode()).code == 530
+        assert time.monotonic() - t0 >= 0.55  # the first counted failure: 1 x delay
+        found, n = memory_find(monitor, [secret, checked])
+        assert checked in found, "positive control: the checked password was not found"
+        assert secret not in found
+        c.login()  # failure 1 of 2 only: the clear attempts were not counted
+        assert c.cmd("PWD").code == 257
+    assert re.search(r"login failed for user %s .*\(1 of 2\)" % USER, srv.log), srv.log
+    assert "(2 of 2)" not in srv.log
+    assert secret.decode() not in srv.log and checked.decode() not in srv.log
+
+
+# ---------------------------------------------------------------------- 9. paths
+
+def make_swap_tree(srv):
+    """root/swapdir/data.txt (inside) and <dir>/swap-target/data.txt (outside)."""
+    inside = os.path.join(srv.root, "swapdir")
+    os.mkdir(inside)
+    with open(os.path.join(inside, "data.txt"), "wb") as f:
+        f.write(b"INSIDE\n")
+    target = os.path.join(srv.dir, "swap-target")
+    os.mkdir(target)
+    with open(os.path.join(target, "data.txt"), "wb") as f:
+        f.write(b"SWAP-OUTSIDE-SECRET\n")
+    with open(os.path.join(target, "outside-only.txt"), "wb") as f:
+        f.write(b"SWAP-OUTSIDE-SECRET\n")
+    for p in (inside, target):
+        os.chmod(p, 0o755)
+        os.chmod(os.path.join(p, "data.txt"), 0o644)
+        if ROOT:
+            os.chown(p, srv.accounts.uid, srv.accounts.gid)
+            os.chown(os.path.join(p, "data.txt"), srv.accounts.uid, srv.accounts.gid)
+    return inside, target
+
+
+def swap_for_symlink(inside, link_target):
+    os.rename(inside, inside + "-moved")
+    os.symlink(link_target, inside)
+
+
+@pytest.mark.parametrize("kind", ["absolute", "relative"])
+def test_directory_swapped_for_symlink_after_cwd(server, kind):
+    srv = server()
+    inside, target = make_swap_tree(srv)
+    ftp = ftp_login(srv)
+    ftp.cwd("swapdir")
+    assert retr_bytes(ftp, "data.txt") == b"INSIDE\n"
+    swap_for_symlink(inside, target if kind == "absolute" else "../swap-target")
+    with open(os.path.join(inside, "data.txt"), "rb") as f:
+        assert f.read().startswith(b"SWAP")  # armed: the old path now leads outside
+    try:
+        data = retr_bytes(ftp, "data.txt")
+    except ftplib.error_perm as e:
+        assert str(e).startswith("550"), e
+    else:
+        assert b"SWAP-OUTSIDE-SECRET" not in data, "RETR read outside the root"
+    lines = []
+    try:
+        ftp.retrlines("LIST", lines.append)
+    except ftplib.error_perm as e:
+        assert str(e)[:3] in ("450", "550"), e
+    assert not any("outside-only.txt" in x for x in lines), "LIST showed outside: %r" % lines
+    with pytest.raises(ftplib.error_perm, match="^550"):
+        retr_bytes(ftp, "outside-only.txt")
+    try:
+        ftp.storbinary("STOR planted.txt", io.BytesIO(b"PLANTED\n"))
+    except ftplib.error_perm:
+        pass
+    assert not os.path.exists(os.path.join(target, "planted.txt")), "STOR wrote outside"
+    ftp.cwd("/")
+    assert retr_bytes(ftp, "hello.txt") == HELLO
+    quit_(ftp)
+
+
+def test_directory_swapped_for_symlink_between_two_retrs(server):
+    srv = server()
+    inside, target = make_swap_tree(srv)
+    ftp = ftp_login(srv)
+    assert retr_bytes(ftp, "swapdir/data.txt") == b"INSIDE\n"
+    swap_for_symlink(inside, target)
+    try:
+        data = retr_bytes(ftp, "swapdir/data.txt")
+    except ftplib.error_perm as e:
+        assert str(e).startswith("550"), e
+    else:
+        assert b"SWAP-OUTSIDE-SECRET" not in data
+    with pytest.raises(ftplib.error_perm, match="^550"):
+        ftp.cwd("swapdir")
+    quit_(ftp)
+
+
+# ------------------------------------------------------------------ 10. bad input
+
+def replies_until(c, code, limit, timeout=IO_TIMEOUT):
+    """Read replies until one has `code`; returns the ones before it."""
+    before = []
+    deadline = time.monotonic() + timeout
+    while True:
+        assert time.monotonic() < deadline, before[-5:]
+        r = c.reply()
+        if r.code == code:
+            return before
+        before.append(r)
+        assert len(before) <= limit, before[-5:]
+
+
+def test_one_mebibyte_line_without_newline(server, tls):
+    srv = server()
+    with secured(srv, tls) as c:
+        monitor, child = session_pids(srv)
+        c.sock.sendall(b"A" * (1 << 20))
+        c.sock.sendall(b"\r\nNOOP\r\n")
+        try:
+            before = replies_until(c, 200, limit=300)
+        except ConnectionClosed:
+            before = None  # a clean close is acceptable
+        if before is not None:
+            assert before, "no reply for the 1 MiB line"
+            assert all(r.code == 500 for r in before), before[:3]
+            assert "too long" in before[0].text.lower(), before[0]
+            assert c.cmd("PWD").code == 257
+    assert_no_crash(srv)
+
+
+def test_overlong_line_before_login_in_clear(server):
+    srv = server(control_tls="optional")
+    with greeted(srv) as c:
+        c.sock.sendall(b"USER " + b"B" * 100000 + b"\r\nNOOP\r\n")
+        before = replies_until(c, 200, limit=100)
+        assert before and all(r.code == 500 for r in before), before[:3]
+        c.login()
+        assert c.cmd("PWD").code == 257
+    assert_no_crash(srv)
+
+
+@pytest.mark.parametrize("line", [
+    b"NO\x00OP",
+    b"\x00",
+    b"USER al\x00ice",
+    b"CWD sub\x00/../..",
+    b"RETR hello.txt\x00.jpg",
+])
+def test_nul_bytes_are_500_and_the_session_goes_on(server, tls, line):
+    srv = server()
+    with secured(srv, tls, login=not line.startswith(b"USER")) as c:
+        c.sock.sendall(line + b"\r\n")
+        assert c.reply().code == 500
+        assert c.cmd("NOOP").code == 200
+    assert_no_crash(srv)
+
+
+@pytest.mark.parametrize("raw,same_as", [
+    (b"\xff\xf4\xff\xf2ABOR", "ABOR"),        # IP, Synch, ABOR (RFC 959 4.1.3)
+    (b"\xff\xfb\x01\xff\xfd\x03NOOP", "NOOP"),  # WILL ECHO, DO SGA: negotiation dropped
+    (b"N\xff\xf1OOP", "NOOP"),                   # IAC NOP inside the verb
+    (b"\xff\xf4\xff\xf2", None),                # nothing left: an empty line
+    (b"\xff\xff\xff\xff", None),                # two literal 0xff bytes
+    (b"\xff", None),                              # a lone IAC at the end of the line
+])
+def test_telnet_iac_sequences(server, tls, raw, same_as):
+    """Telnet commands are removed before parsing: the line means what is left of it."""
+    srv = server()
+    with secured(srv, tls) as c:
+        want = c.cmd(same_as).code if same_as else 500
+        c.sock.sendall(raw + b"\r\n")
+        r = c.reply()
+        assert r.code == want, (raw, r)
+        assert c.cmd("NOOP").code == 200
+        assert c.cmd("PWD").code == 257
+    assert_no_crash(srv)
+
+
+def test_telnet_abort_sequence_during_transfer(server, tls, big_file):
+    """IP/Synch + ABOR mid-RETR (what RFC 959 clients send): the transfer is aborted or
+    completes, every reply is well formed, and the session goes on."""
+    srv = server()
+    os.link(big_file, os.path.join(srv.root, "big.bin"))
+    ftp = ftp_login(srv)
+    ftp.voidcmd("TYPE I")
+    conn = ftp.transfercmd("RETR big.bin")
+    assert conn.recv(65536)
+    ftp.sock.sendall(b"\xff\xf4\xff\xf2ABOR\r\n")
+    replies = [ftp.getmultiline()]
+    while not replies[-1].startswith("2"):
+        assert replies[-1][:3] in ("426", "451"), replies
+        replies.append(ftp.getmultiline())
+    assert replies[-1][:3] in ("225", "226"), replies
+    conn.close()
+    assert retr_bytes(ftp, "hello.txt") == HELLO
+    quit_(ftp)
+    assert_no_crash(srv)
+
+
+@pytest.mark.parametrize("raw", [
+    b"CWD \xc3\x28",
+    b"CWD \xfe\xfd\xfc",  # (no 0xff: that is Telnet IAC, stripped before parsing)
+    b"CWD sub/\xed\xa0\x80",  # an encoded surrogate
+    b"CWD \xc0\xaf\xc0\xae",  # overlong '/' and '.'
+])
+def test_invalid_utf8_in_cwd(server, tls, raw):
+    srv = server()
+    with secured(srv, tls) as c:
+        assert c.cmd("OPTS UTF8 ON").code == 200
+        c.sock.sendall(raw + b"\r\n")
+        r = c.reply()
+        assert r.code == 550, (raw, r)
+        r = c.cmd("PWD")
+        assert r.code == 257 and r.text.startswith('"/"'), r
+    assert_no_crash(srv)
+
+
+@pytest.mark.parametrize("name", [b"\xc3\x28.txt", b"\xfe\xfd", b"sub/\xc0\xaf..\xc0\xafhello.txt"])
+def test_invalid_utf8_in_retr(server, tls, name):
+    srv = server()
+    with secured(srv, tls) as c:
+        assert c.cmd("PBSZ 0").code == 200
+        assert c.cmd("PROT P").code == 200
+        epsv_port(c)
+        c.sock.sendall(b"RETR " + name + b"\r\n")
+        r = c.reply()
+        assert r.code == 550, (name, r)
+        assert c.cmd("NOOP").code == 200
+    assert_no_crash(srv)
+
+
+def test_ten_thousand_commands_in_a_burst(server, tls):
+    """10,000 NOOPs in one write: all answered (or a clean close); meanwhile another
+    session logs in and transfers."""
+    srv = server(control_tls="optional")
+    n = 10000
+    c = greeted(srv)
+    c.login()
+    errors = []
+
+    def send():
+        try:
+            c.sock.sendall(b"NOOP\r\n" * n)
+        except OSError as e:
+            errors.append(e)
+
+    other_result = []
+
+    def other():
+        try:
+            ftp = ftp_login(srv)
+            other_result.append(retr_bytes(ftp, "hello.txt"))
+            quit_(ftp)
+        except Exception as e:  # reported below
+            other_result.append(e)
+
+    sender = threading.Thread(target=send)
+    second = threading.Thread(target=other)
+    sender.start()
+    second.start()
+    answered = 0
+    closed = False
+    deadline = time.monotonic() + 20
+    try:
+        while answered < n:
+            assert time.monotonic() < deadline, "only %d of %d answered" % (answered, n)
+            r = c.reply()
+            assert r.code == 200, (answered, r)
+            answered += 1
+    except ConnectionClosed:
+        closed = True
+    sender.join(IO_TIMEOUT)
+    second.join(IO_TIMEOUT * 2)
+    assert not second.is_alive()
+    assert other_result == [HELLO], other_result
+    if not closed:
+        assert errors == [], errors
+        assert c.cmd("PWD").code == 257
+    c.close()
+    assert_no_crash(srv)
+
+
+@pytest.mark.parametrize("kind", ["random", "record-header"])
+def test_tls_handshake_of_random_bytes(server, tls, kind):
+    srv = server()
+    c = greeted(srv)
+    monitor, child = session_pids(srv)
+    assert c.cmd("AUTH TLS").code == 234
+    junk = os.urandom(64 << 10)
+    if kind == "record-header":
+        # a handshake record header (ClientHello) with a random body
+        junk = b"\x16\x03\x01\x40\x00\x01\x00\x3f\xfc\x03\x03" + junk[11:]
+    try:
+        c.sock.sendall(junk)
+    except OSError:
+        pass  # the server may close before reading it all
+    c.wait_closed(timeout=5)
+    c.close()
+    assert wait_for(lambda: not alive(monitor) and not alive(child), timeout=5)
+    assert_no_crash(srv)
+    with secured(srv, tls) as c2:
+        assert c2.cmd("PWD").code == 257
+
+
+def test_client_that_stops_reading_mid_transfer_is_ended_by_idle_timeout(server, big_file):
+    srv = server(idle_timeout="3s")
+    os.link(big_file, os.path.join(srv.root, "big.bin"))
+    ftp = ftp_login(srv)
+    ftp.voidcmd("TYPE I")
+    monitor, child = session_pids(srv)
+    conn = ftp.transfercmd("RETR big.bin")
+    assert conn.recv(65536)
+    t0 = time.monotonic()
+    # read nothing more, on either connection, until the server gives up
+    assert wait_for(lambda: not alive(monitor) and not alive(child), timeout=10), \
+        "session still running %.1fs after the client stopped reading" % (
+            time.monotonic() - t0)
+    elapsed = time.monotonic() - t0
+    assert elapsed >= 2.5, "ended after %.1fs, before the idle timeout" % elapsed
+    assert srv.sessions() == []
+    ftp.sock.settimeout(2)
+    rest = b""
+    try:
+        while True:
+            chunk = ftp.sock.recv(4096)
+            if not chunk:
+                break
+            rest += chunk
+    except (ssl.SSLError, OSError):
+        pass
+    assert b"421" in rest, rest
+    ftp.close()
+    conn.close()
+    assert_no_crash(srv)
+
+
+# -------------------------------------------------------------- 11. brute force
+
+def test_failure_delay_grows_then_530_421_and_close(server, tls):
+    srv = server(max_login_failures="3", login_failure_delay="300ms")
+    with secured(srv, tls, login=False) as c:
+        took = []
+        for i in range(3):
+            assert c.cmd("USER " + USER).code == 331
+            t0 = time.monotonic()
+            r = c.cmd("PASS wrong-%d" % i)
+            took.append(time.monotonic() - t0)
+            assert r.code == 530, r
+        for i, t in enumerate(took):
+            want = 0.3 * (i + 1)
+            assert want - 0.02 <= t < want + 0.5, took
+        r = c.reply_within(2)
+        assert r is not None and r.code == 421, r
+        c.wait_closed(timeout=3)
+    # the limit is per session: a new connection may log in at once
+    with secured(srv, tls, login=False) as c:
+        t0 = time.monotonic()
+        c.login()
+        assert time.monotonic() - t0 < 0.3
+
+
+def test_failures_count_across_users_and_unknown_users(server, tls):
+    srv = server(max_login_failures="2", login_failure_delay="50ms")
+    with secured(srv, tls, login=False) as c:
+        assert c.cmd("USER nosuchuser").code == 331
+        assert c.cmd("PASS x").code == 530
+        assert c.cmd("USER reader").code == 331
+        assert c.cmd("PASS y").code == 530
+        r = c.reply_within(2)
+        assert r is not None and r.code == 421, r
+        c.wait_closed(timeout=3)
+
+
+# ------------------------------------------------------------- 12. slow clients
+
+def closed_with_421(c, t0, low, high):
+    data = c.wait_closed(timeout=high + 2)
+    elapsed = time.monotonic() - t0
+    assert low <= elapsed <= high, "closed after %.2fs" % elapsed
+    assert data.startswith(b"421"), data
+    return elapsed
+
+
+def test_login_timeout_silent_client(server):
+    srv = server(login_timeout="2s")
+    t0 = time.monotonic()
+    with greeted(srv) as c:
+        closed_with_421(c, t0, 1.8, 3.5)
+
+
+def test_login_timeout_is_not_reset_by_noops(server):
+    """A client that keeps talking but never logs in is still closed at login-timeout
+    (an absolute deadline from the connection, not an idle timer)."""
+    srv = server(login_timeout="2s", control_tls="optional")
+    t0 = time.monotonic()
+    with greeted(srv) as c:
+        final = None
+        while final is None:
+            assert time.monotonic() - t0 < 6, "still open after 6s of NOOPs"
+            r = c.cmd("NOOP")
+            if r.code != 200:
+                final = r
+                break
+            final = c.reply_within(0.4)  # an unsolicited reply while idle: the 421
+        elapsed = time.monotonic() - t0
+        assert final.code == 421, final
+        assert 1.8 <= elapsed <= 3.5, elapsed
+        c.wait_closed(timeout=3)
+
+
+def test_login_timeout_during_a_stalled_tls_handshake(server):
+    srv = server(login_timeout="2s")
+    t0 = time.monotonic()
+    with greeted(srv) as c:
+        monitor, child = session_pids(srv)
+        assert c.cmd("AUTH TLS").code == 234
+        c.wait_closed(timeout=5)  # never sends a ClientHello
+        elapsed = time.monotonic() - t0
+        assert 1.8 <= elapsed <= 3.5, elapsed
+    assert wait_for(lambda: not alive(monitor) and not alive(child), timeout=3)
+
+
+def test_idle_timeout_after_login(server, tls):
+    srv = server(idle_timeout="2s")
+    with secured(srv, tls) as c:
+        monitor, child = session_pids(srv)
+        t0 = time.monotonic()
+        closed_with_421(c, t0, 1.8, 3.5)
+    assert wait_for(lambda: not alive(monitor) and not alive(child), timeout=3)
+    assert "idle timeout" in srv.log
+
+
+# ------------------------------------------------------------ 13. data integrity
+
+def stor_without_close_notify(ftp, name, payload):
+    conn = ftp.transfercmd("STOR " + name)
+    conn.sendall(payload)
+    conn.shutdown(socket.SHUT_RDWR)  # FIN without TLS close_notify (no unwrap)
+    conn.close()
+    try:
+        return ftp.voidresp()
+    except ftplib.Error as e:
+        return str(e)
+
+
+def test_upload_without_close_notify_strict_off_is_226_possibly_truncated(server):
+    srv = server(data_tls_strict_eof="off")
+    ftp = ftp_login(srv)
+    ftp.voidcmd("TYPE I")
+    payload = os.urandom(300000)
+    final = stor_without_close_notify(ftp, "cut.bin", payload)
+    assert final.startswith("226"), final
+    assert "possibly truncated" in final, final
+    assert re.search(r"upload of \S*cut\.bin ended without TLS close_notify.*may be truncated",
+                     srv.log), srv.log
+    # a proper upload on the same session is a plain 226
+    ftp.storbinary("STOR whole.bin", io.BytesIO(payload))
+    assert "truncated" not in ftp.lastresp + ftp.voidcmd("NOOP")
+    quit_(ftp)
+
+
+def test_upload_without_close_notify_strict_on_is_451(server):
+    srv = server(data_tls_strict_eof="on")
+    ftp = ftp_login(srv)
+    ftp.voidcmd("TYPE I")
+    final = stor_without_close_notify(ftp, "cut.bin", os.urandom(300000))
+    assert final.startswith("451"), final
+    assert "ended without TLS close_notify" in srv.log, srv.log
+    # with close_notify the same policy accepts the upload
+    payload = os.urandom(300000)
+    resp = ftp.storbinary("STOR whole.bin", io.BytesIO(payload))
+    assert resp.startswith("226") and "truncated" not in resp, resp
+    with open(os.path.join(srv.root, "whole.bin"), "rb") as f:
+        assert f.read() == payload
+    quit_(ftp)
+
+
+def traced_server(server, ftpsd_bin, **overrides):
+    """A server whose ftpsd runs under `strace -D -f` from its start (-D keeps the pid that
+    LISTEN_PID names; tracing from the start, not attaching later, never interrupts a
+    syscall). Only fsync/fdatasync are recorded, in srv.trace_path."""
+    srv = server(start=False, **overrides)
+    srv.trace_path = os.path.join(srv.dir, "strace.out")
+    argv = srv.argv
+    srv.argv = lambda: ["strace", "-D", "-f", "-qq", "-o", srv.trace_path,
+                        "-e", "trace=fsync,fdatasync"] + argv()
+    srv.start()
+    return srv
+
+
+@needs_root
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace not installed")
+@pytest.mark.parametrize("fsync", ["on", "off"])
+def test_upload_fsync_before_226(server, ftpsd_bin, fsync):
+    srv = traced_server(server, ftpsd_bin, upload_fsync=fsync)
+    payload = os.urandom(4 << 20)
+    ftp = ftp_login(srv)
+    ftp.voidcmd("TYPE I")
+    resp = ftp.storbinary("STOR synced.bin", io.BytesIO(payload), blocksize=1 << 20)
+    assert resp.startswith("226") and "truncated" not in resp, resp
+    # the reply came after the sync: the trace has it already (strace writes as it goes)
+    with open(srv.trace_path) as f:
+        trace = f.read()
+    quit_(ftp)
+    with open(os.path.join(srv.root, "synced.bin"), "rb") as f:
+        assert f.read() == payload
+    synced = re.search(r"\b(fsync|fdatasync)\(\d+\)\s+= 0", trace)
+    if fsync == "on":
+        assert synced, "no fsync/fdatasync before the 226; trace:\n" + trace
+    else:
+        assert not synced, trace
+    assert_no_crash(srv)
+
+
+# ---------------------------------------------------------------------- 14. PAM
+
+@pytest.fixture
+def pam_user(session_dir):
+    if not ROOT:
+        pytest.skip("needs root (system user, /etc/pam.d)")
+    name = "ftpsd-pam-%d" % os.getpid()
+    service = "ftpsd-test-%d" % os.getpid()
+    password = "Pam-%s" % os.urandom(6).hex()
+    base = tempfile.mkdtemp(prefix="pam-", dir=session_dir)  # traversable by the user
+    os.chmod(base, 0o755)
+    home = os.path.join(base, "home")
+    subprocess.run(["userdel", "-f", name], capture_output=True, timeout=IO_TIMEOUT)
+    subprocess.run(["useradd", "-m", "-d", home, "-s", "/bin/sh", name], check=True,
+                   capture_output=True, timeout=IO_TIMEOUT)
+    pam_file = "/etc/pam.d/" + service
+    try:
+        subprocess.run(["chpasswd"], input="%s:%s\n" % (name, password), text=True, check=True,
+                       capture_output=True, timeout=IO_TIMEOUT)
+        with open(pam_file, "w") as f:
+            f.write("auth required pam_unix.so nodelay\naccount required pam_unix.so\n")
+        pw = pwd.getpwnam(name)
+        hello = os.path.join(home, "pam-hello.txt")
+        with open(hello, "wb") as f:
+            f.write(b"hello from a PAM user's home\n")
+        os.chown(hello, pw.pw_uid, pw.pw_gid)
+        os.chmod(home, 0o755)
+        yield name, password, service, home
+    finally:
+        try:
+            os.unlink(pam_file)
+        except FileNotFoundError:
+            pass
+        subprocess.run(["userdel", "-f", name], capture_output=True, timeout=IO_TIMEOUT)
+
+
+def test_pam_system_user_logs_in_to_its_home(server, tls, pam_user):
+    name, password, service, home = pam_user
+    srv = server(pam_service=service)
+    with open(srv.users_path) as f:
+        assert name not in f.read()
+    ftp = ftp_login(srv, user=name, password=password)
+    assert ftp.pwd() == "/"
+    assert "pam-hello.txt" in ftp.nlst()
+    assert "hello.txt" not in ftp.nlst()  # the users-file root is not this user's
+    assert retr_bytes(ftp, "pam-hello.txt") == b"hello from a PAM user's home\n"
+    ftp.storbinary("STOR up.txt", io.BytesIO(b"pam upload\n"))
+    st = os.stat(os.path.join(home, "up.txt"))
+    pw = pwd.getpwnam(name)
+    assert (st.st_uid, st.st_gid) == (pw.pw_uid, pw.pw_gid)
+    quit_(ftp)
+    with secured(srv, tls, login=False) as c:
+        assert c.cmd("USER " + name).code == 331
+        assert c.cmd("PASS wrong-" + password).code == 530
+    # users-file users still work next to PAM
+    ftp = ftp_login(srv)
+    assert retr_bytes(ftp, "hello.txt") == HELLO
+    quit_(ftp)
