@@ -162,6 +162,17 @@ static void start_tls(struct session *s)
 	const char *version, *cipher;
 	tls_names(s->ctl_tls, &version, &cipher);
 	mm_tls_info(version, cipher);
+
+	const uint8_t *der[IPC_MAX_CERTS];
+	size_t len[IPC_MAX_CERTS];
+	unsigned n = tls_peer_certificates(s->ctl_tls, der, len, IPC_MAX_CERTS);
+	if (n > 0 && mm_cert(der, len, n) < 0 &&
+	    s->cfg->tls_client_certificate_invalid == CERT_INVALID_CLOSE) {
+		/* RFC 4217 9.1: a certificate the server does not accept may end
+		 * the session at once. */
+		reply(s, 421, "Client certificate not accepted; closing the connection.");
+		session_end(s, 0);
+	}
 }
 
 static struct policy_state policy_state(const struct session *s)
@@ -290,6 +301,14 @@ static void cmd_prot(struct session *s, char *arg)
 	}
 }
 
+static void logged_in(struct session *s, unsigned flags)
+{
+	s->logged_in = true;
+	s->read_only = (flags & IPC_USER_READ_ONLY) != 0;
+	snprintf(s->cwd, sizeof(s->cwd), "/");
+	proctitle_set("ftpsd: child %s@%s", s->user, s->peer);
+}
+
 static void cmd_user(struct session *s, char *arg)
 {
 	if (s->logged_in) {
@@ -307,6 +326,22 @@ static void cmd_user(struct session *s, char *arg)
 		}
 	}
 	snprintf(s->user, sizeof(s->user), "%s", arg);
+	s->user_given = false;
+	unsigned flags = 0;
+	int r = mm_user(s->user, s->ctl_tls != NULL, &flags);
+	if (r == IPC_USER_LOGGED_IN) {
+		logged_in(s, flags);
+		reply(s, 232, "User logged in, authorized by security data exchange.");
+		return;
+	}
+	if (r == IPC_AUTH_NEEDS_TLS) {
+		reply(s, 530, "User %s must log in over TLS: send AUTH TLS first.", s->user);
+		return;
+	}
+	if (r == IPC_AUTH_FORBIDS_TLS) {
+		reply(s, 530, "User %s must log in without TLS.", s->user);
+		return;
+	}
 	s->user_given = true;
 	reply(s, 331, "Password required for %s.", s->user);
 }
@@ -324,12 +359,20 @@ static void cmd_pass(struct session *s, char *arg)
 		reply(s, 503, "Login with USER first.");
 		return;
 	}
-	r = mm_auth(s->user, arg != NULL ? arg : "", &flags);
+	r = mm_auth(s->user, arg != NULL ? arg : "", s->ctl_tls != NULL, &flags);
 	if (arg != NULL)
 		explicit_bzero(arg, strlen(arg));
 	s->user_given = false;
 	if (r == IPC_AUTH_FAILED) {
 		reply(s, 530, "Login incorrect.");
+		return;
+	}
+	if (r == IPC_AUTH_NEEDS_TLS) {
+		reply(s, 530, "User %s must log in over TLS.", s->user);
+		return;
+	}
+	if (r == IPC_AUTH_FORBIDS_TLS) {
+		reply(s, 530, "User %s must log in without TLS.", s->user);
 		return;
 	}
 	if (r == IPC_AUTH_LOCKED) {
@@ -341,10 +384,7 @@ static void cmd_pass(struct session *s, char *arg)
 		reply(s, 421, "Login failed: the home directory is not available.");
 		session_end(s, 0);
 	}
-	s->logged_in = true;
-	s->read_only = (flags & IPC_USER_READ_ONLY) != 0;
-	snprintf(s->cwd, sizeof(s->cwd), "/");
-	proctitle_set("ftpsd: child %s@%s", s->user, s->peer);
+	logged_in(s, flags);
 	reply(s, 230, "Login successful.");
 }
 

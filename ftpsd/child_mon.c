@@ -83,13 +83,14 @@ int mm_sign(unsigned kind, unsigned algo, unsigned flags, const void *in, size_t
 	return 0;
 }
 
-int mm_auth(const char *user, const char *password, unsigned *flags)
+int mm_auth(const char *user, const char *password, bool tls, unsigned *flags)
 {
 	uint32_t f = 0;
 
 	ipc_init(&mm_msg, IPC_AUTH);
 	ipc_put_str(&mm_msg, user);
 	ipc_put_str(&mm_msg, password);
+	ipc_put_u32(&mm_msg, tls ? IPC_SESSION_TLS : 0);
 	struct ipc_msg *a = mm_call(&mm_msg);
 	no_fd(a);
 	int32_t rc = get_rc(a);
@@ -212,4 +213,33 @@ void mm_xfer(const char *path, unsigned direction, uint64_t bytes, uint64_t ms, 
 	ipc_put_u32(&mm_msg, flags);
 	if (ipc_send(mm_fd, &mm_msg) < 0)
 		mm_broken();
+}
+
+int mm_user(const char *user, bool tls, unsigned *flags)
+{
+	uint32_t f = 0;
+
+	ipc_init(&mm_msg, IPC_USER);
+	ipc_put_str(&mm_msg, user);
+	ipc_put_u32(&mm_msg, tls ? IPC_SESSION_TLS : 0);
+	struct ipc_msg *a = mm_call(&mm_msg);
+	no_fd(a);
+	int32_t rc = get_rc(a);
+	if (rc == IPC_USER_LOGGED_IN && ipc_get_u32(a, &f) < 0)
+		mm_broken();
+	if (ipc_get_end(a) < 0)
+		mm_broken();
+	*flags = f;
+	return rc;
+}
+
+int mm_cert(const uint8_t *const *der, const size_t *len, unsigned n)
+{
+	ipc_init(&mm_msg, IPC_CERT);
+	ipc_put_u32(&mm_msg, n);
+	for (unsigned i = 0; i < n; i++)
+		ipc_put_bytes(&mm_msg, der[i], len[i]);
+	if (mm_msg.overflow)
+		return -EMSGSIZE;
+	return rc_call();
 }

@@ -2,6 +2,7 @@
  * Any anomaly on the channel ends the child. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -22,7 +23,11 @@ void mm_log(int priority, const char *line);
 int mm_sign(unsigned kind, unsigned algo, unsigned flags, const void *in, size_t n, uint8_t *out,
 	    size_t *outlen, size_t max);
 /* 0 with *flags, IPC_AUTH_FAILED, IPC_AUTH_LOCKED or -errno. */
-int mm_auth(const char *user, const char *password, unsigned *flags);
+int mm_auth(const char *user, const char *password, bool tls, unsigned *flags);
+/* USER: IPC_USER_PASSWORD, IPC_USER_LOGGED_IN (with *flags), or a refusal. */
+int mm_user(const char *user, bool tls, unsigned *flags);
+/* The client's certificate chain (DER, leaf first): 0 trusted, -EACCES. */
+int mm_cert(const uint8_t *const *der, const size_t *len, unsigned n);
 int mm_stat(const char *path, struct mm_stat *st);
 int mm_open(const char *path, unsigned how, uint64_t offset, int *fd, uint64_t *size);
 int mm_list(const char *path, unsigned format, unsigned flags, const char *arg, int *fd);

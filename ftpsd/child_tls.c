@@ -30,6 +30,7 @@ static gnutls_priority_t tls_prio;
 static gnutls_datum_t tls_ticket_key;
 static gnutls_pk_algorithm_t tls_pk;
 static unsigned tls_pk_bits;
+static gnutls_certificate_request_t tls_client_cert = GNUTLS_CERT_IGNORE;
 
 /* TLS 1.2 session-ID cache: in this process only, fed by the control
  * connection only, so a data connection can resume nothing else. */
@@ -182,6 +183,12 @@ int tls_prepare(const struct config *cfg, const char *cert_pem, size_t cert_len)
 		log_warn("tls-priority: %s at '%s'", gnutls_strerror(r), errpos ? errpos : "");
 		return -EINVAL;
 	}
+	/* Client certificates are asked for on the control connection; the
+	 * monitor, not this process, decides whether to trust them. */
+	if (cfg->tls_client_certificate == CLIENT_CERT_REQUEST)
+		tls_client_cert = GNUTLS_CERT_REQUEST;
+	else if (cfg->tls_client_certificate == CLIENT_CERT_REQUIRE)
+		tls_client_cert = GNUTLS_CERT_REQUIRE;
 	/* This process's own ticket key: no other session can mint a ticket
 	 * that resumes here. */
 	if (gnutls_session_ticket_key_generate(&tls_ticket_key) < 0)
@@ -229,7 +236,7 @@ struct tls *tls_new(int fd, bool data)
 	    gnutls_credentials_set(t->s, GNUTLS_CRD_CERTIFICATE, tls_creds) < 0 ||
 	    gnutls_session_ticket_enable_server(t->s, &tls_ticket_key) < 0)
 		abort();
-	gnutls_certificate_server_set_request(t->s, GNUTLS_CERT_IGNORE);
+	gnutls_certificate_server_set_request(t->s, data ? GNUTLS_CERT_IGNORE : tls_client_cert);
 	gnutls_db_set_retrieve_function(t->s, cache_retrieve);
 	gnutls_db_set_store_function(t->s, data ? cache_store_nothing : cache_store);
 	if (!data)
@@ -318,6 +325,23 @@ int tls_send_ticket(struct tls *t)
 		return -EPROTO;
 	}
 	return 0;
+}
+
+unsigned tls_peer_certificates(const struct tls *t, const uint8_t **der, size_t *len,
+			       unsigned max)
+{
+	unsigned n = 0;
+	const gnutls_datum_t *list = gnutls_certificate_get_peers(t->s, &n);
+
+	if (list == NULL)
+		return 0;
+	if (n > max)
+		n = max;
+	for (unsigned i = 0; i < n; i++) {
+		der[i] = list[i].data;
+		len[i] = list[i].size;
+	}
+	return n;
 }
 
 size_t tls_bytes_sent(const struct tls *t)

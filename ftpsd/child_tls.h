@@ -31,6 +31,10 @@ size_t tls_pending(struct tls *t);
 /* Send one new session ticket (TLS 1.3 only; a no-op otherwise). */
 int tls_send_ticket(struct tls *t);
 bool tls_resumed(const struct tls *t);
+/* The client's certificate chain from the handshake (DER, leaf first; up to
+ * max entries, pointing into the session): how many, 0 when none. */
+unsigned tls_peer_certificates(const struct tls *t, const uint8_t **der, size_t *len,
+			       unsigned max);
 /* Bytes the session has written to its socket so far. */
 size_t tls_bytes_sent(const struct tls *t);
 /* Send close_notify: 0, -EAGAIN, -EPROTO. */

@@ -17,7 +17,7 @@
 enum ipc_type {
 	IPC_LOG = 1,   /* u32 priority, str line; no answer */
 	IPC_SIGN = 2,  /* u32 kind, u32 algo, u32 flags, bytes input -> i32 rc, bytes signature */
-	IPC_AUTH = 3,  /* str user, str password -> i32 rc, u32 user flags */
+	IPC_AUTH = 3,  /* str user, str password, u32 session flags -> i32 rc, u32 user flags */
 	IPC_STAT = 4,  /* str path -> i32 rc, u32 mode, u64 size, i64 mtime */
 	IPC_OPEN = 5,  /* str path, u32 how, u64 offset -> i32 rc, u64 size; + fd */
 	IPC_LIST = 6,  /* str path, u32 format, u32 flags, str arg -> i32 rc; + memfd */
@@ -29,6 +29,8 @@ enum ipc_type {
 	IPC_SETTIME = 12, /* str path, i64 mtime -> i32 rc */
 	IPC_TLS_INFO = 13, /* str version, str cipher; no answer */
 	IPC_XFER = 14,   /* str path, u32 direction, u64 bytes, u64 ms, u32 flags; no answer */
+	IPC_USER = 15,   /* str user, u32 session flags -> i32 rc (IPC_USER_*), u32 user flags */
+	IPC_CERT = 16,   /* u32 count, bytes DER x count (leaf first) -> i32 rc */
 	IPC_TEST_HOOK = 99, /* u32 hook; only in builds with -Dtest-hooks=true */
 	IPC_ANSWER = 100,
 };
@@ -58,6 +60,13 @@ enum { IPC_USER_READ_ONLY = 1 };
 /* IPC_AUTH answer codes besides 0 and -errno */
 #define IPC_AUTH_FAILED (-EACCES)
 #define IPC_AUTH_LOCKED (-EUSERS)
+#define IPC_AUTH_NEEDS_TLS (-EPERM)     /* this user must log in over TLS */
+#define IPC_AUTH_FORBIDS_TLS (-EPROTO)  /* this user must not */
+/* Session flags sent with IPC_USER and IPC_AUTH */
+enum { IPC_SESSION_TLS = 1 };
+/* IPC_USER answers */
+enum { IPC_USER_PASSWORD = 0, IPC_USER_LOGGED_IN = 1 };
+#define IPC_MAX_CERTS 4
 
 struct ipc_msg {
 	uint16_t type;

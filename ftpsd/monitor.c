@@ -23,6 +23,7 @@
 #include "log.h"
 #include "monitor.h"
 #include "monitor_msg.h"
+#include "policy.h"
 #include "proctitle.h"
 #include "sandbox.h"
 
@@ -32,6 +33,8 @@ struct monitor {
 	const struct config *cfg;
 	int xferlog;            /* opened as root before the fork, or -1 */
 	char root[4096];        /* the user's root, for xferlog's real paths */
+	bool cert_seen, cert_valid;
+	uint8_t cert_sha256[32];
 	const struct launch *launch;
 	int sock;
 	pid_t child;
@@ -121,54 +124,48 @@ static int become_user(struct monitor *m, const struct account *acct)
 	return 0;
 }
 
-static void monitor_auth(struct monitor *m, struct mon_request *req)
+/* A failed login: counted, logged, delayed by the monitor (a compromised
+ * child cannot skip the delay), answered. */
+static void login_failed(struct monitor *m, const char *user, int code, const char *why)
 {
-	const char *user = req->u.auth.user;
-	struct account acct;
-	uint32_t flags = 0;
-	int r;
+	m->failures++;
+	struct log_field f[] = { { "FTPSD_USER", user }, { "FTPSD_EVENT", "login-failed" } };
+	log_event(LOG_NOTICE, f, 2, "login failed for user %s from %s (%u of %u)%s", user,
+		  m->launch->peer, m->failures, m->cfg->max_login_failures, why);
+	unsigned ms = m->cfg->login_failure_delay_ms * m->failures;
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+	answer_rc(m, m->failures >= m->cfg->max_login_failures ? IPC_AUTH_LOCKED : code);
+}
 
-	if (m->failures >= m->cfg->max_login_failures)
-		fatalx("login attempt after %u failures", m->failures);
-	r = monitor_auth_check(m->cfg, m->launch->peer, user, req->u.auth.password, &acct);
-	explicit_bzero(req->u.auth.password, sizeof(req->u.auth.password));
+/* Become the account and lock down; answer the child with code (0 after a
+ * password, IPC_USER_LOGGED_IN after a certificate). */
+static void login(struct monitor *m, const struct account *acct, int code, const char *how)
+{
+	int r = become_user(m, acct);
 
-	if (r < 0) {
-		m->failures++;
-		struct log_field f[] = { { "FTPSD_USER", user }, { "FTPSD_EVENT", "login-failed" } };
-		log_event(LOG_NOTICE, f, 2, "login failed for user %s from %s (%u of %u)", user,
-			  m->launch->peer, m->failures, m->cfg->max_login_failures);
-		/* The delay is the monitor's: a compromised child cannot skip it. */
-		unsigned ms = m->cfg->login_failure_delay_ms * m->failures;
-		struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
-		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-			;
-		answer_rc(m, m->failures >= m->cfg->max_login_failures ? IPC_AUTH_LOCKED
-								      : IPC_AUTH_FAILED);
-		return;
-	}
-
-	r = become_user(m, &acct);
 	if (r < 0) {
 		errno = -r;
-		fatal("cannot change to user %s", acct.name);
+		fatal("cannot change to user %s", acct->name);
 	}
-	int root = open(acct.root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int root = open(acct->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0) {
-		log_warn("login of %s: cannot open root %s: %s", acct.name, acct.root, strerror(errno));
+		log_warn("login of %s: cannot open root %s: %s", acct->name, acct->root, strerror(errno));
 		answer_rc(m, -ENOENT);
 		exit(1);
 	}
 	umask((mode_t)m->cfg->umask);
-	monitor_fs_set_root(root, (acct.flags & IPC_USER_READ_ONLY) != 0);
+	monitor_fs_set_root(root, (acct->flags & IPC_USER_READ_ONLY) != 0);
 	m->phase = PHASE_LOGGEDIN;
-	snprintf(m->user, sizeof(m->user), "%s", acct.name);
-	snprintf(m->root, sizeof(m->root), "%s", acct.root);
+	snprintf(m->user, sizeof(m->user), "%s", acct->name);
+	snprintf(m->root, sizeof(m->root), "%s", acct->root);
 	proctitle_set("ftpsd: monitor %s@%s", m->user, m->launch->peer);
-	log_set_field("FTPSD_USER", acct.name);
+	log_set_field("FTPSD_USER", acct->name);
 	struct log_field lf[] = { { "FTPSD_EVENT", "login" } };
-	log_event(LOG_INFO, lf, 1, "login: user %s from %s, root %s%s", acct.name, m->launch->peer,
-		  acct.root, (acct.flags & IPC_USER_READ_ONLY) ? ", read-only" : "");
+	log_event(LOG_INFO, lf, 1, "login: user %s from %s%s, root %s%s", acct->name,
+		  m->launch->peer, how, acct->root,
+		  (acct->flags & IPC_USER_READ_ONLY) ? ", read-only" : "");
 	/* Listing dates call tzset(), which must not open files from now on. */
 	tzset();
 	r = sandbox_monitor();
@@ -180,12 +177,80 @@ static void monitor_auth(struct monitor *m, struct mon_request *req)
 	struct ipc_msg *a = calloc(1, sizeof(*a));
 	if (a == NULL)
 		abort();
-	flags = acct.flags;
 	ipc_init(a, IPC_ANSWER);
-	ipc_put_i32(a, 0);
-	ipc_put_u32(a, flags);
+	ipc_put_i32(a, code);
+	ipc_put_u32(a, acct->flags);
 	answer(m, a);
 	free(a);
+}
+
+static void monitor_auth(struct monitor *m, struct mon_request *req)
+{
+	const char *user = req->u.auth.user;
+	bool tls = (req->u.auth.session & IPC_SESSION_TLS) != 0;
+	struct account acct;
+	int r;
+
+	if (m->failures >= m->cfg->max_login_failures)
+		fatalx("login attempt after %u failures", m->failures);
+	r = monitor_auth_check(m->cfg, m->launch->peer, user, req->u.auth.password, &acct);
+	explicit_bzero(req->u.auth.password, sizeof(req->u.auth.password));
+	if (r < 0) {
+		login_failed(m, user, IPC_AUTH_FAILED, "");
+		return;
+	}
+	/* The user's own TLS rule (RFC 4217 9.1), checked again here whatever the
+	 * child said at USER time. */
+	if (policy_login(m->cfg, acct.tls, tls) != 0) {
+		login_failed(m, user, acct.tls == USER_TLS_FORBIDDEN ? IPC_AUTH_FORBIDS_TLS
+								      : IPC_AUTH_NEEDS_TLS,
+			     tls ? ": must not use TLS" : ": must use TLS");
+		return;
+	}
+	login(m, &acct, 0, "");
+}
+
+/* USER: what happens next. A valid client certificate pinned by this user
+ * logs in at once (232); a user whose TLS rule the session breaks is told
+ * before sending a password (RFC 4217 9.1); else a password is wanted. */
+static void monitor_user(struct monitor *m, struct mon_request *req)
+{
+	const char *user = req->u.auth.user;
+	bool tls = (req->u.auth.session & IPC_SESSION_TLS) != 0;
+	struct account acct;
+	bool known = monitor_auth_anonymous(m->cfg, user, &acct) ||
+		     monitor_auth_lookup(m->cfg, user, &acct) == 1;
+
+	if (!known) {
+		answer_rc(m, IPC_USER_PASSWORD); /* unknown users look like known ones */
+		return;
+	}
+	if (policy_login(m->cfg, acct.tls, tls) != 0) {
+		answer_rc(m, acct.tls == USER_TLS_FORBIDDEN ? IPC_AUTH_FORBIDS_TLS : IPC_AUTH_NEEDS_TLS);
+		return;
+	}
+	if (acct.has_pin && m->cert_valid && memcmp(acct.pin, m->cert_sha256, 32) == 0 &&
+	    acct.uid != 0 && acct.gid != 0) {
+		login(m, &acct, IPC_USER_LOGGED_IN, " by client certificate");
+		return;
+	}
+	answer_rc(m, IPC_USER_PASSWORD);
+}
+
+/* The client's certificate chain, as the child's handshake received it:
+ * verified here against tls-client-ca; the child's opinion is not asked. */
+static void monitor_cert(struct monitor *m, struct mon_request *req)
+{
+	int r;
+
+	if (m->cert_seen)
+		fatalx("a second client certificate from the child");
+	m->cert_seen = true;
+	r = monitor_tls_verify_chain(req->u.cert.der, req->u.cert.len, req->u.cert.count,
+				     m->cert_sha256);
+	m->cert_valid = r == 0;
+	log_info("client certificate %s", r == 0 ? "verified" : "rejected");
+	answer_rc(m, r);
 }
 
 static void monitor_stat(struct monitor *m, struct mon_request *req)
@@ -374,6 +439,8 @@ static const struct {
 	{ IPC_LOG, monitor_log },
 	{ IPC_SIGN, monitor_sign },
 	{ IPC_AUTH, monitor_auth },
+	{ IPC_USER, monitor_user },
+	{ IPC_CERT, monitor_cert },
 	{ IPC_STAT, monitor_stat },
 	{ IPC_OPEN, monitor_open },
 	{ IPC_LIST, monitor_list },
@@ -543,6 +610,14 @@ void monitor_run(const struct config *cfg, struct launch *l)
 			kill(m.child, SIGKILL);
 			reap_child(&m);
 			fatal("cannot load tls-key %s", cfg->tls_key);
+		}
+	}
+
+	if (cfg->tls_client_certificate != CLIENT_CERT_OFF) {
+		r = monitor_tls_load_ca(cfg->tls_client_ca);
+		if (r < 0) {
+			errno = -r;
+			fatal("cannot load tls-client-ca %s", cfg->tls_client_ca);
 		}
 	}
 

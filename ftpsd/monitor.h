@@ -28,6 +28,13 @@ int monitor_tls_load_key(const char *path);
 int monitor_tls_sign(unsigned kind, unsigned algo, unsigned flags, const uint8_t *in, size_t n,
 		     uint8_t *out, size_t *outlen, size_t max);
 
+/* tls-client-ca, for verifying client certificates. */
+int monitor_tls_load_ca(const char *path);
+/* Verify a DER chain (leaf first) against tls-client-ca; the leaf's SHA-256
+ * in sha256. 0 or -EACCES. */
+int monitor_tls_verify_chain(const uint8_t *const *der, const size_t *len, unsigned n,
+			     uint8_t sha256[32]);
+
 /* monitor_auth.c: who may log in, and as whom. */
 struct account {
 	char name[256];
@@ -36,7 +43,16 @@ struct account {
 	char root[4096];
 	bool system_user; /* from PAM: supplementary groups from the group database */
 	unsigned flags;   /* IPC_USER_* */
+	enum user_tls tls; /* users-file tls=, anonymous-tls */
+	bool has_pin;      /* users-file cert=sha256:HEX */
+	uint8_t pin[32];
+	bool anonymous;
 };
+/* The users-file entry of user, without checking any password: 1 found,
+ * 0 not there, -errno. For decisions at USER time. */
+int monitor_auth_lookup(const struct config *cfg, const char *user, struct account *acct);
+/* anonymous = on and user is "anonymous" or "ftp": fill acct. */
+bool monitor_auth_anonymous(const struct config *cfg, const char *user, struct account *acct);
 /* 0 and *acct filled, -EACCES for a wrong user or password, other -errno. */
 int monitor_auth_check(const struct config *cfg, const char *peer, const char *user,
 		       const char *password, struct account *acct);

@@ -12,6 +12,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "monitor.h"
+#include "policy.h"
 
 #define USERS_MAX_SIZE (16 * 1024 * 1024)
 
@@ -32,15 +33,51 @@ static int parse_id(const char *s, unsigned *out)
 	return 0;
 }
 
-static int parse_options(char *opts, unsigned *flags)
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* cert=sha256:HEX, the hex with or without colons. */
+static int parse_pin(const char *s, uint8_t pin[32])
+{
+	size_t n = 0;
+
+	if (strncmp(s, "sha256:", 7) != 0)
+		return -EINVAL;
+	for (s += 7; *s != '\0'; s++) {
+		if (*s == ':')
+			continue;
+		int hi = hexval(s[0]), lo = s[1] != '\0' ? hexval(s[1]) : -1;
+		if (hi < 0 || lo < 0 || n == 32)
+			return -EINVAL;
+		pin[n++] = (uint8_t)(hi << 4 | lo);
+		s++;
+	}
+	return n == 32 ? 0 : -EINVAL;
+}
+
+static int parse_options(char *opts, struct account *acct)
 {
 	char *save = NULL;
 
 	for (char *o = strtok_r(opts, ",", &save); o != NULL; o = strtok_r(NULL, ",", &save)) {
 		if (strcmp(o, "read-only") == 0)
-			*flags |= IPC_USER_READ_ONLY;
-		else if (strcmp(o, "tls=required") == 0 || strcmp(o, "tls=optional") == 0)
-			; /* the global control-tls policy already applies */
+			acct->flags |= IPC_USER_READ_ONLY;
+		else if (strcmp(o, "tls=required") == 0)
+			acct->tls = USER_TLS_REQUIRED;
+		else if (strcmp(o, "tls=optional") == 0)
+			acct->tls = USER_TLS_OPTIONAL;
+		else if (strcmp(o, "tls=forbidden") == 0)
+			acct->tls = USER_TLS_FORBIDDEN;
+		else if (strncmp(o, "cert=", 5) == 0 && parse_pin(o + 5, acct->pin) == 0)
+			acct->has_pin = true;
 		else
 			return -EINVAL;
 	}
@@ -55,14 +92,18 @@ int monitor_auth_parse_line(char *line, const char *user, struct account *acct, 
 
 	if (line[0] == '#' || line[0] == '\0')
 		return 0;
+	/* Five fields split at ':'; the options, the rest of the line, may hold
+	 * colons themselves (cert=sha256:...). */
 	while (n < 6) {
 		field[n++] = p;
+		if (n == 6)
+			break;
 		p = strchr(p, ':');
 		if (p == NULL)
 			break;
 		*p++ = '\0';
 	}
-	if (p != NULL || n < 5)
+	if (n < 5)
 		return strcmp(field[0], user) == 0 ? -EINVAL : 0;
 	if (strcmp(field[0], user) != 0)
 		return 0;
@@ -73,7 +114,7 @@ int monitor_auth_parse_line(char *line, const char *user, struct account *acct, 
 	    parse_id(field[3], &gid) < 0 || field[4][0] != '/' ||
 	    strlen(field[4]) >= sizeof(acct->root) || field[1][0] == '\0')
 		return -EINVAL;
-	if (n == 6 && parse_options(field[5], &acct->flags) < 0)
+	if (n == 6 && parse_options(field[5], acct) < 0)
 		return -EINVAL;
 	strcpy(acct->name, field[0]);
 	strcpy(acct->root, field[4]);
@@ -182,6 +223,52 @@ static int auth_users_file(const char *path, const char *user, const char *passw
 	return r;
 }
 
+int monitor_auth_lookup(const struct config *cfg, const char *user, struct account *acct)
+{
+	char *text, *save = NULL, *hash;
+	size_t len;
+	int r, found = 0;
+
+	if (cfg->users_file == NULL)
+		return 0;
+	r = read_users_file(cfg->users_file, &text, &len);
+	if (r < 0)
+		return r;
+	for (char *line = strtok_r(text, "\n", &save); line != NULL && found == 0;
+	     line = strtok_r(NULL, "\n", &save))
+		found = monitor_auth_parse_line(line, user, acct, &hash);
+	explicit_bzero(text, len);
+	free(text);
+	return found;
+}
+
+bool monitor_auth_anonymous(const struct config *cfg, const char *user, struct account *acct)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+
+	if (!cfg->anonymous || (strcmp(user, "anonymous") != 0 && strcmp(user, "ftp") != 0))
+		return false;
+	if (getpwnam_r(cfg->anonymous_user, &pw, buf, sizeof(buf), &res) != 0 || res == NULL) {
+		log_warn("anonymous-user %s does not exist", cfg->anonymous_user);
+		return false;
+	}
+	if (pw.pw_uid == 0 || pw.pw_gid == 0) {
+		log_warn("anonymous-user %s must not have uid or gid 0", cfg->anonymous_user);
+		return false;
+	}
+	memset(acct, 0, sizeof(*acct));
+	snprintf(acct->name, sizeof(acct->name), "%s", user);
+	snprintf(acct->root, sizeof(acct->root), "%s", cfg->anonymous_root);
+	acct->uid = pw.pw_uid;
+	acct->gid = pw.pw_gid;
+	acct->anonymous = true;
+	acct->tls = cfg->anonymous_tls;
+	if (!cfg->anonymous_write)
+		acct->flags |= IPC_USER_READ_ONLY;
+	return true;
+}
+
 struct pam_conv_data {
 	const char *password;
 };
@@ -263,6 +350,17 @@ int monitor_auth_check(const struct config *cfg, const char *peer, const char *u
 {
 	int r = -ENOENT;
 
+	/* Anonymous: any password, which is logged (RFC 1635 asks for an
+	 * e-mail address there). */
+	if (monitor_auth_anonymous(cfg, user, acct)) {
+		char shown[128];
+		size_t j = 0;
+		for (size_t i = 0; password[i] != '\0' && j + 1 < sizeof(shown); i++)
+			shown[j++] = (unsigned char)password[i] < 0x20 ? '?' : password[i];
+		shown[j] = '\0';
+		log_info("anonymous login from %s, password \"%s\"", peer, shown);
+		return 0;
+	}
 	if (cfg->users_file != NULL)
 		r = auth_users_file(cfg->users_file, user, password, acct);
 	if (r == -ENOENT && cfg->pam_service != NULL)

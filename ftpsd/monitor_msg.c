@@ -12,6 +12,8 @@ static const struct {
 	{ IPC_LOG, PHASE_PRELOGIN | PHASE_LOGGEDIN },
 	{ IPC_SIGN, PHASE_PRELOGIN | PHASE_LOGGEDIN },
 	{ IPC_AUTH, PHASE_PRELOGIN },
+	{ IPC_USER, PHASE_PRELOGIN },
+	{ IPC_CERT, PHASE_PRELOGIN },
 	{ IPC_STAT, PHASE_LOGGEDIN },
 	{ IPC_OPEN, PHASE_LOGGEDIN },
 	{ IPC_LIST, PHASE_LOGGEDIN },
@@ -65,8 +67,24 @@ static int decode_fields(struct ipc_msg *m, struct mon_request *r)
 	case IPC_AUTH:
 		if (ipc_get_str(m, r->u.auth.user, sizeof(r->u.auth.user)) < 0 ||
 		    ipc_get_str(m, r->u.auth.password, sizeof(r->u.auth.password)) < 0 ||
-		    r->u.auth.user[0] == '\0')
+		    ipc_get_u32(m, &r->u.auth.session) < 0 || r->u.auth.user[0] == '\0' ||
+		    (r->u.auth.session & ~(uint32_t)IPC_SESSION_TLS) != 0)
 			return -EBADMSG;
+		return 0;
+	case IPC_USER:
+		if (ipc_get_str(m, r->u.auth.user, sizeof(r->u.auth.user)) < 0 ||
+		    ipc_get_u32(m, &r->u.auth.session) < 0 || r->u.auth.user[0] == '\0' ||
+		    (r->u.auth.session & ~(uint32_t)IPC_SESSION_TLS) != 0)
+			return -EBADMSG;
+		return 0;
+	case IPC_CERT:
+		if (ipc_get_u32(m, &r->u.cert.count) < 0 || r->u.cert.count == 0 ||
+		    r->u.cert.count > IPC_MAX_CERTS)
+			return -EBADMSG;
+		for (uint32_t i = 0; i < r->u.cert.count; i++)
+			if (ipc_get_bytes(m, &r->u.cert.der[i], &r->u.cert.len[i], IPC_MAX_PAYLOAD) < 0 ||
+			    r->u.cert.len[i] == 0)
+				return -EBADMSG;
 		return 0;
 	case IPC_STAT:
 	case IPC_MKDIR:

@@ -31,7 +31,13 @@ struct mon_request {
 		struct {
 			char user[IPC_MAX_NAME];
 			char password[MON_MAX_PASSWORD];
+			uint32_t session; /* IPC_SESSION_* */
 		} auth;
+		struct {
+			uint32_t count;
+			const uint8_t *der[IPC_MAX_CERTS]; /* point into the message */
+			size_t len[IPC_MAX_CERTS];
+		} cert;
 		uint32_t hook;
 		struct {
 			char version[32];

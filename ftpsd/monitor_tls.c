@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -98,4 +99,56 @@ int monitor_tls_sign(unsigned kind, unsigned algo, unsigned flags, const uint8_t
 	*outlen = sig.size;
 	gnutls_free(sig.data);
 	return 0;
+}
+
+static gnutls_x509_trust_list_t monitor_ca;
+
+int monitor_tls_load_ca(const char *path)
+{
+	int r;
+
+	if (gnutls_x509_trust_list_init(&monitor_ca, 0) < 0)
+		return -ENOMEM;
+	r = gnutls_x509_trust_list_add_trust_file(monitor_ca, path, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
+	if (r <= 0) {
+		log_warn("tls-client-ca %s: %s", path, r < 0 ? gnutls_strerror(r) : "no certificate");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int monitor_tls_verify_chain(const uint8_t *const *der, const size_t *len, unsigned n,
+			     uint8_t sha256[32])
+{
+	gnutls_x509_crt_t crts[IPC_MAX_CERTS];
+	unsigned status = 1, i, imported = 0;
+	size_t size = 32;
+	int r = -EACCES;
+
+	if (monitor_ca == NULL || n == 0 || n > IPC_MAX_CERTS)
+		return -EACCES;
+	gnutls_datum_t leaf = { .data = (unsigned char *)der[0], .size = (unsigned)len[0] };
+	if (gnutls_fingerprint(GNUTLS_DIG_SHA256, &leaf, sha256, &size) < 0 || size != 32)
+		return -EACCES;
+	for (i = 0; i < n; i++) {
+		gnutls_datum_t d = { .data = (unsigned char *)der[i], .size = (unsigned)len[i] };
+		if (gnutls_x509_crt_init(&crts[i]) < 0)
+			goto out;
+		imported++;
+		if (gnutls_x509_crt_import(crts[i], &d, GNUTLS_X509_FMT_DER) < 0)
+			goto out;
+	}
+	/* A client certificate, for a TLS client. */
+	gnutls_typed_vdata_st purpose = { .type = GNUTLS_DT_KEY_PURPOSE_OID,
+					  .data = (unsigned char *)GNUTLS_KP_TLS_WWW_CLIENT };
+	if (gnutls_x509_trust_list_verify_crt2(monitor_ca, crts, n, &purpose, 1, 0, &status, NULL) ==
+		    0 &&
+	    status == 0)
+		r = 0;
+	else
+		log_info("client certificate not trusted (status 0x%x)", status);
+out:
+	for (i = 0; i < imported; i++)
+		gnutls_x509_crt_deinit(crts[i]);
+	return r;
 }

@@ -52,6 +52,9 @@ static void test_users(void)
 	char l5[] = "alice:$6$x$y:1000:100:/srv:bogus";
 	char l6[] = "# alice:$6$x$y:1000:100:/srv";
 	char l7[] = "alice:$6$x$y:1000";
+	char l8[] = "carol:*:1000:100:/srv:tls=required,cert=sha256:"
+		    "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF";
+	char l9[] = "carol:*:1000:100:/srv:cert=sha256:0011";
 
 	CHECK(monitor_auth_parse_line(l1, "alice", &a, &hash) == 1);
 	CHECK(a.uid == 1000 && a.gid == 100 && a.flags == 0);
@@ -65,6 +68,9 @@ static void test_users(void)
 	CHECK(monitor_auth_parse_line(l5, "alice", &a, &hash) == -EINVAL);
 	CHECK(monitor_auth_parse_line(l6, "alice", &a, &hash) == 0);
 	CHECK(monitor_auth_parse_line(l7, "alice", &a, &hash) == -EINVAL);
+	CHECK(monitor_auth_parse_line(l8, "carol", &a, &hash) == 1);
+	CHECK(a.has_pin && a.pin[0] == 0x00 && a.pin[31] == 0xff && a.tls == USER_TLS_REQUIRED);
+	CHECK(monitor_auth_parse_line(l9, "carol", &a, &hash) == -EINVAL);
 	(void)l2;
 }
 

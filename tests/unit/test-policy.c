@@ -3,16 +3,18 @@
 #include "config.h"
 #include "policy.h"
 
-static struct config base(void)
+/* Back to the defaults (the strings of the last ones freed). */
+static void reset(struct config *c)
 {
-	struct config c;
-	config_defaults(&c);
-	return c;
+	config_free(c);
+	config_defaults(c);
 }
 
 int main(void)
 {
-	struct config c = base();
+	struct config c;
+
+	config_defaults(&c);
 	static const struct policy_state clear = { false, false, false, false };
 	static const struct policy_state cleared = { false, true, true, false };
 	static const struct policy_state tls = { true, true, false, false };
@@ -41,7 +43,7 @@ int main(void)
 	CHECK(policy_before_tls(&c, &clear, "USER") == 0);
 
 	/* AUTH */
-	c = base();
+	reset(&c);
 	CHECK(policy_auth(&c, &clear) == 0);
 	CHECK(policy_auth(&c, &tls) == 503);
 	CHECK(policy_auth(&c, &cleared) == 503);
@@ -49,7 +51,7 @@ int main(void)
 	CHECK(policy_auth(&c, &clear) == 534);
 
 	/* PROT: state x level x data-tls */
-	c = base();
+	reset(&c);
 	static const struct {
 		enum tls_policy data, listings;
 		const struct policy_state *st;
@@ -104,7 +106,7 @@ int main(void)
 
 	/* Per-user TLS rules (RFC 4217 9.1: deny insecure USER for some users,
 	 * secure USER for others such as anonymous). */
-	c = base();
+	reset(&c);
 	c.control_tls = TLS_POLICY_OPTIONAL;
 	CHECK(policy_login(&c, USER_TLS_OPTIONAL, false) == 0);
 	CHECK(policy_login(&c, USER_TLS_OPTIONAL, true) == 0);
@@ -116,12 +118,13 @@ int main(void)
 	CHECK(policy_login(&c, USER_TLS_OPTIONAL, false) == 530);
 
 	/* CCC */
-	c = base();
+	reset(&c);
 	CHECK(policy_ccc(&c, &clear) == 533);
 	CHECK(policy_ccc(&c, &tls) == 534);
 	c.ccc = true;
 	CHECK(policy_ccc(&c, &tls) == 0);
 	CHECK(policy_ccc(&c, &cleared) == 533);
 	CHECK(policy_prot(&c, &cleared, 'P') == 200);
+	config_free(&c);
 	return CHECK_DONE();
 }
