@@ -73,6 +73,16 @@ static const struct key keys[] = {
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
+_Static_assert(NKEYS <= sizeof(((struct config *)0)->lines) / sizeof(unsigned), "lines[] too small");
+
+unsigned config_key_line(const struct config *cfg, const char *key)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strcmp(keys[i].name, key) == 0)
+			return cfg->lines[i];
+	return 0;
+}
+
 const char *const *config_key_names(void)
 {
 	static const char *names[NKEYS + 1];
@@ -396,6 +406,7 @@ int config_parse(struct config *cfg, const char *name, const char *text, size_t 
 			continue;
 		}
 		seen[i] = true;
+		cfg->lines[i] = lineno;
 		if (*value == '\0') {
 			snprintf(why, sizeof(why), "%s has no value", keys[i].name);
 			report(err, ctx, name, lineno, why);
@@ -484,6 +495,7 @@ int config_load(struct config *cfg, const char *path, config_error_fn err, void 
 		}
 	}
 	close(fd);
+	cfg->path = path;
 	errors = config_parse(cfg, path, buf, len, err, ctx);
 	free(buf);
 	return errors;

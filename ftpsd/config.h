@@ -48,6 +48,9 @@ struct config {
 	unsigned login_failure_delay_ms;
 	unsigned max_login_failures;
 	unsigned umask;
+	/* Where each key was set (0: default), for messages after parsing. */
+	const char *path;
+	unsigned lines[64];
 };
 
 /* Receives each error as "FILE:LINE: message". */
@@ -63,6 +66,8 @@ int config_parse(struct config *cfg, const char *name, const char *text, size_t 
 int config_load(struct config *cfg, const char *path, config_error_fn err, void *ctx);
 /* Free every string in cfg. */
 void config_free(struct config *cfg);
+/* The line that set key, 0 when it has its default. */
+unsigned config_key_line(const struct config *cfg, const char *key);
 /* Print every key with its effective value as "key = value" lines. */
 void config_print(const struct config *cfg, FILE *f);
 /* The name of each key, NULL-terminated; for documentation checks. */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
@@ -100,6 +101,42 @@ static int hash_password(void)
 	explicit_bzero(cd, sizeof(*cd));
 	free(cd);
 	return 0;
+}
+
+/* --check-config beyond syntax: what a session would open, opened now. */
+static int check_files(const struct config *cfg)
+{
+	int errors = 0;
+	struct stat st;
+	char msg[1024];
+	const struct {
+		const char *key, *path;
+		bool dir;
+	} files[] = {
+		{ "users-file", cfg->users_file, false },
+		{ "empty-dir", cfg->empty_dir, true },
+		{ "anonymous-root", cfg->anonymous ? cfg->anonymous_root : NULL, true },
+	};
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		if (files[i].path == NULL)
+			continue;
+		const char *why = NULL;
+		if (stat(files[i].path, &st) < 0)
+			why = strerror(errno);
+		else if (files[i].dir && !S_ISDIR(st.st_mode))
+			why = "not a directory";
+		else if (!files[i].dir && access(files[i].path, R_OK) < 0)
+			why = strerror(errno);
+		if (why != NULL) {
+			snprintf(msg, sizeof(msg), "%s:%u: %s %s: %s", cfg->path,
+				 config_key_line(cfg, files[i].key), files[i].key, files[i].path, why);
+			print_error(&errors, msg);
+		}
+	}
+	/* Each error is counted by print_error itself. */
+	(void)monitor_tls_check(cfg, print_error, &errors);
+	return errors;
 }
 
 /* The connection: fd 3 from systemd, else fd 0 from inetd. */
@@ -269,6 +306,8 @@ int main(int argc, char **argv)
 	config_defaults(&cfg);
 	if (check || print) {
 		config_load(&cfg, config_path, print_error, &errors);
+		if (check && errors == 0)
+			errors += check_files(&cfg);
 		if (print && errors == 0)
 			config_print(&cfg, stdout);
 		else if (errors == 0)

@@ -28,6 +28,9 @@ int monitor_tls_load_key(const char *path);
 int monitor_tls_sign(unsigned kind, unsigned algo, unsigned flags, const uint8_t *in, size_t n,
 		     uint8_t *out, size_t *outlen, size_t max);
 
+/* --check-config: the certificate and key load and belong together, the CA
+ * loads. Reports "FILE:LINE: message" through err; returns the error count. */
+int monitor_tls_check(const struct config *cfg, config_error_fn err, void *ctx);
 /* tls-client-ca, for verifying client certificates. */
 int monitor_tls_load_ca(const char *path);
 /* Verify a DER chain (leaf first) against tls-client-ca; the leaf's SHA-256

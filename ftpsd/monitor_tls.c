@@ -152,3 +152,65 @@ out:
 		gnutls_x509_crt_deinit(crts[i]);
 	return r;
 }
+
+static void check_error(const struct config *cfg, const char *key, config_error_fn err, void *ctx,
+			const char *what, const char *detail)
+{
+	char msg[1024];
+
+	snprintf(msg, sizeof(msg), "%s:%u: %s: %s", cfg->path != NULL ? cfg->path : "config",
+		 config_key_line(cfg, key), what, detail);
+	err(ctx, msg);
+}
+
+int monitor_tls_check(const struct config *cfg, config_error_fn err, void *ctx)
+{
+	gnutls_pcert_st pcerts[16];
+	unsigned n = 16;
+	gnutls_datum_t pem = { NULL, 0 };
+	int errors = 0, r;
+
+	if (cfg->control_tls == TLS_POLICY_OFF)
+		return 0;
+	r = gnutls_load_file(cfg->tls_certificate, &pem);
+	if (r < 0) {
+		check_error(cfg, "tls-certificate", err, ctx, cfg->tls_certificate, gnutls_strerror(r));
+		return 1;
+	}
+	r = gnutls_pcert_list_import_x509_raw(pcerts, &n, &pem, GNUTLS_X509_FMT_PEM, 0);
+	gnutls_free(pem.data);
+	if (r < 0 || n == 0) {
+		check_error(cfg, "tls-certificate", err, ctx, cfg->tls_certificate,
+			    r < 0 ? gnutls_strerror(r) : "no certificate");
+		return 1;
+	}
+	r = monitor_tls_load_key(cfg->tls_key);
+	if (r < 0) {
+		check_error(cfg, "tls-key", err, ctx, cfg->tls_key,
+			    r == -EINVAL ? "not a PEM private key" : strerror(-r));
+		errors++;
+	} else {
+		/* The same public key on both sides, or no handshake can succeed. */
+		gnutls_pubkey_t pub;
+		gnutls_datum_t a = { NULL, 0 }, b = { NULL, 0 };
+		if (gnutls_pubkey_init(&pub) < 0 ||
+		    gnutls_pubkey_import_privkey(pub, monitor_key, 0, 0) < 0 ||
+		    gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &a) < 0 ||
+		    gnutls_pubkey_export2(pcerts[0].pubkey, GNUTLS_X509_FMT_DER, &b) < 0 ||
+		    a.size != b.size || memcmp(a.data, b.data, a.size) != 0) {
+			check_error(cfg, "tls-key", err, ctx, cfg->tls_key,
+				    "does not match the key of tls-certificate");
+			errors++;
+		}
+		gnutls_free(a.data);
+		gnutls_free(b.data);
+		gnutls_pubkey_deinit(pub);
+	}
+	for (unsigned i = 0; i < n; i++)
+		gnutls_pcert_deinit(&pcerts[i]);
+	if (cfg->tls_client_certificate != CLIENT_CERT_OFF && monitor_tls_load_ca(cfg->tls_client_ca) < 0) {
+		check_error(cfg, "tls-client-ca", err, ctx, cfg->tls_client_ca, "no usable CA certificate");
+		errors++;
+	}
+	return errors;
+}
