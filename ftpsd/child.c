@@ -72,11 +72,11 @@ void child_main(struct child_params *p)
 	log_set_sink(mm_log);
 	proctitle_set("ftpsd: child %s", p->peer);
 
-	if (p->cfg->control_tls != TLS_POLICY_OFF &&
-	    tls_prepare(p->cfg, p->cert_pem, p->cert_len) < 0)
+	if (tls_prepare(p->cfg, p->cert_pem, p->cert_len, p->identities) < 0)
 		fatalx("TLS set-up failed");
-	if (p->cert_pem != NULL)
-		explicit_bzero(p->cert_pem, p->cert_len);
+	for (unsigned i = 0; i < p->identities; i++)
+		if (p->cert_pem[i] != NULL)
+			explicit_bzero(p->cert_pem[i], p->cert_len[i]);
 	/* strftime() calls tzset(), which would open /etc/localtime inside the
 	 * empty root; loading it now makes the later calls no-ops. */
 	tzset();

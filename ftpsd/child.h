@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "ipc.h"
 
 /* What the monitor hands the child at the fork. */
 struct child_params {
@@ -18,8 +19,11 @@ struct child_params {
 	uid_t uid;              /* unprivileged user; used when empty_dir is set */
 	gid_t gid;
 	const char *empty_dir;  /* NULL: not root, no chroot or id change */
-	char *cert_pem;         /* the certificate chain, never the key */
-	size_t cert_len;
+	/* The certificate chains (never the keys) of each TLS identity: the
+	 * global one, then one per virtual host. */
+	char *cert_pem[IPC_MAX_IDENTITIES];
+	size_t cert_len[IPC_MAX_IDENTITIES];
+	unsigned identities;
 	char peer[64];
 	struct sockaddr_storage peer_addr;
 };

@@ -174,7 +174,7 @@ static void data_connected(struct session *s)
 	(void)setsockopt(s->data_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	/* curl starts the data handshake before it sends the command: answer now. */
 	if (s->prot_private) {
-		s->data_tls = tls_new(s->data_fd, true);
+		s->data_tls = tls_new(s->data_fd, true, s->identity);
 		handshake_step(s);
 	} else if (data_transfer_active(s)) {
 		xfer_ready(s);
@@ -278,7 +278,7 @@ void data_start(struct session *s, const struct xfer_request *rq)
 		return;
 	}
 	if (s->prot_private && s->data_tls == NULL) {
-		s->data_tls = tls_new(s->data_fd, true);
+		s->data_tls = tls_new(s->data_fd, true, s->identity);
 		x->phase = XP_HANDSHAKE;
 		handshake_step(s);
 		return;

@@ -140,11 +140,20 @@ static int ctl_handshake(struct session *s)
 	}
 }
 
+/* A virtual host was chosen (HOST or SNI): its configuration applies. */
+static void select_host(struct session *s, unsigned identity)
+{
+	s->identity = identity;
+	s->cfg = identity == 0 ? s->root_cfg : &s->root_cfg->hosts[identity - 1];
+	mm_host(identity);
+	log_info("virtual host %s", s->cfg->host_name != NULL ? s->cfg->host_name : "(default)");
+}
+
 static void start_tls(struct session *s)
 {
 	char desc[64];
 
-	s->ctl_tls = tls_new(s->ctl, false);
+	s->ctl_tls = tls_new(s->ctl, false, s->identity);
 	int r = ctl_handshake(s);
 	if (r < 0) {
 		/* RFC 4217 9.1/9.3: a handshake that failed before the server said
@@ -159,6 +168,15 @@ static void start_tls(struct session *s)
 		_exit(0);
 	}
 	log_info("control connection: %s", tls_describe(s->ctl_tls, desc, sizeof(desc)));
+	int sni = tls_sni_identity(s->ctl_tls);
+	if (sni >= 0 && (unsigned)sni != s->identity) {
+		if (s->host_given) {
+			/* RFC 7151: HOST and the TLS server name must agree. */
+			reply(s, 421, "The TLS server name does not match HOST; closing the connection.");
+			session_end(s, 0);
+		}
+		select_host(s, (unsigned)sni);
+	}
 	const char *version, *cipher;
 	tls_names(s->ctl_tls, &version, &cipher);
 	mm_tls_info(version, cipher);
@@ -441,6 +459,21 @@ static void cmd_host(struct session *s, char *arg)
 	if (n == 0 || n > 255 || strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-[]:") != n) {
 		reply(s, 501, "Bad host name.");
 		return;
+	}
+	if (s->root_cfg->nhosts > 0) {
+		const struct config *h = config_host(s->root_cfg, arg);
+		if (h == NULL) {
+			reply(s, 504, "Unknown host %s.", arg);
+			return;
+		}
+		unsigned id = (unsigned)(h - s->root_cfg->hosts) + 1;
+		int sni = s->ctl_tls != NULL ? tls_sni_identity(s->ctl_tls) : -1;
+		if (sni >= 0 && (unsigned)sni != id) {
+			reply(s, 504, "HOST does not match the TLS server name.");
+			return;
+		}
+		if (id != s->identity)
+			select_host(s, id);
 	}
 	s->host_given = true;
 	reply(s, 220, "Host accepted.");
@@ -1644,7 +1677,7 @@ void session_run(const struct config *cfg, int ctl, bool implicit, const char *p
 
 	if (s == NULL)
 		abort();
-	s->cfg = cfg;
+	s->cfg = s->root_cfg = cfg;
 	s->ctl = ctl;
 	s->pasv_fd = s->data_fd = -1;
 	s->xfer.file_fd = -1;

@@ -60,13 +60,14 @@ static void no_fd(struct ipc_msg *m)
 		mm_broken();
 }
 
-int mm_sign(unsigned kind, unsigned algo, unsigned flags, const void *in, size_t n, uint8_t *out,
-	    size_t *outlen, size_t max)
+int mm_sign(unsigned identity, unsigned kind, unsigned algo, unsigned flags, const void *in,
+	    size_t n, uint8_t *out, size_t *outlen, size_t max)
 {
 	const uint8_t *sig;
 	size_t len;
 
 	ipc_init(&mm_msg, IPC_SIGN);
+	ipc_put_u32(&mm_msg, identity);
 	ipc_put_u32(&mm_msg, kind);
 	ipc_put_u32(&mm_msg, algo);
 	ipc_put_u32(&mm_msg, flags);
@@ -242,4 +243,12 @@ int mm_cert(const uint8_t *const *der, const size_t *len, unsigned n)
 	if (mm_msg.overflow)
 		return -EMSGSIZE;
 	return rc_call();
+}
+
+void mm_host(unsigned identity)
+{
+	ipc_init(&mm_msg, IPC_HOST);
+	ipc_put_u32(&mm_msg, identity);
+	if (ipc_send(mm_fd, &mm_msg) < 0)
+		mm_broken();
 }

@@ -20,8 +20,10 @@ void mm_init(int fd);
 int mm_socket(void);
 /* Forward a log line (the child's log sink). */
 void mm_log(int priority, const char *line);
-int mm_sign(unsigned kind, unsigned algo, unsigned flags, const void *in, size_t n, uint8_t *out,
-	    size_t *outlen, size_t max);
+int mm_sign(unsigned identity, unsigned kind, unsigned algo, unsigned flags, const void *in,
+	    size_t n, uint8_t *out, size_t *outlen, size_t max);
+/* HOST or SNI chose a virtual host (no answer). */
+void mm_host(unsigned identity);
 /* 0 with *flags, IPC_AUTH_FAILED, IPC_AUTH_LOCKED or -errno. */
 int mm_auth(const char *user, const char *password, bool tls, unsigned *flags);
 /* USER: IPC_USER_PASSWORD, IPC_USER_LOGGED_IN (with *flags), or a refusal. */

@@ -45,7 +45,9 @@ struct xfer_request {
 };
 
 struct session {
-	const struct config *cfg;
+	const struct config *cfg;      /* the session's: global, or its virtual host's */
+	const struct config *root_cfg; /* the whole file */
+	unsigned identity;             /* TLS identity: 0 global, i+1 virtual host i */
 	int ctl;
 	struct tls *ctl_tls;
 	struct ftp_linebuf in;

@@ -4,6 +4,7 @@
 #include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <poll.h>
@@ -21,15 +22,19 @@
 struct tls {
 	gnutls_session_t s;
 	int fd;
+	int sni_identity; /* the virtual host the client's SNI named, -1 for none */
 	bool data;
 	size_t sent; /* bytes written, so a failed handshake knows if it said anything */
 };
 
-static gnutls_certificate_credentials_t tls_creds;
+/* One identity (certificate chain + key signing through the monitor) for
+ * the global configuration and one per virtual host. */
+static gnutls_certificate_credentials_t tls_creds[IPC_MAX_IDENTITIES];
+static gnutls_pk_algorithm_t tls_pk[IPC_MAX_IDENTITIES];
+static unsigned tls_pk_bits[IPC_MAX_IDENTITIES];
+static const struct config *tls_cfg;
 static gnutls_priority_t tls_prio;
 static gnutls_datum_t tls_ticket_key;
-static gnutls_pk_algorithm_t tls_pk;
-static unsigned tls_pk_bits;
 static gnutls_certificate_request_t tls_client_cert = GNUTLS_CERT_IGNORE;
 
 /* TLS 1.2 session-ID cache: in this process only, fed by the control
@@ -97,13 +102,19 @@ static int cache_remove(void *ptr, gnutls_datum_t key)
 	return -1;
 }
 
-static int sign_via_monitor(unsigned kind, gnutls_sign_algorithm_t algo, unsigned flags,
-			    const gnutls_datum_t *in, gnutls_datum_t *sig)
+static unsigned identity_of(void *ud)
+{
+	return (unsigned)(uintptr_t)ud;
+}
+
+static int sign_via_monitor(unsigned identity, unsigned kind, gnutls_sign_algorithm_t algo,
+			    unsigned flags, const gnutls_datum_t *in, gnutls_datum_t *sig)
 {
 	uint8_t out[2048];
 	size_t n = 0;
 
-	if (mm_sign(kind, (unsigned)algo, flags, in->data, in->size, out, &n, sizeof(out)) < 0)
+	if (mm_sign(identity, kind, (unsigned)algo, flags, in->data, in->size, out, &n,
+		    sizeof(out)) < 0)
 		return GNUTLS_E_PK_SIGN_FAILED;
 	sig->data = gnutls_malloc(n);
 	if (sig->data == NULL)
@@ -116,13 +127,13 @@ static int sign_via_monitor(unsigned kind, gnutls_sign_algorithm_t algo, unsigne
 static int sign_data(gnutls_privkey_t key, gnutls_sign_algorithm_t algo, void *ud, unsigned flags,
 		     const gnutls_datum_t *data, gnutls_datum_t *sig)
 {
-	return sign_via_monitor(IPC_SIGN_DATA, algo, flags, data, sig);
+	return sign_via_monitor(identity_of(ud), IPC_SIGN_DATA, algo, flags, data, sig);
 }
 
 static int sign_hash(gnutls_privkey_t key, gnutls_sign_algorithm_t algo, void *ud, unsigned flags,
 		     const gnutls_datum_t *hash, gnutls_datum_t *sig)
 {
-	return sign_via_monitor(IPC_SIGN_HASH, algo, flags, hash, sig);
+	return sign_via_monitor(identity_of(ud), IPC_SIGN_HASH, algo, flags, hash, sig);
 }
 
 static int no_decrypt(gnutls_privkey_t key, void *ud, const gnutls_datum_t *c, gnutls_datum_t *p)
@@ -132,25 +143,28 @@ static int no_decrypt(gnutls_privkey_t key, void *ud, const gnutls_datum_t *c, g
 
 static int key_info(gnutls_privkey_t key, unsigned flags, void *ud)
 {
+	unsigned id = identity_of(ud);
+
 	if (flags & GNUTLS_PRIVKEY_INFO_HAVE_SIGN_ALGO) {
 		gnutls_sign_algorithm_t sign = GNUTLS_FLAGS_TO_SIGN_ALGO(flags);
-		return gnutls_sign_supports_pk_algorithm(sign, tls_pk) ? 1 : 0;
+		return gnutls_sign_supports_pk_algorithm(sign, tls_pk[id]) ? 1 : 0;
 	}
 	if (flags & GNUTLS_PRIVKEY_INFO_PK_ALGO)
-		return (int)tls_pk;
+		return (int)tls_pk[id];
 	if (flags & GNUTLS_PRIVKEY_INFO_PK_ALGO_BITS)
-		return (int)tls_pk_bits;
+		return (int)tls_pk_bits[id];
 	if (flags & GNUTLS_PRIVKEY_INFO_SIGN_ALGO)
 		return 0;
 	return GNUTLS_E_UNKNOWN_PK_ALGORITHM;
 }
 
-int tls_prepare(const struct config *cfg, const char *cert_pem, size_t cert_len)
+/* Credentials for one identity: its chain, and a key whose signatures are
+ * the monitor's. */
+static int prepare_identity(unsigned id, const char *cert_pem, size_t cert_len)
 {
 	gnutls_pcert_st *pcerts;
 	unsigned n = TLS_MAX_CHAIN;
 	gnutls_privkey_t key;
-	const char *errpos = NULL;
 	int r;
 
 	gnutls_datum_t pem = { .data = (unsigned char *)cert_pem, .size = (unsigned)cert_len };
@@ -162,21 +176,37 @@ int tls_prepare(const struct config *cfg, const char *cert_pem, size_t cert_len)
 		log_warn("tls-certificate: %s", r < 0 ? gnutls_strerror(r) : "no certificate");
 		return -EINVAL;
 	}
-	r = gnutls_pubkey_get_pk_algorithm(pcerts[0].pubkey, &tls_pk_bits);
+	r = gnutls_pubkey_get_pk_algorithm(pcerts[0].pubkey, &tls_pk_bits[id]);
 	if (r < 0)
 		return -EINVAL;
-	tls_pk = (gnutls_pk_algorithm_t)r;
-
+	tls_pk[id] = (gnutls_pk_algorithm_t)r;
 	if (gnutls_privkey_init(&key) < 0 ||
-	    gnutls_privkey_import_ext4(key, NULL, sign_data, sign_hash, no_decrypt, NULL, key_info,
-				       0) < 0)
+	    gnutls_privkey_import_ext4(key, (void *)(uintptr_t)id, sign_data, sign_hash, no_decrypt,
+				       NULL, key_info, 0) < 0)
 		return -EINVAL;
-	if (gnutls_certificate_allocate_credentials(&tls_creds) < 0)
+	if (gnutls_certificate_allocate_credentials(&tls_creds[id]) < 0)
 		return -ENOMEM;
-	r = gnutls_certificate_set_key(tls_creds, NULL, 0, pcerts, (int)n, key);
+	r = gnutls_certificate_set_key(tls_creds[id], NULL, 0, pcerts, (int)n, key);
 	if (r < 0) {
 		log_warn("certificate: %s", gnutls_strerror(r));
 		return -EINVAL;
+	}
+	return 0;
+}
+
+int tls_prepare(const struct config *cfg, char *const *cert_pem, const size_t *cert_len,
+		unsigned identities)
+{
+	const char *errpos = NULL;
+	int r;
+
+	tls_cfg = cfg;
+	for (unsigned i = 0; i < identities && i < IPC_MAX_IDENTITIES; i++) {
+		if (cert_pem[i] == NULL)
+			continue;
+		r = prepare_identity(i, cert_pem[i], cert_len[i]);
+		if (r < 0)
+			return r;
 	}
 	r = gnutls_priority_init2(&tls_prio, cfg->tls_priority, &errpos, 0);
 	if (r < 0) {
@@ -222,18 +252,41 @@ static int tls_pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms)
 	return poll(&p, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int)ms);
 }
 
-struct tls *tls_new(int fd, bool data)
+/* TLS SNI names a virtual host: answer with its certificate. */
+static int choose_by_sni(gnutls_session_t session)
+{
+	struct tls *t = gnutls_session_get_ptr(session);
+	char name[256];
+	size_t len = sizeof(name);
+	unsigned type;
+
+	if (gnutls_server_name_get(session, name, &len, &type, 0) != 0 || type != GNUTLS_NAME_DNS)
+		return 0;
+	const struct config *h = config_host(tls_cfg, name);
+	if (h == NULL)
+		return 0;
+	unsigned id = (unsigned)(h - tls_cfg->hosts) + 1;
+	if (tls_creds[id] != NULL &&
+	    gnutls_credentials_set(session, GNUTLS_CRD_CERTIFICATE, tls_creds[id]) == 0)
+		t->sni_identity = (int)id;
+	return 0;
+}
+
+struct tls *tls_new(int fd, bool data, unsigned identity)
 {
 	struct tls *t = calloc(1, sizeof(*t));
 
 	if (t == NULL)
 		abort();
 	t->data = data;
+	t->sni_identity = -1;
+	if (identity >= IPC_MAX_IDENTITIES || tls_creds[identity] == NULL)
+		identity = 0;
 	/* Tickets are sent on the control connection only, when asked for. */
 	if (gnutls_init(&t->s, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_AUTO_SEND_TICKET) < 0)
 		abort();
 	if (gnutls_priority_set(t->s, tls_prio) < 0 ||
-	    gnutls_credentials_set(t->s, GNUTLS_CRD_CERTIFICATE, tls_creds) < 0 ||
+	    gnutls_credentials_set(t->s, GNUTLS_CRD_CERTIFICATE, tls_creds[identity]) < 0 ||
 	    gnutls_session_ticket_enable_server(t->s, &tls_ticket_key) < 0)
 		abort();
 	gnutls_certificate_server_set_request(t->s, data ? GNUTLS_CERT_IGNORE : tls_client_cert);
@@ -245,6 +298,9 @@ struct tls *tls_new(int fd, bool data)
 	gnutls_transport_set_int(t->s, fd);
 	t->fd = fd;
 	gnutls_transport_set_ptr(t->s, t);
+	gnutls_session_set_ptr(t->s, t);
+	if (!data && tls_cfg->nhosts > 0)
+		gnutls_handshake_set_post_client_hello_function(t->s, choose_by_sni);
 	gnutls_transport_set_vec_push_function(t->s, tls_push);
 	gnutls_transport_set_pull_function(t->s, tls_pull);
 	gnutls_transport_set_pull_timeout_function(t->s, tls_pull_timeout);
@@ -342,6 +398,11 @@ unsigned tls_peer_certificates(const struct tls *t, const uint8_t **der, size_t 
 		len[i] = list[i].size;
 	}
 	return n;
+}
+
+int tls_sni_identity(const struct tls *t)
+{
+	return t->sni_identity;
 }
 
 size_t tls_bytes_sent(const struct tls *t)

@@ -13,10 +13,14 @@ struct tls;
 
 /* Credentials (certificate chain + a key that signs through the monitor),
  * priorities and this process's own ticket key. Call before the chroot. */
-int tls_prepare(const struct config *cfg, const char *cert_pem, size_t cert_len);
+int tls_prepare(const struct config *cfg, char *const *cert_pem, const size_t *cert_len,
+		unsigned identities);
 /* A server session on a non-blocking socket. data: a data channel (never
- * sends tickets, never feeds the session cache). */
-struct tls *tls_new(int fd, bool data);
+ * sends tickets, never feeds the session cache). identity: whose
+ * certificate (0 the global one, i+1 virtual host i). */
+struct tls *tls_new(int fd, bool data, unsigned identity);
+/* The virtual host the client's TLS SNI chose (its identity), -1 for none. */
+int tls_sni_identity(const struct tls *t);
 void tls_free(struct tls *t);
 /* 0 when done, -EAGAIN to be called again when tls_want_write() says which
  * way, -EPROTO when the handshake failed (logged). */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -119,8 +120,44 @@ void config_defaults(struct config *cfg)
 		abort();
 }
 
+static bool is_string_kind(enum value_kind k)
+{
+	return k == V_STRING || k == V_PATH || k == V_ADDR4 || k == V_ADDRLIST || k == V_VERBS;
+}
+
+/* A deep copy of src's values (not its hosts). */
+static void config_copy(struct config *dst, const struct config *src)
+{
+	memcpy(dst, src, sizeof(*dst));
+	dst->hosts = NULL;
+	dst->nhosts = 0;
+	dst->host_name = NULL;
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (!is_string_kind(keys[i].kind))
+			continue;
+		char **p = (char **)((char *)dst + keys[i].offset);
+		if (*p != NULL && (*p = strdup(*p)) == NULL)
+			abort();
+	}
+}
+
+const struct config *config_host(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nhosts; i++)
+		if (strcasecmp(cfg->hosts[i].host_name, name) == 0)
+			return &cfg->hosts[i];
+	return NULL;
+}
+
 void config_free(struct config *cfg)
 {
+	for (size_t i = 0; i < cfg->nhosts; i++)
+		config_free(&cfg->hosts[i]);
+	free(cfg->hosts);
+	cfg->hosts = NULL;
+	cfg->nhosts = 0;
+	free(cfg->host_name);
+	cfg->host_name = NULL;
 	for (size_t i = 0; i < NKEYS; i++) {
 		if (keys[i].kind == V_STRING || keys[i].kind == V_PATH || keys[i].kind == V_ADDR4 ||
 		    keys[i].kind == V_ADDRLIST || keys[i].kind == V_VERBS) {
@@ -338,11 +375,69 @@ static bool is_space(char c)
 	return c == ' ' || c == '\t' || c == '\r';
 }
 
+/* Keys that belong to the process, not to a virtual host: they are used
+ * before anyone could say which host they want. */
+static const char *const global_only[] = { "unprivileged-user", "empty-dir", "proxy-protocol",
+					   "proxy-protocol-from", "xferlog", "login-timeout", NULL };
+
+/* The rules that join keys, for the global part and for each host. */
+static int validate(struct config *cfg, const bool *seen, const char *name, unsigned lineno,
+		    config_error_fn err, void *ctx)
+{
+	char where[300];
+	int errors = 0;
+
+	snprintf(where, sizeof(where), "%s%s%s", cfg->host_name ? "[host " : "",
+		 cfg->host_name ? cfg->host_name : "", cfg->host_name ? "]: " : "");
+#define RULE(cond, text)                                                       \
+	do {                                                                   \
+		if (cond) {                                                    \
+			char m[512];                                           \
+			snprintf(m, sizeof(m), "%s%s", where, text);           \
+			report(err, ctx, name, lineno, m);                     \
+			errors++;                                              \
+		}                                                              \
+	} while (0)
+	RULE(cfg->control_tls != TLS_POLICY_OFF && (cfg->tls_certificate == NULL || cfg->tls_key == NULL),
+	     "tls-certificate and tls-key are required unless control-tls = off");
+	/* Listings follow data-tls unless set on their own. */
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strcmp(keys[i].name, "data-tls-listings") == 0 && !seen[i])
+			cfg->data_tls_listings = cfg->data_tls;
+	RULE(cfg->tls_client_certificate != CLIENT_CERT_OFF && cfg->tls_client_ca == NULL,
+	     "tls-client-certificate needs tls-client-ca");
+	RULE(cfg->anonymous && cfg->anonymous_root == NULL, "anonymous = on needs anonymous-root");
+	RULE(cfg->control_tls == TLS_POLICY_OFF &&
+		     (cfg->data_tls == TLS_POLICY_REQUIRED || cfg->data_tls_listings == TLS_POLICY_REQUIRED),
+	     "control-tls = off leaves no way to protect data: set data-tls = off");
+	RULE(cfg->proxy_protocol && cfg->proxy_protocol_from == NULL,
+	     "proxy-protocol = on needs proxy-protocol-from (the balancers' addresses)");
+	RULE(cfg->users_file == NULL && cfg->pam_service == NULL && !cfg->anonymous,
+	     "set users-file, pam-service or anonymous");
+#undef RULE
+	return errors;
+}
+
+static bool valid_host_name(const char *h)
+{
+	size_t n = strlen(h);
+
+	if (n == 0 || n > 253)
+		return false;
+	for (; *h != '\0'; h++)
+		if (!((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') || (*h >= '0' && *h <= '9') ||
+		      *h == '-' || *h == '.'))
+			return false;
+	return true;
+}
+
 int config_parse(struct config *cfg, const char *name, const char *text, size_t len,
 		 config_error_fn err, void *ctx)
 {
-	bool seen[NKEYS] = { false };
-	unsigned lineno = 0;
+	bool seen_global[NKEYS] = { false }, seen_host[NKEYS] = { false };
+	bool *seen = seen_global;
+	struct config *cur = cfg;
+	unsigned lineno = 0, section_line = 0;
 	int errors = 0;
 	size_t pos = 0;
 
@@ -376,6 +471,42 @@ int config_parse(struct config *cfg, const char *name, const char *text, size_t 
 		while (e > s && is_space(e[-1]))
 			*--e = '\0';
 
+		if (*s == '[') {
+			/* [host NAME]: the rest of the file, up to the next section. */
+			char host[300];
+			int used = -1;
+			if (e[-1] != ']' || sscanf(s, "[host %299[^] ]]%n", host, &used) != 1 ||
+			    used < 0 || (size_t)used != strlen(s) || !valid_host_name(host)) {
+				report(err, ctx, name, lineno, "expected [host NAME]");
+				errors++;
+				continue;
+			}
+			if (config_host(cfg, host) != NULL) {
+				snprintf(why, sizeof(why), "[host %s] appears twice", host);
+				report(err, ctx, name, lineno, why);
+				errors++;
+				continue;
+			}
+			if (cur != cfg)
+				errors += validate(cur, seen_host, name, section_line, err, ctx);
+			struct config *h = realloc(cfg->hosts, (cfg->nhosts + 1) * sizeof(*h));
+			if (h == NULL)
+				abort();
+			cfg->hosts = h;
+			cur = &cfg->hosts[cfg->nhosts++];
+			config_copy(cur, cfg);
+			if ((cur->host_name = strdup(host)) == NULL)
+				abort();
+			/* A key set globally may be set once more in each host. */
+			memset(seen_host, 0, sizeof(seen_host));
+			for (size_t i = 0; i < NKEYS; i++)
+				if (strcmp(keys[i].name, "data-tls-listings") == 0)
+					seen_host[i] = seen_global[i];
+			seen = seen_host;
+			section_line = lineno;
+			continue;
+		}
+
 		char *eq = strchr(s, '=');
 		if (eq == NULL) {
 			report(err, ctx, name, lineno, "expected key = value");
@@ -399,6 +530,17 @@ int config_parse(struct config *cfg, const char *name, const char *text, size_t 
 			errors++;
 			continue;
 		}
+		if (cur != cfg) {
+			bool global = false;
+			for (size_t g = 0; global_only[g] != NULL; g++)
+				global = global || strcmp(global_only[g], keys[i].name) == 0;
+			if (global) {
+				snprintf(why, sizeof(why), "%s cannot be set for a host", keys[i].name);
+				report(err, ctx, name, lineno, why);
+				errors++;
+				continue;
+			}
+		}
 		if (seen[i]) {
 			snprintf(why, sizeof(why), "%s is set twice", keys[i].name);
 			report(err, ctx, name, lineno, why);
@@ -406,52 +548,23 @@ int config_parse(struct config *cfg, const char *name, const char *text, size_t 
 			continue;
 		}
 		seen[i] = true;
-		cfg->lines[i] = lineno;
+		cur->lines[i] = lineno;
 		if (*value == '\0') {
 			snprintf(why, sizeof(why), "%s has no value", keys[i].name);
 			report(err, ctx, name, lineno, why);
 			errors++;
 			continue;
 		}
-		if (set_value(cfg, &keys[i], value, why, sizeof(why)) < 0) {
+		if (set_value(cur, &keys[i], value, why, sizeof(why)) < 0) {
 			report(err, ctx, name, lineno, why);
 			errors++;
 		}
 	}
 
-	if (cfg->control_tls != TLS_POLICY_OFF &&
-	    (cfg->tls_certificate == NULL || cfg->tls_key == NULL)) {
-		report(err, ctx, name, lineno,
-		       "tls-certificate and tls-key are required unless control-tls = off");
-		errors++;
-	}
-	/* Listings follow data-tls unless set on their own. */
-	for (size_t i = 0; i < NKEYS; i++)
-		if (strcmp(keys[i].name, "data-tls-listings") == 0 && !seen[i])
-			cfg->data_tls_listings = cfg->data_tls;
-	if (cfg->tls_client_certificate != CLIENT_CERT_OFF && cfg->tls_client_ca == NULL) {
-		report(err, ctx, name, lineno, "tls-client-certificate needs tls-client-ca");
-		errors++;
-	}
-	if (cfg->anonymous && cfg->anonymous_root == NULL) {
-		report(err, ctx, name, lineno, "anonymous = on needs anonymous-root");
-		errors++;
-	}
-	if (cfg->control_tls == TLS_POLICY_OFF &&
-	    (cfg->data_tls == TLS_POLICY_REQUIRED || cfg->data_tls_listings == TLS_POLICY_REQUIRED)) {
-		report(err, ctx, name, lineno,
-		       "control-tls = off leaves no way to protect data: set data-tls = off");
-		errors++;
-	}
-	if (cfg->proxy_protocol && cfg->proxy_protocol_from == NULL) {
-		report(err, ctx, name, lineno,
-		       "proxy-protocol = on needs proxy-protocol-from (the balancers' addresses)");
-		errors++;
-	}
-	if (cfg->users_file == NULL && cfg->pam_service == NULL && !cfg->anonymous) {
-		report(err, ctx, name, lineno, "set users-file, pam-service or anonymous");
-		errors++;
-	}
+	if (cur != cfg)
+		errors += validate(cur, seen_host, name, section_line, err, ctx);
+	/* The global part is checked as it stands before the first section. */
+	errors += validate(cfg, seen_global, name, lineno, err, ctx);
 	return errors;
 }
 

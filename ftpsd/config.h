@@ -51,7 +51,16 @@ struct config {
 	/* Where each key was set (0: default), for messages after parsing. */
 	const char *path;
 	unsigned lines[64];
+
+	/* Virtual hosts: [host NAME] sections, each a whole configuration that
+	 * starts as a copy of the global part and overrides keys of its own. */
+	char *host_name;        /* NULL for the global configuration */
+	struct config *hosts;
+	size_t nhosts;
 };
+
+/* The virtual host called name (case-insensitive), or NULL. */
+const struct config *config_host(const struct config *cfg, const char *name);
 
 /* Receives each error as "FILE:LINE: message". */
 typedef void (*config_error_fn)(void *ctx, const char *message);

@@ -16,7 +16,7 @@
 /* Requests from the child (the answer is always IPC_ANSWER) and the answer. */
 enum ipc_type {
 	IPC_LOG = 1,   /* u32 priority, str line; no answer */
-	IPC_SIGN = 2,  /* u32 kind, u32 algo, u32 flags, bytes input -> i32 rc, bytes signature */
+	IPC_SIGN = 2,  /* u32 identity, u32 kind, u32 algo, u32 flags, bytes input -> i32 rc, bytes signature */
 	IPC_AUTH = 3,  /* str user, str password, u32 session flags -> i32 rc, u32 user flags */
 	IPC_STAT = 4,  /* str path -> i32 rc, u32 mode, u64 size, i64 mtime */
 	IPC_OPEN = 5,  /* str path, u32 how, u64 offset -> i32 rc, u64 size; + fd */
@@ -31,6 +31,7 @@ enum ipc_type {
 	IPC_XFER = 14,   /* str path, u32 direction, u64 bytes, u64 ms, u32 flags; no answer */
 	IPC_USER = 15,   /* str user, u32 session flags -> i32 rc (IPC_USER_*), u32 user flags */
 	IPC_CERT = 16,   /* u32 count, bytes DER x count (leaf first) -> i32 rc */
+	IPC_HOST = 17,   /* u32 identity (0 global, i+1 virtual host i); no answer */
 	IPC_TEST_HOOK = 99, /* u32 hook; only in builds with -Dtest-hooks=true */
 	IPC_ANSWER = 100,
 };
@@ -67,6 +68,8 @@ enum { IPC_SESSION_TLS = 1 };
 /* IPC_USER answers */
 enum { IPC_USER_PASSWORD = 0, IPC_USER_LOGGED_IN = 1 };
 #define IPC_MAX_CERTS 4
+/* TLS identities: the global certificate and one per virtual host. */
+#define IPC_MAX_IDENTITIES 17
 
 struct ipc_msg {
 	uint16_t type;

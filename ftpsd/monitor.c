@@ -30,7 +30,8 @@
 #define MON_MAX_SIGNATURES 4096
 
 struct monitor {
-	const struct config *cfg;
+	const struct config *cfg;      /* the session's: global, or its virtual host's */
+	const struct config *root_cfg; /* the whole file */
 	int xferlog;            /* opened as root before the fork, or -1 */
 	char root[4096];        /* the user's root, for xferlog's real paths */
 	bool cert_seen, cert_valid;
@@ -87,8 +88,12 @@ static void monitor_sign(struct monitor *m, struct mon_request *req)
 
 	if (++m->signatures > MON_MAX_SIGNATURES)
 		fatalx("the child asked for more than %d signatures", MON_MAX_SIGNATURES);
-	r = monitor_tls_sign(req->u.sign.kind, req->u.sign.algo, req->u.sign.flags,
-			     req->u.sign.input, req->u.sign.len, out, &outlen, sizeof(out));
+	if (req->u.sign.identity > m->root_cfg->nhosts)
+		fatalx("signature asked for TLS identity %u of %zu", req->u.sign.identity,
+		       m->root_cfg->nhosts);
+	r = monitor_tls_sign(req->u.sign.identity, req->u.sign.kind, req->u.sign.algo,
+			     req->u.sign.flags, req->u.sign.input, req->u.sign.len, out, &outlen,
+			     sizeof(out));
 
 	struct ipc_msg *a = calloc(1, sizeof(*a));
 	if (a == NULL)
@@ -309,6 +314,15 @@ static void monitor_list(struct monitor *m, struct mon_request *req)
 	free(a);
 }
 
+/* HOST or TLS SNI chose a virtual host: its users, roots and policy apply. */
+static void monitor_host(struct monitor *m, struct mon_request *req)
+{
+	if (req->u.identity > m->root_cfg->nhosts)
+		fatalx("the child chose virtual host %u of %zu", req->u.identity, m->root_cfg->nhosts);
+	m->cfg = req->u.identity == 0 ? m->root_cfg : &m->root_cfg->hosts[req->u.identity - 1];
+	log_info("virtual host %s", m->cfg->host_name != NULL ? m->cfg->host_name : "(default)");
+}
+
 static void monitor_tls_info(struct monitor *m, struct mon_request *req)
 {
 	log_set_field("TLS_VERSION", req->u.tls.version);
@@ -440,6 +454,7 @@ static const struct {
 	{ IPC_SIGN, monitor_sign },
 	{ IPC_AUTH, monitor_auth },
 	{ IPC_USER, monitor_user },
+	{ IPC_HOST, monitor_host },
 	{ IPC_CERT, monitor_cert },
 	{ IPC_STAT, monitor_stat },
 	{ IPC_OPEN, monitor_open },
@@ -533,7 +548,8 @@ static int read_small_file(const char *path, char **out, size_t *len)
 
 void monitor_run(const struct config *cfg, struct launch *l)
 {
-	struct monitor m = { .cfg = cfg, .launch = l, .phase = PHASE_PRELOGIN, .xferlog = -1 };
+	struct monitor m = { .cfg = cfg, .root_cfg = cfg, .launch = l, .phase = PHASE_PRELOGIN,
+			     .xferlog = -1 };
 	struct child_params cp = { .cfg = cfg, .conn_fd = l->conn_fd, .implicit_tls = l->implicit_tls };
 	int sv[2], r;
 
@@ -547,11 +563,17 @@ void monitor_run(const struct config *cfg, struct launch *l)
 
 	/* Everything the child needs from the filesystem is read now, before
 	 * it is locked in its empty root. The key is not: see below. */
-	if (cfg->control_tls != TLS_POLICY_OFF) {
-		r = read_small_file(cfg->tls_certificate, &cp.cert_pem, &cp.cert_len);
+	if (cfg->nhosts + 1 > IPC_MAX_IDENTITIES)
+		fatalx("at most %d virtual hosts", IPC_MAX_IDENTITIES - 1);
+	cp.identities = (unsigned)cfg->nhosts + 1;
+	for (unsigned i = 0; i < cp.identities; i++) {
+		const struct config *c = i == 0 ? cfg : &cfg->hosts[i - 1];
+		if (c->tls_certificate == NULL)
+			continue;
+		r = read_small_file(c->tls_certificate, &cp.cert_pem[i], &cp.cert_len[i]);
 		if (r < 0) {
 			errno = -r;
-			fatal("cannot read tls-certificate %s", cfg->tls_certificate);
+			fatal("cannot read tls-certificate %s", c->tls_certificate);
 		}
 	}
 	if (l->as_root) {
@@ -592,7 +614,8 @@ void monitor_run(const struct config *cfg, struct launch *l)
 	}
 	close(sv[1]);
 	close(l->conn_fd);
-	free(cp.cert_pem);
+	for (unsigned i = 0; i < cp.identities; i++)
+		free(cp.cert_pem[i]);
 	/* The monitor writes nothing but listings (into a memfd) and holds few
 	 * descriptors: a runaway listing or leak stops here. */
 	struct rlimit fsize = { 256u << 20, 256u << 20 }, nofile = { 64, 64 };
@@ -603,21 +626,28 @@ void monitor_run(const struct config *cfg, struct launch *l)
 	proctitle_set("ftpsd: monitor %s", l->peer);
 
 	/* Read only after the fork, so that no copy of it ever reaches the child. */
-	if (cfg->control_tls != TLS_POLICY_OFF) {
-		r = monitor_tls_load_key(cfg->tls_key);
+	for (unsigned i = 0; i < cp.identities; i++) {
+		const struct config *c = i == 0 ? cfg : &cfg->hosts[i - 1];
+		if (c->tls_key == NULL)
+			continue;
+		r = monitor_tls_load_key(i, c->tls_key);
 		if (r < 0) {
 			errno = -r;
 			kill(m.child, SIGKILL);
 			reap_child(&m);
-			fatal("cannot load tls-key %s", cfg->tls_key);
+			fatal("cannot load tls-key %s", c->tls_key);
 		}
 	}
 
-	if (cfg->tls_client_certificate != CLIENT_CERT_OFF) {
-		r = monitor_tls_load_ca(cfg->tls_client_ca);
+	/* One CA for client certificates: the global one, else the first host's. */
+	const struct config *ca_cfg = cfg;
+	for (size_t i = 0; ca_cfg->tls_client_certificate == CLIENT_CERT_OFF && i < cfg->nhosts; i++)
+		ca_cfg = &cfg->hosts[i];
+	if (ca_cfg->tls_client_certificate != CLIENT_CERT_OFF) {
+		r = monitor_tls_load_ca(ca_cfg->tls_client_ca);
 		if (r < 0) {
 			errno = -r;
-			fatal("cannot load tls-client-ca %s", cfg->tls_client_ca);
+			fatal("cannot load tls-client-ca %s", ca_cfg->tls_client_ca);
 		}
 	}
 

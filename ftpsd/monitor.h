@@ -24,9 +24,10 @@ struct launch {
 void monitor_run(const struct config *cfg, struct launch *l) __attribute__((__noreturn__));
 
 /* monitor_tls.c: the private key and signing for the child's handshakes. */
-int monitor_tls_load_key(const char *path);
-int monitor_tls_sign(unsigned kind, unsigned algo, unsigned flags, const uint8_t *in, size_t n,
-		     uint8_t *out, size_t *outlen, size_t max);
+/* The key of TLS identity (0: the global one, i+1: virtual host i). */
+int monitor_tls_load_key(unsigned identity, const char *path);
+int monitor_tls_sign(unsigned identity, unsigned kind, unsigned algo, unsigned flags,
+		     const uint8_t *in, size_t n, uint8_t *out, size_t *outlen, size_t max);
 
 /* --check-config: the certificate and key load and belong together, the CA
  * loads. Reports "FILE:LINE: message" through err; returns the error count. */

@@ -13,6 +13,7 @@ static const struct {
 	{ IPC_SIGN, PHASE_PRELOGIN | PHASE_LOGGEDIN },
 	{ IPC_AUTH, PHASE_PRELOGIN },
 	{ IPC_USER, PHASE_PRELOGIN },
+	{ IPC_HOST, PHASE_PRELOGIN },
 	{ IPC_CERT, PHASE_PRELOGIN },
 	{ IPC_STAT, PHASE_LOGGEDIN },
 	{ IPC_OPEN, PHASE_LOGGEDIN },
@@ -58,7 +59,8 @@ static int decode_fields(struct ipc_msg *m, struct mon_request *r)
 			return -EBADMSG;
 		return 0;
 	case IPC_SIGN:
-		if (ipc_get_u32(m, &r->u.sign.kind) < 0 || ipc_get_u32(m, &r->u.sign.algo) < 0 ||
+		if (ipc_get_u32(m, &r->u.sign.identity) < 0 || r->u.sign.identity >= IPC_MAX_IDENTITIES ||
+		    ipc_get_u32(m, &r->u.sign.kind) < 0 || ipc_get_u32(m, &r->u.sign.algo) < 0 ||
 		    ipc_get_u32(m, &r->u.sign.flags) < 0 ||
 		    ipc_get_bytes(m, &r->u.sign.input, &r->u.sign.len, MON_MAX_SIGN_INPUT) < 0 ||
 		    r->u.sign.kind > IPC_SIGN_HASH)
@@ -131,6 +133,10 @@ static int decode_fields(struct ipc_msg *m, struct mon_request *r)
 		    ipc_get_u32(m, &r->u.xfer.flags) < 0 || r->u.xfer.direction > IPC_XFER_RECEIVED ||
 		    (r->u.xfer.flags & ~(uint32_t)(IPC_XFER_COMPLETE | IPC_XFER_ASCII)) != 0 ||
 		    r->u.xfer.bytes > INT64_MAX)
+			return -EBADMSG;
+		return 0;
+	case IPC_HOST:
+		if (ipc_get_u32(m, &r->u.identity) < 0 || r->u.identity >= IPC_MAX_IDENTITIES)
 			return -EBADMSG;
 		return 0;
 	case IPC_TEST_HOOK:

@@ -24,7 +24,7 @@ struct mon_request {
 			char line[1024];
 		} log;
 		struct {
-			uint32_t kind, algo, flags;
+			uint32_t identity, kind, algo, flags;
 			const uint8_t *input; /* points into the message */
 			size_t len;
 		} sign;
@@ -39,6 +39,7 @@ struct mon_request {
 			size_t len[IPC_MAX_CERTS];
 		} cert;
 		uint32_t hook;
+		uint32_t identity; /* IPC_HOST */
 		struct {
 			char version[32];
 			char cipher[64];

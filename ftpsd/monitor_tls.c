@@ -16,10 +16,12 @@
 
 #define KEY_MAX_SIZE (64 * 1024)
 
-static gnutls_privkey_t monitor_key;
+static gnutls_privkey_t monitor_keys[IPC_MAX_IDENTITIES];
 
-int monitor_tls_load_key(const char *path)
+int monitor_tls_load_key(unsigned identity, const char *path)
 {
+	gnutls_privkey_t monitor_key = NULL;
+
 	uint8_t *buf;
 	size_t len = 0;
 	int fd, r;
@@ -53,10 +55,17 @@ int monitor_tls_load_key(const char *path)
 	}
 	if (gnutls_privkey_import_x509_raw(monitor_key, &d, GNUTLS_X509_FMT_PEM, NULL, 0) < 0) {
 		gnutls_privkey_deinit(monitor_key);
-		monitor_key = NULL;
 		r = -EINVAL;
 		goto out;
 	}
+	if (identity >= IPC_MAX_IDENTITIES) {
+		gnutls_privkey_deinit(monitor_key);
+		r = -E2BIG;
+		goto out;
+	}
+	if (monitor_keys[identity] != NULL)
+		gnutls_privkey_deinit(monitor_keys[identity]);
+	monitor_keys[identity] = monitor_key;
 	r = 0;
 out:
 	/* The PEM text is key material too. */
@@ -66,9 +75,10 @@ out:
 	return r;
 }
 
-int monitor_tls_sign(unsigned kind, unsigned algo, unsigned flags, const uint8_t *in, size_t n,
-		     uint8_t *out, size_t *outlen, size_t max)
+int monitor_tls_sign(unsigned identity, unsigned kind, unsigned algo, unsigned flags,
+		     const uint8_t *in, size_t n, uint8_t *out, size_t *outlen, size_t max)
 {
+	gnutls_privkey_t monitor_key = identity < IPC_MAX_IDENTITIES ? monitor_keys[identity] : NULL;
 	gnutls_datum_t data = { .data = (unsigned char *)in, .size = (unsigned)n };
 	gnutls_datum_t sig = { NULL, 0 };
 	int r;
@@ -165,6 +175,7 @@ static void check_error(const struct config *cfg, const char *key, config_error_
 
 int monitor_tls_check(const struct config *cfg, config_error_fn err, void *ctx)
 {
+	gnutls_privkey_t monitor_key;
 	gnutls_pcert_st pcerts[16];
 	unsigned n = 16;
 	gnutls_datum_t pem = { NULL, 0 };
@@ -184,7 +195,8 @@ int monitor_tls_check(const struct config *cfg, config_error_fn err, void *ctx)
 			    r < 0 ? gnutls_strerror(r) : "no certificate");
 		return 1;
 	}
-	r = monitor_tls_load_key(cfg->tls_key);
+	r = monitor_tls_load_key(0, cfg->tls_key);
+	monitor_key = monitor_keys[0];
 	if (r < 0) {
 		check_error(cfg, "tls-key", err, ctx, cfg->tls_key,
 			    r == -EINVAL ? "not a PEM private key" : strerror(-r));
@@ -212,5 +224,7 @@ int monitor_tls_check(const struct config *cfg, config_error_fn err, void *ctx)
 		check_error(cfg, "tls-client-ca", err, ctx, cfg->tls_client_ca, "no usable CA certificate");
 		errors++;
 	}
+	for (size_t i = 0; i < cfg->nhosts; i++)
+		errors += monitor_tls_check(&cfg->hosts[i], err, ctx);
 	return errors;
 }

@@ -94,6 +94,38 @@ int main(void)
 	CHECK_STR(c.anonymous_user, "ftp");
 	config_free(&c);
 
+	/* Virtual hosts: sections inherit the global part, override their own keys. */
+	CHECK(parse(&c, BASE "data-tls = optional\n[host a.test]\ntls-key = /ka\ncontrol-tls = optional\n"
+			     "\n[host B.test]\nusers-file = /ub\n") == 0);
+	CHECK(c.nhosts == 2);
+	const struct config *ha = config_host(&c, "A.TEST"), *hb = config_host(&c, "b.test");
+	CHECK(ha != NULL && hb != NULL && config_host(&c, "c.test") == NULL);
+	CHECK_STR(ha->tls_key, "/ka");
+	CHECK_STR(ha->tls_certificate, "/c");
+	CHECK(ha->control_tls == TLS_POLICY_OPTIONAL && c.control_tls == TLS_POLICY_REQUIRED);
+	CHECK(ha->data_tls == TLS_POLICY_OPTIONAL && ha->data_tls_listings == TLS_POLICY_OPTIONAL);
+	CHECK_STR(hb->users_file, "/ub");
+	CHECK_STR(c.users_file, "/u");
+	config_free(&c);
+	static const struct {
+		const char *text, *error;
+	} hostbad[] = {
+		{ BASE "[host a.test]\nempty-dir = /e\n", "t.conf:5: empty-dir cannot be set for a host" },
+		{ BASE "[host a b]\n", "t.conf:4: expected [host NAME]" },
+		{ BASE "[hosts a]\n", "t.conf:4: expected [host NAME]" },
+		{ BASE "[host a]\n[host A]\n", "t.conf:5: [host A] appears twice" },
+		{ BASE "[host a]\ntls-key = /1\ntls-key = /2\n", "t.conf:6: tls-key is set twice" },
+		{ BASE "[host a]\ncontrol-tls = off\n", "[host a]: control-tls = off leaves no way" },
+	};
+	for (size_t i = 0; i < sizeof(hostbad) / sizeof(hostbad[0]); i++) {
+		CHECK(parse(&c, hostbad[i].text) > 0);
+		if (strstr(errors, hostbad[i].error) == NULL) {
+			fprintf(stderr, "host case %zu: want '%s', got '%s'\n", i, hostbad[i].error, errors);
+			check_failures++;
+		}
+		config_free(&c);
+	}
+
 	/* Every key name is documented in the reference configuration by its name. */
 	const char *const *names = config_key_names();
 	size_t n = 0;
