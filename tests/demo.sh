@@ -17,46 +17,14 @@ build=${1:-${BUILD_DIR:-build}}
 addr=${DEMO_ADDR:-127.0.0.1}
 port=${DEMO_PORT:-2121}
 
+# shellcheck source=tests/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 deps=(
-    meson ninja-build pkg-config gcc clang
-    libgnutls28-dev libsystemd-dev libseccomp-dev libcrypt-dev libpam0g-dev
-    python3-pytest curl lftp gnutls-bin openssl systemd xinetd procps
+    "${build_deps[@]}"
+    clang python3-pytest curl lftp gnutls-bin openssl systemd xinetd procps
 )
 
-say() { printf '==> %s\n' "$*" >&2; }
-
-install_deps() {
-    if ! command -v dpkg-query >/dev/null 2>&1; then
-        say "not a Debian system: not checking packages (${deps[*]})"
-        return 0
-    fi
-    local missing=() p
-    for p in "${deps[@]}"; do
-        # shellcheck disable=SC2016 # dpkg-query's own format syntax
-        if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
-            missing+=("$p")
-        fi
-    done
-    if [ "${#missing[@]}" -eq 0 ]; then
-        return 0
-    fi
-    if [ "$(id -u)" -ne 0 ]; then
-        say "not root: not installing missing packages: ${missing[*]}"
-        return 0
-    fi
-    say "installing: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q
-    apt-get install -q -y --no-install-recommends "${missing[@]}"
-}
-
-configure() {
-    if [ -f "$build/meson-private/coredata.dat" ]; then
-        meson setup --reconfigure "$build" || meson setup --wipe "$build"
-    else
-        meson setup "$build"
-    fi
-}
 
 # Run a command, showing its output only if it fails.
 quiet() {
@@ -78,10 +46,10 @@ ensure_system_user() {
         --shell /usr/sbin/nologin --comment "$comment" "$name"
 }
 
-install_deps
+install_deps "${deps[@]}"
 
 say "building in $build"
-configure
+configure "$build"
 meson compile -C "$build"
 
 ftpsd="$build/ftpsd/ftpsd"

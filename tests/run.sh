@@ -16,54 +16,17 @@ build=${1:-${BUILD_DIR:-build}}
 sanitize_build=${SANITIZE_BUILD_DIR:-$build-sanitize}
 sanitize=${FTPSD_SANITIZE:-1}
 
+# shellcheck source=tests/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 deps=(
-    meson ninja-build pkg-config gcc clang
-    libgnutls28-dev libsystemd-dev libseccomp-dev libcrypt-dev libpam0g-dev libclang-rt-14-dev
+    "${build_deps[@]}"
+    clang libclang-rt-14-dev
     python3-pytest curl lftp gnutls-bin openssl systemd xinetd procps haproxy
     fail2ban groff-base man-db
 )
 
-say() { printf '==> %s\n' "$*" >&2; }
-
-install_deps() {
-    if ! command -v dpkg-query >/dev/null 2>&1; then
-        say "not a Debian system: not checking packages (${deps[*]})"
-        return 0
-    fi
-    local missing=() p
-    for p in "${deps[@]}"; do
-        # shellcheck disable=SC2016 # dpkg-query's own format syntax
-        if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
-            missing+=("$p")
-        fi
-    done
-    if [ "${#missing[@]}" -eq 0 ]; then
-        return 0
-    fi
-    if [ "$(id -u)" -ne 0 ]; then
-        say "not root: not installing missing packages: ${missing[*]}"
-        return 0
-    fi
-    say "installing: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q
-    apt-get install -q -y --no-install-recommends "${missing[@]}"
-}
-
-# configure DIR [meson options...]
-configure() {
-    local dir=$1
-    shift
-    if [ -f "$dir/meson-private/coredata.dat" ]; then
-        # Reuse the build dir; start over if it cannot be reconfigured
-        # (e.g. it was made by another meson version).
-        meson setup --reconfigure "$dir" "$@" || meson setup --wipe "$dir" "$@"
-    else
-        meson setup "$dir" "$@"
-    fi
-}
-
-install_deps
+install_deps "${deps[@]}"
 
 # Test builds carry the test hooks (SITE TESTHOOK) that the sandbox tests use.
 say "building in $build"
