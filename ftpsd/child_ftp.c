@@ -197,6 +197,7 @@ static struct policy_state policy_state(const struct session *s)
 {
 	return (struct policy_state){ .tls = s->ctl_tls != NULL,
 				      .secured = s->secured,
+				      .logged_in = s->logged_in,
 				      .pbsz = s->pbsz,
 				      .prot_private = s->prot_private };
 }
@@ -224,7 +225,9 @@ static void cmd_auth(struct session *s, char *arg)
 	if (arg_is(arg, "TLS") || arg_is(arg, "TLS-C"))
 		private = false;
 	else if (arg_is(arg, "SSL") || arg_is(arg, "TLS-P"))
-		private = true;
+		/* Private by default, unless the policy allows only Clear data. */
+		private = !(s->cfg->data_tls == TLS_POLICY_OFF &&
+			    s->cfg->data_tls_listings == TLS_POLICY_OFF);
 	else {
 		reply(s, 504, "AUTH type not supported; use AUTH TLS.");
 		return;
@@ -252,6 +255,9 @@ static void cmd_ccc(struct session *s, char *arg)
 	uint64_t deadline = now_ms() + s->cfg->idle_timeout_ms;
 
 	switch (policy_ccc(s->cfg, &st)) {
+	case 503:
+		reply(s, 503, "CCC after login only: USER and PASS stay protected.");
+		return;
 	case 533:
 		reply(s, 533, "CCC needs a protected control connection.");
 		return;
@@ -1436,6 +1442,10 @@ static void cmd_site(struct session *s, char *arg)
 		return;
 	}
 #endif
+	if (strncasecmp(arg, "CHMOD", 5) == 0 && !s->logged_in) {
+		reply(s, 530, "Please log in with USER and PASS first.");
+		return;
+	}
 	if (strncasecmp(arg, "CHMOD ", 6) == 0) {
 		site_chmod(s, arg + 6);
 		return;
@@ -1490,7 +1500,7 @@ static const struct command commands[] = {
 	{ "RMD", CMD_LOGIN | CMD_ARG, cmd_rmd },
 	{ "RNFR", CMD_LOGIN | CMD_ARG, cmd_rnfr },
 	{ "RNTO", CMD_LOGIN | CMD_ARG, cmd_rnto },
-	{ "SITE", CMD_LOGIN | CMD_ARG, cmd_site },
+	{ "SITE", CMD_ARG, cmd_site },
 	{ "SMNT", CMD_LOGIN, cmd_smnt },
 	{ "SIZE", CMD_LOGIN | CMD_ARG, cmd_size },
 	{ "STAT", CMD_IN_XFER, cmd_stat },
@@ -1604,9 +1614,10 @@ static bool ctl_read(struct session *s)
 	if (n <= 0)
 		return false;
 	if (s->after_ccc) {
-		/* A TLS alert record (type 21, version 3.x) right after CCC is the
-		 * client's close_notify: not a command. */
-		if (n >= 5 && tail[0] == 0x15 && tail[1] == 0x03) {
+		/* A TLS record right after CCC is the client's close_notify, not a
+		 * command: an alert (type 21) under TLS 1.2, an encrypted record
+		 * (type 23) under TLS 1.3. No FTP command starts with these bytes. */
+		if (n >= 5 && (tail[0] == 0x15 || tail[0] == 0x17) && tail[1] == 0x03) {
 			size_t rec = 5 + ((size_t)tail[3] << 8 | tail[4]);
 			if (rec <= (size_t)n) {
 				memmove(tail, tail + rec, (size_t)n - rec);

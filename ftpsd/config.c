@@ -273,20 +273,27 @@ static int set_value(struct config *cfg, const struct key *k, const char *value,
 		return -1;
 	}
 	case V_VERBS: {
-		/* FTP verbs: 3 or 4 letters each, comma-separated. */
+		/* FTP verbs: 3 or 4 letters each, separated by commas (and spaces),
+		 * kept as "A,B". */
+		char *copy = calloc(1, strlen(value) + 1);
 		const char *p = value;
-		while (*p != '\0') {
-			size_t n = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
-			if (n < 3 || n > 4 || (p[n] != '\0' && p[n] != ',')) {
-				snprintf(why, whylen, "%s must be FTP commands separated by commas",
-					 k->name);
-				return -1;
-			}
-			p += n + (p[n] == ',');
-		}
-		char *copy = strdup(value);
 		if (copy == NULL)
 			abort();
+		while (*p != '\0') {
+			p += strspn(p, " \t");
+			size_t n = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+			const char *q = p + n + strspn(p + n, " \t");
+			if (n < 3 || n > 4 || (*q != '\0' && *q != ',')) {
+				snprintf(why, whylen, "%s must be FTP commands separated by commas",
+					 k->name);
+				free(copy);
+				return -1;
+			}
+			if (copy[0] != '\0')
+				strcat(copy, ",");
+			strncat(copy, p, n);
+			p = q + (*q == ',');
+		}
 		free(*(char **)field);
 		*(char **)field = copy;
 		return 0;

@@ -90,5 +90,7 @@ int policy_ccc(const struct config *cfg, const struct policy_state *st)
 {
 	if (!st->tls)
 		return 533;
-	return cfg->ccc ? 0 : 534;
+	if (!cfg->ccc)
+		return 534;
+	return st->logged_in ? 0 : 503;
 }

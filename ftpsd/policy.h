@@ -14,6 +14,7 @@ struct policy_state {
 	bool secured;      /* it was, at least until CCC */
 	bool pbsz;         /* PBSZ was given after AUTH */
 	bool prot_private; /* PROT P */
+	bool logged_in;
 };
 
 /* May verb run on a control connection without TLS? 0, or 530 when
@@ -29,5 +30,6 @@ int policy_prot(const struct config *cfg, const struct policy_state *st, char le
 int policy_data(const struct config *cfg, const struct policy_state *st, bool listing);
 /* A login under a user's own TLS rule: 0, or 530 (needs TLS, or refuses it). */
 int policy_login(const struct config *cfg, enum user_tls rule, bool tls);
-/* CCC: 0 (go ahead, 200), 533 (no TLS to clear), 534 (ccc = off). */
+/* CCC: 0 (go ahead, 200), 503 (not logged in: USER/PASS stay protected),
+ * 533 (no TLS to clear), 534 (ccc = off). */
 int policy_ccc(const struct config *cfg, const struct policy_state *st);

@@ -541,6 +541,7 @@ def lftp_mirror(srv, dest, timeout):
     script = "; ".join([
         "set cmd:fail-exit true",
         "set net:max-retries 1",
+        "set net:reconnect-interval-base 1",
         "set net:timeout 30",
         "set ftp:ssl-force true",
         "set ftp:ssl-protect-data true",
@@ -550,7 +551,7 @@ def lftp_mirror(srv, dest, timeout):
         "mirror small %s" % dest,
     ])
     run(["lftp", "-c", script], timeout=timeout, env=dict(clean_env(), HOME=c.work))
-    n = len(os.listdir(dest))
+    n = sum(len(files) for _, _, files in os.walk(dest))
     if n != c.nsmall:
         raise RuntimeError("lftp mirror fetched %d files, expected %d" % (n, c.nsmall))
 
@@ -715,8 +716,12 @@ class Bench:
             with open(os.path.join(d, "list", "file-%02d.txt" % i), "wb") as f:
                 f.write(b"x" * (100 * i + 1))
         blob = os.urandom(4096 * 16)
+        ndirs = max(1, self.args.small_dirs)
+        for j in range(ndirs if ndirs > 1 else 0):
+            os.mkdir(os.path.join(d, "small", "d%02d" % j), 0o755)
         for i in range(self.nsmall):
-            with open(os.path.join(d, "small", "f%04d.bin" % i), "wb") as f:
+            sub = "d%02d" % (i % ndirs) if ndirs > 1 else ""
+            with open(os.path.join(d, "small", sub, "f%04d.bin" % i), "wb") as f:
                 f.write(blob[(i % 16) * 4096:(i % 16 + 1) * 4096])
         os.chown(os.path.join(d, "up"), self.uid, self.gid)
         # every server reads the big file from the page cache
@@ -901,7 +906,7 @@ class Bench:
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
                 procs.append(p)
             for p in procs:
-                if p.stdout.readline().strip() != "ready":
+                if readline_before(p.stdout, time.monotonic() + 30).strip() != "ready":
                     raise RuntimeError("session worker did not start")
             srv.cpu.wait_idle()
             c0 = srv.cpu.usage()
@@ -912,7 +917,9 @@ class Bench:
             results = []
             deadline = t0 + self.args.session_timeout
             for p in procs:
-                line = p.stdout.readline()
+                line = readline_before(p.stdout, deadline)
+                if not line:
+                    raise RuntimeError("no result from a session worker within %ss" % self.args.session_timeout)
                 p.wait(max(1, deadline - time.monotonic()))
                 results.append(json.loads(line) if line.strip() else {"ok": 0, "fail": 0, "errors": ["no result"]})
             t1 = time.monotonic()
@@ -962,11 +969,15 @@ class Bench:
             if r is None:
                 continue
             cpu, wall = r
-            label = "%d x 4 KiB files (lftp mirror)" % self.nsmall
+            label = self.small_label()
             self.record(label + " s", kind, wall)
             self.record("small files/s", kind, self.nsmall / wall)
             self.record("server CPU ms/small file", kind, cpu * 1000 / self.nsmall)
             say("run %d %-7s %d small files  %.2f s  %.1f files/s  %.2f CPU ms/file" % (run_no + 1, kind, self.nsmall, wall, self.nsmall / wall, cpu * 1000 / self.nsmall))
+
+    def small_label(self):
+        return "%d x 4 KiB files (lftp mirror%s)" % (
+            self.nsmall, ", %d dirs" % self.args.small_dirs if self.args.small_dirs > 1 else "")
 
     def idle_pss(self, srv):
         ctx = client_context(self.cert, self.tls)
@@ -986,6 +997,14 @@ class Bench:
                 raise RuntimeError("no session process found")
             pss = priv = 0
             for p in pids:
+                if VERBOSE:
+                    try:
+                        with open("/proc/%d/smaps_rollup" % p) as f:
+                            debug("%s pid %d %s: %s" % (srv.name, p, open("/proc/%d/comm" % p).read().strip(),
+                                  " ".join(l.split()[0] + l.split()[1] for l in f if l.split()[0] in
+                                           ("Rss:", "Pss:", "Pss_Anon:", "Pss_File:", "Private_Clean:", "Private_Dirty:"))))
+                    except OSError:
+                        pass
                 m = smaps(p)
                 if m is not None:
                     pss += m[0]
@@ -1023,7 +1042,7 @@ class Bench:
             deadline = time.monotonic() + 60
             try:
                 while time.monotonic() < deadline:
-                    s = p.stdout.readline()
+                    s = readline_before(p.stdout, deadline)
                     if not s:
                         break
                     if "AES-128-GCM" in s:
@@ -1100,7 +1119,7 @@ class Bench:
         rows = []
         for metric, _direction, goal in self.METRICS:
             if metric == "SMALL s":
-                metric = "%d x 4 KiB files (lftp mirror) s" % self.nsmall
+                metric = self.small_label() + " s"
             med = {}
             for k in kinds:
                 vals = self.results.get((metric, k))
@@ -1155,6 +1174,10 @@ class Bench:
         print("  PBSZ/PROT P, EPSV, LIST of 12 files, QUIT; %d sessions a run), lftp mirror (small files)." % self.nsessions)
         print("  MiB/s counts the transfer only (curl time_total - time_pretransfer); CPU is the whole session.")
         print("  Server CPU: %s." % self.cpu_desc)
+        print("  PSS: sum over the idle session's processes (vsftpd: 3, ftpsd: monitor+child, ProFTPD: 1);")
+        print("  shared library pages are split among every process on the machine that maps them (a")
+        print("  forking daemon's listener shares its pages with its sessions), so PSS moves with what")
+        print("  else runs; 'private memory' (Private_Clean+Private_Dirty) is what each session adds.")
         for name, value in limits:
             print("Limit: %s: %s" % (name, value))
         for kind, reason in sorted(self.failed.items()):
@@ -1207,11 +1230,16 @@ class Bench:
             self.serve()
             return
         t0 = time.monotonic()
+        tests = self.args.tests.split(",")
         for i in range(self.runs):
-            self.bench_transfers(i)
-            self.bench_sessions(i)
-            self.bench_memory(i)
-            self.bench_small(i)
+            if "transfers" in tests:
+                self.bench_transfers(i)
+            if "sessions" in tests:
+                self.bench_sessions(i)
+            if "memory" in tests:
+                self.bench_memory(i)
+            if "small" in tests:
+                self.bench_small(i)
             say("run %d done after %.0f s" % (i + 1, time.monotonic() - t0))
         profile = self.perf_profile() if self.args.perf else None
         header, rows = self.table()
@@ -1242,6 +1270,25 @@ class Bench:
             shutil.rmtree(self.work, ignore_errors=True)
         elif self.work:
             say("kept %s" % self.work)
+
+
+def readline_before(f, deadline):
+    """One line from a child's pipe, or "" at EOF or when the deadline passes."""
+    import select
+    fd = f.fileno()  # unbuffered reads: never let a buffer hide a line from select()
+    line = b""
+    while not line.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return ""
+        r, _, _ = select.select([fd], [], [], left)
+        if not r:
+            return ""
+        c = os.read(fd, 1)
+        if not c:
+            break
+        line += c
+    return line.decode("utf-8", "replace")
 
 
 def loopback_throughput(total=2 * GIB, chunk=256 * 1024):
@@ -1296,6 +1343,10 @@ def main():
     ap.add_argument("--crypt", help="chpasswd -c METHOD (e.g. SHA512, YESCRYPT); default: the system's (PAM)")
     ap.add_argument("--size-mib", type=int, help="size of the big file (default 1024, --quick 128)")
     ap.add_argument("--small-files", type=int, help="number of 4 KiB files (default 1000, --quick 200)")
+    ap.add_argument("--tests", default="transfers,sessions,memory,small",
+                    help="which measurements (comma separated; default all)")
+    ap.add_argument("--small-dirs", type=int, default=1,
+                    help="spread the small files over N subdirectories (default 1: one directory)")
     ap.add_argument("--sessions", type=int, help="sessions per sessions/s run (default 200, --quick 40)")
     ap.add_argument("--session-timeout", type=int, default=300, help="bound on one sessions/s run (s)")
     ap.add_argument("--small-timeout", type=int, default=240, help="bound on one lftp mirror (s)")

@@ -685,3 +685,113 @@ def shipped_unit(name):
         text = f.read()
     assert not re.search(r"@[A-Za-z_]+@", text), "unsubstituted template variable in " + path
     return text
+
+
+# ------------------------------------------- policy tests (shared): PKI, accounts, configs
+
+def ensure_system_user(name):
+    """The passwd entry of system account `name`, created (useradd --system) if missing.
+    Only root can create one; otherwise a missing account raises KeyError."""
+    import pwd
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        if not ROOT:
+            raise
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                        "/usr/sbin/nologin", name], check=True, capture_output=True,
+                       timeout=IO_TIMEOUT)
+        return pwd.getpwnam(name)
+
+
+def _certtool(args):
+    subprocess.run(["certtool"] + args, check=True, capture_output=True, timeout=30)
+
+
+def certtool_key(path):
+    _certtool(["--generate-privkey", "--key-type=ecdsa", "--curve=secp256r1", "--outfile", path])
+    os.chmod(path, 0o600)
+    return path
+
+
+def certtool_ca(dir, name, cn):
+    """A self-signed CA (ca + cert_signing_key): (cert.pem, key.pem)."""
+    key = certtool_key(os.path.join(dir, name + ".key"))
+    tmpl = os.path.join(dir, name + ".tmpl")
+    with open(tmpl, "w") as f:
+        f.write('cn = "%s"\nca\ncert_signing_key\nexpiration_days = 30\n' % cn)
+    cert = os.path.join(dir, name + ".pem")
+    _certtool(["--generate-self-signed", "--load-privkey", key, "--template", tmpl,
+               "--outfile", cert])
+    return cert, key
+
+
+def certtool_cert(dir, name, cn, ca, purpose="tls_www_client"):
+    """A leaf certificate for `cn` signed by ca=(cert, key), with the given key purpose
+    (tls_www_client for a TLS client): (cert.pem, key.pem)."""
+    key = certtool_key(os.path.join(dir, name + ".key"))
+    tmpl = os.path.join(dir, name + ".tmpl")
+    with open(tmpl, "w") as f:
+        f.write('cn = "%s"\n%s\nsigning_key\nexpiration_days = 30\n' % (cn, purpose))
+    cert = os.path.join(dir, name + ".pem")
+    _certtool(["--generate-certificate", "--load-privkey", key, "--load-ca-certificate", ca[0],
+               "--load-ca-privkey", ca[1], "--template", tmpl, "--outfile", cert])
+    return cert, key
+
+
+def cert_sha256(pem_path, colons=False):
+    """SHA-256 of the certificate's DER, in hex (AB:CD:... with colons=True), as a
+    users-file cert=sha256: pin takes it."""
+    with open(pem_path) as f:
+        der = ssl.PEM_cert_to_DER_cert(f.read())
+    h = hashlib.sha256(der).hexdigest()
+    if colons:
+        return ":".join(h[i:i + 2] for i in range(0, len(h), 2)).upper()
+    return h
+
+
+def client_cert_context(cafile, cert=None, key=None, **kw):
+    """client_context() that also presents a client certificate (when cert is given)."""
+    ctx = client_context(cafile, **kw)
+    if cert is not None:
+        ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+def add_users(srv, lines):
+    """Append users-file lines (name:hash:uid:gid:root[:options]) to a server's users file."""
+    with open(srv.users_path, "a") as f:
+        for line in lines:
+            f.write(line + "\n")
+
+
+def config_values(text):
+    """{key: value} of the key = value lines of a configuration text (comments skipped)."""
+    out = {}
+    for line in text.splitlines():
+        s = line.strip()
+        if not s or s.startswith("#") or "=" not in s:
+            continue
+        k, _, v = s.partition("=")
+        out[k.strip()] = v.strip()
+    return out
+
+
+def rewrite_config(text, values):
+    """The configuration text with the keys in `values` set: a key already in the text
+    keeps its line and gets the new value, others are appended. Comments stay."""
+    out = []
+    done = set()
+    for line in text.splitlines():
+        s = line.strip()
+        if s and not s.startswith("#") and "=" in s:
+            k = s.partition("=")[0].strip()
+            if k in values:
+                done.add(k)
+                out.append("%s = %s" % (k, values[k]))
+                continue
+        out.append(line)
+    for k, v in values.items():
+        if k not in done:
+            out.append("%s = %s" % (k, v))
+    return "\n".join(out) + "\n"

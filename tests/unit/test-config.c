@@ -87,7 +87,7 @@ int main(void)
 	CHECK(parse(&c, BASE "data-tls = required\ndata-tls-listings = off\n") == 0);
 	CHECK(c.data_tls == TLS_POLICY_REQUIRED && c.data_tls_listings == TLS_POLICY_OFF);
 	config_free(&c);
-	CHECK(parse(&c, BASE "allow-before-tls = SITE,help\nanonymous = on\nanonymous-root = /srv/ftp\n"
+	CHECK(parse(&c, BASE "allow-before-tls = SITE, help\nanonymous = on\nanonymous-root = /srv/ftp\n"
 			     "anonymous-tls = forbidden\nccc = on\n") == 0);
 	CHECK_STR(c.allow_before_tls, "SITE,help");
 	CHECK(c.anonymous && c.anonymous_tls == USER_TLS_FORBIDDEN && c.ccc);

@@ -15,11 +15,11 @@ int main(void)
 	struct config c;
 
 	config_defaults(&c);
-	static const struct policy_state clear = { false, false, false, false };
-	static const struct policy_state cleared = { false, true, true, false };
-	static const struct policy_state tls = { true, true, false, false };
-	static const struct policy_state tls_pbsz = { true, true, true, false };
-	static const struct policy_state priv = { true, true, true, true };
+	static const struct policy_state clear = { false, false, false, false, false };
+	static const struct policy_state cleared = { false, true, true, false, true };
+	static const struct policy_state tls = { true, true, false, false, false };
+	static const struct policy_state tls_pbsz = { true, true, true, false, false };
+	static const struct policy_state priv = { true, true, true, true, false };
 
 	/* Before TLS, with control-tls = required. */
 	static const struct {
@@ -122,7 +122,9 @@ int main(void)
 	CHECK(policy_ccc(&c, &clear) == 533);
 	CHECK(policy_ccc(&c, &tls) == 534);
 	c.ccc = true;
-	CHECK(policy_ccc(&c, &tls) == 0);
+	CHECK(policy_ccc(&c, &tls) == 503);
+	static const struct policy_state tls_user = { true, true, true, false, true };
+	CHECK(policy_ccc(&c, &tls_user) == 0);
 	CHECK(policy_ccc(&c, &cleared) == 533);
 	CHECK(policy_prot(&c, &cleared, 'P') == 200);
 	config_free(&c);
