@@ -211,6 +211,17 @@ static int parse_duration_ms(const char *s, unsigned long long *ms)
 	return 0;
 }
 
+/* Replace the string in field with a copy of value. */
+static void set_string(void *field, const char *value)
+{
+	char *copy = strdup(value);
+
+	if (copy == NULL)
+		abort();
+	free(*(char **)field);
+	*(char **)field = copy;
+}
+
 static int set_value(struct config *cfg, const struct key *k, const char *value, char *why,
 		     size_t whylen)
 {
@@ -225,11 +236,7 @@ static int set_value(struct config *cfg, const struct key *k, const char *value,
 		}
 		/* fall through */
 	case V_STRING: {
-		char *copy = strdup(value);
-		if (copy == NULL)
-			abort();
-		free(*(char **)field);
-		*(char **)field = copy;
+		set_string(field, value);
 		return 0;
 	}
 	case V_ADDRLIST: {
@@ -239,11 +246,7 @@ static int set_value(struct config *cfg, const struct key *k, const char *value,
 				 k->name);
 			return -1;
 		}
-		char *copy = strdup(value);
-		if (copy == NULL)
-			abort();
-		free(*(char **)field);
-		*(char **)field = copy;
+		set_string(field, value);
 		return 0;
 	}
 	case V_ADDR4: {
@@ -252,11 +255,7 @@ static int set_value(struct config *cfg, const struct key *k, const char *value,
 			snprintf(why, whylen, "%s must be an IPv4 address", k->name);
 			return -1;
 		}
-		char *copy = strdup(value);
-		if (copy == NULL)
-			abort();
-		free(*(char **)field);
-		*(char **)field = copy;
+		set_string(field, value);
 		return 0;
 	}
 	case V_ENUM: {

@@ -488,49 +488,91 @@ int monitor_fs_list(const char *path, unsigned format, unsigned flags, const cha
 	return to_memfd(text, len, out);
 }
 
-static int fs_write_check(void)
+/* A change to the tree: what to do with the last component of a path, in
+ * its parent directory (opened inside the root). */
+struct change {
+	enum { CH_MKDIR, CH_UNLINK, CH_RMDIR, CH_CHMOD, CH_SETTIME } what;
+	unsigned mode;
+	time_t mtime;
+};
+
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
+
+static int apply(int dfd, const char *base, const struct change *c)
 {
-	return fs_read_only ? -EACCES : 0;
+	struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_sec = c->mtime } };
+	struct stat st;
+
+	switch (c->what) {
+	case CH_MKDIR:
+		return mkdirat(dfd, base, 0777) < 0 ? -errno : 0;
+	case CH_UNLINK:
+	case CH_RMDIR:
+		/* unlinkat() never follows the last component: a link goes, its target stays. */
+		return unlinkat(dfd, base, c->what == CH_RMDIR ? AT_REMOVEDIR : 0) < 0 ? -errno : 0;
+	case CH_CHMOD:
+		/* Never through a symlink, which could point out of the root:
+		 * fchmodat2 refuses links itself (Linux 6.6); before it, check then
+		 * change. */
+		if (syscall(SYS_fchmodat2, dfd, base, c->mode & 07777, AT_SYMLINK_NOFOLLOW) == 0)
+			return 0;
+		if (errno != ENOSYS)
+			return errno == EOPNOTSUPP ? -EPERM : -errno;
+		if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return -errno;
+		if (S_ISLNK(st.st_mode))
+			return -EPERM;
+		return fchmodat(dfd, base, c->mode & 07777, 0) < 0 ? -errno : 0;
+	case CH_SETTIME:
+		return utimensat(dfd, base, ts, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	}
+	return -EINVAL;
+}
+
+static int change(const char *path, const struct change *c)
+{
+	char base[IPC_MAX_PATH];
+	int dfd, r;
+
+	if (fs_read_only)
+		return -EACCES;
+	dfd = open_parent(path, base, sizeof(base));
+	if (dfd < 0)
+		return dfd;
+	r = apply(dfd, base, c);
+	close(dfd);
+	return r;
 }
 
 int monitor_fs_mkdir(const char *path)
 {
-	char base[IPC_MAX_PATH];
-	int dfd, r = fs_write_check();
-
-	if (r < 0)
-		return r;
-	dfd = open_parent(path, base, sizeof(base));
-	if (dfd < 0)
-		return dfd;
-	r = mkdirat(dfd, base, 0777) < 0 ? -errno : 0;
-	close(dfd);
-	return r;
+	return change(path, &(struct change){ .what = CH_MKDIR });
 }
 
 int monitor_fs_remove(const char *path, bool dir)
 {
-	char base[IPC_MAX_PATH];
-	int dfd, r = fs_write_check();
+	return change(path, &(struct change){ .what = dir ? CH_RMDIR : CH_UNLINK });
+}
 
-	if (r < 0)
-		return r;
-	dfd = open_parent(path, base, sizeof(base));
-	if (dfd < 0)
-		return dfd;
-	/* unlinkat() never follows the last component: a link goes, its target stays. */
-	r = unlinkat(dfd, base, dir ? AT_REMOVEDIR : 0) < 0 ? -errno : 0;
-	close(dfd);
-	return r;
+int monitor_fs_chmod(const char *path, unsigned mode)
+{
+	return change(path, &(struct change){ .what = CH_CHMOD, .mode = mode });
+}
+
+int monitor_fs_settime(const char *path, time_t mtime)
+{
+	return change(path, &(struct change){ .what = CH_SETTIME, .mtime = mtime });
 }
 
 int monitor_fs_rename(const char *from, const char *to)
 {
 	char b1[IPC_MAX_PATH], b2[IPC_MAX_PATH];
-	int d1, d2, r = fs_write_check();
+	int d1, d2, r;
 
-	if (r < 0)
-		return r;
+	if (fs_read_only)
+		return -EACCES;
 	d1 = open_parent(from, b1, sizeof(b1));
 	if (d1 < 0)
 		return d1;
@@ -542,53 +584,5 @@ int monitor_fs_rename(const char *from, const char *to)
 	r = renameat(d1, b1, d2, b2) < 0 ? -errno : 0;
 	close(d1);
 	close(d2);
-	return r;
-}
-
-#ifndef SYS_fchmodat2
-#define SYS_fchmodat2 452
-#endif
-
-int monitor_fs_chmod(const char *path, unsigned mode)
-{
-	char base[IPC_MAX_PATH];
-	struct stat st;
-	int dfd, r = fs_write_check();
-
-	if (r < 0)
-		return r;
-	dfd = open_parent(path, base, sizeof(base));
-	if (dfd < 0)
-		return dfd;
-	/* Never through a symlink, which could point out of the root: fchmodat2
-	 * refuses links itself (Linux 6.6); before it, check then change. */
-	if (syscall(SYS_fchmodat2, dfd, base, mode & 07777, AT_SYMLINK_NOFOLLOW) == 0) {
-		r = 0;
-	} else if (errno != ENOSYS) {
-		r = errno == EOPNOTSUPP ? -EPERM : -errno;
-	} else if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		r = -errno;
-	} else if (S_ISLNK(st.st_mode)) {
-		r = -EPERM;
-	} else {
-		r = fchmodat(dfd, base, mode & 07777, 0) < 0 ? -errno : 0;
-	}
-	close(dfd);
-	return r;
-}
-
-int monitor_fs_settime(const char *path, time_t mtime)
-{
-	char base[IPC_MAX_PATH];
-	struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_sec = mtime } };
-	int dfd, r = fs_write_check();
-
-	if (r < 0)
-		return r;
-	dfd = open_parent(path, base, sizeof(base));
-	if (dfd < 0)
-		return dfd;
-	r = utimensat(dfd, base, ts, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
-	close(dfd);
 	return r;
 }
