@@ -97,7 +97,10 @@ const char *const *config_key_names(void)
 void config_defaults(struct config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->tls_priority = strdup("NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:%SERVER_PRECEDENCE");
+	/* AEAD only, AES-128-GCM first: the fastest where the CPU has AES-NI. */
+	cfg->tls_priority = strdup("NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:"
+				   "-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:"
+				   "%SERVER_PRECEDENCE");
 	cfg->unprivileged_user = strdup("ftpsd");
 	cfg->empty_dir = strdup("/run/ftpsd/empty");
 	cfg->banner = strdup("ftpsd ready");
