@@ -140,6 +140,8 @@ static int ctl_handshake(struct session *s)
 	}
 }
 
+static void send_ticket(struct session *s);
+
 /* A virtual host was chosen (HOST or SNI): its configuration applies. */
 static void select_host(struct session *s, unsigned identity)
 {
@@ -168,6 +170,11 @@ static void start_tls(struct session *s)
 		_exit(0);
 	}
 	log_info("control connection: %s", tls_describe(s->ctl_tls, desc, sizeof(desc)));
+	/* Under TLS 1.3 the client speaks last in the handshake; a ticket now
+	 * (the client can resume at once) also acknowledges its Finished, so
+	 * its next command is not held back by Nagle's algorithm meeting our
+	 * delayed ACK (some 40 ms per login). */
+	send_ticket(s);
 	int sni = tls_sni_identity(s->ctl_tls);
 	if (sni >= 0 && (unsigned)sni != s->identity) {
 		if (s->host_given) {
@@ -244,8 +251,6 @@ static void cmd_auth(struct session *s, char *arg)
 	s->prot_private = private;
 	s->pbsz = private; /* AUTH SSL implies a protected data channel */
 }
-
-static void send_ticket(struct session *s);
 
 /* CCC (RFC 4217 section 5): the control connection goes back to clear after
  * this reply; data protection stays as it is. */
