@@ -151,6 +151,12 @@ static void xfer_ready(struct session *s)
 
 static void handshake_step(struct session *s)
 {
+	/* Acknowledge at once what the client sends during the handshake: lftp
+	 * writes ChangeCipherSpec and Finished separately, and its Nagle
+	 * algorithm would hold the Finished until our (delayed) ACK, some 40 ms
+	 * on every data connection. */
+	int one = 1;
+	(void)setsockopt(s->data_fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
 	int r = tls_handshake(s->data_tls);
 
 	if (r == -EAGAIN)
