@@ -1102,7 +1102,7 @@ def test_handshake_failing_midway_is_dropped_without_reply(server, cpki):
         assert received[:1] == b"\x16", received[:16]  # the server did answer in TLS
         rest = c.wait_closed()
     assert not re.search(rb"(^|\n)421 ", rest), rest
-    assert "handshake failed" in srv.log
+    assert lib.wait_for(lambda: "handshake failed" in srv.log, timeout=5), srv.log
 
 
 def test_tls_priority_tls13_only_refuses_a_tls12_client(server):
