@@ -36,13 +36,14 @@ static struct ipc_msg *mm_call(struct ipc_msg *m)
 	return m;
 }
 
+static int rc_call(void);
+
 void mm_log(int priority, const char *line)
 {
 	ipc_init(&mm_msg, IPC_LOG);
 	ipc_put_u32(&mm_msg, (uint32_t)priority);
 	ipc_put_str(&mm_msg, line);
-	if (ipc_send(mm_fd, &mm_msg) < 0)
-		mm_broken();
+	(void)rc_call();
 }
 
 static int32_t get_rc(struct ipc_msg *m)
@@ -200,8 +201,7 @@ void mm_tls_info(const char *version, const char *cipher)
 	ipc_init(&mm_msg, IPC_TLS_INFO);
 	ipc_put_str(&mm_msg, version);
 	ipc_put_str(&mm_msg, cipher);
-	if (ipc_send(mm_fd, &mm_msg) < 0)
-		mm_broken();
+	(void)rc_call();
 }
 
 void mm_xfer(const char *path, unsigned direction, uint64_t bytes, uint64_t ms, unsigned flags)
@@ -212,8 +212,7 @@ void mm_xfer(const char *path, unsigned direction, uint64_t bytes, uint64_t ms, 
 	ipc_put_u64(&mm_msg, bytes);
 	ipc_put_u64(&mm_msg, ms);
 	ipc_put_u32(&mm_msg, flags);
-	if (ipc_send(mm_fd, &mm_msg) < 0)
-		mm_broken();
+	(void)rc_call();
 }
 
 int mm_user(const char *user, bool tls, unsigned *flags)
@@ -249,6 +248,5 @@ void mm_host(unsigned identity)
 {
 	ipc_init(&mm_msg, IPC_HOST);
 	ipc_put_u32(&mm_msg, identity);
-	if (ipc_send(mm_fd, &mm_msg) < 0)
-		mm_broken();
+	(void)rc_call();
 }

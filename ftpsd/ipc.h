@@ -13,9 +13,11 @@
 #define IPC_MAX_PATH 4096
 #define IPC_MAX_NAME 256
 
-/* Requests from the child (the answer is always IPC_ANSWER) and the answer. */
+/* Requests from the child and the answer (always IPC_ANSWER). Even log lines
+ * are answered: what the child logs is written before the client can see the
+ * reply that follows it. */
 enum ipc_type {
-	IPC_LOG = 1,   /* u32 priority, str line; no answer */
+	IPC_LOG = 1,   /* u32 priority, str line -> i32 0 */
 	IPC_SIGN = 2,  /* u32 identity, u32 kind, u32 algo, u32 flags, bytes input -> i32 rc, bytes signature */
 	IPC_AUTH = 3,  /* str user, str password, u32 session flags -> i32 rc, u32 user flags */
 	IPC_STAT = 4,  /* str path -> i32 rc, u32 mode, u64 size, i64 mtime */
@@ -27,11 +29,11 @@ enum ipc_type {
 	IPC_RENAME = 10, /* str from, str to -> i32 rc */
 	IPC_CHMOD = 11,  /* str path, u32 mode -> i32 rc */
 	IPC_SETTIME = 12, /* str path, i64 mtime -> i32 rc */
-	IPC_TLS_INFO = 13, /* str version, str cipher; no answer */
-	IPC_XFER = 14,   /* str path, u32 direction, u64 bytes, u64 ms, u32 flags; no answer */
+	IPC_TLS_INFO = 13, /* str version, str cipher -> i32 0 */
+	IPC_XFER = 14,   /* str path, u32 direction, u64 bytes, u64 ms, u32 flags -> i32 0 */
 	IPC_USER = 15,   /* str user, u32 session flags -> i32 rc (IPC_USER_*), u32 user flags */
 	IPC_CERT = 16,   /* u32 count, bytes DER x count (leaf first) -> i32 rc */
-	IPC_HOST = 17,   /* u32 identity (0 global, i+1 virtual host i); no answer */
+	IPC_HOST = 17,   /* u32 identity (0 global, i+1 virtual host i) -> i32 0 */
 	IPC_TEST_HOOK = 99, /* u32 hook; only in builds with -Dtest-hooks=true */
 	IPC_ANSWER = 100,
 };

@@ -61,14 +61,11 @@ static void answer(struct monitor *m, struct ipc_msg *a)
 
 static void answer_rc(struct monitor *m, int rc)
 {
-	struct ipc_msg *a = calloc(1, sizeof(*a));
+	static struct ipc_msg a;
 
-	if (a == NULL)
-		abort();
-	ipc_init(a, IPC_ANSWER);
-	ipc_put_i32(a, rc);
-	answer(m, a);
-	free(a);
+	ipc_init(&a, IPC_ANSWER);
+	ipc_put_i32(&a, rc);
+	answer(m, &a);
 }
 
 static void monitor_log(struct monitor *m, struct mon_request *req)
@@ -78,6 +75,7 @@ static void monitor_log(struct monitor *m, struct mon_request *req)
 	/* The child may be compromised: its words are logged as its words,
 	 * below error level, never as the monitor's. */
 	log_write_as("child", prio < LOG_WARNING ? LOG_WARNING : prio, req->u.log.line);
+	answer_rc(m, 0);
 }
 
 static void monitor_sign(struct monitor *m, struct mon_request *req)
@@ -321,12 +319,14 @@ static void monitor_host(struct monitor *m, struct mon_request *req)
 		fatalx("the child chose virtual host %u of %zu", req->u.identity, m->root_cfg->nhosts);
 	m->cfg = req->u.identity == 0 ? m->root_cfg : &m->root_cfg->hosts[req->u.identity - 1];
 	log_info("virtual host %s", m->cfg->host_name != NULL ? m->cfg->host_name : "(default)");
+	answer_rc(m, 0);
 }
 
 static void monitor_tls_info(struct monitor *m, struct mon_request *req)
 {
 	log_set_field("TLS_VERSION", req->u.tls.version);
 	log_set_field("TLS_CIPHER", req->u.tls.cipher);
+	answer_rc(m, 0);
 }
 
 /* One wu-ftpd xferlog line: what log analysers have read since the 1990s.
@@ -380,6 +380,7 @@ static void monitor_xfer(struct monitor *m, struct mon_request *req)
 		  complete ? "" : " (incomplete)");
 	if (m->xferlog >= 0)
 		write_xferlog(m, req);
+	answer_rc(m, 0);
 }
 
 /* The changes a user makes to the tree, each logged with its outcome. */
