@@ -67,12 +67,16 @@ static void journal_write(const char *role, int priority, const char *line,
 	iov[k++] = (struct iovec){ (char *)"SYSLOG_IDENTIFIER=ftpsd", 23 };
 	iov[k++] = (struct iovec){ rolef, strlen(rolef) };
 	iov[k++] = (struct iovec){ sess, strlen(sess) };
+	/* Values longer than a field's room are cut, never overflow. */
 	for (size_t i = 0; i < log_nfields; i++, f++) {
-		snprintf(fields[f], sizeof(fields[f]), "%s=%s", log_fields[i].name, log_fields[i].value);
+		if (snprintf(fields[f], sizeof(fields[f]), "%s=%s", log_fields[i].name,
+			     log_fields[i].value) < 0)
+			continue;
 		iov[k++] = (struct iovec){ fields[f], strlen(fields[f]) };
 	}
 	for (size_t i = 0; i < n && f < sizeof(fields) / sizeof(fields[0]); i++, f++) {
-		snprintf(fields[f], sizeof(fields[f]), "%s=%s", extra[i].name, extra[i].value);
+		if (snprintf(fields[f], sizeof(fields[f]), "%s=%s", extra[i].name, extra[i].value) < 0)
+			continue;
 		iov[k++] = (struct iovec){ fields[f], strlen(fields[f]) };
 	}
 	(void)sd_journal_sendv(iov, (int)k);

@@ -20,7 +20,10 @@ files over one lftp session (mirror), and the PSS of an idle logged-in
 session. The table goes to stdout and to a CSV file.
 
 Usage: bench.py [--quick] [--runs N] [--servers ftpsd,vsftpd,proftpd]
-                [--ftpsd PATH] [--proftpd-root DIR] [--csv PATH] [--perf]
+                [--tests transfers,sessions,memory,small] [--cipher aes128|aes256|default]
+                [--crypt SHA512|YESCRYPT] [--small-dirs N] [--ftpsd PATH]
+                [--proftpd-root DIR] [--csv PATH] [--perf] [--serve] [--keep] [-v]
+(--serve starts the servers as the benchmark would and waits, for profiling by hand.)
 """
 
 import argparse
@@ -55,6 +58,7 @@ PASV = {
 }
 
 VERBOSE = False
+ALL_TESTS = "transfers,sessions,memory,small"
 
 
 def say(msg):
@@ -82,8 +86,8 @@ def run(cmd, timeout, check=True, **kw):
     except subprocess.TimeoutExpired as e:
         raise RuntimeError("%s: no result after %ss" % (cmd[0], timeout)) from e
     if check and r.returncode != 0:
-        raise RuntimeError("%s exited %d: %s" % (" ".join(cmd[:3]), r.returncode,
-                                                  (r.stderr or r.stdout).strip()[-600:]))
+        raise RuntimeError("%s exited %d: %s" % (os.path.basename(cmd[0]), r.returncode,
+                                                  (r.stderr or r.stdout).strip()[-300:]))
     return r
 
 
@@ -351,6 +355,27 @@ class Server:
         except OSError:
             return ""
 
+    # systemd-socket-activate's own lines, except a session that died of a signal
+    # ("died with code 31" is SIGSYS: a seccomp filter killed it)
+    LAUNCHER_LINES = re.compile(r"^(Communication attempt|Connection from|Spawned|Execing|Child \d+ died with code 0$)")
+
+    def last_log_line(self):
+        """The server's own last log line (not systemd-socket-activate's)."""
+        logs = [self.log] + [os.path.join(self.dir, n) for n in ("vsftpd.log", "proftpd.log")]
+        newest = max((p for p in logs if os.path.exists(p)), key=os.path.getmtime, default=None)
+        if newest is None:
+            return ""
+        try:
+            with open(newest, "rb") as f:
+                f.seek(max(0, os.path.getsize(newest) - 8192))
+                lines = f.read().decode("utf-8", "replace").splitlines()
+        except OSError:
+            return ""
+        for line in reversed(lines):
+            if line.strip() and not self.LAUNCHER_LINES.match(line):
+                return line.strip()[:200]
+        return ""
+
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
             try:
@@ -497,8 +522,27 @@ class Proftpd(Server):
 
 # ===================================================================== clients
 
+CIPHERS = {
+    # name: (curl --tls13-ciphers, curl --ciphers (TLS 1.2), GnuTLS priority for lftp)
+    "aes128": ("TLS_AES_128_GCM_SHA256", "ECDHE-ECDSA-AES128-GCM-SHA256", "-CIPHER-ALL:+AES-128-GCM"),
+    "aes256": ("TLS_AES_256_GCM_SHA384", "ECDHE-ECDSA-AES256-GCM-SHA384", "-CIPHER-ALL:+AES-256-GCM"),
+    "default": (None, None, ""),
+}
+CIPHER = "aes128"
+
+
 def tls_flags(ver):
-    return ["--tlsv%s" % ver, "--tls-max", ver]
+    """curl: this TLS version only, and the benchmark's cipher suite (the same for every server)."""
+    out = ["--tlsv%s" % ver, "--tls-max", ver]
+    c13, c12, _ = CIPHERS[CIPHER]
+    if c13:
+        out += ["--tls13-ciphers", c13] if ver == "1.3" else ["--ciphers", c12]
+    return out
+
+
+def lftp_priority(ver):
+    extra = CIPHERS[CIPHER][2]
+    return "NORMAL:-VERS-ALL:+VERS-TLS%s%s" % (ver, ":" + extra if extra else "")
 
 
 def ftp_url(srv, path):
@@ -546,7 +590,7 @@ def lftp_mirror(srv, dest, timeout):
         "set ftp:ssl-force true",
         "set ftp:ssl-protect-data true",
         "set ssl:verify-certificate no",
-        'set ssl:priority "NORMAL:-VERS-ALL:+VERS-TLS%s"' % c.tls,
+        'set ssl:priority "%s"' % lftp_priority(c.tls),
         "open -u %s,%s -p %d %s" % (BENCH_USER, c.password, srv.port, HOST),
         "mirror small %s" % dest,
     ])
@@ -636,6 +680,7 @@ class Bench:
         self.clear = {}    # name -> Server (PROT C instances)
         self.failed = {}   # kind -> reason
         self.notes = []
+        self.failures = {}  # (what, kind) -> [count, first error]
         self.results = {}  # (metric, kind) -> [values]
 
     # ------------------------------------------------------------------ setup
@@ -815,6 +860,8 @@ class Bench:
             self.drop(kind, "curl with TLS %s failed: %s" % (tls, err))
         for kind, info in ok.items():
             self.negotiated[kind] = "%s %s" % (info[0], info[1])
+        if len(set(self.negotiated.values())) > 1:
+            self.notes.append("the servers negotiated different TLS parameters with curl: see Setup")
         # the other clients, and the PROT C instances
         for kind in list(self.servers):
             srv = self.servers[kind]
@@ -827,7 +874,7 @@ class Bench:
                 r = run(["lftp", "-c", "; ".join([
                     "set cmd:fail-exit true", "set net:max-retries 1", "set net:timeout 10",
                     "set ftp:ssl-force true", "set ftp:ssl-protect-data true", "set ssl:verify-certificate no",
-                    'set ssl:priority "NORMAL:-VERS-ALL:+VERS-TLS%s"' % self.tls,
+                    'set ssl:priority "%s"' % lftp_priority(self.tls),
                     "open -u %s,%s -p %d %s" % (BENCH_USER, self.password, srv.port, HOST), "cls -1 list"])],
                     timeout=30, env=dict(clean_env(), HOME=self.work))
                 if len(r.stdout.split()) < 10:
@@ -868,8 +915,14 @@ class Bench:
         except Interrupted:
             raise
         except Exception as e:  # noqa: BLE001
-            say("%s on %s failed: %s" % (what, kind, e))
-            self.notes.append("%s on %s failed once: %s" % (what, kind, str(e)[:200]))
+            srv = self.servers.get(kind)
+            hint = srv.last_log_line() if srv is not None else ""
+            err = str(e)[:300] + ("; last line of the server's log: " + hint if hint else "")
+            say("%s on %s failed: %s" % (what, kind, err))
+            key = (what, kind)
+            if key not in self.failures:
+                self.failures[key] = [0, err]
+            self.failures[key][0] += 1
             return None
 
     def bench_transfers(self, run_no):
@@ -1055,10 +1108,12 @@ class Bench:
         except OSError as e:
             out.append(("GnuTLS AES-128-GCM (gnutls-cli --benchmark-ciphers)", "n/a: %s" % e))
         try:
-            r = run(["openssl", "speed", "-evp", "aes-256-gcm", "-bytes", "16384", "-seconds", "2"], timeout=60)
-            m = re.search(r"^AES-256-GCM\s+([\d.]+)k", r.stdout, re.M)
+            alg = "aes-256-gcm" if CIPHER == "aes256" else "aes-128-gcm"
+            r = run(["openssl", "speed", "-evp", alg, "-bytes", "16384", "-seconds", "2"], timeout=60)
+            m = re.search(r"^%s\s+([\d.]+)k" % alg.upper(), r.stdout, re.M)
             if m:
-                out.append(("OpenSSL AES-256-GCM, one core, 16 KiB (openssl speed)", "%.2f GB/s" % (float(m.group(1)) * 1000 / 1e9)))
+                out.append(("OpenSSL %s, one core, 16 KiB records (openssl speed)" % alg.upper(),
+                            "%.2f GB/s" % (float(m.group(1)) * 1000 / 1e9)))
         except (OSError, RuntimeError):
             pass
         out.append(("loopback TCP, one connection (Python sockets, 2 processes, 256 KiB send/recv_into)",
@@ -1086,10 +1141,15 @@ class Bench:
                 os.unlink(os.path.join(self.data, "up", "perf.bin"))
             except OSError:
                 pass
-            rep = run(["perf", "report", "-i", data, "--comm", "ftpsd", "--no-children", "--sort", "dso,sym",
-                       "--stdio", "-g", "none", "--percent-limit", "1.5"], timeout=120, check=False)
-            lines = [ln for ln in rep.stdout.splitlines() if ln.strip() and not ln.startswith("#")]
-            report.append("perf (ftpsd processes, %s, system-wide record):\n  " % mode + "\n  ".join(lines[:25]))
+            lines = []
+            # where the time goes, by process and library (GnuTLS has no symbols), then hot symbols
+            for sort, limit in (("comm,dso", "1"), ("dso,sym", "1")):
+                rep = run(["perf", "report", "-i", data, "--no-children", "--sort", sort, "--stdio", "-g", "none",
+                           "--percent-limit", limit] + (["--comm", "ftpsd"] if sort == "dso,sym" else []),
+                          timeout=120, check=False)
+                lines += [ln for ln in rep.stdout.splitlines() if ln.strip() and not ln.startswith("#")][:15]
+                lines.append("")
+            report.append("perf record -a during one ftpsd %s (%% of all samples):\n  " % mode + "\n  ".join(lines))
         return "\n".join(report)
 
     # ------------------------------------------------------------------ output
@@ -1125,6 +1185,8 @@ class Bench:
                 vals = self.results.get((metric, k))
                 med[k] = statistics.median(vals) if vals else None
             f, v, p = med["ftpsd"], med["vsftpd"], med["proftpd"]
+            if f is None and v is None and p is None and self.args.tests != ALL_TESTS:
+                continue  # a measurement that was not asked for
 
             def ratio(a, b):
                 return None if a is None or b is None or b == 0 else a / b
@@ -1170,6 +1232,7 @@ class Bench:
         print("  (the peers do not fsync uploads either); vsftpd %s standalone (require_ssl_reuse=YES," % self.vsftpd_version())
         print("  seccomp_sandbox=NO, chroot); ProFTPD %s -n with mod_tls (reuse required, TLSRequired on)." % self.proftpd_version())
         print("  PROT C rows use a second instance of each server that allows clear data.")
+        print("  Cipher suite asked for by curl and lftp: %s." % (CIPHERS[CIPHER][0] or "the clients' defaults"))
         print("  Clients: curl (transfers), Python ftplib resuming FTP_TLS (sessions: AUTH TLS, login,")
         print("  PBSZ/PROT P, EPSV, LIST of 12 files, QUIT; %d sessions a run), lftp mirror (small files)." % self.nsessions)
         print("  MiB/s counts the transfer only (curl time_total - time_pretransfer); CPU is the whole session.")
@@ -1184,6 +1247,9 @@ class Bench:
             print("Not measured: %s: %s" % (kind, reason))
         for n in self.notes:
             print("Note: " + n)
+        for (what, kind), (count, err) in self.failures.items():
+            print("Failed: %s on %s, %d of %d run%s: %s" % (what, kind, count, self.runs,
+                                                           "s" if self.runs > 1 else "", err))
 
     def vsftpd_version(self):
         try:
@@ -1205,12 +1271,20 @@ class Bench:
             return "?"
 
     def write_csv(self, header, rows, path):
+        """The table, and beside it (-runs.csv) every run's value."""
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with open(path, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(header)
             for r in rows:
                 w.writerow(["" if c is None else ("%.6g" % c if isinstance(c, float) else c) for c in r])
+        raw = os.path.splitext(path)[0] + "-runs.csv"
+        with open(raw, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["metric", "server", "run values"])
+            for (metric, kind), vals in sorted(self.results.items()):
+                w.writerow([metric, kind] + ["%.6g" % v for v in vals])
+        return raw
 
     # ------------------------------------------------------------------ main
     def main(self):
@@ -1247,9 +1321,9 @@ class Bench:
         if profile:
             print()
             print(profile)
-        self.write_csv(header, rows, self.args.csv)
+        raw = self.write_csv(header, rows, self.args.csv)
         print()
-        print("CSV: %s" % os.path.abspath(self.args.csv))
+        print("CSV: %s (every run: %s)" % (os.path.abspath(self.args.csv), os.path.abspath(raw)))
 
     def serve(self):
         """--serve: leave the servers running for manual profiling until a signal."""
@@ -1330,7 +1404,7 @@ def loopback_throughput(total=2 * GIB, chunk=256 * 1024):
 
 
 def main():
-    global VERBOSE
+    global VERBOSE, CIPHER
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="128 MiB file, 200 small files, 40 sessions, 1 run")
     ap.add_argument("--runs", type=int, help="runs per measurement (default 3, --quick 1)")
@@ -1340,10 +1414,13 @@ def main():
                     help="directory with proftpd-core and proftpd-mod-crypto unpacked (dpkg -x)")
     ap.add_argument("--csv", default=os.path.join(REPO, "build-bench", "bench-results.csv"))
     ap.add_argument("--tls", choices=("auto", "1.3", "1.2"), default="auto")
+    ap.add_argument("--cipher", choices=sorted(CIPHERS), default="aes128",
+                    help="cipher suite every client asks for (default aes128: AES-128-GCM; "
+                         "Python ftplib sessions keep OpenSSL's default list)")
     ap.add_argument("--crypt", help="chpasswd -c METHOD (e.g. SHA512, YESCRYPT); default: the system's (PAM)")
     ap.add_argument("--size-mib", type=int, help="size of the big file (default 1024, --quick 128)")
     ap.add_argument("--small-files", type=int, help="number of 4 KiB files (default 1000, --quick 200)")
-    ap.add_argument("--tests", default="transfers,sessions,memory,small",
+    ap.add_argument("--tests", default=ALL_TESTS,
                     help="which measurements (comma separated; default all)")
     ap.add_argument("--small-dirs", type=int, default=1,
                     help="spread the small files over N subdirectories (default 1: one directory)")
@@ -1362,6 +1439,7 @@ def main():
         worker_main(json.loads(args.worker))
         return 0
     VERBOSE = args.verbose
+    CIPHER = args.cipher
     if os.geteuid() != 0:
         print("bench.py must run as root (servers, users, cgroups)", file=sys.stderr)
         return 2

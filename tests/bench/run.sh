@@ -36,27 +36,30 @@ deps=(
 )
 optional=(linux-perf)
 
-missing=()
-for p in "${deps[@]}" "${optional[@]}"; do
-    if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
-        missing+=("$p")
-    fi
+installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
+
+missing=() missing_optional=()
+for p in "${deps[@]}"; do
+    installed "$p" || missing+=("$p")
+done
+for p in "${optional[@]}"; do
+    installed "$p" || missing_optional+=("$p")
 done
 export DEBIAN_FRONTEND=noninteractive
 updated=0
-if [ "${#missing[@]}" -gt 0 ]; then
-    say "installing: ${missing[*]}"
+if [ "${#missing[@]}" -gt 0 ] || [ "${#missing_optional[@]}" -gt 0 ]; then
+    say "installing: ${missing[*]} ${missing_optional[*]}"
     timeout 600 apt-get update -q >/dev/null
     updated=1
-    # required ones must install; the optional ones only if the archive has them
-    timeout 900 apt-get install -q -y --no-install-recommends \
-        $(printf '%s\n' "${missing[@]}" | grep -vxF -f <(printf '%s\n' "${optional[@]}") || true) \
-        </dev/null >/dev/null
-    for p in "${optional[@]}"; do
-        timeout 600 apt-get install -q -y --no-install-recommends "$p" </dev/null >/dev/null 2>&1 ||
-            say "optional package $p not installed"
-    done
 fi
+if [ "${#missing[@]}" -gt 0 ]; then
+    timeout 900 apt-get install -q -y --no-install-recommends "${missing[@]}" </dev/null >/dev/null
+fi
+for p in "${missing_optional[@]}"; do
+    # only if the archive has it
+    timeout 600 apt-get install -q -y --no-install-recommends "$p" </dev/null >/dev/null 2>&1 ||
+        say "optional package $p not installed"
+done
 
 # ProFTPD, unpacked beside the build (not installed: it conflicts with vsftpd).
 proftpd_root="$repo/$build/proftpd-root"

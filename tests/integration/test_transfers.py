@@ -629,3 +629,25 @@ def test_active_mode_off(server):
     ftp.set_pasv(True)
     assert retr_bytes(ftp, "hello.txt") == HELLO
     quit_(ftp)
+
+
+def test_listing_of_a_large_directory(server):
+    """Hundreds of entries: the monitor sorts them (glibc's qsort then asks for
+    sysinfo, which its seccomp filter must allow) and every format lists them all."""
+    srv = server()
+    big = os.path.join(srv.root, "big")
+    os.mkdir(big)
+    names = {"file-%04d.txt" % i for i in range(600)}
+    for n in names:
+        open(os.path.join(big, n), "w").close()
+    if ROOT:
+        for p in [big] + [os.path.join(big, n) for n in names]:
+            os.chown(p, srv.accounts.uid, srv.accounts.gid)
+    ftp = ftp_login(srv)
+    assert set(ftp.nlst("big")) == {"big/" + n for n in names}
+    lines = []
+    ftp.retrlines("LIST big", lines.append)
+    assert len(lines) == len(names)
+    mlsd = [name for name, facts in ftp.mlsd("big")]
+    assert sorted(mlsd) == sorted(names)
+    ftp.quit()
