@@ -23,7 +23,7 @@ deps=(
     "${build_deps[@]}"
     clang libclang-rt-14-dev
     python3-pytest curl lftp gnutls-bin openssl systemd xinetd procps haproxy
-    fail2ban groff-base man-db
+    fail2ban groff-base man-db strace
 )
 
 install_deps "${deps[@]}"

@@ -460,27 +460,30 @@ class Server:
             a.append("--implicit-tls")
         return a
 
-    def start(self):
+    def start(self, ipv6=False):
+        """Launch on a free loopback port, 127.0.0.1 or (ipv6) [::1]."""
         last = None
         for _ in range(3):  # the free port may be taken between probe and bind
-            self.port = free_port()
+            self.port = free_port6() if ipv6 else free_port()
+            where = ("[::1]:%d" if ipv6 else "127.0.0.1:%d") % self.port
+            listening = tcp6_listening if ipv6 else tcp_listening
             self._logf = open(self.log_path, "ab")
             env = {k: v for k, v in os.environ.items() if not k.startswith("LISTEN_")}
             self.proc = subprocess.Popen(
-                ["systemd-socket-activate", "--accept", "-l", "127.0.0.1:%d" % self.port, "--"]
-                + self.argv(),
+                ["systemd-socket-activate", "--accept", "-l", where, "--"] + self.argv(),
                 stdin=subprocess.DEVNULL, stdout=self._logf, stderr=self._logf,
                 start_new_session=True, env=env)
             deadline = time.monotonic() + START_TIMEOUT
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
                     break
-                if tcp_listening(self.port) and "Listening on" in self.log:
+                if listening(self.port) and "Listening on" in self.log:
                     return self
                 time.sleep(0.02)
             last = self.log
             self.stop()
-        raise RuntimeError("systemd-socket-activate did not start listening:\n" + (last or ""))
+        raise RuntimeError("systemd-socket-activate did not start listening on %s:\n%s"
+                           % (where, last or ""))
 
     def sessions(self):
         """Pids of the ftpsd processes under the launcher (monitors and children)."""
@@ -627,31 +630,17 @@ def tcp6_listening(port):
     return False
 
 
+def free_port6():
+    s = socket.socket(socket.AF_INET6)
+    s.bind(("::1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def start_ipv6(srv):
     """Launch `srv` (made with server(start=False)) on [::1] instead of 127.0.0.1."""
-    last = None
-    for _ in range(3):
-        s = socket.socket(socket.AF_INET6)
-        s.bind(("::1", 0))
-        srv.port = s.getsockname()[1]
-        s.close()
-        srv._logf = open(srv.log_path, "ab")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LISTEN_")}
-        srv.proc = subprocess.Popen(
-            ["systemd-socket-activate", "--accept", "-l", "[::1]:%d" % srv.port, "--"]
-            + srv.argv(),
-            stdin=subprocess.DEVNULL, stdout=srv._logf, stderr=srv._logf,
-            start_new_session=True, env=env)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if srv.proc.poll() is not None:
-                break
-            if tcp6_listening(srv.port) and "Listening on" in srv.log:
-                return srv
-            time.sleep(0.02)
-        last = srv.log
-        srv.stop()
-    raise RuntimeError("systemd-socket-activate did not listen on [::1]:\n" + (last or ""))
+    return srv.start(ipv6=True)
 
 
 # ------------------------------------------- deployment tests (shared): units/, install

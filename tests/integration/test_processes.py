@@ -11,7 +11,7 @@ import signal
 
 import pytest
 
-from ftpsd_testlib import (ROOT, USER, Control, alive, children, proc_args, proc_comm,
+from ftpsd_testlib import (ROOT, USER, Control, alive, children, proc_args, proc_comm, session_pids,
                            proc_status, wait_for)
 
 needs_root = pytest.mark.skipif(not ROOT, reason="privilege drop is only real as root")
@@ -25,23 +25,6 @@ def open_session(srv, tls, login=True):
     if login:
         c.login()
     return c
-
-
-def session_pids(srv):
-    """(monitor, child) of the single session running under the launcher."""
-    def find():
-        monitors = srv.monitors()
-        if len(monitors) != 1:
-            return None
-        kids = [p for p in children(monitors[0]) if alive(p)]
-        if len(kids) != 1:
-            return None
-        return monitors[0], kids[0]
-
-    found = wait_for(find, timeout=3)
-    assert found, "expected one monitor with one child under pid %d; ftpsd processes: %s" % (
-        srv.proc.pid, srv.sessions())
-    return found
 
 
 def ids(status, key):
