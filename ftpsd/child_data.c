@@ -402,7 +402,12 @@ static void send_step(struct session *s)
 			}
 		}
 		while (x->buf_off < x->buf_len) {
-			ssize_t n = data_send(s, x->out + x->buf_off, x->buf_len - x->buf_off);
+			size_t left = x->buf_len - x->buf_off;
+			/* Records but the buffer's last go out with MSG_MORE: the kernel
+			 * sends 64 KiB segments, not one per 16 KiB record. */
+			if (s->data_tls != NULL)
+				tls_set_more(s->data_tls, left > tls_record_size(s->data_tls));
+			ssize_t n = data_send(s, x->out + x->buf_off, left);
 			if (n == -EAGAIN)
 				return;
 			if (n < 0) {
@@ -474,22 +479,39 @@ static bool write_out(struct session *s, const uint8_t *buf, size_t n)
 	return true;
 }
 
+static ssize_t data_recv(struct session *s, uint8_t *buf, size_t len)
+{
+	if (s->data_tls != NULL) {
+		ssize_t n = tls_recv(s->data_tls, buf, len);
+		if (n == 0)
+			s->xfer.eof_clean = true;
+		return n == -ECONNRESET ? 0 : n;
+	}
+	ssize_t n = recv(s->data_fd, buf, len, 0);
+	return n < 0 ? (errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno) : n;
+}
+
 static void recv_step(struct session *s)
 {
 	struct transfer *x = &s->xfer;
 
 	for (int i = 0; i < STEP_BUDGET; i++) {
-		ssize_t n;
-		if (s->data_tls != NULL) {
-			n = tls_recv(s->data_tls, s->buf, s->buf_size);
-			if (n == 0)
-				x->eof_clean = true;
-			if (n == -ECONNRESET)
-				n = 0;
-		} else {
-			n = recv(s->data_fd, s->buf, s->buf_size, 0);
-			if (n < 0)
-				n = errno == EINTR ? -EAGAIN : -errno;
+		/* Gather what is there, up to a buffer: one write per buffer, not one
+		 * per 16 KiB TLS record. */
+		size_t fill = 0;
+		ssize_t n = 0;
+		while (fill < s->buf_size && (n = data_recv(s, s->buf + fill, s->buf_size - fill)) > 0)
+			fill += (size_t)n;
+		if (fill > 0) {
+			x->bytes += fill;
+			s->last_activity_ms = now_ms();
+			if (x->ascii) {
+				size_t m = from_crlf(x, s->buf, fill, s->abuf);
+				if (!write_out(s, s->abuf, m))
+					return;
+			} else if (!write_out(s, s->buf, fill)) {
+				return;
+			}
 		}
 		if (n == -EAGAIN)
 			return;
@@ -504,15 +526,6 @@ static void recv_step(struct session *s)
 			if (x->ascii && x->prev_cr && !write_out(s, (const uint8_t *)"\r", 1))
 				return;
 			finish_upload(s);
-			return;
-		}
-		x->bytes += (uint64_t)n;
-		s->last_activity_ms = now_ms();
-		if (x->ascii) {
-			size_t m = from_crlf(x, s->buf, (size_t)n, s->abuf);
-			if (!write_out(s, s->abuf, m))
-				return;
-		} else if (!write_out(s, s->buf, (size_t)n)) {
 			return;
 		}
 	}

@@ -18,13 +18,19 @@
 
 #define TLS_CACHE_SLOTS 16
 #define TLS_MAX_CHAIN 16
+/* A data channel reads its socket in this size: a few large reads instead of
+ * two small ones (record header, then body) per 16 KiB record. */
+#define TLS_DATA_RBUF (256 * 1024)
 
 struct tls {
 	gnutls_session_t s;
 	int fd;
 	int sni_identity; /* the virtual host the client's SNI named, -1 for none */
 	bool data;
+	bool more; /* the caller has more to send right away: let the kernel coalesce */
 	size_t sent; /* bytes written, so a failed handshake knows if it said anything */
+	uint8_t *rbuf; /* data channels: bytes read from the socket, not yet given to GnuTLS */
+	size_t roff, rlen;
 };
 
 /* One identity (certificate chain + key signing through the monitor) for
@@ -230,7 +236,7 @@ static ssize_t tls_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int n)
 {
 	struct tls *t = ptr;
 	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n };
-	ssize_t r = sendmsg(t->fd, &m, MSG_NOSIGNAL);
+	ssize_t r = sendmsg(t->fd, &m, MSG_NOSIGNAL | (t->more ? MSG_MORE : 0));
 
 	if (r > 0)
 		t->sent += (size_t)r;
@@ -241,13 +247,28 @@ static ssize_t tls_pull(gnutls_transport_ptr_t ptr, void *buf, size_t len)
 {
 	struct tls *t = ptr;
 
-	return recv(t->fd, buf, len, 0);
+	if (t->rbuf == NULL)
+		return recv(t->fd, buf, len, 0);
+	if (t->roff == t->rlen) {
+		ssize_t n = recv(t->fd, t->rbuf, TLS_DATA_RBUF, 0);
+		if (n <= 0)
+			return n;
+		t->roff = 0;
+		t->rlen = (size_t)n;
+	}
+	size_t n = t->rlen - t->roff < len ? t->rlen - t->roff : len;
+	memcpy(buf, t->rbuf + t->roff, n);
+	t->roff += n;
+	return (ssize_t)n;
 }
 
 static int tls_pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms)
 {
 	struct tls *t = ptr;
 	struct pollfd p = { .fd = t->fd, .events = POLLIN };
+
+	if (t->roff < t->rlen)
+		return 1;
 
 	return poll(&p, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int)ms);
 }
@@ -280,6 +301,8 @@ struct tls *tls_new(int fd, bool data, unsigned identity)
 		abort();
 	t->data = data;
 	t->sni_identity = -1;
+	if (data && (t->rbuf = malloc(TLS_DATA_RBUF)) == NULL)
+		abort();
 	if (identity >= IPC_MAX_IDENTITIES || tls_creds[identity] == NULL)
 		identity = 0;
 	/* Tickets are sent on the control connection only, when asked for. */
@@ -312,6 +335,7 @@ void tls_free(struct tls *t)
 	if (t == NULL)
 		return;
 	gnutls_deinit(t->s);
+	free(t->rbuf);
 	free(t);
 }
 
@@ -364,7 +388,17 @@ ssize_t tls_send(struct tls *t, const void *buf, size_t len)
 
 size_t tls_pending(struct tls *t)
 {
-	return gnutls_record_check_pending(t->s);
+	return gnutls_record_check_pending(t->s) + (t->rlen - t->roff);
+}
+
+void tls_set_more(struct tls *t, bool more)
+{
+	t->more = more;
+}
+
+size_t tls_record_size(struct tls *t)
+{
+	return gnutls_record_get_max_size(t->s);
 }
 
 int tls_send_ticket(struct tls *t)

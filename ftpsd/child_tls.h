@@ -31,7 +31,14 @@ bool tls_want_write(const struct tls *t);
 ssize_t tls_recv(struct tls *t, void *buf, size_t len);
 /* > 0 bytes, -EAGAIN (call again with the same buffer), -EPROTO. */
 ssize_t tls_send(struct tls *t, const void *buf, size_t len);
+/* Bytes readable without waiting for the socket: decrypted and not yet
+ * returned, or (data channels) read from the socket and not yet decrypted. */
 size_t tls_pending(struct tls *t);
+/* More data follows at once (MSG_MORE): the kernel may hold a partial
+ * segment until the next send. Clear it for the last record of a burst. */
+void tls_set_more(struct tls *t, bool more);
+/* The largest plaintext one record carries. */
+size_t tls_record_size(struct tls *t);
 /* Send one new session ticket (TLS 1.3 only; a no-op otherwise). */
 int tls_send_ticket(struct tls *t);
 bool tls_resumed(const struct tls *t);
