@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hugepages.h"
 #include "ipc.h"
 #include "log.h"
 #include "monitor.h"
@@ -207,6 +208,7 @@ static int auth_users_file(const char *path, const char *user, const char *passw
 	struct crypt_data *cd = calloc(1, sizeof(*cd));
 	if (cd == NULL)
 		abort();
+	hugepages_begin();
 	if (found == 1) {
 		const char *out = crypt_rn(password, hash, cd, (int)sizeof(*cd));
 		r = (out != NULL && out[0] != '*' && hash_equal(out, hash)) ? 0 : -EACCES;
@@ -216,6 +218,7 @@ static int auth_users_file(const char *path, const char *user, const char *passw
 			(void)crypt_rn(password, any_hash, cd, (int)sizeof(*cd));
 		r = found == 0 ? -ENOENT : -EACCES;
 	}
+	hugepages_end();
 	explicit_bzero(cd, sizeof(*cd));
 	free(cd);
 	explicit_bzero(text, len);
@@ -319,7 +322,9 @@ static int auth_pam(const char *service, const char *peer, const char *user, con
 		return -EIO;
 	(void)pam_set_item(pamh, PAM_RHOST, peer);
 	(void)pam_set_item(pamh, PAM_TTY, "ftp");
+	hugepages_begin();
 	r = pam_authenticate(pamh, PAM_DISALLOW_NULL_AUTHTOK);
+	hugepages_end();
 	if (r == PAM_SUCCESS)
 		r = pam_acct_mgmt(pamh, PAM_DISALLOW_NULL_AUTHTOK);
 	if (r != PAM_SUCCESS) {

@@ -816,15 +816,17 @@ def test_upload_without_close_notify_strict_on_is_451(server):
     quit_(ftp)
 
 
-def traced_server(server, ftpsd_bin, **overrides):
+def traced_server(server, ftpsd_bin, syscalls="fsync,fdatasync", before_start=None, **overrides):
     """A server whose ftpsd runs under `strace -D -f` from its start (-D keeps the pid that
     LISTEN_PID names; tracing from the start, not attaching later, never interrupts a
-    syscall). Only fsync/fdatasync are recorded, in srv.trace_path."""
+    syscall). Only `syscalls` are recorded, in srv.trace_path."""
     srv = server(start=False, **overrides)
     srv.trace_path = os.path.join(srv.dir, "strace.out")
     argv = srv.argv
     srv.argv = lambda: ["strace", "-D", "-f", "-qq", "-o", srv.trace_path,
-                        "-e", "trace=fsync,fdatasync"] + argv()
+                        "-e", "trace=" + syscalls] + argv()
+    if before_start is not None:
+        before_start(srv)
     srv.start()
     return srv
 
@@ -850,6 +852,40 @@ def test_upload_fsync_before_226(server, ftpsd_bin, fsync):
         assert synced, "no fsync/fdatasync before the 226; trace:\n" + trace
     else:
         assert not synced, trace
+    assert_no_crash(srv)
+
+
+@needs_root
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace not installed")
+def test_yescrypt_scratch_memory_asks_for_huge_pages(server, ftpsd_bin):
+    """yescrypt's 16 MiB scratch region is mapped 2 MiB-aligned with MADV_HUGEPAGE while
+    the monitor hashes (hugepages.c), and the answer is still the hash's: right password
+    in, wrong password out."""
+    password = "Yes-%s" % os.urandom(6).hex()
+    hashed = subprocess.run([ftpsd_bin, "--hash-password"], input=password + "\n", text=True,
+                            capture_output=True, check=True, timeout=IO_TIMEOUT).stdout.strip()
+    assert hashed.startswith("$y$"), hashed
+
+    def add_user(srv):
+        with open(srv.users_path) as f:
+            first = f.readline().rstrip("\n").split(":")
+        with open(srv.users_path, "a") as f:
+            f.write(":".join(["yes", hashed] + first[2:]) + "\n")
+
+    srv = traced_server(server, ftpsd_bin, syscalls="madvise", before_start=add_user)
+    with pytest.raises(ftplib.error_perm, match="^530"):
+        ftp_login(srv, user="yes", password=password + "x")
+    ftp = ftp_login(srv, user="yes", password=password)
+    ftp.voidcmd("NOOP")
+    quit_(ftp)
+    with open(srv.trace_path) as f:
+        trace = f.read()
+    huge = [(int(a, 16), int(n)) for a, n in
+            re.findall(r"madvise\(0x([0-9a-f]+), (\d+), MADV_HUGEPAGE\)\s+= 0", trace)]
+    # (each connection's strace rewrites the file: this is the last session's)
+    assert huge, "no MADV_HUGEPAGE for the hash's scratch memory:\n" + trace
+    for addr, length in huge:
+        assert addr % (2 << 20) == 0 and length >= 16 << 20, (hex(addr), length)
     assert_no_crash(srv)
 
 

@@ -1,0 +1,75 @@
+/* Huge pages for the password hash's scratch memory.
+ *
+ * yescrypt, libxcrypt's default method, maps 16 MiB with mmap(2) for every
+ * hash and walks it at random: with 4 KiB pages that is 4,100 page faults
+ * and a TLB miss on most accesses, about a third of a login's CPU. Where
+ * transparent huge pages are "madvise" (Debian's default) nobody gets huge
+ * pages without asking, and libxcrypt has no hook for its allocator.
+ *
+ * So while the monitor computes a hash, ftpsd's own mmap() stands in front
+ * of libc's (ELF interposition: libcrypt's calls through its PLT reach the
+ * executable's definition first) and asks for huge pages for a large,
+ * anonymous, private mapping: aligned to 2 MiB, then MADV_HUGEPAGE. Every
+ * other call, and every call outside a hash, is passed to the kernel as it
+ * came. The memory is the same memory; only the page size changes, and the
+ * region is still unmapped by libxcrypt when the hash is done.
+ *
+ * Not in sanitizer builds, whose runtime intercepts mmap itself. */
+#include "hugepages.h"
+
+#include "sanitizer.h"
+
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define HUGE_SIZE ((size_t)2 << 20)
+#define HUGE_MIN ((size_t)4 << 20) /* yescrypt's region is 16 MiB; glibc's malloc arenas never come here */
+
+static int huge_depth;
+
+void hugepages_begin(void)
+{
+	huge_depth++;
+}
+
+void hugepages_end(void)
+{
+	if (huge_depth > 0)
+		huge_depth--;
+}
+
+#if !FTPSD_SANITIZED
+static void *sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+}
+
+/* The symbol is "mmap" whatever _FILE_OFFSET_BITS makes the header call it. */
+void *hugepages_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) __asm__("mmap");
+
+void *hugepages_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	const int anon = MAP_PRIVATE | MAP_ANONYMOUS;
+
+	if (huge_depth == 0 || addr != NULL || (flags & ~MAP_NORESERVE) != anon || len < HUGE_MIN ||
+	    len > SIZE_MAX / 2)
+		return sys_mmap(addr, len, prot, flags, fd, off);
+
+	size_t plen = (len + 4095) & ~(size_t)4095;
+	uint8_t *p = sys_mmap(NULL, plen + HUGE_SIZE, prot, flags, -1, 0);
+	if (p == MAP_FAILED)
+		return p;
+	uint8_t *a = (uint8_t *)(((uintptr_t)p + HUGE_SIZE - 1) & ~(uintptr_t)(HUGE_SIZE - 1));
+	/* Trim the slack on both sides: the caller's munmap(a, len) then
+	 * removes the whole mapping. */
+	if (a > p)
+		(void)munmap(p, (size_t)(a - p));
+	if (p + plen + HUGE_SIZE > a + plen)
+		(void)munmap(a + plen, (size_t)(p + plen + HUGE_SIZE - (a + plen)));
+	/* Advice only: without THP the region is simply 4 KiB pages. */
+	(void)madvise(a, plen, MADV_HUGEPAGE);
+	return a;
+}
+#endif
