@@ -3,6 +3,7 @@
 #include "child.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
@@ -102,6 +103,8 @@ void child_main(struct child_params *p)
 		errno = -r;
 		fatal("seccomp");
 	}
+	/* Pages the filter's compilation dirtied go back before the session starts. */
+	(void)malloc_trim(0);
 
 	session_run(p->cfg, p->conn_fd, p->implicit_tls, p->peer, &p->peer_addr);
 }

@@ -1,6 +1,7 @@
 /* The monitor: forks the protocol child, then answers its requests, one at a
  * time, each checked against the session's phase. */
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
@@ -176,6 +177,9 @@ static void login(struct monitor *m, const struct account *acct, int code, const
 		errno = -r;
 		fatal("seccomp");
 	}
+	/* Give back what authentication and the filter's compilation used: the
+	 * monitor now idles for the session's length. */
+	(void)malloc_trim(0);
 
 	struct ipc_msg *a = calloc(1, sizeof(*a));
 	if (a == NULL)
