@@ -59,6 +59,8 @@ PASV = {
 
 VERBOSE = False
 ALL_TESTS = "transfers,sessions,memory,small"
+MANY_IDLE = 8
+MANY_IDLE_METRIC = "PSS per session, %d idle sessions MiB" % MANY_IDLE
 
 
 def say(msg):
@@ -1032,25 +1034,31 @@ class Bench:
         return "%d x 4 KiB files (lftp mirror%s)" % (
             self.nsmall, ", %d dirs" % self.args.small_dirs if self.args.small_dirs > 1 else "")
 
-    def idle_pss(self, srv):
+    def idle_pss(self, srv, sessions=1):
+        """Sum of PSS and of private memory over the processes of `sessions` logged-in
+        idle sessions (one by default, as the goal defines it), and their process count."""
         ctx = client_context(self.cert, self.tls)
-        ftp = ReusingFTP_TLS(context=ctx, timeout=30)
+        ftps = []
         try:
             srv.cpu.wait_idle()
-            ftp.connect(HOST, srv.port)
-            ftp.auth()
-            ftp.login(BENCH_USER, self.password)
-            ftp.prot_p()
-            ftp.voidcmd("NOOP")
+            for _ in range(sessions):
+                ftp = ReusingFTP_TLS(context=ctx, timeout=30)
+                ftps.append(ftp)
+                ftp.connect(HOST, srv.port)
+                ftp.auth()
+                ftp.login(BENCH_USER, self.password)
+                ftp.prot_p()
+                ftp.voidcmd("NOOP")
             time.sleep(1.0)
-            ftp.voidcmd("NOOP")
+            for ftp in ftps:
+                ftp.voidcmd("NOOP")
             time.sleep(0.5)
             pids = srv.cpu.session_pids()
             if not pids:
                 raise RuntimeError("no session process found")
             pss = priv = 0
             for p in pids:
-                if VERBOSE:
+                if VERBOSE and sessions == 1:
                     try:
                         with open("/proc/%d/smaps_rollup" % p) as f:
                             debug("%s pid %d %s: %s" % (srv.name, p, open("/proc/%d/comm" % p).read().strip(),
@@ -1062,9 +1070,11 @@ class Bench:
                 if m is not None:
                     pss += m[0]
                     priv += m[1]
-            ftp.quit()
+            for ftp in ftps:
+                ftp.quit()
         finally:
-            ftp.close()
+            for ftp in ftps:
+                ftp.close()
         return pss, priv, len(pids)
 
     def bench_memory(self, run_no):
@@ -1079,6 +1089,12 @@ class Bench:
             self.record("PSS of an idle session MiB", kind, pss / MIB)
             self.record("private memory of an idle session MiB", kind, priv / MIB)
             self.record("processes per idle session", kind, n)
+            # The same with several sessions at once: what each further session costs a
+            # machine that serves many (shared library pages divide among them).
+            r = self.attempt("PSS of %d idle sessions" % MANY_IDLE, kind,
+                             lambda: self.idle_pss(srv, MANY_IDLE))
+            if r is not None:
+                self.record(MANY_IDLE_METRIC, kind, r[0] / MIB / MANY_IDLE)
 
     def order(self, run_no):
         kinds = [k for k in ("ftpsd", "vsftpd", "proftpd") if k in self.servers]
@@ -1170,6 +1186,7 @@ class Bench:
         ("server CPU ms/small file", "lower is better", None),
         ("PSS of an idle session MiB", "lower is better", ("<= 3 MiB", lambda f, v, p: f <= 3.0)),
         ("private memory of an idle session MiB", "lower is better", None),
+        (MANY_IDLE_METRIC, "lower is better", None),
         ("processes per idle session", "", None),
     ]
 
