@@ -21,6 +21,9 @@
 /* A data channel reads its socket in this size: a few large reads instead of
  * two small ones (record header, then body) per 16 KiB record. */
 #define TLS_DATA_RBUF (256 * 1024)
+/* ... and keeps the records of one burst (tls_set_more) for one send: 16
+ * full records and their headers and tags. */
+#define TLS_DATA_WBUF (16 * (16384 + 256))
 
 struct tls {
 	gnutls_session_t s;
@@ -31,6 +34,8 @@ struct tls {
 	size_t sent; /* bytes written, so a failed handshake knows if it said anything */
 	uint8_t *rbuf; /* data channels: bytes read from the socket, not yet given to GnuTLS */
 	size_t roff, rlen;
+	uint8_t *wbuf; /* data channels: records kept for one send, not yet written */
+	size_t woff, wlen;
 };
 
 /* One identity (certificate chain + key signing through the monitor) for
@@ -232,9 +237,45 @@ int tls_prepare(const struct config *cfg, char *const *cert_pem, const size_t *c
 	return 0;
 }
 
+/* Write the records kept back; MSG_MORE, since the record that made us flush
+ * follows. 0 when all are out, -1 with errno (EAGAIN: call again later). */
+static int flush_kept(struct tls *t)
+{
+	while (t->woff < t->wlen) {
+		ssize_t r = send(t->fd, t->wbuf + t->woff, t->wlen - t->woff, MSG_NOSIGNAL | MSG_MORE);
+		if (r < 0)
+			return -1;
+		t->woff += (size_t)r;
+		t->sent += (size_t)r;
+	}
+	t->woff = t->wlen = 0;
+	return 0;
+}
+
 static ssize_t tls_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int n)
 {
 	struct tls *t = ptr;
+
+	if (t->wbuf != NULL && t->more) {
+		/* More records follow at once: keep this one, and send the burst
+		 * in one system call instead of one per 16 KiB record. */
+		size_t len = 0;
+		for (int i = 0; i < n; i++)
+			len += iov[i].iov_len;
+		if (t->wlen + len > TLS_DATA_WBUF && flush_kept(t) < 0)
+			return -1;
+		if (len <= TLS_DATA_WBUF - t->wlen) {
+			for (int i = 0; i < n; i++) {
+				memcpy(t->wbuf + t->wlen, iov[i].iov_base, iov[i].iov_len);
+				t->wlen += iov[i].iov_len;
+			}
+			return (ssize_t)len;
+		}
+	}
+	/* Kept records go first: the peer reads the stream in order. */
+	if (t->wbuf != NULL && flush_kept(t) < 0)
+		return -1;
+
 	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n };
 	ssize_t r = sendmsg(t->fd, &m, MSG_NOSIGNAL | (t->more ? MSG_MORE : 0));
 
@@ -301,7 +342,7 @@ struct tls *tls_new(int fd, bool data, unsigned identity)
 		abort();
 	t->data = data;
 	t->sni_identity = -1;
-	if (data && (t->rbuf = malloc(TLS_DATA_RBUF)) == NULL)
+	if (data && ((t->rbuf = malloc(TLS_DATA_RBUF)) == NULL || (t->wbuf = malloc(TLS_DATA_WBUF)) == NULL))
 		abort();
 	if (identity >= IPC_MAX_IDENTITIES || tls_creds[identity] == NULL)
 		identity = 0;
@@ -336,6 +377,7 @@ void tls_free(struct tls *t)
 		return;
 	gnutls_deinit(t->s);
 	free(t->rbuf);
+	free(t->wbuf);
 	free(t);
 }
 
@@ -451,6 +493,7 @@ bool tls_resumed(const struct tls *t)
 
 int tls_bye(struct tls *t)
 {
+	t->more = false; /* the alert goes out with whatever was kept */
 	int r = gnutls_bye(t->s, GNUTLS_SHUT_WR);
 
 	if (r == GNUTLS_E_SUCCESS)

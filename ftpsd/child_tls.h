@@ -34,8 +34,10 @@ ssize_t tls_send(struct tls *t, const void *buf, size_t len);
 /* Bytes readable without waiting for the socket: decrypted and not yet
  * returned, or (data channels) read from the socket and not yet decrypted. */
 size_t tls_pending(struct tls *t);
-/* More data follows at once (MSG_MORE): the kernel may hold a partial
- * segment until the next send. Clear it for the last record of a burst. */
+/* More data follows at once: data channels keep such records back and send
+ * a burst in one system call (MSG_MORE: the kernel may hold a partial segment
+ * until the next send). Clear it for the last record of a burst, which sends
+ * what was kept. */
 void tls_set_more(struct tls *t, bool more);
 /* The largest plaintext one record carries. */
 size_t tls_record_size(struct tls *t);

@@ -1078,6 +1078,34 @@ def test_stat_and_noop_during_retr(big_session, big_file):
     assert got == 64 * MIB and h.hexdigest() == sha256_file(big_file)
 
 
+def test_slow_reader_gets_every_byte_in_order(big_session, big_file):
+    """A PROT P reader that takes 16 KiB at a time with pauses, on a small receive buffer:
+    the server's socket fills again and again while it holds records back for one send
+    (child_tls.c), and the stream still arrives whole and in order, then 226."""
+    srv, ftp = big_session
+    host, port = ftp.makepasv()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    sock.settimeout(IO_TIMEOUT)
+    sock.connect((host, port))
+    resp = ftp.sendcmd("RETR big.bin")
+    assert resp.startswith("150"), resp
+    conn = ftp.context.wrap_socket(sock, server_hostname=ftp.host, session=ftp.sock.session)
+    h = hashlib.sha256()
+    got = 0
+    while True:
+        b = conn.recv(16384)
+        if not b:
+            break
+        h.update(b)
+        got += len(b)
+        if got % (1 << 20) < 16384:
+            time.sleep(0.02)
+    conn.close()
+    assert ftp.voidresp().startswith("226")
+    assert got == 64 * MIB and h.hexdigest() == sha256_file(big_file)
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounts a small tmpfs (root only)")
 def test_disk_full_mid_upload_is_452_never_226(session):
     """Issue 4: a transfer ending in a local error gets 451/452/552 with the reason,
