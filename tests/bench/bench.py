@@ -16,8 +16,9 @@ that is removed at the end (also on Ctrl-C):
 Measurements (median of --runs runs, interleaved across servers):
 RETR of a big file under PROT P and PROT C and STOR under PROT P (curl),
 sessions per second with 1 and 4 concurrent ftplib clients, 1,000 small
-files over one lftp session (mirror), and the PSS of an idle logged-in
-session. The table goes to stdout and to a CSV file.
+files over one lftp session (mirror), the PSS of an idle logged-in
+session, and the PSS per session with 8 idle sessions at once (what each
+further session costs). The table goes to stdout and to a CSV file.
 
 Usage: bench.py [--quick] [--runs N] [--servers ftpsd,vsftpd,proftpd]
                 [--tests transfers,sessions,memory,small] [--cipher aes128|aes256|default]
