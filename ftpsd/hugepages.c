@@ -14,11 +14,14 @@
  * came. The memory is the same memory; only the page size changes, and the
  * region is still unmapped by libxcrypt when the hash is done.
  *
- * Not in sanitizer builds, whose runtime intercepts mmap itself. */
+ * Only on x86_64 and arm64 (where SYS_mmap takes mmap's own six arguments
+ * and off_t is 64 bits), only with 4 KiB base pages, and not in sanitizer
+ * builds, whose runtime intercepts mmap itself. */
 #include "hugepages.h"
 
 #include "sanitizer.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -40,7 +43,17 @@ void hugepages_end(void)
 		huge_depth--;
 }
 
-#if !FTPSD_SANITIZED
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer) || \
+	__has_feature(hwaddress_sanitizer)
+#define HUGE_OTHER_SANITIZER 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_HWADDRESS__)
+#define HUGE_OTHER_SANITIZER 1
+#endif
+
+#if (defined(__x86_64__) || defined(__aarch64__)) && !FTPSD_SANITIZED && !defined(HUGE_OTHER_SANITIZER)
 static void *sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
@@ -54,13 +67,17 @@ void *hugepages_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 	const int anon = MAP_PRIVATE | MAP_ANONYMOUS;
 
 	if (huge_depth == 0 || addr != NULL || (flags & ~MAP_NORESERVE) != anon || len < HUGE_MIN ||
-	    len > SIZE_MAX / 2)
+	    len > SIZE_MAX / 2 || sysconf(_SC_PAGESIZE) != 4096)
 		return sys_mmap(addr, len, prot, flags, fd, off);
 
+	int saved = errno;
 	size_t plen = (len + 4095) & ~(size_t)4095;
 	uint8_t *p = sys_mmap(NULL, plen + HUGE_SIZE, prot, flags, -1, 0);
-	if (p == MAP_FAILED)
-		return p;
+	if (p == MAP_FAILED) {
+		/* The 2 MiB of slack did not fit (overcommit, limits): as asked. */
+		errno = saved;
+		return sys_mmap(addr, len, prot, flags, fd, off);
+	}
 	uint8_t *a = (uint8_t *)(((uintptr_t)p + HUGE_SIZE - 1) & ~(uintptr_t)(HUGE_SIZE - 1));
 	/* Trim the slack on both sides: the caller's munmap(a, len) then
 	 * removes the whole mapping. */
@@ -70,6 +87,7 @@ void *hugepages_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 		(void)munmap(a + plen, (size_t)(p + plen + HUGE_SIZE - (a + plen)));
 	/* Advice only: without THP the region is simply 4 KiB pages. */
 	(void)madvise(a, plen, MADV_HUGEPAGE);
+	errno = saved; /* a successful mmap leaves errno alone */
 	return a;
 }
 #endif

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing (Debian, as root), builds with
 # meson, runs every test (C unit tests and the pytest integration suite) and
-# ends with one line: "N passed, N failed[, N skipped]".
+# ends with one line: "N passed, N failed" (skipped cases on the line before).
 #
 # Usage: tests/run.sh [BUILD_DIR]      (or BUILD_DIR=... tests/run.sh; default: build)
 # A relative BUILD_DIR is taken relative to the repository root.
