@@ -7,14 +7,17 @@ on data connections, the launcher wrapper for one ftpsd instance behind
 Every network operation is bounded by IO_TIMEOUT.
 """
 
+import contextlib
 import ftplib
 import hashlib
 import os
+import pwd
 import re
 import signal
 import socket
 import ssl
 import subprocess
+import tempfile
 import time
 
 IO_TIMEOUT = 10  # seconds, every socket operation and client subprocess
@@ -784,3 +787,39 @@ def rewrite_config(text, values):
         if k not in done:
             out.append("%s = %s" % (k, v))
     return "\n".join(out) + "\n"
+
+
+@contextlib.contextmanager
+def pam_system_user(session_dir, tag, pam_text, files):
+    """A system user with a random password and a home of its own (files: name -> bytes,
+    owned by the user), and /etc/pam.d/ftpsd-<tag>-<pid> holding pam_text. Yields
+    (name, password, service, home); both are removed afterwards."""
+    name = "ftpsd-%s%d" % (tag, os.getpid())
+    service = "ftpsd-%s-test-%d" % (tag, os.getpid())
+    password = "Pam-%s" % os.urandom(6).hex()
+    base = tempfile.mkdtemp(prefix="pam-", dir=session_dir)  # traversable by the user
+    os.chmod(base, 0o755)
+    home = os.path.join(base, "home")
+    subprocess.run(["userdel", "-f", name], capture_output=True, timeout=IO_TIMEOUT)
+    subprocess.run(["useradd", "-m", "-d", home, "-s", "/bin/sh", name], check=True,
+                   capture_output=True, timeout=IO_TIMEOUT)
+    pam_file = "/etc/pam.d/" + service
+    try:
+        subprocess.run(["chpasswd"], input="%s:%s\n" % (name, password), text=True, check=True,
+                       capture_output=True, timeout=IO_TIMEOUT)
+        with open(pam_file, "w") as f:
+            f.write(pam_text)
+        pw = pwd.getpwnam(name)
+        for fname, data in files.items():
+            path = os.path.join(home, fname)
+            with open(path, "wb") as f:
+                f.write(data)
+            os.chown(path, pw.pw_uid, pw.pw_gid)
+        os.chmod(home, 0o755)
+        yield name, password, service, home
+    finally:
+        try:
+            os.unlink(pam_file)
+        except FileNotFoundError:
+            pass
+        subprocess.run(["userdel", "-f", name], capture_output=True, timeout=IO_TIMEOUT)

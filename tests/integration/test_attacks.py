@@ -24,14 +24,13 @@ import socket
 import shutil
 import ssl
 import subprocess
-import tempfile
 import threading
 import time
 
 import pytest
 
 from ftpsd_testlib import (HELLO, IO_TIMEOUT, ROOT, USER, ConnectionClosed, Control,
-                           alive, client_context, ftp_login, memory_find, retr_bytes,
+                           alive, client_context, ftp_login, memory_find, pam_system_user, retr_bytes,
                            session_pids, transfer_outcome, wait_for)
 
 needs_root = pytest.mark.skipif(not ROOT, reason="needs root")
@@ -898,34 +897,10 @@ def test_yescrypt_scratch_memory_asks_for_huge_pages(server, ftpsd_bin):
 def pam_user(session_dir):
     if not ROOT:
         pytest.skip("needs root (system user, /etc/pam.d)")
-    name = "ftpsd-pam-%d" % os.getpid()
-    service = "ftpsd-test-%d" % os.getpid()
-    password = "Pam-%s" % os.urandom(6).hex()
-    base = tempfile.mkdtemp(prefix="pam-", dir=session_dir)  # traversable by the user
-    os.chmod(base, 0o755)
-    home = os.path.join(base, "home")
-    subprocess.run(["userdel", "-f", name], capture_output=True, timeout=IO_TIMEOUT)
-    subprocess.run(["useradd", "-m", "-d", home, "-s", "/bin/sh", name], check=True,
-                   capture_output=True, timeout=IO_TIMEOUT)
-    pam_file = "/etc/pam.d/" + service
-    try:
-        subprocess.run(["chpasswd"], input="%s:%s\n" % (name, password), text=True, check=True,
-                       capture_output=True, timeout=IO_TIMEOUT)
-        with open(pam_file, "w") as f:
-            f.write("auth required pam_unix.so nodelay\naccount required pam_unix.so\n")
-        pw = pwd.getpwnam(name)
-        hello = os.path.join(home, "pam-hello.txt")
-        with open(hello, "wb") as f:
-            f.write(b"hello from a PAM user's home\n")
-        os.chown(hello, pw.pw_uid, pw.pw_gid)
-        os.chmod(home, 0o755)
-        yield name, password, service, home
-    finally:
-        try:
-            os.unlink(pam_file)
-        except FileNotFoundError:
-            pass
-        subprocess.run(["userdel", "-f", name], capture_output=True, timeout=IO_TIMEOUT)
+    with pam_system_user(session_dir, "pam", "auth required pam_unix.so nodelay\n"
+                         "account required pam_unix.so\n",
+                         {"pam-hello.txt": b"hello from a PAM user's home\n"}) as u:
+        yield u
 
 
 def test_pam_system_user_logs_in_to_its_home(server, tls, pam_user):

@@ -19,12 +19,10 @@ import ftplib
 import io
 import json
 import os
-import pwd
 import re
 import shutil
 import stat
 import subprocess
-import tempfile
 
 import pytest
 
@@ -361,33 +359,9 @@ def test_restrictions_are_enforced_missing_chroot_ends_the_session(server, unit_
 def shipped_pam_user(session_dir):
     """A system user with a password and a home, and units/ftpsd.pam installed as a PAM
     service of its own (removed afterwards)."""
-    name = "ftpsd-u%d" % os.getpid()
-    service = "ftpsd-units-test-%d" % os.getpid()
-    password = "Unit-%s" % os.urandom(6).hex()
-    base = tempfile.mkdtemp(prefix="pamunit-", dir=session_dir)
-    os.chmod(base, 0o755)
-    home = os.path.join(base, "home")
-    subprocess.run(["userdel", "-f", name], capture_output=True, timeout=IO_TIMEOUT)
-    subprocess.run(["useradd", "-m", "-d", home, "-s", "/bin/sh", name], check=True,
-                   capture_output=True, timeout=IO_TIMEOUT)
-    pam_file = "/etc/pam.d/" + service
-    try:
-        subprocess.run(["chpasswd"], input="%s:%s\n" % (name, password), text=True, check=True,
-                       capture_output=True, timeout=IO_TIMEOUT)
-        with open(pam_file, "w") as f:
-            f.write(lib.shipped_unit("ftpsd.pam"))
-        pw = pwd.getpwnam(name)
-        with open(os.path.join(home, "mine.txt"), "wb") as f:
-            f.write(b"in the PAM user's home\n")
-        os.chown(os.path.join(home, "mine.txt"), pw.pw_uid, pw.pw_gid)
-        os.chmod(home, 0o755)
+    with lib.pam_system_user(session_dir, "u", lib.shipped_unit("ftpsd.pam"),
+                             {"mine.txt": b"in the PAM user's home\n"}) as (name, password, service, _):
         yield name, password, service
-    finally:
-        try:
-            os.unlink(pam_file)
-        except FileNotFoundError:
-            pass
-        subprocess.run(["userdel", "-f", name], capture_output=True, timeout=IO_TIMEOUT)
 
 
 @needs_root
