@@ -3,9 +3,9 @@
 #include "child.h"
 
 #include <errno.h>
-#include <malloc.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>

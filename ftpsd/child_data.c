@@ -403,8 +403,8 @@ static void send_step(struct session *s)
 		}
 		while (x->buf_off < x->buf_len) {
 			size_t left = x->buf_len - x->buf_off;
-			/* Records but the buffer's last go out with MSG_MORE: the kernel
-			 * sends 64 KiB segments, not one per 16 KiB record. */
+			/* The buffer's records are kept back and go out with its last
+			 * one: two system calls per buffer, not one per 16 KiB record. */
 			if (s->data_tls != NULL)
 				tls_set_more(s->data_tls, left > tls_record_size(s->data_tls));
 			ssize_t n = data_send(s, x->out + x->buf_off, left);

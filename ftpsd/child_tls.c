@@ -30,7 +30,7 @@ struct tls {
 	int fd;
 	int sni_identity; /* the virtual host the client's SNI named, -1 for none */
 	bool data;
-	bool more; /* the caller has more to send right away: let the kernel coalesce */
+	bool more; /* the caller has more to send right away: keep records back (wbuf) */
 	size_t sent; /* bytes written, so a failed handshake knows if it said anything */
 	uint8_t *rbuf; /* data channels: bytes read from the socket, not yet given to GnuTLS */
 	size_t roff, rlen;
@@ -277,7 +277,7 @@ static ssize_t tls_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int n)
 		return -1;
 
 	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n };
-	ssize_t r = sendmsg(t->fd, &m, MSG_NOSIGNAL | (t->more ? MSG_MORE : 0));
+	ssize_t r = sendmsg(t->fd, &m, MSG_NOSIGNAL);
 
 	if (r > 0)
 		t->sent += (size_t)r;

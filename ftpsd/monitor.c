@@ -1,9 +1,9 @@
 /* The monitor: forks the protocol child, then answers its requests, one at a
  * time, each checked against the session's phase. */
 #include <errno.h>
-#include <malloc.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>

@@ -30,8 +30,8 @@ import time
 import pytest
 
 from ftpsd_testlib import (HELLO, IO_TIMEOUT, ROOT, USER, ConnectionClosed, Control,
-                           alive, client_context, ftp_login, memory_find, pam_system_user, retr_bytes,
-                           session_pids, transfer_outcome, wait_for)
+                           alive, client_context, ftp_login, memory_find, pam_system_user,
+                           retr_bytes, session_pids, transfer_outcome, wait_for)
 
 needs_root = pytest.mark.skipif(not ROOT, reason="needs root")
 

@@ -359,8 +359,9 @@ def test_restrictions_are_enforced_missing_chroot_ends_the_session(server, unit_
 def shipped_pam_user(session_dir):
     """A system user with a password and a home, and units/ftpsd.pam installed as a PAM
     service of its own (removed afterwards)."""
-    with lib.pam_system_user(session_dir, "u", lib.shipped_unit("ftpsd.pam"),
-                             {"mine.txt": b"in the PAM user's home\n"}) as (name, password, service, _):
+    home_files = {"mine.txt": b"in the PAM user's home\n"}
+    with lib.pam_system_user(session_dir, "u", lib.shipped_unit("ftpsd.pam"), home_files) as u:
+        name, password, service, _home = u
         yield name, password, service
 
 
