@@ -14,16 +14,21 @@ that is removed at the end (also on Ctrl-C):
     /proc walk), so server CPU includes session processes that have exited.
 
 Measurements (median of --runs runs, interleaved across servers):
-RETR of a big file under PROT P and PROT C and STOR under PROT P (curl),
+RETR of a big file under PROT P and PROT C and STOR under PROT P (curl), the
+two downloads again with curl reading at about 2 Gbit/s (--limit-rate),
 sessions per second with 1 and 4 concurrent ftplib clients, 1,000 small
 files over one lftp session (mirror), the PSS of an idle logged-in
 session, and the PSS per session with 8 idle sessions at once (what each
-further session costs). The table goes to stdout and to a CSV file.
+further session costs). A 'floor' column does the same work with minimal
+programs in the same run (a sendfile() loop, a recv()+pwrite() loop without
+TLS, gnutls-serv after one handshake): what that work costs on this machine
+by itself, so a missed goal can be told from a machine that cannot meet it.
+The table goes to stdout and to a CSV file.
 
 Usage: bench.py [--quick] [--runs N] [--servers ftpsd,vsftpd,proftpd]
                 [--tests transfers,sessions,memory,small] [--cipher aes128|aes256|default]
                 [--crypt SHA512|YESCRYPT] [--small-dirs N] [--ftpsd PATH]
-                [--proftpd-root DIR] [--csv PATH] [--perf] [--serve] [--keep] [-v]
+                [--proftpd-root DIR] [--csv PATH] [--no-floor] [--perf] [--serve] [--keep] [-v]
 (--serve starts the servers as the benchmark would and waits, for profiling by hand.)
 """
 
@@ -34,6 +39,7 @@ import json
 import os
 import pwd
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -61,6 +67,11 @@ PASV = {
 VERBOSE = False
 ALL_TESTS = "transfers,sessions,memory,small"
 MANY_IDLE = 8
+# The same downloads with curl reading at about 2 Gbit/s: on loopback a sender that is
+# never held back by a link spends CPU (pacing timers, wakeups) that it would not spend
+# on a real network.
+LIMIT_RATE = "250M"
+LIMITED = "at 2 Gbit/s"
 MANY_IDLE_METRIC = "PSS per session, %d idle sessions MiB" % MANY_IDLE
 
 
@@ -552,14 +563,17 @@ def ftp_url(srv, path):
     return "ftp://%s:%s@%s:%d/%s" % (BENCH_USER, srv.ctx.password, HOST, srv.port, path)
 
 
-def curl_transfer(srv, mode, timeout):
-    """One curl session: RETR big.bin (mode "retr-p"/"retr-c") or STOR (mode "stor-p").
+def curl_transfer(srv, mode, timeout, limit=None):
+    """One curl session: RETR big.bin (mode "retr-p"/"retr-c") or STOR (mode "stor-p"/"stor-c").
+    limit: curl's --limit-rate (the reader's pace, as on a slower link).
     Returns (bytes, transfer seconds)."""
     c = srv.ctx
     cmd = ["curl", "-sS", "-k", "--max-time", str(timeout), "--connect-timeout", "10"] + tls_flags(c.tls)
-    cmd += ["--ftp-ssl-control"] if mode == "retr-c" else ["--ssl-reqd"]
+    if limit:
+        cmd += ["--limit-rate", limit]
+    cmd += ["--ftp-ssl-control"] if mode in ("retr-c", "stor-c") else ["--ssl-reqd"]
     fmt = "%{size_download} %{size_upload} %{time_total} %{time_pretransfer} %{time_starttransfer}"
-    if mode == "stor-p":
+    if mode.startswith("stor"):
         target = "up/stor-%d.bin" % time.monotonic_ns()
         cmd += ["-T", c.big, "-w", fmt, ftp_url(srv, target)]
     else:
@@ -567,7 +581,7 @@ def curl_transfer(srv, mode, timeout):
         cmd += ["-o", "/dev/null", "-w", fmt, ftp_url(srv, "big.bin")]
     r = run(cmd, timeout=timeout + 15)
     down, up, total, pre, _start = r.stdout.split()
-    nbytes = int(float(up if mode == "stor-p" else down))
+    nbytes = int(float(up if mode.startswith("stor") else down))
     if nbytes != c.big_size:
         raise RuntimeError("%s: %d bytes moved, expected %d" % (mode, nbytes, c.big_size))
     if target is not None:
@@ -892,6 +906,9 @@ class Bench:
                     self.notes.append("%s: PROT C instance unusable (%s)" % (kind, err or info[2]))
                     csrv.stop()
                     del self.clear[kind]
+        self.wait_all_idle()
+
+    def wait_all_idle(self):
         for kind in self.servers:
             self.servers[kind].cpu.wait_idle()
             if kind in self.clear:
@@ -931,14 +948,24 @@ class Bench:
     def bench_transfers(self, run_no):
         gib = self.big_size / GIB
         timeout = max(60, int(self.big_size / MIB / 10))  # at least 10 MiB/s
-        for mode, label in (("retr-p", "RETR PROT P"), ("retr-c", "RETR PROT C"), ("stor-p", "STOR PROT P")):
-            for kind in self.order(run_no):
+        for mode, label, limit in (("retr-p", "RETR PROT P", None), ("retr-c", "RETR PROT C", None),
+                                   ("stor-p", "STOR PROT P", None),
+                                   ("retr-p", "RETR PROT P " + LIMITED, LIMIT_RATE),
+                                   ("retr-c", "RETR PROT C " + LIMITED, LIMIT_RATE)):
+            kinds = self.order(run_no)
+            if mode != "retr-p" and limit is None and self.args.floor:
+                kinds.insert(run_no % (len(kinds) + 1), "floor")
+            for kind in kinds:
+                if kind == "floor":
+                    self.bench_floor_transfer(mode, label, run_no, timeout)
+                    continue
                 srv = (self.clear if mode == "retr-c" else self.servers).get(kind)
                 if srv is None:
                     continue
 
-                def go(srv=srv, mode=mode):
-                    (nbytes, secs, target), cpu, _wall = self.measured(srv, lambda: curl_transfer(srv, mode, timeout))
+                def go(srv=srv, mode=mode, limit=limit):
+                    (nbytes, secs, target), cpu, _wall = self.measured(
+                        srv, lambda: curl_transfer(srv, mode, timeout, limit))
                     if target:
                         os.unlink(os.path.join(self.data, target))
                     return nbytes, secs, cpu
@@ -949,6 +976,24 @@ class Bench:
                 self.record(label + " MiB/s", kind, nbytes / MIB / secs)
                 self.record(label + " server CPU s/GiB", kind, cpu / gib)
                 say("run %d %-7s %-11s %7.1f MiB/s  %.3f CPU s/GiB" % (run_no + 1, kind, label, nbytes / MIB / secs, cpu / gib))
+
+    def bench_floor_transfer(self, mode, label, run_no, timeout):
+        """The same transfer done by a minimal program (floor_transfer): the 'floor' column."""
+        self.wait_all_idle()
+        modes = (mode, "retr-c-cork") if mode == "retr-c" else ("stor-c",)
+        for m in modes:
+            r = self.attempt("floor " + m, "floor", lambda m=m: floor_transfer(self, m, timeout))
+            if r is None:
+                continue
+            nbytes, secs, cpu = r
+            if m == "retr-c-cork":
+                self.record(label + " server CPU s/GiB, TCP_CORK", "floor", cpu / (nbytes / GIB))
+                self.record(label + " MiB/s, TCP_CORK", "floor", nbytes / MIB / secs)
+                continue
+            self.record(label + " MiB/s", "floor", nbytes / MIB / secs)
+            self.record(label + " server CPU s/GiB", "floor", cpu / (nbytes / GIB))
+            say("run %d %-7s %-11s %7.1f MiB/s  %.3f CPU s/GiB" % (run_no + 1, "floor", label, nbytes / MIB / secs,
+                                                                 cpu / (nbytes / GIB)))
 
     def sessions(self, srv, clients, total):
         spec = {"port": srv.port, "user": BENCH_USER, "password": self.password, "cafile": self.cert,
@@ -1096,6 +1141,12 @@ class Bench:
                              lambda: self.idle_pss(srv, MANY_IDLE))
             if r is not None:
                 self.record(MANY_IDLE_METRIC, kind, r[0] / MIB / MANY_IDLE)
+        if self.args.floor:
+            self.wait_all_idle()
+            r = self.attempt("floor PSS (gnutls-serv)", "floor",
+                             lambda: floor_pss(self.cert, self.key, lftp_priority(self.tls)))
+            if r is not None:
+                self.record("PSS of an idle session MiB", "floor", r / MIB)
 
     def order(self, run_no):
         kinds = [k for k in ("ftpsd", "vsftpd", "proftpd") if k in self.servers]
@@ -1178,6 +1229,8 @@ class Bench:
         ("RETR PROT C server CPU s/GiB", "lower is better", ("<= 0.3", lambda f, v, p: f <= 0.3)),
         ("STOR PROT P MiB/s", "higher is better", None),
         ("STOR PROT P server CPU s/GiB", "lower is better", ("<= 1.0", lambda f, v, p: f <= 1.0)),
+        ("RETR PROT P %s server CPU s/GiB" % LIMITED, "lower is better", None),
+        ("RETR PROT C %s server CPU s/GiB" % LIMITED, "lower is better", None),
         ("sessions/s, 1 client", "higher is better", (">= 2x vsftpd", lambda f, v, p: v is not None and f >= 2 * v)),
         ("server CPU ms/session, 1 client", "lower is better", None),
         ("sessions/s, 4 clients", "higher is better", (">= 2x vsftpd", lambda f, v, p: v is not None and f >= 2 * v)),
@@ -1192,8 +1245,8 @@ class Bench:
     ]
 
     def table(self):
-        kinds = ("ftpsd", "vsftpd", "proftpd")
-        header = ["metric", "ftpsd", "vsftpd", "proftpd", "ftpsd/vsftpd", "ftpsd/proftpd", "ftpsd goal"]
+        kinds = ("ftpsd", "vsftpd", "proftpd", "floor")
+        header = ["metric", "ftpsd", "vsftpd", "proftpd", "ftpsd/vsftpd", "ftpsd/proftpd", "floor", "ftpsd goal"]
         rows = []
         for metric, _direction, goal in self.METRICS:
             if metric == "SMALL s":
@@ -1202,7 +1255,7 @@ class Bench:
             for k in kinds:
                 vals = self.results.get((metric, k))
                 med[k] = statistics.median(vals) if vals else None
-            f, v, p = med["ftpsd"], med["vsftpd"], med["proftpd"]
+            f, v, p, fl = med["ftpsd"], med["vsftpd"], med["proftpd"], med["floor"]
             if f is None and v is None and p is None and self.args.tests != ALL_TESTS:
                 continue  # a measurement that was not asked for
 
@@ -1210,8 +1263,11 @@ class Bench:
                 return None if a is None or b is None or b == 0 else a / b
             g = ""
             if goal is not None:
-                g = goal[0] + (("  " + ("met" if goal[1](f, v, p) else "MISSED")) if f is not None else "")
-            rows.append([metric, f, v, p, ratio(f, v), ratio(f, p), g])
+                met = f is not None and goal[1](f, v, p)
+                g = goal[0] + (("  " + ("met" if met else "MISSED")) if f is not None else "")
+                if f is not None and fl is not None and not goal[1](fl, v, p):
+                    g += " (the floor does not meet it)" if met else " (so does the floor)"
+            rows.append([metric, f, v, p, ratio(f, v), ratio(f, p), fl, g])
         return header, rows
 
     def print_table(self, header, rows, limits):
@@ -1254,11 +1310,24 @@ class Bench:
         print("  Clients: curl (transfers), Python ftplib resuming FTP_TLS (sessions: AUTH TLS, login,")
         print("  PBSZ/PROT P, EPSV, LIST of 12 files, QUIT; %d sessions a run), lftp mirror (small files)." % self.nsessions)
         print("  MiB/s counts the transfer only (curl time_total - time_pretransfer); CPU is the whole session.")
+        print("  '%s' rows: the same downloads with curl --limit-rate %s (the reader's pace, as on a" % (LIMITED, LIMIT_RATE))
+        print("  2 Gbit/s link); on loopback an unhindered sender pays pacing timers and wakeups per byte.")
         print("  Server CPU: %s." % self.cpu_desc)
         print("  PSS: sum over the idle session's processes (vsftpd: 3, ftpsd: monitor+child, ProFTPD: 1);")
         print("  shared library pages are split among every process on the machine that maps them (a")
         print("  forking daemon's listener shares its pages with its sessions), so PSS moves with what")
         print("  else runs; 'private memory' (Private_Clean+Private_Dirty) is what each session adds.")
+        if self.args.floor:
+            print("  floor: the same work done in the same run by a minimal program, what this machine")
+            print("  needs at least: for RETR PROT C and STOR, a bare FTP responder that curl talks to")
+            print("  (TLS on control, clear data; RETR with one blocking sendfile() loop, STOR with recv()")
+            print("  into 256 KiB and pwrite(), so without the decryption of PROT P); for PSS, gnutls-serv")
+            print("  --echo after one TLS handshake with the same certificate (one freshly started process).")
+            cork = self.results.get(("RETR PROT C server CPU s/GiB, TCP_CORK", "floor"))
+            corkrate = self.results.get(("RETR PROT C MiB/s, TCP_CORK", "floor"))
+            if cork and corkrate:
+                print("  The RETR PROT C floor with TCP_CORK on the socket (as ProFTPD sends): %.3f CPU s/GiB, %.0f MiB/s."
+                      % (statistics.median(cork), statistics.median(corkrate)))
         for name, value in limits:
             print("Limit: %s: %s" % (name, value))
         for kind, reason in sorted(self.failed.items()):
@@ -1383,6 +1452,206 @@ def readline_before(f, deadline):
     return line.decode("utf-8", "replace")
 
 
+def _rusage_cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def floor_transfer(bench, mode, timeout):
+    """The kernel's share of a transfer, measured with the benchmark's own client: a
+    minimal FTP responder (a measuring device, not a server: it answers curl's commands
+    and checks nothing) runs in a forked process, explicit TLS on the control connection
+    and clear data. RETR (mode "retr-c") sends the file with blocking sendfile() calls;
+    "retr-c-cork" also sets TCP_CORK, as ProFTPD does. STOR (mode "stor-c") receives
+    into a 256 KiB buffer and writes it with pwrite(): no decryption, so below any PROT P
+    upload. On loopback part of one end's TCP work runs in the other end's process, so
+    the floor must have the same client as the servers. Returns (bytes, transfer seconds
+    as curl saw them, CPU seconds (user+sys) of the forked process during the data loop
+    only; Python adds a few microseconds per 256 KiB)."""
+    ctl = socket.socket()
+    ctl.bind((HOST, 0))
+    ctl.listen(1)
+    dat = socket.socket()
+    dat.bind((HOST, 0))
+    dat.listen(1)
+    port = ctl.getsockname()[1]
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(rfd)
+            res = _floor_responder(bench, mode, ctl, dat, timeout)
+            os.write(wfd, json.dumps(res).encode())
+            code = 0
+        except BaseException as e:  # noqa: BLE001 (reported through the pipe)
+            try:
+                os.write(wfd, json.dumps({"error": "%s: %s" % (type(e).__name__, e)}).encode())
+            except OSError:
+                pass
+        finally:
+            os._exit(code)
+    os.close(wfd)
+    ctl.close()
+    dat.close()
+
+    class FloorSrv:
+        pass
+    srv = FloorSrv()
+    srv.ctx, srv.port = bench, port
+    try:
+        nbytes, secs, target = curl_transfer(srv, "stor-c" if mode == "stor-c" else "retr-c", timeout)
+        if target:
+            os.unlink(os.path.join(bench.data, target))
+    finally:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+        with os.fdopen(rfd, "rb") as r:
+            out = r.read()
+    res = json.loads(out or b'{"error": "no result"}')
+    if "error" in res:
+        raise RuntimeError("floor %s: %s" % (mode, res["error"]))
+    if res["bytes"] != nbytes:
+        raise RuntimeError("floor %s: moved %d bytes, curl saw %d" % (mode, res["bytes"], nbytes))
+    return nbytes, secs, res["cpu"]
+
+
+def _floor_responder(bench, mode, ctl, dat, timeout):
+    """floor_transfer's forked half: one control connection, one transfer, then QUIT."""
+    ctl.settimeout(timeout)
+    dat.settimeout(timeout)
+    c, _ = ctl.accept()
+    c.settimeout(timeout)
+    f = c.makefile("rb")
+
+    def reply(text):
+        c.sendall((text + "\r\n").encode())
+    reply("220 floor")
+    cwd = bench.data
+    result = None
+    while True:
+        line = f.readline(1024)
+        if not line:
+            break
+        verb, _, arg = line.decode("utf-8", "replace").strip().partition(" ")
+        verb = verb.upper()
+        if verb in ("AUTH",):
+            reply("234 go")
+            tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            tls.load_cert_chain(bench.cert, bench.key)
+            if bench.tls == "1.3":
+                tls.minimum_version = ssl.TLSVersion.TLSv1_3
+            c = tls.wrap_socket(c, server_side=True)
+            f = c.makefile("rb")
+        elif verb == "USER":
+            reply("331 password")
+        elif verb == "PASS":
+            reply("230 in")
+        elif verb == "PWD":
+            reply('257 "/"')
+        elif verb == "CWD":
+            cwd = os.path.join(bench.data, os.path.basename(arg))
+            reply("250 ok")
+        elif verb == "EPSV":
+            reply("229 passive (|||%d|)" % dat.getsockname()[1])
+        elif verb == "SIZE":
+            reply("213 %d" % os.path.getsize(os.path.join(cwd, os.path.basename(arg))))
+        elif verb in ("RETR", "STOR"):
+            d, _ = dat.accept()
+            reply("150 data")
+            result = _floor_data(mode, d, os.path.join(cwd, os.path.basename(arg)), timeout)
+            d.close()
+            reply("226 done")
+        elif verb == "QUIT":
+            reply("221 bye")
+            break
+        else:  # PBSZ, PROT, TYPE and whatever else curl says
+            reply("200 ok")
+    if result is None:
+        raise RuntimeError("no transfer")
+    return result
+
+
+def _floor_data(mode, d, path, timeout):
+    moved = 0
+    if mode.startswith("retr-c"):
+        d.settimeout(None)  # blocking: os.sendfile() on the descriptor
+        fd = os.open(path, os.O_RDONLY)
+        size = os.fstat(fd).st_size
+        if mode == "retr-c-cork":
+            d.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+        c0 = _rusage_cpu()
+        while moved < size:
+            n = os.sendfile(d.fileno(), fd, moved, size - moved)
+            if n == 0:
+                break
+            moved += n
+        if mode == "retr-c-cork":
+            d.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
+        c1 = _rusage_cpu()
+        os.close(fd)
+    else:
+        d.settimeout(timeout)
+        chunk = 256 * 1024
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        view = memoryview(bytearray(chunk))
+        c0 = _rusage_cpu()
+        eof = False
+        while not eof:
+            have = 0
+            while have < chunk:
+                n = d.recv_into(view[have:])
+                if n == 0:
+                    eof = True
+                    break
+                have += n
+            if have:
+                os.pwrite(fd, view[:have], moved)
+                moved += have
+        os.close(fd)
+        c1 = _rusage_cpu()
+    return {"bytes": moved, "cpu": c1 - c0}
+
+
+def floor_pss(cert, key, priority, timeout=30):
+    """PSS of gnutls-serv --echo (one process) after one TLS handshake with the benchmark's
+    certificate, idle: what a freshly started process with GnuTLS maps for one session,
+    before any FTP. Its client is Python's ssl (OpenSSL), so no GnuTLS page is shared."""
+    probe = socket.socket()
+    probe.bind((HOST, 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    p = subprocess.Popen(["gnutls-serv", "--echo", "-p", str(port), "--x509certfile", cert,
+                          "--x509keyfile", key, "--priority", priority],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        ctx = ssl.create_default_context(cafile=cert)
+        ctx.check_hostname = False
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                raw = socket.create_connection((HOST, port), timeout=timeout)
+                break
+            except OSError:
+                if time.monotonic() > deadline or p.poll() is not None:
+                    raise RuntimeError("gnutls-serv did not start")
+                time.sleep(0.1)
+        with ctx.wrap_socket(raw) as c:
+            c.sendall(b"hello\n")
+            if not c.recv(16):
+                raise RuntimeError("gnutls-serv did not echo")
+            time.sleep(1.0)
+            m = smaps(p.pid)
+            if m is None:
+                raise RuntimeError("no smaps for gnutls-serv")
+            return m[0]
+    finally:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+
+
 def loopback_throughput(total=2 * GIB, chunk=256 * 1024):
     srv = socket.socket()
     srv.bind((HOST, 0))
@@ -1445,6 +1714,8 @@ def main():
     ap.add_argument("--sessions", type=int, help="sessions per sessions/s run (default 200, --quick 40)")
     ap.add_argument("--session-timeout", type=int, default=300, help="bound on one sessions/s run (s)")
     ap.add_argument("--small-timeout", type=int, default=240, help="bound on one lftp mirror (s)")
+    ap.add_argument("--no-floor", dest="floor", action="store_false",
+                    help="skip the 'floor' column (the same transfers and PSS by minimal programs)")
     ap.add_argument("--perf", action="store_true", help="also profile ftpsd RETR/STOR with perf record")
     ap.add_argument("--serve", action="store_true",
                     help="set up and start the servers, print how to reach them (JSON), wait for Ctrl-C")
