@@ -51,18 +51,6 @@ static const struct rule child_rules[] = {
 	{ SCMP_SYS(clock_gettime), "timeouts (when the vDSO is not used)" },
 	{ SCMP_SYS(gettimeofday), "GnuTLS time" },
 	{ SCMP_SYS(time), "GnuTLS time" },
-	{ SCMP_SYS(brk), "malloc" },
-	{ SCMP_SYS(mmap), "malloc" },
-	{ SCMP_SYS(munmap), "malloc" },
-	{ SCMP_SYS(mremap), "realloc" },
-	{ SCMP_SYS(madvise), "malloc trimming" },
-	{ SCMP_SYS(futex), "GnuTLS locks" },
-	{ SCMP_SYS(getpid), "logging, GnuTLS" },
-	{ SCMP_SYS(rt_sigreturn), "signal return" },
-	{ SCMP_SYS(restart_syscall), "poll() resumed after SIGSTOP/SIGCONT" },
-	{ SCMP_SYS(rt_sigprocmask), "libc internals" },
-	{ SCMP_SYS(exit), "exit" },
-	{ SCMP_SYS(exit_group), "exit" },
 };
 
 /* The logged-in monitor: answers file requests and signs. It opens files
@@ -96,15 +84,19 @@ static const struct rule monitor_rules[] = {
 	{ SCMP_SYS(clock_gettime), "listing dates" },
 	{ SCMP_SYS(gettimeofday), "time" },
 	{ SCMP_SYS(time), "time" },
+	{ SCMP_SYS(wait4), "reaping the child" },
+	{ SCMP_SYS(kill), "ending the child" },
+};
+
+/* What both processes need to exist: memory, locks, signals, exit. */
+static const struct rule process_rules[] = {
 	{ SCMP_SYS(brk), "malloc" },
 	{ SCMP_SYS(mmap), "malloc" },
 	{ SCMP_SYS(munmap), "malloc" },
 	{ SCMP_SYS(mremap), "realloc" },
 	{ SCMP_SYS(madvise), "malloc trimming" },
 	{ SCMP_SYS(futex), "GnuTLS locks" },
-	{ SCMP_SYS(getpid), "logging" },
-	{ SCMP_SYS(wait4), "reaping the child" },
-	{ SCMP_SYS(kill), "ending the child" },
+	{ SCMP_SYS(getpid), "logging, GnuTLS" },
 	{ SCMP_SYS(rt_sigreturn), "signal return" },
 	{ SCMP_SYS(restart_syscall), "poll() resumed after SIGSTOP/SIGCONT" },
 	{ SCMP_SYS(rt_sigprocmask), "libc internals" },
@@ -126,16 +118,29 @@ static const struct rule sanitizer_rules[] = {
 	{ SCMP_SYS(getppid), "sanitizer runtime" },
 };
 
-static int add_rules(scmp_filter_ctx ctx, const struct rule *rules, size_t n)
+#define N_RULES(t) (sizeof(t) / sizeof((t)[0]))
+
+static int allow(scmp_filter_ctx ctx, const struct rule *rules, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		int r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, rules[i].nr, 0);
 		if (r < 0)
 			return r;
 	}
-	if (FTPSD_SANITIZED && rules != sanitizer_rules)
-		return add_rules(ctx, sanitizer_rules, sizeof(sanitizer_rules) / sizeof(sanitizer_rules[0]));
 	return 0;
+}
+
+/* A process's own rules, what every process needs, and in sanitizer builds
+ * what their runtime calls. */
+static int add_rules(scmp_filter_ctx ctx, const struct rule *rules, size_t n)
+{
+	int r = allow(ctx, rules, n);
+
+	if (r == 0)
+		r = allow(ctx, process_rules, N_RULES(process_rules));
+	if (r == 0 && FTPSD_SANITIZED)
+		r = allow(ctx, sanitizer_rules, N_RULES(sanitizer_rules));
+	return r;
 }
 
 bool sandbox_under_valgrind(void)
@@ -157,7 +162,7 @@ int sandbox_monitor(void)
 	ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
 	if (ctx == NULL)
 		return -ENOMEM;
-	r = add_rules(ctx, monitor_rules, sizeof(monitor_rules) / sizeof(monitor_rules[0]));
+	r = add_rules(ctx, monitor_rules, N_RULES(monitor_rules));
 	if (r < 0)
 		goto out;
 	/* fchmodat2 (Linux 6.6, number 452 on every architecture) is newer than
@@ -189,7 +194,7 @@ int sandbox_child(void)
 	ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
 	if (ctx == NULL)
 		return -ENOMEM;
-	r = add_rules(ctx, child_rules, sizeof(child_rules) / sizeof(child_rules[0]));
+	r = add_rules(ctx, child_rules, N_RULES(child_rules));
 	if (r < 0)
 		goto out;
 	/* Data sockets are TCP over IPv4 or IPv6, nothing else. */
