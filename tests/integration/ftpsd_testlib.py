@@ -407,12 +407,12 @@ def wait_for(predicate, timeout=3.0, interval=0.05):
 
 # ------------------------------------------------------------------------ launcher
 
-def tcp_listening(port):
-    """Is 127.0.0.1:port in LISTEN state (checked in /proc/net/tcp, without connecting:
-    with --accept every probe connection would spawn a session)."""
-    want = "0100007F:%04X" % port
+def tcp_listening(port, ipv6=False):
+    """Is 127.0.0.1:port (or [::1]:port) in LISTEN state, checked in /proc/net/tcp(6)
+    without connecting: with --accept every probe connection would spawn a session."""
+    want = ("00000000000000000000000001000000:%04X" if ipv6 else "0100007F:%04X") % port
     try:
-        with open("/proc/net/tcp") as f:
+        with open("/proc/net/tcp6" if ipv6 else "/proc/net/tcp") as f:
             for line in f.readlines()[1:]:
                 fields = line.split()
                 if fields[1] == want and fields[3] == "0A":
@@ -422,9 +422,9 @@ def tcp_listening(port):
     return False
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
+def free_port(ipv6=False):
+    s = socket.socket(socket.AF_INET6 if ipv6 else socket.AF_INET)
+    s.bind(("::1" if ipv6 else "127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
     return port
@@ -467,9 +467,8 @@ class Server:
         """Launch on a free loopback port, 127.0.0.1 or (ipv6) [::1]."""
         last = None
         for _ in range(3):  # the free port may be taken between probe and bind
-            self.port = free_port6() if ipv6 else free_port()
+            self.port = free_port(ipv6)
             where = ("[::1]:%d" if ipv6 else "127.0.0.1:%d") % self.port
-            listening = tcp6_listening if ipv6 else tcp_listening
             self._logf = open(self.log_path, "ab")
             env = {k: v for k, v in os.environ.items() if not k.startswith("LISTEN_")}
             self.proc = subprocess.Popen(
@@ -480,7 +479,7 @@ class Server:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
                     break
-                if listening(self.port) and "Listening on" in self.log:
+                if tcp_listening(self.port, ipv6) and "Listening on" in self.log:
                     return self
                 time.sleep(0.02)
             last = self.log
@@ -527,6 +526,27 @@ class Server:
 
 
 # ------------------------------------------- sandbox and attack tests (shared)
+
+def lftp_command(srv, commands, tmp_path, settings=()):
+    """argv and environment for one `lftp -c` session as USER over explicit TLS with
+    protected data, its settings and home under tmp_path (the caller runs it)."""
+    script = "; ".join([
+        "set cmd:fail-exit yes",
+        "set net:max-retries 1",
+        "set net:timeout %d" % IO_TIMEOUT,
+        "set net:reconnect-interval-base 1",
+        "set xfer:clobber yes",
+        "set ftp:ssl-force true",
+        "set ftp:ssl-protect-data true",
+        "set ssl:verify-certificate no",
+    ] + list(settings) + [
+        "open -u %s,%s -p %d 127.0.0.1" % (USER, PASSWORD, srv.port),
+    ] + list(commands))
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    env = dict(os.environ, HOME=str(home), LFTP_HOME=str(home / ".lftp"), LC_ALL="C.UTF-8")
+    return ["lftp", "-c", script], env
+
 
 def session_pids(srv, timeout=3):
     """(monitor, child) of the single session running under the launcher."""
@@ -618,28 +638,6 @@ def memory_find(pid, needles):
 
 
 # ------------------------------------------- command tests (shared): IPv6 launcher
-
-def tcp6_listening(port):
-    """Is [::1]:port in LISTEN state (from /proc/net/tcp6, without connecting)."""
-    want = "00000000000000000000000001000000:%04X" % port
-    try:
-        with open("/proc/net/tcp6") as f:
-            for line in f.readlines()[1:]:
-                fields = line.split()
-                if fields[1] == want and fields[3] == "0A":
-                    return True
-    except OSError:
-        pass
-    return False
-
-
-def free_port6():
-    s = socket.socket(socket.AF_INET6)
-    s.bind(("::1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
 
 def start_ipv6(srv):
     """Launch `srv` (made with server(start=False)) on [::1] instead of 127.0.0.1."""

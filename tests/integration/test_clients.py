@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from ftpsd_testlib import HELLO, INNER, USER, PASSWORD, IO_TIMEOUT, sha256_file
+from ftpsd_testlib import HELLO, INNER, USER, PASSWORD, IO_TIMEOUT, lftp_command, sha256_file
 
 CLIENT_TIMEOUT = 30
 
@@ -121,22 +121,9 @@ def test_curl_implicit_ftps(server, payload):
 
 # ------------------------------------------------------------------------ lftp
 
-def lftp(srv, commands, tmp_path):
-    script = "; ".join([
-        "set cmd:fail-exit yes",
-        "set net:max-retries 1",
-        "set net:timeout %d" % IO_TIMEOUT,
-        "set net:reconnect-interval-base 1",
-        "set xfer:clobber yes",
-        "set ftp:ssl-force true",
-        "set ftp:ssl-protect-data true",
-        "set ssl:verify-certificate no",
-        "open -u %s,%s -p %d 127.0.0.1" % (USER, PASSWORD, srv.port),
-    ] + commands)
-    home = tmp_path / "home"
-    home.mkdir(exist_ok=True)
-    env = dict(os.environ, HOME=str(home), LFTP_HOME=str(home / ".lftp"))
-    return run(["lftp", "-c", script], env=env)
+def lftp(srv, commands, tmp_path, settings=()):
+    argv, env = lftp_command(srv, commands, tmp_path, settings)
+    return run(argv, env=env)
 
 
 def test_lftp_ls(server, tmp_path):

@@ -16,7 +16,7 @@ import subprocess
 
 import pytest
 
-from ftpsd_testlib import IO_TIMEOUT, PASSWORD, USER, sha256_file
+from ftpsd_testlib import IO_TIMEOUT, PASSWORD, USER, lftp_command, sha256_file
 
 CLIENT_TIMEOUT = 55  # below the suite's 60 s watchdog
 MIB = 1 << 20
@@ -37,22 +37,8 @@ def ok(r):
 
 
 def lftp(srv, commands, tmp_path, settings=()):
-    script = "; ".join([
-        "set cmd:fail-exit yes",
-        "set net:max-retries 1",
-        "set net:timeout %d" % IO_TIMEOUT,
-        "set net:reconnect-interval-base 1",
-        "set xfer:clobber yes",
-        "set ftp:ssl-force true",
-        "set ftp:ssl-protect-data true",
-        "set ssl:verify-certificate no",
-    ] + list(settings) + [
-        "open -u %s,%s -p %d 127.0.0.1" % (USER, PASSWORD, srv.port),
-    ] + commands)
-    home = tmp_path / "home"
-    home.mkdir(exist_ok=True)
-    env = dict(os.environ, HOME=str(home), LFTP_HOME=str(home / ".lftp"), LC_ALL="C.UTF-8")
-    return run(["lftp", "-c", script], env=env)
+    argv, env = lftp_command(srv, commands, tmp_path, settings)
+    return run(argv, env=env)
 
 
 def curl(*args):
