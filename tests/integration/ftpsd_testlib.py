@@ -173,6 +173,17 @@ class Control:
             data += chunk
 
 
+def secured(srv, tls, login=True, user=USER, password=PASSWORD):
+    """A raw Control after 220 and AUTH TLS with the client context `tls` (and a login)."""
+    c = Control(srv.port)
+    assert c.reply().code == 220
+    assert c.cmd("AUTH TLS").code == 234
+    c.starttls(tls)
+    if login:
+        c.login(user, password)
+    return c
+
+
 def client_context(cafile, maximum_version=None, minimum_version=None, no_ticket=False):
     """A client SSLContext that trusts the suite's self-signed certificate (CN=localhost, IP 127.0.0.1)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -430,6 +441,47 @@ def free_port(ipv6=False):
     return port
 
 
+def interact(argv, input, timeout=IO_TIMEOUT):
+    """Run a client, feed it `input` and keep its stdin open until it exits by itself
+    or `timeout` passes. Returns (rc, stdout, stderr) as text."""
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        p.stdin.write(input)
+        p.stdin.flush()
+    except BrokenPipeError:
+        pass
+    try:
+        p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        out, err = p.communicate(timeout=5)
+    except (subprocess.TimeoutExpired, BrokenPipeError, ValueError):
+        p.kill()
+        out, err = p.communicate()
+    return p.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+def stop_launcher(proc):
+    """Stop a launcher (systemd-socket-activate, xinetd) and the sessions it started."""
+    pids = descendants(proc.pid) if proc.poll() is None else []
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=3)
+    # Sessions still running after their launcher went away: end them by pid.
+    for p in pids:
+        if alive(p):
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
 class Server:
     """One ftpsd behind `systemd-socket-activate --accept -l 127.0.0.1:PORT`.
 
@@ -504,21 +556,7 @@ class Server:
     def stop(self):
         if self.proc is None:
             return
-        pids = descendants(self.proc.pid) if self.proc.poll() is None else []
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=3)
-        # Sessions still running after their launcher went away: end them by pid.
-        for p in pids:
-            if alive(p):
-                try:
-                    os.kill(p, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        stop_launcher(self.proc)
         if self._logf:
             self._logf.close()
             self._logf = None

@@ -31,7 +31,7 @@ import pytest
 
 from ftpsd_testlib import (HELLO, IO_TIMEOUT, ROOT, USER, ConnectionClosed, Control,
                            alive, client_context, ftp_login, memory_find, pam_system_user,
-                           retr_bytes, session_pids, transfer_outcome, wait_for)
+                           retr_bytes, secured, session_pids, transfer_outcome, wait_for)
 
 needs_root = pytest.mark.skipif(not ROOT, reason="needs root")
 
@@ -46,15 +46,6 @@ def quit_(ftp):
 def greeted(srv):
     c = Control(srv.port)
     assert c.reply().code == 220
-    return c
-
-
-def secured(srv, tls, login=True):
-    c = greeted(srv)
-    assert c.cmd("AUTH TLS").code == 234
-    c.starttls(tls)
-    if login:
-        c.login()
     return c
 
 

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from ftpsd_testlib import HELLO, INNER, USER, PASSWORD, IO_TIMEOUT, lftp_command, sha256_file
+from ftpsd_testlib import HELLO, INNER, USER, PASSWORD, IO_TIMEOUT, interact, lftp_command, sha256_file
 
 CLIENT_TIMEOUT = 30
 
@@ -167,25 +167,6 @@ def test_lftp_mirror_small_files(server, tmp_path):
 
 
 # ------------------------------------------------------- STARTTLS handshakes
-
-def interact(argv, input, timeout=IO_TIMEOUT):
-    """Run a client, feed it `input` but keep its stdin open until it exits by itself
-    (the server closing after QUIT) or `timeout` passes. Returns (rc, stdout, stderr)."""
-    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
-    p.stdin.write(input)
-    p.stdin.flush()
-    try:
-        p.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        pass
-    try:
-        out, err = p.communicate(timeout=5)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        out, err = p.communicate()
-    return p.returncode, out.decode(errors="replace"), err.decode(errors="replace")
-
 
 def test_gnutls_cli_starttls_ftp(server):
     srv = server()

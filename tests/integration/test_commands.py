@@ -32,7 +32,7 @@ import pytest
 
 from ftpsd_testlib import (HELLO, INNER, IO_TIMEOUT, PASSWORD, RO_PASSWORD, RO_USER, USER,
                            Control, ReusingFTP_TLS, client_context, ftp_login, retr_bytes,
-                           retr_sha256, sha256_file, start_ipv6)
+                           retr_sha256, secured, sha256_file, start_ipv6)
 
 MIB = 1 << 20
 
@@ -154,17 +154,6 @@ def listing(ftp, cmd):
 def multiline_body(resp):
     """The lines between the first and the last line of a multi-line reply."""
     return resp.split("\n")[1:-1]
-
-
-def secured(srv, tls, login=True, user=USER, password=PASSWORD):
-    """A raw Control after 220 and AUTH TLS (and a login)."""
-    c = Control(srv.port)
-    assert c.reply().code == 220
-    assert c.cmd("AUTH TLS").code == 234
-    c.starttls(tls)
-    if login:
-        c.login(user, password)
-    return c
 
 
 def raw_reply(c):

@@ -30,7 +30,7 @@ import pytest
 
 import ftpsd_testlib as lib
 from ftpsd_testlib import (HELLO, INNER, IO_TIMEOUT, PASSWORD, USER, ConnectionClosed, Control,
-                           ReusingFTP_TLS, StockFTP_TLS)
+                           ReusingFTP_TLS, StockFTP_TLS, interact)
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 POLICY_DIR = os.path.join(REPO, "policy")
@@ -95,28 +95,6 @@ def lftp(srv, commands, tmp_path, user=None, password=None, tls=False, protect_d
     home.mkdir(exist_ok=True)
     env = dict(os.environ, HOME=str(home), LFTP_HOME=str(home / ".lftp"))
     return run(["lftp", "-c", "; ".join(script + list(commands))], env=env)
-
-
-def interact(argv, input, timeout=IO_TIMEOUT):
-    """Run a client, feed it `input` and keep its stdin open until it exits by itself
-    or `timeout` passes. Returns (rc, stdout, stderr) as text."""
-    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
-    try:
-        p.stdin.write(input)
-        p.stdin.flush()
-    except BrokenPipeError:
-        pass
-    try:
-        p.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        pass
-    try:
-        out, err = p.communicate(timeout=5)
-    except (subprocess.TimeoutExpired, BrokenPipeError, ValueError):
-        p.kill()
-        out, err = p.communicate()
-    return p.returncode, out.decode(errors="replace"), err.decode(errors="replace")
 
 
 def gnutls_cli(srv, lines, cert=None, priority=None):

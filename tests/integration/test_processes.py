@@ -11,20 +11,10 @@ import signal
 
 import pytest
 
-from ftpsd_testlib import (ROOT, USER, Control, alive, children, proc_args, proc_comm, session_pids,
-                           proc_status, wait_for)
+from ftpsd_testlib import (ROOT, USER, Control, alive, proc_args, proc_comm, session_pids,
+                           proc_status, secured, wait_for)
 
 needs_root = pytest.mark.skipif(not ROOT, reason="privilege drop is only real as root")
-
-
-def open_session(srv, tls, login=True):
-    c = Control(srv.port)
-    assert c.reply().code == 220
-    assert c.cmd("AUTH TLS").code == 234
-    c.starttls(tls)
-    if login:
-        c.login()
-    return c
 
 
 def ids(status, key):
@@ -33,7 +23,7 @@ def ids(status, key):
 
 def test_two_ftpsd_processes_per_session(server, tls):
     srv = server()
-    with open_session(srv, tls):
+    with secured(srv, tls):
         monitor, child = session_pids(srv)
         assert sorted(srv.sessions()) == sorted([monitor, child])
         assert proc_comm(monitor) == "ftpsd"
@@ -42,14 +32,14 @@ def test_two_ftpsd_processes_per_session(server, tls):
 
 def test_two_sessions_four_processes(server, tls):
     srv = server()
-    with open_session(srv, tls), open_session(srv, tls):
+    with secured(srv, tls), secured(srv, tls):
         assert wait_for(lambda: len(srv.sessions()) == 4), srv.sessions()
         assert len(srv.monitors()) == 2
 
 
 def test_titles_before_and_after_login(server, tls):
     srv = server()
-    with open_session(srv, tls, login=False) as c:
+    with secured(srv, tls, login=False) as c:
         monitor, child = session_pids(srv)
         assert wait_for(lambda: proc_args(monitor) == "ftpsd: monitor 127.0.0.1"), \
             proc_args(monitor)
@@ -65,7 +55,7 @@ def test_titles_before_and_after_login(server, tls):
 def test_child_is_unprivileged_chrooted_no_new_privs(server, tls):
     srv = server()
     acc = srv.accounts
-    with open_session(srv, tls, login=False) as c:
+    with secured(srv, tls, login=False) as c:
         monitor, child = session_pids(srv)
         st = proc_status(child)
         assert ids(st, "Uid") == [acc.unpriv_uid] * 4, st["Uid"]
@@ -83,7 +73,7 @@ def test_child_is_unprivileged_chrooted_no_new_privs(server, tls):
 
 def test_child_has_seccomp_filter(server, tls):
     srv = server()
-    with open_session(srv, tls):
+    with secured(srv, tls):
         monitor, child = session_pids(srv)
         st = proc_status(child)
         assert st["Seccomp"] == "2", st["Seccomp"]
@@ -94,7 +84,7 @@ def test_child_has_seccomp_filter(server, tls):
 def test_monitor_is_root_before_login_and_the_user_after(server, tls):
     srv = server()
     acc = srv.accounts
-    with open_session(srv, tls, login=False) as c:
+    with secured(srv, tls, login=False) as c:
         monitor, child = session_pids(srv)
         assert ids(proc_status(monitor), "Uid")[0] == 0
         c.login()
@@ -111,7 +101,7 @@ def test_monitor_is_not_dumpable_after_login(server, tls):
     """PR_SET_DUMPABLE 0: /proc/PID stays root-owned although the monitor runs as the user,
     so the user's own uid cannot ptrace it for the key."""
     srv = server()
-    with open_session(srv, tls):
+    with secured(srv, tls):
         monitor, child = session_pids(srv)
         assert wait_for(lambda: ids(proc_status(monitor), "Uid")[0] == srv.accounts.uid)
         assert os.stat("/proc/%d/status" % monitor).st_uid == 0
@@ -119,7 +109,7 @@ def test_monitor_is_not_dumpable_after_login(server, tls):
 
 def test_no_process_left_after_quit(server, tls):
     srv = server()
-    c = open_session(srv, tls)
+    c = secured(srv, tls)
     monitor, child = session_pids(srv)
     assert c.cmd("QUIT").code == 221
     c.wait_closed(timeout=5)
@@ -131,7 +121,7 @@ def test_no_process_left_after_quit(server, tls):
 
 def test_no_process_left_after_client_vanishes(server, tls):
     srv = server()
-    c = open_session(srv, tls)
+    c = secured(srv, tls)
     monitor, child = session_pids(srv)
     c.close()  # no QUIT, just gone
     assert wait_for(lambda: not alive(monitor) and not alive(child), timeout=5)
@@ -148,7 +138,7 @@ def test_no_process_left_after_client_vanishes_before_login(server):
 
 def test_monitor_exits_when_child_dies(server, tls):
     srv = server()
-    with open_session(srv, tls) as c:
+    with secured(srv, tls) as c:
         monitor, child = session_pids(srv)
         os.kill(child, signal.SIGKILL)
         assert wait_for(lambda: not alive(monitor), timeout=5)
@@ -157,7 +147,7 @@ def test_monitor_exits_when_child_dies(server, tls):
 
 def test_child_exits_when_monitor_dies(server, tls):
     srv = server()
-    with open_session(srv, tls) as c:
+    with secured(srv, tls) as c:
         monitor, child = session_pids(srv)
         os.kill(monitor, signal.SIGKILL)
         assert wait_for(lambda: not alive(child), timeout=5)

@@ -22,24 +22,14 @@ import time
 
 import pytest
 
-from ftpsd_testlib import (HELLO, ROOT, Control, ConnectionClosed, alive, ecdsa_secret,
+from ftpsd_testlib import (HELLO, ROOT, ConnectionClosed, alive, ecdsa_secret,
                            ftp_login, memory_find, proc_limits, proc_status, retr_bytes,
-                           session_pids, wait_for)
+                           secured, session_pids, wait_for)
 
 needs_root = pytest.mark.skipif(not ROOT, reason="needs root (privilege drop, /proc/PID/mem)")
 
 NOFILE = 64
 FSIZE = 256 << 20
-
-
-def secured(srv, tls, login=True):
-    c = Control(srv.port)
-    assert c.reply().code == 220
-    assert c.cmd("AUTH TLS").code == 234
-    c.starttls(tls)
-    if login:
-        c.login()
-    return c
 
 
 def quit_(ftp):

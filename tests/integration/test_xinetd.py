@@ -11,7 +11,6 @@ to syslog, which may not exist here, so nothing below reads ftpsd's log.
 import os
 import re
 import shutil
-import signal
 import subprocess
 import types
 
@@ -86,20 +85,7 @@ class Xinetd:
     def stop(self):
         if self.proc is None:
             return
-        pids = lib.descendants(self.proc.pid)
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=3)
-        for p in pids:
-            if lib.alive(p):
-                try:
-                    os.kill(p, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        lib.stop_launcher(self.proc)
         self.proc = None
 
 
