@@ -48,9 +48,6 @@ static const struct rule child_rules[] = {
 	{ SCMP_SYS(shutdown), "ending data connections" },
 	{ SCMP_SYS(fcntl), "O_NONBLOCK" },
 	{ SCMP_SYS(getrandom), "TLS randomness, passive port choice" },
-	{ SCMP_SYS(clock_gettime), "timeouts (when the vDSO is not used)" },
-	{ SCMP_SYS(gettimeofday), "GnuTLS time" },
-	{ SCMP_SYS(time), "GnuTLS time" },
 };
 
 /* The logged-in monitor: answers file requests and signs. It opens files
@@ -81,15 +78,15 @@ static const struct rule monitor_rules[] = {
 	{ SCMP_SYS(fchmodat), "SITE CHMOD before Linux 6.6" },
 	{ SCMP_SYS(utimensat), "MFMT" },
 	{ SCMP_SYS(getrandom), "signature nonces" },
-	{ SCMP_SYS(clock_gettime), "listing dates" },
-	{ SCMP_SYS(gettimeofday), "time" },
-	{ SCMP_SYS(time), "time" },
 	{ SCMP_SYS(wait4), "reaping the child" },
 	{ SCMP_SYS(kill), "ending the child" },
 };
 
-/* What both processes need to exist: memory, locks, signals, exit. */
+/* What both processes need to exist: memory, locks, time, signals, exit. */
 static const struct rule process_rules[] = {
+	{ SCMP_SYS(clock_gettime), "timeouts, listing dates (when the vDSO is not used)" },
+	{ SCMP_SYS(gettimeofday), "GnuTLS time" },
+	{ SCMP_SYS(time), "GnuTLS time" },
 	{ SCMP_SYS(brk), "malloc" },
 	{ SCMP_SYS(mmap), "malloc" },
 	{ SCMP_SYS(munmap), "malloc" },
