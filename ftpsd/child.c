@@ -73,7 +73,7 @@ void child_main(struct child_params *p)
 	log_set_sink(mm_log);
 	proctitle_set("ftpsd: child %s", p->peer);
 
-	if (tls_prepare(p->cfg, p->cert_pem, p->cert_len, p->identities) < 0)
+	if (tls_prepare(p->cfg, p->cert_pem, p->cert_len, p->identities, p->proof_random) < 0)
 		fatalx("TLS set-up failed");
 	for (unsigned i = 0; i < p->identities; i++)
 		if (p->cert_pem[i] != NULL)

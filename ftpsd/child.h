@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -25,6 +26,8 @@ struct child_params {
 	size_t cert_len[IPC_MAX_IDENTITIES];
 	unsigned identities;
 	char peer[64];
+	/* The server random for the control handshake (tls_proof.h). */
+	uint8_t proof_random[32];
 	struct sockaddr_storage peer_addr;
 };
 

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "policy.h"
 #include "proctitle.h"
+#include "tls_proof.h"
 
 #define XFER_BUF_SIZE (256 * 1024)
 
@@ -188,10 +189,10 @@ static void start_tls(struct session *s)
 	tls_names(s->ctl_tls, &version, &cipher);
 	mm_tls_info(version, cipher);
 
-	const uint8_t *der[IPC_MAX_CERTS];
-	size_t len[IPC_MAX_CERTS];
-	unsigned n = tls_peer_certificates(s->ctl_tls, der, len, IPC_MAX_CERTS);
-	if (n > 0 && mm_cert(der, len, n) < 0 &&
+	const uint8_t *der[1], *msgs;
+	size_t len[1], msgs_len;
+	if (tls_peer_certificates(s->ctl_tls, der, len, 1) > 0 &&
+	    (tls_handshake_messages(s->ctl_tls, &msgs, &msgs_len) < 0 || mm_cert(msgs, msgs_len) < 0) &&
 	    s->cfg->tls_client_certificate_invalid == CERT_INVALID_CLOSE) {
 		/* RFC 4217 9.1: a certificate the server does not accept may end
 		 * the session at once. */
@@ -1429,6 +1430,18 @@ static void site_testhook(struct session *s, const char *what)
 	} else if (strcasecmp(what, "CHILD-UNIX-SOCKET") == 0) {
 		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 		reply(s, 200, "socket returned %d", fd);
+	} else if (strncasecmp(what, "CERT-CLAIM ", 11) == 0) {
+		/* A certificate the child has seen, claimed as the client's. */
+		static uint8_t der[2048], msgs[TLS_PROOF_MAX];
+		size_t n = 0, len;
+		const char *hex = what + 11;
+		unsigned byte;
+		while (n < sizeof(der) && sscanf(hex + 2 * n, "%2x", &byte) == 1)
+			der[n++] = (uint8_t)byte;
+		if (n == 0 || tls_test_forge_claim(der, n, msgs, &len) < 0)
+			reply(s, 501, "Bad certificate.");
+		else
+			reply(s, 200, "monitor answered %d", mm_cert(msgs, len));
 	} else if (strcasecmp(what, "MONITOR-EXEC") == 0) {
 		reply(s, 200, "monitor answered %d", mm_test_hook(1));
 	} else if (strcasecmp(what, "MONITOR-SOCKET") == 0) {

@@ -233,14 +233,18 @@ int mm_user(const char *user, bool tls, unsigned *flags)
 	return rc;
 }
 
-int mm_cert(const uint8_t *const *der, const size_t *len, unsigned n)
+int mm_cert(const uint8_t *msgs, size_t len)
 {
+	/* In parts that each fit a message with its length field. */
+	const size_t part = IPC_MAX_PAYLOAD - 16;
+
+	for (size_t off = 0; off < len; off += part) {
+		ipc_init(&mm_msg, IPC_HANDSHAKE);
+		ipc_put_bytes(&mm_msg, msgs + off, len - off < part ? len - off : part);
+		if (mm_msg.overflow || rc_call() < 0)
+			mm_broken();
+	}
 	ipc_init(&mm_msg, IPC_CERT);
-	ipc_put_u32(&mm_msg, n);
-	for (unsigned i = 0; i < n; i++)
-		ipc_put_bytes(&mm_msg, der[i], len[i]);
-	if (mm_msg.overflow)
-		return -EMSGSIZE;
 	return rc_call();
 }
 

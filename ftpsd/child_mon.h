@@ -28,8 +28,9 @@ void mm_host(unsigned identity);
 int mm_auth(const char *user, const char *password, bool tls, unsigned *flags);
 /* USER: IPC_USER_PASSWORD, IPC_USER_LOGGED_IN (with *flags), or a refusal. */
 int mm_user(const char *user, bool tls, unsigned *flags);
-/* The client's certificate chain (DER, leaf first): 0 trusted, -EACCES. */
-int mm_cert(const uint8_t *const *der, const size_t *len, unsigned n);
+/* The control handshake's messages (tls_handshake_messages), from which the
+ * monitor checks the client's certificate: 0 trusted, -EACCES. */
+int mm_cert(const uint8_t *msgs, size_t len);
 int mm_stat(const char *path, struct mm_stat *st);
 int mm_open(const char *path, unsigned how, uint64_t offset, int *fd, uint64_t *size);
 int mm_list(const char *path, unsigned format, unsigned flags, const char *arg, int *fd);

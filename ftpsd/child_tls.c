@@ -15,6 +15,7 @@
 #include "child_mon.h"
 #include "ipc.h"
 #include "log.h"
+#include "tls_proof.h"
 
 #define TLS_CACHE_SLOTS 16
 #define TLS_MAX_CHAIN 16
@@ -36,6 +37,11 @@ struct tls {
 	size_t roff, rlen;
 	uint8_t *wbuf; /* data channels: records kept for one send, not yet written */
 	size_t woff, wlen;
+	/* Control connections asking for a client certificate: the handshake's
+	 * messages, for the monitor's check of the client's signature. */
+	uint8_t *hs;
+	size_t hs_len;
+	bool hs_overflow, hs_done;
 };
 
 /* One identity (certificate chain + key signing through the monitor) for
@@ -47,6 +53,8 @@ static const struct config *tls_cfg;
 static gnutls_priority_t tls_prio;
 static gnutls_datum_t tls_ticket_key;
 static gnutls_certificate_request_t tls_client_cert = GNUTLS_CERT_IGNORE;
+static uint8_t tls_proof_random[32]; /* the monitor's, for the control handshake */
+static bool tls_offers_tls13;
 
 /* TLS 1.2 session-ID cache: in this process only, fed by the control
  * connection only, so a data connection can resume nothing else. */
@@ -206,7 +214,7 @@ static int prepare_identity(unsigned id, const char *cert_pem, size_t cert_len)
 }
 
 int tls_prepare(const struct config *cfg, char *const *cert_pem, const size_t *cert_len,
-		unsigned identities)
+		unsigned identities, const uint8_t *proof_random)
 {
 	const char *errpos = NULL;
 	int r;
@@ -230,6 +238,12 @@ int tls_prepare(const struct config *cfg, char *const *cert_pem, const size_t *c
 		tls_client_cert = GNUTLS_CERT_REQUEST;
 	else if (cfg->tls_client_certificate == CLIENT_CERT_REQUIRE)
 		tls_client_cert = GNUTLS_CERT_REQUIRE;
+	memcpy(tls_proof_random, proof_random, sizeof(tls_proof_random));
+	const unsigned *versions;
+	int nv = gnutls_priority_protocol_list(tls_prio, &versions);
+	for (int i = 0; i < nv; i++)
+		if (versions[i] == GNUTLS_TLS1_3)
+			tls_offers_tls13 = true;
 	/* This process's own ticket key: no other session can mint a ticket
 	 * that resumes here. */
 	if (gnutls_session_ticket_key_generate(&tls_ticket_key) < 0)
@@ -334,6 +348,56 @@ static int choose_by_sni(gnutls_session_t session)
 	return 0;
 }
 
+static int offers_tls13(void *ctx, unsigned tls_id, const unsigned char *data, unsigned size)
+{
+	bool *offered = ctx;
+
+	if (tls_id != 43 /* supported_versions */ || size < 1 || data[0] != size - 1)
+		return 0;
+	for (unsigned i = 1; i + 1 < size; i += 2)
+		if (data[i] == 3 && data[i + 1] == 4)
+			*offered = true;
+	return 0;
+}
+
+/* The monitor's random for our ServerHello; its last 8 bytes are the
+ * downgrade sentinel (RFC 8446 4.1.3) when this server speaks TLS 1.3 and
+ * the client did not offer it, as GnuTLS would have set them. */
+static void set_server_random(gnutls_session_t session, const gnutls_datum_t *client_hello)
+{
+	uint8_t random[32];
+	bool offered = false;
+
+	memcpy(random, tls_proof_random, sizeof(random));
+	if (tls_offers_tls13 && client_hello->size >= 2 &&
+	    gnutls_ext_raw_parse(&offered, offers_tls13, client_hello,
+				 GNUTLS_EXT_RAW_FLAG_TLS_CLIENT_HELLO) >= 0 &&
+	    !offered) {
+		bool tls12 = client_hello->data[0] == 3 && client_hello->data[1] >= 3;
+		memcpy(random + 24, tls12 ? "DOWNGRD\x01" : "DOWNGRD\x00", 8);
+	}
+	gnutls_datum_t d = { random, sizeof(random) };
+	if (gnutls_handshake_set_random(session, &d) < 0)
+		abort();
+}
+
+/* Every handshake message of the control connection, in order: the
+ * transcript the client signs. */
+static int record_handshake(gnutls_session_t session, unsigned htype, unsigned when,
+			    unsigned incoming, const gnutls_datum_t *msg)
+{
+	struct tls *t = gnutls_session_get_ptr(session);
+
+	(void)when;
+	if (t == NULL || t->hs == NULL || t->hs_done)
+		return 0;
+	if (incoming && htype == GNUTLS_HANDSHAKE_CLIENT_HELLO)
+		set_server_random(session, msg);
+	if (tls_proof_append(t->hs, &t->hs_len, htype, msg->data, msg->size) < 0)
+		t->hs_overflow = true;
+	return 0;
+}
+
 struct tls *tls_new(int fd, bool data, unsigned identity)
 {
 	struct tls *t = calloc(1, sizeof(*t));
@@ -365,6 +429,12 @@ struct tls *tls_new(int fd, bool data, unsigned identity)
 	gnutls_session_set_ptr(t->s, t);
 	if (!data && tls_cfg->nhosts > 0)
 		gnutls_handshake_set_post_client_hello_function(t->s, choose_by_sni);
+	if (!data && tls_client_cert != GNUTLS_CERT_IGNORE) {
+		if ((t->hs = malloc(TLS_PROOF_MAX)) == NULL)
+			abort();
+		gnutls_handshake_set_hook_function(t->s, GNUTLS_HANDSHAKE_ANY, GNUTLS_HOOK_PRE,
+						   record_handshake);
+	}
 	gnutls_transport_set_vec_push_function(t->s, tls_push);
 	gnutls_transport_set_pull_function(t->s, tls_pull);
 	gnutls_transport_set_pull_timeout_function(t->s, tls_pull_timeout);
@@ -378,6 +448,7 @@ void tls_free(struct tls *t)
 	gnutls_deinit(t->s);
 	free(t->rbuf);
 	free(t->wbuf);
+	free(t->hs);
 	free(t);
 }
 
@@ -385,8 +456,10 @@ int tls_handshake(struct tls *t)
 {
 	int r = gnutls_handshake(t->s);
 
-	if (r == GNUTLS_E_SUCCESS)
+	if (r == GNUTLS_E_SUCCESS) {
+		t->hs_done = true; /* later messages (tickets, key updates) are not signed */
 		return 0;
+	}
 	if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
 		return -EAGAIN;
 	if (!gnutls_error_is_fatal(r))
@@ -475,6 +548,59 @@ unsigned tls_peer_certificates(const struct tls *t, const uint8_t **der, size_t 
 	}
 	return n;
 }
+
+int tls_handshake_messages(const struct tls *t, const uint8_t **msgs, size_t *len)
+{
+	if (t->hs == NULL || !t->hs_done)
+		return -ENOENT;
+	if (t->hs_overflow)
+		return -EMSGSIZE;
+	*msgs = t->hs;
+	*len = t->hs_len;
+	return 0;
+}
+
+#if FTPSD_TEST_HOOKS
+int tls_test_forge_claim(const uint8_t *der, size_t der_len, uint8_t *buf, size_t *len)
+{
+	/* What a child taken over could send: this session's random in a
+	 * ServerHello, a certificate it has seen, and a signature it cannot make. */
+	static const uint8_t client_hello[] = { 3, 3 };
+	uint8_t server_hello[2 + 32 + 1 + 2 + 1 + 2 + 6] = { 3, 3 };
+	uint8_t finished[32] = { 0 }, verify[4 + 64];
+	uint8_t *cert = malloc(der_len + 9);
+	int r;
+
+	if (cert == NULL || der_len > 0xffff)
+		abort();
+	memcpy(server_hello + 2, tls_proof_random, 32);
+	memcpy(server_hello + 35, "\x13\x01\x00\x00\x06\x00\x2b\x00\x02\x03\x04", 11);
+	cert[0] = 0;
+	cert[1] = 0;
+	cert[2] = (uint8_t)((der_len + 5) >> 8);
+	cert[3] = (uint8_t)(der_len + 5);
+	cert[4] = 0;
+	cert[5] = (uint8_t)(der_len >> 8);
+	cert[6] = (uint8_t)der_len;
+	memcpy(cert + 7, der, der_len);
+	cert[7 + der_len] = 0;
+	cert[8 + der_len] = 0;
+	memcpy(verify, "\x04\x03\x00\x40", 4);
+	memset(verify + 4, 0x30, 64);
+	*len = 0;
+	r = tls_proof_append(buf, len, GNUTLS_HANDSHAKE_CLIENT_HELLO, client_hello, sizeof(client_hello));
+	if (r == 0)
+		r = tls_proof_append(buf, len, GNUTLS_HANDSHAKE_SERVER_HELLO, server_hello, sizeof(server_hello));
+	if (r == 0)
+		r = tls_proof_append(buf, len, GNUTLS_HANDSHAKE_FINISHED, finished, sizeof(finished));
+	if (r == 0)
+		r = tls_proof_append(buf, len, GNUTLS_HANDSHAKE_CERTIFICATE_PKT, cert, der_len + 9);
+	if (r == 0)
+		r = tls_proof_append(buf, len, GNUTLS_HANDSHAKE_CERTIFICATE_VERIFY, verify, sizeof(verify));
+	free(cert);
+	return r;
+}
+#endif
 
 int tls_sni_identity(const struct tls *t)
 {

@@ -7,14 +7,17 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "build_config.h"
 #include "config.h"
 
 struct tls;
 
 /* Credentials (certificate chain + a key that signs through the monitor),
- * priorities and this process's own ticket key. Call before the chroot. */
+ * priorities and this process's own ticket key; proof_random (32 bytes):
+ * the monitor's server random for the control handshake. Call before the
+ * chroot. */
 int tls_prepare(const struct config *cfg, char *const *cert_pem, const size_t *cert_len,
-		unsigned identities);
+		unsigned identities, const uint8_t *proof_random);
 /* A server session on a non-blocking socket. data: a data channel (never
  * sends tickets, never feeds the session cache). identity: whose
  * certificate (0 the global one, i+1 virtual host i). */
@@ -48,6 +51,14 @@ bool tls_resumed(const struct tls *t);
  * max entries, pointing into the session): how many, 0 when none. */
 unsigned tls_peer_certificates(const struct tls *t, const uint8_t **der, size_t *len,
 			       unsigned max);
+/* The control handshake's messages, when client certificates are asked for
+ * (tls_proof.h): 0, -ENOENT (not recorded), -EMSGSIZE (too long). */
+int tls_handshake_messages(const struct tls *t, const uint8_t **msgs, size_t *len);
+#if FTPSD_TEST_HOOKS
+/* Test builds: handshake messages claiming the certificate der without
+ * holding its key (buf: TLS_PROOF_MAX bytes). 0 or -EMSGSIZE. */
+int tls_test_forge_claim(const uint8_t *der, size_t der_len, uint8_t *buf, size_t *len);
+#endif
 /* Bytes the session has written to its socket so far. */
 size_t tls_bytes_sent(const struct tls *t);
 /* Send close_notify: 0, -EAGAIN, -EPROTO. */

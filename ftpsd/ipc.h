@@ -32,8 +32,9 @@ enum ipc_type {
 	IPC_TLS_INFO = 13, /* str version, str cipher -> i32 0 */
 	IPC_XFER = 14,   /* str path, u32 direction, u64 bytes, u64 ms, u32 flags -> i32 0 */
 	IPC_USER = 15,   /* str user, u32 session flags -> i32 rc (IPC_USER_*), u32 user flags */
-	IPC_CERT = 16,   /* u32 count, bytes DER x count (leaf first) -> i32 rc */
+	IPC_CERT = 16,   /* (nothing) -> i32 rc: check the client certificate in the handshake sent */
 	IPC_HOST = 17,   /* u32 identity (0 global, i+1 virtual host i) -> i32 0 */
+	IPC_HANDSHAKE = 18, /* bytes part of the control handshake's messages -> i32 0 */
 	IPC_TEST_HOOK = 99, /* u32 hook; only in builds with -Dtest-hooks=true */
 	IPC_ANSWER = 100,
 };

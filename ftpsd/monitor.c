@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -27,6 +28,7 @@
 #include "policy.h"
 #include "proctitle.h"
 #include "sandbox.h"
+#include "tls_proof.h"
 
 #define MON_MAX_SIGNATURES 4096
 
@@ -37,6 +39,12 @@ struct monitor {
 	char root[4096];        /* the user's root, for xferlog's real paths */
 	bool cert_seen, cert_valid;
 	uint8_t cert_sha256[32];
+	/* The server random of the control handshake, chosen here before the
+	 * fork, and the handshake's messages as the child sends them: what a
+	 * client certificate is checked against (tls_proof.h). */
+	uint8_t proof_random[32];
+	uint8_t *hs;
+	size_t hs_len;
 	const struct launch *launch;
 	int sock;
 	pid_t child;
@@ -244,19 +252,48 @@ static void monitor_user(struct monitor *m, struct mon_request *req)
 	answer_rc(m, IPC_USER_PASSWORD);
 }
 
-/* The client's certificate chain, as the child's handshake received it:
- * verified here against tls-client-ca; the child's opinion is not asked. */
+/* A part of the control handshake's messages, before IPC_CERT. */
+static void monitor_handshake(struct monitor *m, struct mon_request *req)
+{
+	if (m->cert_seen)
+		fatalx("handshake messages after the client certificate");
+	if (req->u.part.len > TLS_PROOF_MAX - m->hs_len)
+		fatalx("handshake messages longer than %d bytes from the child", TLS_PROOF_MAX);
+	if (m->hs == NULL && (m->hs = malloc(TLS_PROOF_MAX)) == NULL)
+		fatal("malloc");
+	memcpy(m->hs + m->hs_len, req->u.part.data, req->u.part.len);
+	m->hs_len += req->u.part.len;
+	answer_rc(m, 0);
+}
+
+/* The client's certificate, from the handshake messages the child sent:
+ * the client must have signed this session's handshake with the
+ * certificate's key (so the child cannot present a certificate it has merely
+ * seen), and the chain must verify against tls-client-ca. The child's
+ * opinion is not asked. */
 static void monitor_cert(struct monitor *m, struct mon_request *req)
 {
+	struct tls_proof proof;
 	int r;
 
+	(void)req;
 	if (m->cert_seen)
 		fatalx("a second client certificate from the child");
 	m->cert_seen = true;
-	r = monitor_tls_verify_chain(req->u.cert.der, req->u.cert.len, req->u.cert.count,
-				     m->cert_sha256);
+	r = tls_proof_verify(m->hs, m->hs_len, m->proof_random, &proof);
+	if (r < 0)
+		log_info("client certificate rejected: %s", r == -EBADMSG ? "the handshake messages do not parse"
+				: "no proof that the client holds its key");
+	else
+		r = monitor_tls_verify_chain(proof.der, proof.len, proof.count, m->cert_sha256);
 	m->cert_valid = r == 0;
-	log_info("client certificate %s", r == 0 ? "verified" : "rejected");
+	if (r == 0)
+		log_info("client certificate verified");
+	else if (r != -EBADMSG)
+		r = -EACCES;
+	free(m->hs);
+	m->hs = NULL;
+	m->hs_len = 0;
 	answer_rc(m, r);
 }
 
@@ -460,6 +497,7 @@ static const struct {
 	{ IPC_AUTH, monitor_auth },
 	{ IPC_USER, monitor_user },
 	{ IPC_HOST, monitor_host },
+	{ IPC_HANDSHAKE, monitor_handshake },
 	{ IPC_CERT, monitor_cert },
 	{ IPC_STAT, monitor_stat },
 	{ IPC_OPEN, monitor_open },
@@ -605,6 +643,12 @@ void monitor_run(const struct config *cfg, struct launch *l)
 		if (m.xferlog < 0)
 			fatal("xferlog %s", cfg->xferlog);
 	}
+
+	/* Fresh for each session, and known to the child (it is not a secret):
+	 * the one ServerHello random whose signature by a client key counts. */
+	if (getrandom(m.proof_random, sizeof(m.proof_random), 0) != (ssize_t)sizeof(m.proof_random))
+		fatal("getrandom");
+	memcpy(cp.proof_random, m.proof_random, sizeof(cp.proof_random));
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		fatal("socketpair");

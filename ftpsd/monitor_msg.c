@@ -14,6 +14,7 @@ static const struct {
 	{ IPC_AUTH, PHASE_PRELOGIN },
 	{ IPC_USER, PHASE_PRELOGIN },
 	{ IPC_HOST, PHASE_PRELOGIN },
+	{ IPC_HANDSHAKE, PHASE_PRELOGIN },
 	{ IPC_CERT, PHASE_PRELOGIN },
 	{ IPC_STAT, PHASE_LOGGEDIN },
 	{ IPC_OPEN, PHASE_LOGGEDIN },
@@ -79,14 +80,12 @@ static int decode_fields(struct ipc_msg *m, struct mon_request *r)
 		    (r->u.auth.session & ~(uint32_t)IPC_SESSION_TLS) != 0)
 			return -EBADMSG;
 		return 0;
-	case IPC_CERT:
-		if (ipc_get_u32(m, &r->u.cert.count) < 0 || r->u.cert.count == 0 ||
-		    r->u.cert.count > IPC_MAX_CERTS)
+	case IPC_HANDSHAKE:
+		if (ipc_get_bytes(m, &r->u.part.data, &r->u.part.len, IPC_MAX_PAYLOAD) < 0 ||
+		    r->u.part.len == 0)
 			return -EBADMSG;
-		for (uint32_t i = 0; i < r->u.cert.count; i++)
-			if (ipc_get_bytes(m, &r->u.cert.der[i], &r->u.cert.len[i], IPC_MAX_PAYLOAD) < 0 ||
-			    r->u.cert.len[i] == 0)
-				return -EBADMSG;
+		return 0;
+	case IPC_CERT:
 		return 0;
 	case IPC_STAT:
 	case IPC_MKDIR:

@@ -34,10 +34,9 @@ struct mon_request {
 			uint32_t session; /* IPC_SESSION_* */
 		} auth;
 		struct {
-			uint32_t count;
-			const uint8_t *der[IPC_MAX_CERTS]; /* point into the message */
-			size_t len[IPC_MAX_CERTS];
-		} cert;
+			const uint8_t *data; /* points into the message */
+			size_t len;
+		} part; /* IPC_HANDSHAKE */
 		uint32_t hook;
 		uint32_t identity; /* IPC_HOST */
 		struct {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Memcheck over the C unit tests and over real sessions of the integration
-# suite's control-channel and configuration tests (login, TLS, the parser and
-# the monitor's IPC). Usage: tests/valgrind.sh [BUILD_DIR]  (a test-hooks build)
+# suite's control-channel, configuration and client-certificate tests (login,
+# TLS, the parser and the monitor's IPC). Usage: tests/valgrind.sh [BUILD_DIR]  (a test-hooks build)
 #
 # valgrind cannot run under seccomp and does not know openat2, so the server
 # runs with FTPSD_TEST_VALGRIND=1 (honoured by test builds only), which turns
@@ -27,6 +27,11 @@ WRAP
 chmod +x "$work/ftpsd"
 FTPSD_BIN="$work/ftpsd" /usr/bin/python3 -m pytest -p no:cacheprovider -q \
     "$repo/tests/integration/test_control_tls.py" "$repo/tests/integration/test_config.py" || status=1
+# Client certificates: the monitor's check of the client's signature over
+# the handshake the child recorded (tls_proof.c).
+FTPSD_BIN="$work/ftpsd" /usr/bin/python3 -m pytest -p no:cacheprovider -q \
+    "$repo/tests/integration/test_policy.py" \
+    -k "rsa_and_ed25519 or pin_without or child_claiming or invalid_certificate or certificate_only or valid_certificate_does_not or with_gnutls_cli" || status=1
 
 # Reports, less valgrind's note that it does not know openat2 (437).
 if grep -v -e 'syscall: 437' -e 'own handler' -e 'README_MISSING' -e 'consider this a bug' \

@@ -736,8 +736,12 @@ def _certtool(args):
     subprocess.run(["certtool"] + args, check=True, capture_output=True, timeout=30)
 
 
-def certtool_key(path):
-    _certtool(["--generate-privkey", "--key-type=ecdsa", "--curve=secp256r1", "--outfile", path])
+def certtool_key(path, key_type="ecdsa"):
+    """A private key: ECDSA P-256 by default, or key_type "rsa" (2048 bits) or "ed25519"."""
+    args = {"ecdsa": ["--key-type=ecdsa", "--curve=secp256r1"],
+            "rsa": ["--key-type=rsa", "--bits=2048"],
+            "ed25519": ["--key-type=ed25519"]}[key_type]
+    _certtool(["--generate-privkey"] + args + ["--outfile", path])
     os.chmod(path, 0o600)
     return path
 
@@ -754,10 +758,10 @@ def certtool_ca(dir, name, cn):
     return cert, key
 
 
-def certtool_cert(dir, name, cn, ca, purpose="tls_www_client"):
+def certtool_cert(dir, name, cn, ca, purpose="tls_www_client", key_type="ecdsa"):
     """A leaf certificate for `cn` signed by ca=(cert, key), with the given key purpose
-    (tls_www_client for a TLS client): (cert.pem, key.pem)."""
-    key = certtool_key(os.path.join(dir, name + ".key"))
+    (tls_www_client for a TLS client) and key type: (cert.pem, key.pem)."""
+    key = certtool_key(os.path.join(dir, name + ".key"), key_type)
     tmpl = os.path.join(dir, name + ".tmpl")
     with open(tmpl, "w") as f:
         f.write('cn = "%s"\n%s\nsigning_key\nexpiration_days = 30\n' % (cn, purpose))

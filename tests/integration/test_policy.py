@@ -845,6 +845,8 @@ def cpki(session_dir):
     p.dave = lib.certtool_cert(d, "dave", "dave", p.ca)
     p.mallory = lib.certtool_cert(d, "mallory", "mallory", p.rogue_ca)
     p.eve = lib.certtool_cert(d, "eve", "eve", p.ca, purpose="tls_www_server")
+    p.rita = lib.certtool_cert(d, "rita", "rita", p.ca, key_type="rsa")
+    p.ed = lib.certtool_cert(d, "ed", "ed", p.ca, key_type="ed25519")
     return p
 
 
@@ -858,6 +860,8 @@ def add_cert_users(srv, cpki):
         # Pinned to certificates the CA did not sign for a client.
         user_line(srv, "mallory", "*", "cert=sha256:" + lib.cert_sha256(cpki.mallory[0])),
         user_line(srv, "eve", "*", "cert=sha256:" + lib.cert_sha256(cpki.eve[0])),
+        user_line(srv, "rita", "*", "cert=sha256:" + lib.cert_sha256(cpki.rita[0])),
+        user_line(srv, "ed", "*", "cert=sha256:" + lib.cert_sha256(cpki.ed[0])),
     ])
 
 
@@ -891,6 +895,56 @@ def test_pinned_certificate_logs_in_with_user_alone_232(cert_server, cpki, versi
     assert ftp.data_resumed == [True]
     ftp.quit()
     assert "by client certificate" in srv.log
+
+
+@pytest.mark.parametrize("version", sorted(TLS_VERSIONS))
+@pytest.mark.parametrize("who", ["rita", "ed"])
+def test_rsa_and_ed25519_certificates_log_in(cert_server, cpki, version, who):
+    """The monitor checks the client's own signature over the handshake: RSA (PSS, and
+    PKCS#1 v1.5 where TLS 1.2 allows it) and Ed25519 keys, as OpenSSL clients sign."""
+    srv = cert_server()
+    v = TLS_VERSIONS[version]
+    ftp = tls_ftp(srv, cert_ctx(srv, getattr(cpki, who), minimum_version=v, maximum_version=v))
+    resp = ftp.sendcmd("USER " + who)
+    assert resp.startswith("232"), resp
+    ftp.quit()
+    assert "client certificate verified" in srv.log
+
+
+HRR_RANDOM = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
+
+
+def server_random(msg_dump):
+    """The ServerHello random from `openssl s_client -msg` output (not a
+    HelloRetryRequest's, which is a constant)."""
+    lines = msg_dump.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("<<<") and line.endswith("ServerHello"):
+            data = []
+            for hexline in lines[i + 1:]:
+                if not hexline.startswith(" "):
+                    break
+                data += hexline.split()
+            rnd = bytes.fromhex("".join(data[6:38]))
+            if rnd != HRR_RANDOM:
+                return rnd
+    raise AssertionError("no ServerHello in: " + msg_dump[-2000:])
+
+
+def test_server_random_keeps_the_downgrade_sentinel(cert_server):
+    """With client certificates on, the monitor chooses the control handshake's server
+    random; a TLS 1.2 ServerHello still ends with RFC 8446's DOWNGRD 01 for a client that
+    did not offer TLS 1.3, and a TLS 1.3 one does not; each session has its own."""
+    srv = cert_server()
+    seen = []
+    for flag, sentinel in (("-tls1_2", True), ("-tls1_3", False), ("-tls1_3", False)):
+        r = run(["openssl", "s_client", "-starttls", "ftp", "-connect", "127.0.0.1:%d" % srv.port,
+                 "-msg", "-crlf", flag], input=b"QUIT\n")
+        rnd = server_random(r.stdout.decode(errors="replace"))
+        assert len(rnd) == 32
+        assert (rnd[24:] == b"DOWNGRD\x01") == sentinel, rnd
+        seen.append(rnd[:24])
+    assert len(set(seen)) == 3
 
 
 def test_pinned_certificate_with_curl(cert_server, cpki):
@@ -981,6 +1035,25 @@ def test_invalid_certificate_refuse_keeps_the_session_but_logs_no_one_in(cert_se
         assert c.cmd("USER " + USER).code == 331
         assert c.cmd("PASS " + PASSWORD).code == 230
     assert "login: user mallory" not in srv.log
+
+
+def test_a_child_claiming_a_certificate_it_has_seen_logs_no_one_in(cert_server, cpki):
+    """A child taken over (here: a test hook) can send the monitor carol's certificate,
+    which is public, in handshake messages with this session's server random; it cannot
+    sign them with carol's key, so the monitor logs no one in."""
+    srv = cert_server(invalid="refuse")
+    with open(cpki.carol[0]) as f:
+        der = ssl.PEM_cert_to_DER_cert(f.read())
+    c = tls_control(srv)
+    with c:
+        r = c.cmd("SITE TESTHOOK CERT-CLAIM " + der.hex())
+        if r.code == 504:
+            pytest.skip("ftpsd built without -Dtest-hooks=true")
+        assert r.code == 200 and r.text.endswith("answered -13"), r.lines  # -EACCES
+        assert c.cmd("USER carol").code == 331
+        assert c.cmd("PASS *").code == 530
+    assert "no proof that the client holds its key" in srv.log
+    assert "login: user carol" not in srv.log
 
 
 @pytest.mark.parametrize("version", sorted(TLS_VERSIONS))

@@ -1,0 +1,347 @@
+#include "tls_proof.h"
+
+#include <errno.h>
+#include <gnutls/abstract.h>
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <stdbool.h>
+#include <string.h>
+
+enum {
+	HS_CLIENT_HELLO = 1,
+	HS_SERVER_HELLO = 2,
+	HS_CERTIFICATE = 11,
+	HS_SERVER_HELLO_DONE = 14,
+	HS_CERTIFICATE_VERIFY = 15,
+	HS_CLIENT_KEY_EXCHANGE = 16,
+	HS_FINISHED = 20,
+	HS_MESSAGE_HASH = 254,
+	EXT_SUPPORTED_VERSIONS = 43,
+};
+
+/* RFC 8446 4.1.3: a ServerHello with this random is a HelloRetryRequest. */
+static const uint8_t hrr_random[32] = {
+	0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+	0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+};
+
+struct msg {
+	uint8_t type;
+	size_t off; /* of its header in the transcript */
+	const uint8_t *body;
+	size_t len;
+};
+
+/* A bounds-checked reader: every getter fails once anything is short. */
+struct rd {
+	const uint8_t *p;
+	size_t left;
+	bool bad;
+};
+
+static const uint8_t *rd_bytes(struct rd *r, size_t n)
+{
+	if (r->bad || n > r->left) {
+		r->bad = true;
+		return NULL;
+	}
+	const uint8_t *p = r->p;
+	r->p += n;
+	r->left -= n;
+	return p;
+}
+
+static size_t rd_uint(struct rd *r, unsigned width)
+{
+	const uint8_t *p = rd_bytes(r, width);
+	size_t v = 0;
+
+	for (unsigned i = 0; p != NULL && i < width; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static int split(const uint8_t *t, size_t n, struct msg *m, unsigned *count)
+{
+	struct rd r = { t, n, false };
+	unsigned c = 0;
+
+	while (r.left > 0) {
+		if (c == TLS_PROOF_MAX_MSGS)
+			return -EBADMSG;
+		m[c].off = n - r.left;
+		m[c].type = (uint8_t)rd_uint(&r, 1);
+		m[c].len = rd_uint(&r, 3);
+		m[c].body = rd_bytes(&r, m[c].len);
+		if (r.bad)
+			return -EBADMSG;
+		c++;
+	}
+	*count = c;
+	return 0;
+}
+
+/* legacy_version, random, session id, cipher suite, compression, then the
+ * extensions: the version is supported_versions' when present. */
+static int server_hello(const struct msg *m, const uint8_t **random, unsigned *version,
+			unsigned *suite)
+{
+	struct rd r = { m->body, m->len, false };
+
+	*version = (unsigned)rd_uint(&r, 2);
+	*random = rd_bytes(&r, 32);
+	rd_bytes(&r, rd_uint(&r, 1));
+	*suite = (unsigned)rd_uint(&r, 2);
+	if (rd_uint(&r, 1) != 0 || r.bad)
+		return -EBADMSG;
+	if (r.left == 0)
+		return 0;
+	size_t ext_len = rd_uint(&r, 2);
+	if (ext_len != r.left)
+		return -EBADMSG;
+	while (r.left > 0 && !r.bad) {
+		unsigned type = (unsigned)rd_uint(&r, 2);
+		size_t len = rd_uint(&r, 2);
+		const uint8_t *d = rd_bytes(&r, len);
+		if (type == EXT_SUPPORTED_VERSIONS && d != NULL) {
+			if (len != 2)
+				return -EBADMSG;
+			*version = (unsigned)d[0] << 8 | d[1];
+		}
+	}
+	return r.bad ? -EBADMSG : 0;
+}
+
+/* TLS 1.3: request context, then entries of certificate and extensions;
+ * TLS 1.2: a list of certificates. */
+static int certificate(const struct msg *m, bool tls13, struct tls_proof *out)
+{
+	struct rd r = { m->body, m->len, false };
+
+	if (tls13)
+		rd_bytes(&r, rd_uint(&r, 1));
+	size_t list_len = rd_uint(&r, 3);
+	if (list_len != r.left || r.bad)
+		return -EBADMSG;
+	out->count = 0;
+	while (r.left > 0 && !r.bad) {
+		size_t len = rd_uint(&r, 3);
+		const uint8_t *der = rd_bytes(&r, len);
+		if (tls13)
+			rd_bytes(&r, rd_uint(&r, 2));
+		if (len == 0)
+			return -EBADMSG;
+		if (der != NULL && out->count < IPC_MAX_CERTS) {
+			out->der[out->count] = der;
+			out->len[out->count] = len;
+			out->count++;
+		}
+	}
+	if (r.bad)
+		return -EBADMSG;
+	return out->count > 0 ? 0 : -EACCES;
+}
+
+/* A SignatureScheme (RFC 8446 4.2.3) as GnuTLS names it. TLS 1.3 binds the
+ * ECDSA schemes to a curve and has no PKCS#1 v1.5; SHA-1 is never taken. */
+static gnutls_sign_algorithm_t scheme(unsigned id, bool tls13)
+{
+	switch (id) {
+	case 0x0403:
+		return tls13 ? GNUTLS_SIGN_ECDSA_SECP256R1_SHA256 : GNUTLS_SIGN_ECDSA_SHA256;
+	case 0x0503:
+		return tls13 ? GNUTLS_SIGN_ECDSA_SECP384R1_SHA384 : GNUTLS_SIGN_ECDSA_SHA384;
+	case 0x0603:
+		return tls13 ? GNUTLS_SIGN_ECDSA_SECP521R1_SHA512 : GNUTLS_SIGN_ECDSA_SHA512;
+	case 0x0804:
+		return GNUTLS_SIGN_RSA_PSS_RSAE_SHA256;
+	case 0x0805:
+		return GNUTLS_SIGN_RSA_PSS_RSAE_SHA384;
+	case 0x0806:
+		return GNUTLS_SIGN_RSA_PSS_RSAE_SHA512;
+	case 0x0807:
+		return GNUTLS_SIGN_EDDSA_ED25519;
+	case 0x0808:
+		return GNUTLS_SIGN_EDDSA_ED448;
+	case 0x0809:
+		return GNUTLS_SIGN_RSA_PSS_SHA256;
+	case 0x080a:
+		return GNUTLS_SIGN_RSA_PSS_SHA384;
+	case 0x080b:
+		return GNUTLS_SIGN_RSA_PSS_SHA512;
+	case 0x0401:
+		return tls13 ? GNUTLS_SIGN_UNKNOWN : GNUTLS_SIGN_RSA_SHA256;
+	case 0x0501:
+		return tls13 ? GNUTLS_SIGN_UNKNOWN : GNUTLS_SIGN_RSA_SHA384;
+	case 0x0601:
+		return tls13 ? GNUTLS_SIGN_UNKNOWN : GNUTLS_SIGN_RSA_SHA512;
+	default:
+		return GNUTLS_SIGN_UNKNOWN;
+	}
+}
+
+static int verify_signature(const struct tls_proof *p, const struct msg *cv,
+			    const gnutls_datum_t *signed_data)
+{
+	struct rd r = { cv->body, cv->len, false };
+	gnutls_sign_algorithm_t algo = scheme((unsigned)rd_uint(&r, 2), p->version == 0x0304);
+	size_t len = rd_uint(&r, 2);
+	const uint8_t *sig = rd_bytes(&r, len);
+	gnutls_x509_crt_t crt = NULL;
+	gnutls_pubkey_t pub = NULL;
+	int rc = -EACCES;
+
+	if (r.bad || r.left != 0)
+		return -EBADMSG;
+	if (algo == GNUTLS_SIGN_UNKNOWN || len == 0)
+		return -EACCES;
+	gnutls_datum_t leaf = { (unsigned char *)p->der[0], (unsigned)p->len[0] };
+	gnutls_datum_t s = { (unsigned char *)sig, (unsigned)len };
+	if (gnutls_x509_crt_init(&crt) < 0 || gnutls_pubkey_init(&pub) < 0)
+		goto out;
+	if (gnutls_x509_crt_import(crt, &leaf, GNUTLS_X509_FMT_DER) < 0 ||
+	    gnutls_pubkey_import_x509(pub, crt, 0) < 0)
+		goto out;
+	if (gnutls_pubkey_verify_data2(pub, algo, 0, signed_data, &s) >= 0)
+		rc = 0;
+out:
+	if (pub != NULL)
+		gnutls_pubkey_deinit(pub);
+	if (crt != NULL)
+		gnutls_x509_crt_deinit(crt);
+	return rc;
+}
+
+/* RFC 8446 4.4.1 and 4.4.3: the hash of the messages up to the client's
+ * Certificate (a HelloRetryRequest replaces the first ClientHello by its
+ * hash), signed after a context string. */
+static int tls13_signed_content(const uint8_t *t, const struct msg *m, bool hrr, unsigned suite,
+				size_t cert_end, uint8_t *out, size_t *out_len)
+{
+	static const char context[] = "TLS 1.3, client CertificateVerify";
+	gnutls_digest_algorithm_t dig;
+	uint8_t ch_hash[64];
+	gnutls_hash_hd_t h;
+	size_t start = 0;
+
+	switch (suite) {
+	case 0x1301: /* AES-128-GCM */
+	case 0x1303: /* CHACHA20-POLY1305 */
+	case 0x1304: /* AES-128-CCM */
+	case 0x1305: /* AES-128-CCM-8 */
+		dig = GNUTLS_DIG_SHA256;
+		break;
+	case 0x1302: /* AES-256-GCM */
+		dig = GNUTLS_DIG_SHA384;
+		break;
+	default:
+		return -EBADMSG;
+	}
+	unsigned hlen = gnutls_hash_get_len(dig);
+	if (gnutls_hash_init(&h, dig) < 0)
+		return -EACCES;
+	if (hrr) {
+		uint8_t header[4] = { HS_MESSAGE_HASH, 0, 0, (uint8_t)hlen };
+		if (gnutls_hash_fast(dig, t, m[1].off, ch_hash) < 0) {
+			gnutls_hash_deinit(h, NULL);
+			return -EACCES;
+		}
+		(void)gnutls_hash(h, header, sizeof(header));
+		(void)gnutls_hash(h, ch_hash, hlen);
+		start = m[1].off;
+	}
+	(void)gnutls_hash(h, t + start, cert_end - start);
+	memset(out, 0x20, 64);
+	memcpy(out + 64, context, sizeof(context)); /* with its NUL, the separator */
+	gnutls_hash_deinit(h, out + 64 + sizeof(context));
+	*out_len = 64 + sizeof(context) + hlen;
+	return 0;
+}
+
+int tls_proof_append(uint8_t *buf, size_t *len, unsigned htype, const uint8_t *body, size_t size)
+{
+	if (htype == GNUTLS_HANDSHAKE_HELLO_RETRY_REQUEST)
+		htype = HS_SERVER_HELLO; /* what it is on the wire */
+	if (htype > 255 || htype == GNUTLS_HANDSHAKE_CHANGE_CIPHER_SPEC)
+		return 0;
+	if (size > TLS_PROOF_MAX - 4 || *len > TLS_PROOF_MAX - 4 - size)
+		return -EMSGSIZE;
+	uint8_t *p = buf + *len;
+	p[0] = (uint8_t)htype;
+	p[1] = (uint8_t)(size >> 16);
+	p[2] = (uint8_t)(size >> 8);
+	p[3] = (uint8_t)size;
+	if (size > 0)
+		memcpy(p + 4, body, size);
+	*len += 4 + size;
+	return 0;
+}
+
+static size_t end_of(const struct msg *m)
+{
+	return m->off + 4 + m->len;
+}
+
+int tls_proof_verify(const uint8_t *t, size_t n, const uint8_t *random, struct tls_proof *out)
+{
+	struct msg m[TLS_PROOF_MAX_MSGS];
+	const uint8_t *sh_random, *hrr_rnd;
+	unsigned count, version, suite, sh = 1, i;
+	bool hrr = false;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (n > TLS_PROOF_MAX || split(t, n, m, &count) < 0 || count < 2 ||
+	    m[0].type != HS_CLIENT_HELLO)
+		return -EBADMSG;
+	if (m[1].type != HS_SERVER_HELLO)
+		return -EBADMSG;
+	if (server_hello(&m[1], &hrr_rnd, &version, &suite) < 0)
+		return -EBADMSG;
+	if (memcmp(hrr_rnd, hrr_random, sizeof(hrr_random)) == 0) {
+		/* A HelloRetryRequest, then the second ClientHello and the ServerHello. */
+		hrr = true;
+		sh = 3;
+		if (count < 4 || m[2].type != HS_CLIENT_HELLO || m[3].type != HS_SERVER_HELLO)
+			return -EBADMSG;
+	}
+	unsigned hrr_suite = suite;
+	if (server_hello(&m[sh], &sh_random, &version, &suite) < 0)
+		return -EBADMSG;
+	if (memcmp(sh_random, random, TLS_PROOF_RANDOM) != 0)
+		return -EACCES; /* not this session's handshake */
+	bool tls13 = version == 0x0304;
+	if (!tls13 && (version != 0x0303 || hrr))
+		return -EACCES;
+	if (hrr && hrr_suite != suite)
+		return -EBADMSG;
+	out->version = version;
+
+	/* The client's flight: after the server's Finished (TLS 1.3), after
+	 * ServerHelloDone (TLS 1.2). */
+	uint8_t after = tls13 ? HS_FINISHED : HS_SERVER_HELLO_DONE;
+	for (i = sh + 1; i < count && m[i].type != after; i++)
+		;
+	unsigned cert = i + 1, cv = tls13 ? i + 2 : i + 3;
+	if (cv >= count || m[cert].type != HS_CERTIFICATE || m[cv].type != HS_CERTIFICATE_VERIFY ||
+	    (!tls13 && m[i + 2].type != HS_CLIENT_KEY_EXCHANGE))
+		return -EBADMSG;
+	r = certificate(&m[cert], tls13, out);
+	if (r < 0)
+		return r;
+	out->end = end_of(&m[cv]);
+
+	if (tls13) {
+		uint8_t content[64 + 64 + 64];
+		size_t len;
+		r = tls13_signed_content(t, m, hrr, suite, end_of(&m[cert]), content, &len);
+		if (r < 0)
+			return r;
+		gnutls_datum_t d = { content, (unsigned)len };
+		return verify_signature(out, &m[cv], &d);
+	}
+	/* TLS 1.2 (RFC 5246 7.4.8): every message before CertificateVerify. */
+	gnutls_datum_t d = { (unsigned char *)t, (unsigned)m[cv].off };
+	return verify_signature(out, &m[cv], &d);
+}
