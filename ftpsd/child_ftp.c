@@ -5,6 +5,7 @@
 #include <netinet/tcp.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <gnutls/gnutls.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1430,13 +1431,21 @@ static void site_testhook(struct session *s, const char *what)
 	} else if (strcasecmp(what, "CHILD-UNIX-SOCKET") == 0) {
 		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 		reply(s, 200, "socket returned %d", fd);
+	} else if (strcasecmp(what, "SIGN") == 0) {
+		/* The signing oracle used once more than a handshake needs. */
+		uint8_t sig[2048];
+		size_t n = 0;
+		int r = mm_sign(s->identity, IPC_SIGN_DATA, GNUTLS_SIGN_ECDSA_SECP256R1_SHA256, 0, "x", 1,
+				sig, &n, sizeof(sig));
+		reply(s, 200, "monitor signed %d", r);
 	} else if (strncasecmp(what, "CERT-CLAIM ", 11) == 0) {
 		/* A certificate the child has seen, claimed as the client's. */
 		static uint8_t der[2048], msgs[TLS_PROOF_MAX];
 		size_t n = 0, len;
 		const char *hex = what + 11;
+		size_t digits = strlen(hex);
 		unsigned byte;
-		while (n < sizeof(der) && sscanf(hex + 2 * n, "%2x", &byte) == 1)
+		while (n < sizeof(der) && 2 * n + 1 < digits && sscanf(hex + 2 * n, "%2x", &byte) == 1)
 			der[n++] = (uint8_t)byte;
 		if (n == 0 || tls_test_forge_claim(der, n, msgs, &len) < 0)
 			reply(s, 501, "Bad certificate.");

@@ -45,6 +45,11 @@ struct monitor {
 	uint8_t proof_random[32];
 	uint8_t *hs;
 	size_t hs_len;
+	/* Our certificates (SHA-256 of each identity's leaf): the server's in
+	 * that handshake must be one of them. */
+	uint8_t ours[IPC_MAX_IDENTITIES][32];
+	unsigned n_ours;
+	unsigned prelogin_signatures;
 	const struct launch *launch;
 	int sock;
 	pid_t child;
@@ -95,6 +100,12 @@ static void monitor_sign(struct monitor *m, struct mon_request *req)
 
 	if (++m->signatures > MON_MAX_SIGNATURES)
 		fatalx("the child asked for more than %d signatures", MON_MAX_SIGNATURES);
+	/* Before login the one handshake that needs the key is the control
+	 * connection's (data connections wait for the login): a second
+	 * signature could only serve a child taken over to pose as this server
+	 * elsewhere, for a password or a client's signature. */
+	if (m->phase == PHASE_PRELOGIN && ++m->prelogin_signatures > 1)
+		fatalx("the child asked for a second signature before login");
 	if (req->u.sign.identity > m->root_cfg->nhosts)
 		fatalx("signature asked for TLS identity %u of %zu", req->u.sign.identity,
 		       m->root_cfg->nhosts);
@@ -280,7 +291,7 @@ static void monitor_cert(struct monitor *m, struct mon_request *req)
 	if (m->cert_seen)
 		fatalx("a second client certificate from the child");
 	m->cert_seen = true;
-	r = tls_proof_verify(m->hs, m->hs_len, m->proof_random, &proof);
+	r = tls_proof_verify(m->hs, m->hs_len, m->proof_random, m->ours, m->n_ours, &proof);
 	if (r < 0)
 		log_info("client certificate rejected: %s", r == -EBADMSG ? "the handshake messages do not parse"
 				: "no proof that the client holds its key");
@@ -663,8 +674,7 @@ void monitor_run(const struct config *cfg, struct launch *l)
 	}
 	close(sv[1]);
 	close(l->conn_fd);
-	for (unsigned i = 0; i < cp.identities; i++)
-		free(cp.cert_pem[i]);
+
 	/* The monitor writes nothing but listings (into a memfd) and holds few
 	 * descriptors: a runaway listing or leak stops here. */
 	struct rlimit fsize = { 256u << 20, 256u << 20 }, nofile = { 64, 64 };
@@ -686,6 +696,21 @@ void monitor_run(const struct config *cfg, struct launch *l)
 			reap_child(&m);
 			fatal("cannot load tls-key %s", c->tls_key);
 		}
+	}
+	/* The child does not test its keys by a signature (one signature is all
+	 * it gets before login): the key and the certificate must match here. */
+	for (unsigned i = 0; i < cp.identities; i++) {
+		if (cp.cert_pem[i] == NULL)
+			continue;
+		r = monitor_tls_leaf(i, cp.cert_pem[i], cp.cert_len[i], m.ours[m.n_ours]);
+		if (r < 0) {
+			kill(m.child, SIGKILL);
+			reap_child(&m);
+			fatalx("tls-certificate %s", r == -EKEYREJECTED ? "does not match tls-key"
+								   : "has no certificate");
+		}
+		m.n_ours++;
+		free(cp.cert_pem[i]);
 	}
 
 	/* One CA for client certificates: the global one, else the first host's. */

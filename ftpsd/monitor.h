@@ -32,6 +32,10 @@ int monitor_tls_sign(unsigned identity, unsigned kind, unsigned algo, unsigned f
 /* --check-config: the certificate and key load and belong together, the CA
  * loads. Reports "FILE:LINE: message" through err; returns the error count. */
 int monitor_tls_check(const struct config *cfg, config_error_fn err, void *ctx);
+/* The SHA-256 of the DER of the first certificate (the leaf) of an
+ * identity's PEM chain; when its key is loaded, also that the two match.
+ * 0, -EINVAL (no certificate) or -EKEYREJECTED (not the key's). */
+int monitor_tls_leaf(unsigned identity, const char *pem, size_t len, uint8_t sha256[32]);
 /* tls-client-ca, for verifying client certificates. */
 int monitor_tls_load_ca(const char *path);
 /* Verify a DER chain (leaf first) against tls-client-ca; the leaf's SHA-256

@@ -3,8 +3,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/abstract.h>
+#include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -111,6 +113,40 @@ int monitor_tls_sign(unsigned identity, unsigned kind, unsigned algo, unsigned f
 	return 0;
 }
 
+/* The same public key in the key and in the certificate. */
+static bool same_public_key(gnutls_privkey_t key, gnutls_pubkey_t cert_key)
+{
+	gnutls_datum_t a = { NULL, 0 }, b = { NULL, 0 };
+	gnutls_pubkey_t pub = NULL;
+	bool same = gnutls_pubkey_init(&pub) == 0 && gnutls_pubkey_import_privkey(pub, key, 0, 0) == 0 &&
+		    gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &a) == 0 &&
+		    gnutls_pubkey_export2(cert_key, GNUTLS_X509_FMT_DER, &b) == 0 && a.size == b.size &&
+		    memcmp(a.data, b.data, a.size) == 0;
+
+	gnutls_free(a.data);
+	gnutls_free(b.data);
+	if (pub != NULL)
+		gnutls_pubkey_deinit(pub);
+	return same;
+}
+
+int monitor_tls_leaf(unsigned identity, const char *pem, size_t len, uint8_t sha256[32])
+{
+	gnutls_datum_t d = { (unsigned char *)pem, (unsigned)len };
+	gnutls_pcert_st pcert;
+	int r = -EINVAL;
+
+	if (len > UINT32_MAX || identity >= IPC_MAX_IDENTITIES ||
+	    gnutls_pcert_import_x509_raw(&pcert, &d, GNUTLS_X509_FMT_PEM, 0) < 0)
+		return -EINVAL;
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, pcert.cert.data, pcert.cert.size, sha256) == 0)
+		r = 0;
+	if (r == 0 && monitor_keys[identity] != NULL && !same_public_key(monitor_keys[identity], pcert.pubkey))
+		r = -EKEYREJECTED;
+	gnutls_pcert_deinit(&pcert);
+	return r;
+}
+
 static gnutls_x509_trust_list_t monitor_ca;
 
 int monitor_tls_load_ca(const char *path)
@@ -203,20 +239,11 @@ int monitor_tls_check(const struct config *cfg, config_error_fn err, void *ctx)
 		errors++;
 	} else {
 		/* The same public key on both sides, or no handshake can succeed. */
-		gnutls_pubkey_t pub;
-		gnutls_datum_t a = { NULL, 0 }, b = { NULL, 0 };
-		if (gnutls_pubkey_init(&pub) < 0 ||
-		    gnutls_pubkey_import_privkey(pub, monitor_key, 0, 0) < 0 ||
-		    gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &a) < 0 ||
-		    gnutls_pubkey_export2(pcerts[0].pubkey, GNUTLS_X509_FMT_DER, &b) < 0 ||
-		    a.size != b.size || memcmp(a.data, b.data, a.size) != 0) {
+		if (!same_public_key(monitor_key, pcerts[0].pubkey)) {
 			check_error(cfg, "tls-key", err, ctx, cfg->tls_key,
 				    "does not match the key of tls-certificate");
 			errors++;
 		}
-		gnutls_free(a.data);
-		gnutls_free(b.data);
-		gnutls_pubkey_deinit(pub);
 	}
 	for (unsigned i = 0; i < n; i++)
 		gnutls_pcert_deinit(&pcerts[i]);

@@ -283,7 +283,8 @@ static size_t end_of(const struct msg *m)
 	return m->off + 4 + m->len;
 }
 
-int tls_proof_verify(const uint8_t *t, size_t n, const uint8_t *random, struct tls_proof *out)
+int tls_proof_verify(const uint8_t *t, size_t n, const uint8_t *random,
+		     const uint8_t (*ours)[32], unsigned n_ours, struct tls_proof *out)
 {
 	struct msg m[TLS_PROOF_MAX_MSGS];
 	const uint8_t *sh_random, *hrr_rnd;
@@ -339,9 +340,29 @@ int tls_proof_verify(const uint8_t *t, size_t n, const uint8_t *random, struct t
 		if (r < 0)
 			return r;
 		gnutls_datum_t d = { content, (unsigned)len };
-		return verify_signature(out, &m[cv], &d);
+		r = verify_signature(out, &m[cv], &d);
+	} else {
+		/* TLS 1.2 (RFC 5246 7.4.8): every message before CertificateVerify. */
+		gnutls_datum_t d = { (unsigned char *)t, (unsigned)m[cv].off };
+		r = verify_signature(out, &m[cv], &d);
 	}
-	/* TLS 1.2 (RFC 5246 7.4.8): every message before CertificateVerify. */
-	gnutls_datum_t d = { (unsigned char *)t, (unsigned)m[cv].off };
-	return verify_signature(out, &m[cv], &d);
+	if (r < 0)
+		return r;
+	/* The client signed a handshake with this server: the server's
+	 * Certificate (before the client's flight) is one of ours, not that of
+	 * another server the client also shows its certificate to. */
+	for (unsigned k = sh + 1; k < i; k++) {
+		struct tls_proof server;
+		uint8_t sha256[32];
+		if (m[k].type != HS_CERTIFICATE)
+			continue;
+		if (certificate(&m[k], tls13, &server) < 0 ||
+		    gnutls_hash_fast(GNUTLS_DIG_SHA256, server.der[0], server.len[0], sha256) < 0)
+			return -EACCES;
+		for (unsigned j = 0; j < n_ours; j++)
+			if (memcmp(ours[j], sha256, sizeof(sha256)) == 0)
+				return 0;
+		return -EACCES;
+	}
+	return -EACCES;
 }

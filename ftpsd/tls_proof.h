@@ -40,8 +40,11 @@ int tls_proof_append(uint8_t *buf, size_t *len, unsigned htype, const uint8_t *b
 
 /* t holds handshake messages (type, 24-bit length, body) in the order they
  * were sent and received, from the first ClientHello on. 0 when the
- * ServerHello starts with `random` (TLS_PROOF_RANDOM bytes) and the client's
- * CertificateVerify is a valid signature by its leaf certificate's key over
- * that transcript; -EBADMSG when the messages are not such a handshake,
- * -EACCES when the proof fails or uses an algorithm not accepted. */
-int tls_proof_verify(const uint8_t *t, size_t n, const uint8_t *random, struct tls_proof *out);
+ * ServerHello starts with `random` (TLS_PROOF_RANDOM bytes), the server's
+ * certificate is one of ours (SHA-256 of the leaf's DER, n_ours of them) and
+ * the client's CertificateVerify is a valid signature by its leaf
+ * certificate's key over that transcript; -EBADMSG when the messages are not
+ * such a handshake, -EACCES when the proof fails or uses an algorithm not
+ * accepted. */
+int tls_proof_verify(const uint8_t *t, size_t n, const uint8_t *random,
+		     const uint8_t (*ours)[32], unsigned n_ours, struct tls_proof *out);

@@ -11,8 +11,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint8_t random[32] = "0123456789abcdef0123456789abcde";
+	static const uint8_t ours[1][32] = { { 0x5a } };
 	struct tls_proof p;
 
-	(void)tls_proof_verify(data, size, random, &p);
+	(void)tls_proof_verify(data, size, random, ours, 1, &p);
 	return 0;
 }

@@ -5,7 +5,8 @@ import subprocess
 
 import pytest
 
-from ftpsd_testlib import ROOT, Control, IO_TIMEOUT, ConnectionClosed
+import ftpsd_testlib as lib
+from ftpsd_testlib import ROOT, Control, IO_TIMEOUT, ConnectionClosed, wait_for
 
 GOOD = """\
 # A complete configuration, every key once.
@@ -175,3 +176,18 @@ def test_session_with_group_writable_empty_dir_does_not_start_as_root(server, tm
     d.chmod(0o777)
     srv = server(empty_dir=str(d))
     session_refused(srv)
+
+
+def test_session_with_a_key_that_is_not_the_certificates_ends(server, tmp_path):
+    """The monitor compares the key with the certificate (the child no longer tests the
+    key with a signature): the session ends, and the log says why."""
+    other = lib.certtool_key(str(tmp_path / "other.key"))
+    srv = server(tls_key=other)
+    with Control(srv.port) as c:
+        try:
+            c.read_line()
+            c.send("AUTH TLS")
+            c.wait_closed(timeout=IO_TIMEOUT)
+        except ConnectionClosed:
+            pass
+    assert wait_for(lambda: "does not match tls-key" in srv.log), srv.log

@@ -1060,6 +1060,31 @@ def test_a_child_claiming_a_certificate_it_has_seen_logs_no_one_in(cert_server, 
     assert "login: user carol" not in srv.log
 
 
+def test_no_second_signature_before_login(server):
+    """Before login the monitor signs for the control handshake only: a child taken over
+    cannot use the key to pose as this server to anyone else (for a password or a client's
+    signature). After login data connections may need it again."""
+    srv = server()
+    c = tls_control(srv)
+    with c:
+        c.send("SITE TESTHOOK SIGN")
+        try:
+            r = c.reply_within(5)
+        except ConnectionClosed:
+            r = None
+        if r is not None and r.code == 504:
+            pytest.skip("ftpsd built without -Dtest-hooks=true")
+        assert r is None or r.code == 421, r.lines
+        c.wait_closed()
+    assert "a second signature before login" in srv.log
+    c = tls_control(srv)
+    with c:
+        assert c.cmd("USER " + USER).code == 331
+        assert c.cmd("PASS " + PASSWORD).code == 230
+        r = c.cmd("SITE TESTHOOK SIGN")
+        assert r.code == 200 and r.text.endswith("signed 0"), r.lines
+
+
 @pytest.mark.parametrize("version", sorted(TLS_VERSIONS))
 def test_require_without_certificate_fails_the_handshake(cert_server, version):
     srv = cert_server(mode="require")

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/abstract.h>
+#include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <stdlib.h>
@@ -127,6 +128,9 @@ out:
 	return ok;
 }
 
+/* The SHA-256 of the server's certificate: ours, as the monitor knows it. */
+static uint8_t ours[1][32];
+
 static const uint8_t random_a[32] = "0123456789abcdef0123456789abcde";
 static const uint8_t random_b[32] = "fedcba9876543210fedcba987654321";
 
@@ -140,7 +144,7 @@ static void check_transcript(const struct record *r, const struct ident *cli, un
 
 	if (t == NULL)
 		abort();
-	rc = tls_proof_verify(r->buf, r->len, random_a, &p);
+	rc = tls_proof_verify(r->buf, r->len, random_a, ours, 1, &p);
 	if (rc != 0)
 		fprintf(stderr, "%s: %d\n", what, rc);
 	CHECK(rc == 0);
@@ -148,8 +152,16 @@ static void check_transcript(const struct record *r, const struct ident *cli, un
 	CHECK(p.count == 1 && p.len[0] == cli->der.size && memcmp(p.der[0], cli->der.data, p.len[0]) == 0);
 	size_t end = p.end;
 
+	/* A handshake with another server (the client shows its certificate to
+	 * others too): its certificate is not ours. */
+	uint8_t theirs[1][32];
+	memcpy(theirs, ours, sizeof(theirs));
+	theirs[0][0] ^= 1;
+	CHECK(tls_proof_verify(r->buf, r->len, random_a, theirs, 1, &p) == -EACCES);
+	CHECK(tls_proof_verify(r->buf, r->len, random_a, ours, 0, &p) == -EACCES);
+
 	/* Another session's handshake: its random is not ours. */
-	CHECK(tls_proof_verify(r->buf, r->len, random_b, &p) == -EACCES);
+	CHECK(tls_proof_verify(r->buf, r->len, random_b, ours, 1, &p) == -EACCES);
 
 	/* Any byte up to the client's CertificateVerify changed: a signature
 	 * that no longer verifies, or messages that no longer parse, never a
@@ -161,14 +173,14 @@ static void check_transcript(const struct record *r, const struct ident *cli, un
 			continue; /* a sample, and every byte near the signature */
 		memcpy(t, r->buf, r->len);
 		t[i] ^= 0x01;
-		rc = tls_proof_verify(t, r->len, random_a, &p);
+		rc = tls_proof_verify(t, r->len, random_a, ours, 1, &p);
 		if (rc == 0)
 			fprintf(stderr, "%s: byte %zu changed, still a proof\n", what, i);
 		CHECK(rc == -EACCES || rc == -EBADMSG);
 	}
 	/* Cut anywhere before its end: never a proof. */
 	for (size_t n = 0; n < end; n += step) {
-		rc = tls_proof_verify(r->buf, n, random_a, &p);
+		rc = tls_proof_verify(r->buf, n, random_a, ours, 1, &p);
 		CHECK(rc == -EACCES || rc == -EBADMSG);
 	}
 	free(t);
@@ -185,6 +197,8 @@ int main(int argc, char **argv)
 	const char *tls12 = "NORMAL:-VERS-ALL:+VERS-TLS1.2";
 
 	make_ident(&server, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), "server");
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, server.der.data, server.der.size, ours[0]) < 0)
+		return 1;
 	make_ident(&ecdsa, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), "ecdsa");
 	make_ident(&p384, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP384R1), "p384");
 	make_ident(&rsa, GNUTLS_PK_RSA, 2048, "rsa");
@@ -238,8 +252,8 @@ int main(int argc, char **argv)
 	b.random = random_b;
 	CHECK(handshake(&server, &ecdsa, tls13, tls13, &b) == 0);
 	struct tls_proof p;
-	CHECK(tls_proof_verify(b.buf, b.len, random_a, &p) == -EACCES);
-	CHECK(tls_proof_verify(b.buf, b.len, random_b, &p) == 0);
+	CHECK(tls_proof_verify(b.buf, b.len, random_a, ours, 1, &p) == -EACCES);
+	CHECK(tls_proof_verify(b.buf, b.len, random_b, ours, 1, &p) == 0);
 	b.random = random_a;
 
 	/* The client's CertificateVerify taken from another handshake with the
@@ -268,15 +282,15 @@ int main(int argc, char **argv)
 			size_t n = cv_a + (cv_b_end - cv_b);
 			memcpy(t + n, a.buf + ma.off[ma.n - 1], a.len - ma.off[ma.n - 1]);
 			n += a.len - ma.off[ma.n - 1];
-			CHECK(tls_proof_verify(t, n, random_a, &p) == -EACCES);
+			CHECK(tls_proof_verify(t, n, random_a, ours, 1, &p) == -EACCES);
 		}
 	}
 
 	/* Not handshakes at all. */
-	CHECK(tls_proof_verify((const uint8_t *)"", 0, random_a, &p) == -EBADMSG);
-	CHECK(tls_proof_verify((const uint8_t *)"\x01\x00\x00\x00", 4, random_a, &p) == -EBADMSG);
-	CHECK(tls_proof_verify((const uint8_t *)"\x01\xff\xff\xff", 4, random_a, &p) == -EBADMSG);
-	CHECK(tls_proof_verify(buf_a, TLS_PROOF_MAX + 1, random_a, &p) == -EBADMSG);
+	CHECK(tls_proof_verify((const uint8_t *)"", 0, random_a, ours, 1, &p) == -EBADMSG);
+	CHECK(tls_proof_verify((const uint8_t *)"\x01\x00\x00\x00", 4, random_a, ours, 1, &p) == -EBADMSG);
+	CHECK(tls_proof_verify((const uint8_t *)"\x01\xff\xff\xff", 4, random_a, ours, 1, &p) == -EBADMSG);
+	CHECK(tls_proof_verify(buf_a, TLS_PROOF_MAX + 1, random_a, ours, 1, &p) == -EBADMSG);
 
 	/* The recorder's bound. */
 	size_t len = 0;
