@@ -65,6 +65,7 @@ void data_close(struct session *s)
 	}
 	s->data_handshaken = false;
 	s->data_failed = false;
+	s->data_unresumed = false;
 	s->active = false;
 	s->data_connecting = false;
 }
@@ -136,6 +137,14 @@ static void xfer_finish(struct session *s, int code, const char *text)
 	reply(s, code, "%s", text);
 }
 
+static void data_failed_reply(struct session *s)
+{
+	if (s->data_unresumed)
+		xfer_finish(s, 522, "Data connection must resume the TLS session of the control connection.");
+	else
+		xfer_finish(s, 425, "The data connection failed.");
+}
+
 /* The data connection is up (and its TLS done): check it may be used. */
 static void xfer_ready(struct session *s)
 {
@@ -163,8 +172,13 @@ static void handshake_step(struct session *s)
 		return;
 	if (r < 0) {
 		s->data_failed = true;
+		/* A full handshake where a resumption was due: a client that may
+		 * not use this connection, told so as when one completes. */
+		s->data_unresumed = tls_take_refused_signature();
+		if (s->data_unresumed)
+			log_warn("data connection did not resume the control connection's TLS session");
 		if (data_transfer_active(s))
-			xfer_finish(s, 425, "TLS handshake on the data connection failed.");
+			data_failed_reply(s);
 		return;
 	}
 	s->data_handshaken = true;
@@ -274,7 +288,7 @@ void data_start(struct session *s, const struct xfer_request *rq)
 	s->last_activity_ms = now_ms();
 
 	if (s->data_failed) {
-		xfer_finish(s, 425, "The data connection failed.");
+		data_failed_reply(s);
 		return;
 	}
 	if (s->data_fd < 0) {

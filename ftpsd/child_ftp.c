@@ -336,6 +336,8 @@ static void logged_in(struct session *s, unsigned flags)
 {
 	s->logged_in = true;
 	s->read_only = (flags & IPC_USER_READ_ONLY) != 0;
+	if (s->cfg->data_tls_reuse)
+		tls_retire_key();
 	snprintf(s->cwd, sizeof(s->cwd), "/");
 	proctitle_set("ftpsd: child %s@%s", s->user, s->peer);
 }

@@ -72,6 +72,7 @@ struct session {
 	struct tls *data_tls;
 	bool data_handshaken;
 	bool data_failed;
+	bool data_unresumed; /* it failed as a full TLS handshake where one had to resume */
 	bool active;               /* PORT/EPRT given: connect at the transfer */
 	bool data_connecting;
 	struct sockaddr_storage active_addr;

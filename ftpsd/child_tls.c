@@ -54,6 +54,9 @@ static gnutls_priority_t tls_prio;
 static gnutls_datum_t tls_ticket_key;
 static gnutls_certificate_request_t tls_client_cert = GNUTLS_CERT_IGNORE;
 static uint8_t tls_proof_random[32]; /* the monitor's, for the control handshake */
+/* After login, when data connections must resume: no handshake needs the
+ * key any more, and one that asks is not a resumption (tls_retire_key). */
+static bool tls_key_retired, tls_sign_refused;
 static bool tls_offers_tls13;
 
 /* TLS 1.2 session-ID cache: in this process only, fed by the control
@@ -132,6 +135,10 @@ static int sign_via_monitor(unsigned identity, unsigned kind, gnutls_sign_algori
 	uint8_t out[2048];
 	size_t n = 0;
 
+	if (tls_key_retired) {
+		tls_sign_refused = true;
+		return GNUTLS_E_PK_SIGN_FAILED;
+	}
 	if (mm_sign(identity, kind, (unsigned)algo, flags, in->data, in->size, out, &n,
 		    sizeof(out)) < 0)
 		return GNUTLS_E_PK_SIGN_FAILED;
@@ -157,6 +164,8 @@ static int sign_hash(gnutls_privkey_t key, gnutls_sign_algorithm_t algo, void *u
 
 static int no_decrypt(gnutls_privkey_t key, void *ud, const gnutls_datum_t *c, gnutls_datum_t *p)
 {
+	p->data = NULL; /* GnuTLS may free it even on failure */
+	p->size = 0;
 	return GNUTLS_E_UNIMPLEMENTED_FEATURE;
 }
 
@@ -550,6 +559,19 @@ unsigned tls_peer_certificates(const struct tls *t, const uint8_t **der, size_t 
 		len[i] = list[i].size;
 	}
 	return n;
+}
+
+void tls_retire_key(void)
+{
+	tls_key_retired = true;
+}
+
+bool tls_take_refused_signature(void)
+{
+	bool refused = tls_sign_refused;
+
+	tls_sign_refused = false;
+	return refused;
 }
 
 int tls_handshake_messages(const struct tls *t, const uint8_t **msgs, size_t *len)

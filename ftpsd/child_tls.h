@@ -51,6 +51,11 @@ bool tls_resumed(const struct tls *t);
  * max entries, pointing into the session): how many, 0 when none. */
 unsigned tls_peer_certificates(const struct tls *t, const uint8_t **der, size_t *len,
 			       unsigned max);
+/* After login with data-tls-reuse: data handshakes resume, so none may sign;
+ * one that would (a full handshake) fails, and tls_take_refused_signature()
+ * says so once. The monitor refuses such signatures too. */
+void tls_retire_key(void);
+bool tls_take_refused_signature(void);
 /* The control handshake's messages, when client certificates are asked for
  * (tls_proof.h): 0, -ENOENT (not recorded), -EMSGSIZE (too long). */
 int tls_handshake_messages(const struct tls *t, const uint8_t **msgs, size_t *len);

@@ -106,6 +106,10 @@ static void monitor_sign(struct monitor *m, struct mon_request *req)
 	 * elsewhere, for a password or a client's signature. */
 	if (m->phase == PHASE_PRELOGIN && ++m->prelogin_signatures > 1)
 		fatalx("the child asked for a second signature before login");
+	/* After login, with data-tls-reuse, every data handshake resumes and
+	 * none needs the key. */
+	if (m->phase == PHASE_LOGGEDIN && m->cfg->data_tls_reuse)
+		fatalx("the child asked for a signature after login, where data connections resume");
 	if (req->u.sign.identity > m->root_cfg->nhosts)
 		fatalx("signature asked for TLS identity %u of %zu", req->u.sign.identity,
 		       m->root_cfg->nhosts);

@@ -113,18 +113,40 @@ int monitor_tls_sign(unsigned identity, unsigned kind, unsigned algo, unsigned f
 	return 0;
 }
 
-/* The same public key in the key and in the certificate. */
+static bool same_datum(const gnutls_datum_t *a, const gnutls_datum_t *b)
+{
+	return a->size == b->size && memcmp(a->data, b->data, a->size) == 0;
+}
+
+static bool is_rsa(gnutls_pubkey_t pub)
+{
+	int pk = gnutls_pubkey_get_pk_algorithm(pub, NULL);
+	return pk == GNUTLS_PK_RSA || pk == GNUTLS_PK_RSA_PSS;
+}
+
+/* The same public key in the key and in the certificate. An RSA key may
+ * serve a certificate that names it RSA-PSS: the modulus and exponent
+ * decide, not the encoding. */
 static bool same_public_key(gnutls_privkey_t key, gnutls_pubkey_t cert_key)
 {
-	gnutls_datum_t a = { NULL, 0 }, b = { NULL, 0 };
+	gnutls_datum_t a = { NULL, 0 }, b = { NULL, 0 }, e1 = { NULL, 0 }, e2 = { NULL, 0 };
 	gnutls_pubkey_t pub = NULL;
-	bool same = gnutls_pubkey_init(&pub) == 0 && gnutls_pubkey_import_privkey(pub, key, 0, 0) == 0 &&
-		    gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &a) == 0 &&
-		    gnutls_pubkey_export2(cert_key, GNUTLS_X509_FMT_DER, &b) == 0 && a.size == b.size &&
-		    memcmp(a.data, b.data, a.size) == 0;
+	bool same = false;
 
+	if (gnutls_pubkey_init(&pub) < 0 || gnutls_pubkey_import_privkey(pub, key, 0, 0) < 0)
+		goto out;
+	if (is_rsa(pub) && is_rsa(cert_key))
+		same = gnutls_pubkey_export_rsa_raw2(pub, &a, &e1, 0) == 0 &&
+		       gnutls_pubkey_export_rsa_raw2(cert_key, &b, &e2, 0) == 0 && same_datum(&a, &b) &&
+		       same_datum(&e1, &e2);
+	else
+		same = gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &a) == 0 &&
+		       gnutls_pubkey_export2(cert_key, GNUTLS_X509_FMT_DER, &b) == 0 && same_datum(&a, &b);
+out:
 	gnutls_free(a.data);
 	gnutls_free(b.data);
+	gnutls_free(e1.data);
+	gnutls_free(e2.data);
 	if (pub != NULL)
 		gnutls_pubkey_deinit(pub);
 	return same;

@@ -12,6 +12,7 @@ enum {
 	HS_CLIENT_HELLO = 1,
 	HS_SERVER_HELLO = 2,
 	HS_CERTIFICATE = 11,
+	HS_SERVER_KEY_EXCHANGE = 12,
 	HS_SERVER_HELLO_DONE = 14,
 	HS_CERTIFICATE_VERIFY = 15,
 	HS_CLIENT_KEY_EXCHANGE = 16,
@@ -32,6 +33,11 @@ struct msg {
 	const uint8_t *body;
 	size_t len;
 };
+
+static size_t end_of(const struct msg *m)
+{
+	return m->off + 4 + m->len;
+}
 
 /* A bounds-checked reader: every getter fails once anything is short. */
 struct rd {
@@ -181,11 +187,13 @@ static gnutls_sign_algorithm_t scheme(unsigned id, bool tls13)
 	}
 }
 
-static int verify_signature(const struct tls_proof *p, const struct msg *cv,
-			    const gnutls_datum_t *signed_data)
+/* A signature (scheme, length, bytes: all of sig_struct) by the key of the
+ * certificate der over signed_data. */
+static int verify_signature(const uint8_t *der, size_t der_len, bool tls13, const uint8_t *sig_struct,
+			    size_t sig_struct_len, const gnutls_datum_t *signed_data)
 {
-	struct rd r = { cv->body, cv->len, false };
-	gnutls_sign_algorithm_t algo = scheme((unsigned)rd_uint(&r, 2), p->version == 0x0304);
+	struct rd r = { sig_struct, sig_struct_len, false };
+	gnutls_sign_algorithm_t algo = scheme((unsigned)rd_uint(&r, 2), tls13);
 	size_t len = rd_uint(&r, 2);
 	const uint8_t *sig = rd_bytes(&r, len);
 	gnutls_x509_crt_t crt = NULL;
@@ -196,7 +204,7 @@ static int verify_signature(const struct tls_proof *p, const struct msg *cv,
 		return -EBADMSG;
 	if (algo == GNUTLS_SIGN_UNKNOWN || len == 0)
 		return -EACCES;
-	gnutls_datum_t leaf = { (unsigned char *)p->der[0], (unsigned)p->len[0] };
+	gnutls_datum_t leaf = { (unsigned char *)der, (unsigned)der_len };
 	gnutls_datum_t s = { (unsigned char *)sig, (unsigned)len };
 	if (gnutls_x509_crt_init(&crt) < 0 || gnutls_pubkey_init(&pub) < 0)
 		goto out;
@@ -213,13 +221,15 @@ out:
 	return rc;
 }
 
-/* RFC 8446 4.4.1 and 4.4.3: the hash of the messages up to the client's
- * Certificate (a HelloRetryRequest replaces the first ClientHello by its
- * hash), signed after a context string. */
+/* RFC 8446 4.4.1 and 4.4.3: the hash of the messages up to a Certificate
+ * (a HelloRetryRequest replaces the first ClientHello by its hash), signed
+ * after a context string (with its NUL, the separator). */
+static const char client_context[] = "TLS 1.3, client CertificateVerify";
+static const char server_context[] = "TLS 1.3, server CertificateVerify";
+
 static int tls13_signed_content(const uint8_t *t, const struct msg *m, bool hrr, unsigned suite,
-				size_t cert_end, uint8_t *out, size_t *out_len)
+				const char *context, size_t cert_end, uint8_t *out, size_t *out_len)
 {
-	static const char context[] = "TLS 1.3, client CertificateVerify";
 	gnutls_digest_algorithm_t dig;
 	uint8_t ch_hash[64];
 	gnutls_hash_hd_t h;
@@ -252,11 +262,75 @@ static int tls13_signed_content(const uint8_t *t, const struct msg *m, bool hrr,
 		start = m[1].off;
 	}
 	(void)gnutls_hash(h, t + start, cert_end - start);
+	size_t clen = strlen(context) + 1;
 	memset(out, 0x20, 64);
-	memcpy(out + 64, context, sizeof(context)); /* with its NUL, the separator */
-	gnutls_hash_deinit(h, out + 64 + sizeof(context));
-	*out_len = 64 + sizeof(context) + hlen;
+	memcpy(out + 64, context, clen);
+	gnutls_hash_deinit(h, out + 64 + clen);
+	*out_len = 64 + clen + hlen;
 	return 0;
+}
+
+/* TLS 1.2 ServerKeyExchange: the length of its parameters, before the
+ * signature; ECDHE (named curve, point) or else DHE (p, g, Ys). 0 when
+ * neither leaves exactly a signature after them. */
+static size_t ske_params_len(const struct msg *m)
+{
+	for (int ecdhe = 1; ecdhe >= 0; ecdhe--) {
+		struct rd r = { m->body, m->len, false };
+		if (ecdhe) {
+			if (rd_uint(&r, 1) != 3) /* named_curve */
+				continue;
+			rd_uint(&r, 2);
+			rd_bytes(&r, rd_uint(&r, 1));
+		} else {
+			for (int k = 0; k < 3; k++)
+				rd_bytes(&r, rd_uint(&r, 2));
+		}
+		size_t params = m->len - r.left;
+		rd_uint(&r, 2);
+		rd_bytes(&r, rd_uint(&r, 2));
+		if (!r.bad && r.left == 0)
+			return params;
+	}
+	return 0;
+}
+
+/* The server's own signature in the handshake, by the key of its
+ * certificate der (one of ours): TLS 1.3 CertificateVerify over the
+ * transcript up to its Certificate, TLS 1.2 ServerKeyExchange over both
+ * randoms and its parameters (so no static RSA key exchange: it signs
+ * nothing, and would let anyone pose as us). Only the monitor makes these,
+ * once before login. */
+static int verify_server_signature(const uint8_t *t, const struct msg *m, unsigned count, bool tls13,
+				   bool hrr, unsigned suite, unsigned sh, unsigned cert,
+				   const uint8_t *der, size_t der_len)
+{
+	if (cert + 1 >= count)
+		return -EBADMSG;
+	if (tls13) {
+		uint8_t content[64 + 64 + 64];
+		size_t len;
+		if (m[cert + 1].type != HS_CERTIFICATE_VERIFY)
+			return -EBADMSG;
+		int r = tls13_signed_content(t, m, hrr, suite, server_context, end_of(&m[cert]), content,
+					     &len);
+		if (r < 0)
+			return r;
+		gnutls_datum_t d = { content, (unsigned)len };
+		return verify_signature(der, der_len, true, m[cert + 1].body, m[cert + 1].len, &d);
+	}
+	const struct msg *ske = &m[cert + 1];
+	size_t params = ske->type == HS_SERVER_KEY_EXCHANGE ? ske_params_len(ske) : 0;
+	if (params == 0 || m[0].len < 34 || m[sh].len < 34)
+		return -EACCES;
+	uint8_t signed_data[64 + 2048];
+	if (params > sizeof(signed_data) - 64)
+		return -EACCES;
+	memcpy(signed_data, m[0].body + 2, 32);
+	memcpy(signed_data + 32, m[sh].body + 2, 32);
+	memcpy(signed_data + 64, ske->body, params);
+	gnutls_datum_t d = { signed_data, (unsigned)(64 + params) };
+	return verify_signature(der, der_len, false, ske->body + params, ske->len - params, &d);
 }
 
 int tls_proof_append(uint8_t *buf, size_t *len, unsigned htype, const uint8_t *body, size_t size)
@@ -276,11 +350,6 @@ int tls_proof_append(uint8_t *buf, size_t *len, unsigned htype, const uint8_t *b
 		memcpy(p + 4, body, size);
 	*len += 4 + size;
 	return 0;
-}
-
-static size_t end_of(const struct msg *m)
-{
-	return m->off + 4 + m->len;
 }
 
 int tls_proof_verify(const uint8_t *t, size_t n, const uint8_t *random,
@@ -336,15 +405,16 @@ int tls_proof_verify(const uint8_t *t, size_t n, const uint8_t *random,
 	if (tls13) {
 		uint8_t content[64 + 64 + 64];
 		size_t len;
-		r = tls13_signed_content(t, m, hrr, suite, end_of(&m[cert]), content, &len);
+		r = tls13_signed_content(t, m, hrr, suite, client_context, end_of(&m[cert]), content,
+					 &len);
 		if (r < 0)
 			return r;
 		gnutls_datum_t d = { content, (unsigned)len };
-		r = verify_signature(out, &m[cv], &d);
+		r = verify_signature(out->der[0], out->len[0], true, m[cv].body, m[cv].len, &d);
 	} else {
 		/* TLS 1.2 (RFC 5246 7.4.8): every message before CertificateVerify. */
 		gnutls_datum_t d = { (unsigned char *)t, (unsigned)m[cv].off };
-		r = verify_signature(out, &m[cv], &d);
+		r = verify_signature(out->der[0], out->len[0], false, m[cv].body, m[cv].len, &d);
 	}
 	if (r < 0)
 		return r;
@@ -361,7 +431,10 @@ int tls_proof_verify(const uint8_t *t, size_t n, const uint8_t *random,
 			return -EACCES;
 		for (unsigned j = 0; j < n_ours; j++)
 			if (memcmp(ours[j], sha256, sizeof(sha256)) == 0)
-				return 0;
+				return verify_server_signature(t, m, count, tls13, hrr, suite, sh, k,
+							       server.der[0], server.len[0]) < 0
+					       ? -EACCES
+					       : 0;
 		return -EACCES;
 	}
 	return -EACCES;

@@ -22,7 +22,7 @@ cp "$build/ftpsd/ftpsd" "$work/ftpsd.real"
 cat > "$work/ftpsd" <<WRAP
 #!/bin/sh
 export FTPSD_TEST_VALGRIND=1
-exec valgrind -q --error-exitcode=99 --log-file=$work/log.%p $work/ftpsd.real "\$@"
+exec valgrind -q --vgdb=no --error-exitcode=99 --log-file=$work/log.%p $work/ftpsd.real "\$@"
 WRAP
 chmod +x "$work/ftpsd"
 FTPSD_BIN="$work/ftpsd" /usr/bin/python3 -m pytest -p no:cacheprovider -q \

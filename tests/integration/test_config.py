@@ -1,12 +1,14 @@
 """Configuration: --check-config, --version, and a session refusing to start on a bad config."""
 
+import os
 import re
+import ssl
 import subprocess
 
 import pytest
 
 import ftpsd_testlib as lib
-from ftpsd_testlib import ROOT, Control, IO_TIMEOUT, ConnectionClosed, wait_for
+from ftpsd_testlib import PASSWORD, ROOT, USER, Control, IO_TIMEOUT, ConnectionClosed, wait_for
 
 GOOD = """\
 # A complete configuration, every key once.
@@ -191,3 +193,30 @@ def test_session_with_a_key_that_is_not_the_certificates_ends(server, tmp_path):
         except ConnectionClosed:
             pass
     assert wait_for(lambda: "does not match tls-key" in srv.log), srv.log
+
+
+def test_rsa_key_with_an_rsa_pss_certificate_serves_and_checks(server, tmp_path):
+    """The monitor compares key and certificate by their RSA modulus and exponent: an RSA
+    key may serve a certificate that restricts it to RSA-PSS (certtool --key-type rsa-pss)."""
+    key = lib.certtool_key(str(tmp_path / "rsa.key"), "rsa")
+    tmpl = tmp_path / "pss.tmpl"
+    tmpl.write_text('cn = "127.0.0.1"\nip_address = "127.0.0.1"\ntls_www_server\nsigning_key\n'
+                    'expiration_days = 30\n')
+    cert = str(tmp_path / "pss.pem")
+    subprocess.run(["certtool", "--generate-self-signed", "--load-privkey", key, "--key-type",
+                    "rsa-pss", "--hash", "sha256", "--template", str(tmpl), "--outfile", cert],
+                   check=True, capture_output=True, timeout=60)
+    os.chmod(tmp_path, 0o755)
+    os.chmod(cert, 0o644)
+    srv = server(tls_certificate=cert, tls_key=key)
+    ctx = ssl.create_default_context(cafile=cert)
+    ctx.check_hostname = False
+    with Control(srv.port) as c:
+        assert c.reply().code == 220
+        assert c.cmd("AUTH TLS").code == 234
+        c.starttls(ctx)
+        assert c.cmd("USER " + USER).code == 331
+        assert c.cmd("PASS " + PASSWORD).code == 230
+    r = subprocess.run([srv.binary, "--check-config", "--config", srv.config_path],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -36,7 +36,8 @@ static void make_ident(struct ident *id, gnutls_pk_algorithm_t pk, unsigned bits
 	    gnutls_x509_crt_set_expiration_time(id->crt, now + 86400) < 0 ||
 	    gnutls_x509_crt_set_dn_by_oid(id->crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn, (unsigned)strlen(cn)) < 0 ||
 	    gnutls_x509_crt_set_key(id->crt, id->key) < 0 ||
-	    gnutls_x509_crt_set_key_usage(id->crt, GNUTLS_KEY_DIGITAL_SIGNATURE) < 0 ||
+	    gnutls_x509_crt_set_key_usage(id->crt, GNUTLS_KEY_DIGITAL_SIGNATURE |
+						     (pk == GNUTLS_PK_RSA ? GNUTLS_KEY_KEY_ENCIPHERMENT : 0)) < 0 ||
 	    gnutls_x509_crt_sign2(id->crt, id->crt, id->key,
 				  pk == GNUTLS_PK_EDDSA_ED25519 ? GNUTLS_DIG_SHA512 : GNUTLS_DIG_SHA256, 0) < 0 ||
 	    gnutls_x509_crt_export2(id->crt, GNUTLS_X509_FMT_DER, &id->der) < 0 ||
@@ -129,7 +130,7 @@ out:
 }
 
 /* The SHA-256 of the server's certificate: ours, as the monitor knows it. */
-static uint8_t ours[1][32];
+static uint8_t ours[2][32];
 
 static const uint8_t random_a[32] = "0123456789abcdef0123456789abcde";
 static const uint8_t random_b[32] = "fedcba9876543210fedcba987654321";
@@ -144,7 +145,7 @@ static void check_transcript(const struct record *r, const struct ident *cli, un
 
 	if (t == NULL)
 		abort();
-	rc = tls_proof_verify(r->buf, r->len, random_a, ours, 1, &p);
+	rc = tls_proof_verify(r->buf, r->len, random_a, ours, 2, &p);
 	if (rc != 0)
 		fprintf(stderr, "%s: %d\n", what, rc);
 	CHECK(rc == 0);
@@ -161,7 +162,7 @@ static void check_transcript(const struct record *r, const struct ident *cli, un
 	CHECK(tls_proof_verify(r->buf, r->len, random_a, ours, 0, &p) == -EACCES);
 
 	/* Another session's handshake: its random is not ours. */
-	CHECK(tls_proof_verify(r->buf, r->len, random_b, ours, 1, &p) == -EACCES);
+	CHECK(tls_proof_verify(r->buf, r->len, random_b, ours, 2, &p) == -EACCES);
 
 	/* Any byte up to the client's CertificateVerify changed: a signature
 	 * that no longer verifies, or messages that no longer parse, never a
@@ -173,14 +174,14 @@ static void check_transcript(const struct record *r, const struct ident *cli, un
 			continue; /* a sample, and every byte near the signature */
 		memcpy(t, r->buf, r->len);
 		t[i] ^= 0x01;
-		rc = tls_proof_verify(t, r->len, random_a, ours, 1, &p);
+		rc = tls_proof_verify(t, r->len, random_a, ours, 2, &p);
 		if (rc == 0)
 			fprintf(stderr, "%s: byte %zu changed, still a proof\n", what, i);
 		CHECK(rc == -EACCES || rc == -EBADMSG);
 	}
 	/* Cut anywhere before its end: never a proof. */
 	for (size_t n = 0; n < end; n += step) {
-		rc = tls_proof_verify(r->buf, n, random_a, ours, 1, &p);
+		rc = tls_proof_verify(r->buf, n, random_a, ours, 2, &p);
 		CHECK(rc == -EACCES || rc == -EBADMSG);
 	}
 	free(t);
@@ -192,12 +193,14 @@ int main(int argc, char **argv)
 {
 	static uint8_t buf_a[TLS_PROOF_MAX], buf_b[TLS_PROOF_MAX];
 	struct record a = { buf_a, 0, random_a, 0 }, b = { buf_b, 0, random_a, 0 };
-	struct ident server, ecdsa, rsa, ed25519, p384;
+	struct ident server, rsa_server, ecdsa, rsa, ed25519, p384;
 	const char *tls13 = "NORMAL:-VERS-ALL:+VERS-TLS1.3";
 	const char *tls12 = "NORMAL:-VERS-ALL:+VERS-TLS1.2";
 
 	make_ident(&server, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), "server");
-	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, server.der.data, server.der.size, ours[0]) < 0)
+	make_ident(&rsa_server, GNUTLS_PK_RSA, 2048, "rsa-server");
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, server.der.data, server.der.size, ours[0]) < 0 ||
+	    gnutls_hash_fast(GNUTLS_DIG_SHA256, rsa_server.der.data, rsa_server.der.size, ours[1]) < 0)
 		return 1;
 	make_ident(&ecdsa, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), "ecdsa");
 	make_ident(&p384, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP384R1), "p384");
@@ -209,26 +212,34 @@ int main(int argc, char **argv)
 		const char *server, *client;
 		unsigned version;
 		const char *what;
+		const struct ident *srv; /* NULL: the ECDSA server */
 	} cases[] = {
-		{ &ecdsa, tls13, tls13, 0x0304, "TLS 1.3 ECDSA P-256" },
-		{ &p384, tls13, tls13, 0x0304, "TLS 1.3 ECDSA P-384" },
-		{ &rsa, tls13, tls13, 0x0304, "TLS 1.3 RSA-PSS" },
-		{ &ed25519, tls13, tls13, 0x0304, "TLS 1.3 Ed25519" },
+		{ &ecdsa, tls13, tls13, 0x0304, "TLS 1.3 ECDSA P-256", NULL },
+		{ &p384, tls13, tls13, 0x0304, "TLS 1.3 ECDSA P-384", NULL },
+		{ &rsa, tls13, tls13, 0x0304, "TLS 1.3 RSA-PSS", NULL },
+		{ &ed25519, tls13, tls13, 0x0304, "TLS 1.3 Ed25519", NULL },
 		{ &ecdsa, "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-256-GCM", tls13, 0x0304,
-		  "TLS 1.3 AES-256-GCM (SHA-384 transcript)" },
+		  "TLS 1.3 AES-256-GCM (SHA-384 transcript)", NULL },
 		/* The client's key share is for P-256; the server only takes
 		 * P-384: a HelloRetryRequest, then the second ClientHello. */
 		{ &ecdsa, "NORMAL:-VERS-ALL:+VERS-TLS1.3:-GROUP-ALL:+GROUP-SECP384R1",
 		  "NORMAL:-VERS-ALL:+VERS-TLS1.3:-GROUP-ALL:+GROUP-SECP256R1:+GROUP-SECP384R1", 0x0304,
-		  "TLS 1.3 after a HelloRetryRequest" },
-		{ &ecdsa, tls12, tls12, 0x0303, "TLS 1.2 ECDSA" },
-		{ &rsa, tls12, tls12, 0x0303, "TLS 1.2 RSA" },
+		  "TLS 1.3 after a HelloRetryRequest", NULL },
+		{ &ecdsa, tls12, tls12, 0x0303, "TLS 1.2 ECDSA", NULL },
+		{ &rsa, tls12, tls12, 0x0303, "TLS 1.2 RSA", NULL },
 		{ &rsa, tls12, "NORMAL:-VERS-ALL:+VERS-TLS1.2:-SIGN-ALL:+SIGN-RSA-SHA256:+SIGN-ECDSA-SHA256", 0x0303,
-		  "TLS 1.2 RSA PKCS#1 v1.5" },
-		{ &ed25519, tls12, tls12, 0x0303, "TLS 1.2 Ed25519" },
+		  "TLS 1.2 RSA PKCS#1 v1.5", NULL },
+		{ &ed25519, tls12, tls12, 0x0303, "TLS 1.2 Ed25519", NULL },
+		/* An RSA server certificate: its signature in ServerKeyExchange
+		 * (ECDHE, DHE) or CertificateVerify. */
+		{ &ecdsa, tls12, tls12, 0x0303, "TLS 1.2 ECDHE-RSA", &rsa_server },
+		{ &ecdsa, "NORMAL:-VERS-ALL:+VERS-TLS1.2:-KX-ALL:+DHE-RSA", tls12, 0x0303, "TLS 1.2 DHE-RSA",
+		  &rsa_server },
+		{ &rsa, tls13, tls13, 0x0304, "TLS 1.3 RSA server", &rsa_server },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int r = handshake(&server, cases[i].cli, cases[i].server, cases[i].client, &a);
+		int r = handshake(cases[i].srv ? cases[i].srv : &server, cases[i].cli, cases[i].server,
+				  cases[i].client, &a);
 		CHECK(r == 0);
 		if (r == 0)
 			check_transcript(&a, cases[i].cli, cases[i].version, cases[i].what);
@@ -252,8 +263,8 @@ int main(int argc, char **argv)
 	b.random = random_b;
 	CHECK(handshake(&server, &ecdsa, tls13, tls13, &b) == 0);
 	struct tls_proof p;
-	CHECK(tls_proof_verify(b.buf, b.len, random_a, ours, 1, &p) == -EACCES);
-	CHECK(tls_proof_verify(b.buf, b.len, random_b, ours, 1, &p) == 0);
+	CHECK(tls_proof_verify(b.buf, b.len, random_a, ours, 2, &p) == -EACCES);
+	CHECK(tls_proof_verify(b.buf, b.len, random_b, ours, 2, &p) == 0);
 	b.random = random_a;
 
 	/* The client's CertificateVerify taken from another handshake with the
@@ -282,15 +293,21 @@ int main(int argc, char **argv)
 			size_t n = cv_a + (cv_b_end - cv_b);
 			memcpy(t + n, a.buf + ma.off[ma.n - 1], a.len - ma.off[ma.n - 1]);
 			n += a.len - ma.off[ma.n - 1];
-			CHECK(tls_proof_verify(t, n, random_a, ours, 1, &p) == -EACCES);
+			CHECK(tls_proof_verify(t, n, random_a, ours, 2, &p) == -EACCES);
 		}
 	}
 
+	/* Static RSA key exchange: the server signs nothing, so anyone holding
+	 * only our certificate could have made the client sign this. */
+	CHECK(handshake(&rsa_server, &ecdsa, "NORMAL:-VERS-ALL:+VERS-TLS1.2:-KX-ALL:+RSA",
+			"NORMAL:-VERS-ALL:+VERS-TLS1.2:+RSA", &a) == 0);
+	CHECK(tls_proof_verify(a.buf, a.len, random_a, ours, 2, &p) == -EACCES);
+
 	/* Not handshakes at all. */
-	CHECK(tls_proof_verify((const uint8_t *)"", 0, random_a, ours, 1, &p) == -EBADMSG);
-	CHECK(tls_proof_verify((const uint8_t *)"\x01\x00\x00\x00", 4, random_a, ours, 1, &p) == -EBADMSG);
-	CHECK(tls_proof_verify((const uint8_t *)"\x01\xff\xff\xff", 4, random_a, ours, 1, &p) == -EBADMSG);
-	CHECK(tls_proof_verify(buf_a, TLS_PROOF_MAX + 1, random_a, ours, 1, &p) == -EBADMSG);
+	CHECK(tls_proof_verify((const uint8_t *)"", 0, random_a, ours, 2, &p) == -EBADMSG);
+	CHECK(tls_proof_verify((const uint8_t *)"\x01\x00\x00\x00", 4, random_a, ours, 2, &p) == -EBADMSG);
+	CHECK(tls_proof_verify((const uint8_t *)"\x01\xff\xff\xff", 4, random_a, ours, 2, &p) == -EBADMSG);
+	CHECK(tls_proof_verify(buf_a, TLS_PROOF_MAX + 1, random_a, ours, 2, &p) == -EBADMSG);
 
 	/* The recorder's bound. */
 	size_t len = 0;
@@ -301,6 +318,7 @@ int main(int argc, char **argv)
 	CHECK(tls_proof_append(buf_b, &len, 20, buf_a, 0) == -EMSGSIZE && len == TLS_PROOF_MAX);
 
 	free_ident(&server);
+	free_ident(&rsa_server);
 	free_ident(&ecdsa);
 	free_ident(&p384);
 	free_ident(&rsa);
