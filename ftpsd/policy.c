@@ -35,8 +35,10 @@ int policy_auth(const struct config *cfg, const struct policy_state *st)
 {
 	if (cfg->control_tls == TLS_POLICY_OFF)
 		return 534;
-	/* Once only: after CCC the session stays cleared. */
-	return st->tls || st->secured ? 503 : 0;
+	/* Once only: after CCC the session stays cleared. And before login
+	 * only (RFC 4217 leaves it to the server): the login settled what the
+	 * session is, and after it the server's key signs no handshake. */
+	return st->tls || st->secured || st->logged_in ? 503 : 0;
 }
 
 int policy_prot(const struct config *cfg, const struct policy_state *st, char level)

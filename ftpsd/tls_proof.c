@@ -6,6 +6,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum {
@@ -323,14 +324,16 @@ static int verify_server_signature(const uint8_t *t, const struct msg *m, unsign
 	size_t params = ske->type == HS_SERVER_KEY_EXCHANGE ? ske_params_len(ske) : 0;
 	if (params == 0 || m[0].len < 34 || m[sh].len < 34)
 		return -EACCES;
-	uint8_t signed_data[64 + 2048];
-	if (params > sizeof(signed_data) - 64)
+	uint8_t *signed_data = malloc(64 + params); /* params < TLS_PROOF_MAX */
+	if (signed_data == NULL)
 		return -EACCES;
 	memcpy(signed_data, m[0].body + 2, 32);
 	memcpy(signed_data + 32, m[sh].body + 2, 32);
 	memcpy(signed_data + 64, ske->body, params);
 	gnutls_datum_t d = { signed_data, (unsigned)(64 + params) };
-	return verify_signature(der, der_len, false, ske->body + params, ske->len - params, &d);
+	int r = verify_signature(der, der_len, false, ske->body + params, ske->len - params, &d);
+	free(signed_data);
+	return r;
 }
 
 int tls_proof_append(uint8_t *buf, size_t *len, unsigned htype, const uint8_t *body, size_t size)

@@ -83,6 +83,16 @@ def test_auth_again_after_tls_is_503(server, tls):
         assert c.cmd("NOOP").code == 200
 
 
+def test_auth_after_a_login_in_clear_is_503(server):
+    """control-tls = optional: a session that logged in in clear stays so (the login
+    settled it; after it the key signs no handshake)."""
+    srv = server(control_tls="optional")
+    with greeted(srv) as c:
+        c.login()
+        assert c.cmd("AUTH TLS").code == 503
+        assert c.cmd("PWD").code == 257
+
+
 def test_auth_unknown_mechanism_is_504(server):
     srv = server()
     with greeted(srv) as c:

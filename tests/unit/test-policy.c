@@ -47,6 +47,8 @@ int main(void)
 	CHECK(policy_auth(&c, &clear) == 0);
 	CHECK(policy_auth(&c, &tls) == 503);
 	CHECK(policy_auth(&c, &cleared) == 503);
+	const struct policy_state clear_login = { .logged_in = true };
+	CHECK(policy_auth(&c, &clear_login) == 503);
 	c.control_tls = TLS_POLICY_OFF;
 	CHECK(policy_auth(&c, &clear) == 534);
 

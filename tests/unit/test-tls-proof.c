@@ -235,6 +235,9 @@ int main(int argc, char **argv)
 		{ &ecdsa, tls12, tls12, 0x0303, "TLS 1.2 ECDHE-RSA", &rsa_server },
 		{ &ecdsa, "NORMAL:-VERS-ALL:+VERS-TLS1.2:-KX-ALL:+DHE-RSA", tls12, 0x0303, "TLS 1.2 DHE-RSA",
 		  &rsa_server },
+		{ &ecdsa, "NORMAL:-VERS-ALL:+VERS-TLS1.2:-KX-ALL:+DHE-RSA:-GROUP-ALL:+GROUP-FFDHE8192",
+		  "NORMAL:-VERS-ALL:+VERS-TLS1.2:-GROUP-ALL:+GROUP-FFDHE8192", 0x0303,
+		  "TLS 1.2 DHE-RSA ffdhe8192 (parameters over 2 KiB)", &rsa_server },
 		{ &rsa, tls13, tls13, 0x0304, "TLS 1.3 RSA server", &rsa_server },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
