@@ -150,42 +150,35 @@ static int certificate(const struct msg *m, bool tls13, struct tls_proof *out)
 	return out->count > 0 ? 0 : -EACCES;
 }
 
-/* A SignatureScheme (RFC 8446 4.2.3) as GnuTLS names it. TLS 1.3 binds the
- * ECDSA schemes to a curve and has no PKCS#1 v1.5; SHA-1 is never taken. */
+/* SignatureSchemes (RFC 8446 4.2.3) as GnuTLS names them, under TLS 1.2
+ * and under TLS 1.3, which binds the ECDSA schemes to a curve and has no
+ * PKCS#1 v1.5. SHA-1 is never taken. */
+static const struct {
+	uint16_t id;
+	gnutls_sign_algorithm_t tls12, tls13;
+} schemes[] = {
+	{ 0x0403, GNUTLS_SIGN_ECDSA_SHA256, GNUTLS_SIGN_ECDSA_SECP256R1_SHA256 },
+	{ 0x0503, GNUTLS_SIGN_ECDSA_SHA384, GNUTLS_SIGN_ECDSA_SECP384R1_SHA384 },
+	{ 0x0603, GNUTLS_SIGN_ECDSA_SHA512, GNUTLS_SIGN_ECDSA_SECP521R1_SHA512 },
+	{ 0x0804, GNUTLS_SIGN_RSA_PSS_RSAE_SHA256, GNUTLS_SIGN_RSA_PSS_RSAE_SHA256 },
+	{ 0x0805, GNUTLS_SIGN_RSA_PSS_RSAE_SHA384, GNUTLS_SIGN_RSA_PSS_RSAE_SHA384 },
+	{ 0x0806, GNUTLS_SIGN_RSA_PSS_RSAE_SHA512, GNUTLS_SIGN_RSA_PSS_RSAE_SHA512 },
+	{ 0x0807, GNUTLS_SIGN_EDDSA_ED25519, GNUTLS_SIGN_EDDSA_ED25519 },
+	{ 0x0808, GNUTLS_SIGN_EDDSA_ED448, GNUTLS_SIGN_EDDSA_ED448 },
+	{ 0x0809, GNUTLS_SIGN_RSA_PSS_SHA256, GNUTLS_SIGN_RSA_PSS_SHA256 },
+	{ 0x080a, GNUTLS_SIGN_RSA_PSS_SHA384, GNUTLS_SIGN_RSA_PSS_SHA384 },
+	{ 0x080b, GNUTLS_SIGN_RSA_PSS_SHA512, GNUTLS_SIGN_RSA_PSS_SHA512 },
+	{ 0x0401, GNUTLS_SIGN_RSA_SHA256, GNUTLS_SIGN_UNKNOWN },
+	{ 0x0501, GNUTLS_SIGN_RSA_SHA384, GNUTLS_SIGN_UNKNOWN },
+	{ 0x0601, GNUTLS_SIGN_RSA_SHA512, GNUTLS_SIGN_UNKNOWN },
+};
+
 static gnutls_sign_algorithm_t scheme(unsigned id, bool tls13)
 {
-	switch (id) {
-	case 0x0403:
-		return tls13 ? GNUTLS_SIGN_ECDSA_SECP256R1_SHA256 : GNUTLS_SIGN_ECDSA_SHA256;
-	case 0x0503:
-		return tls13 ? GNUTLS_SIGN_ECDSA_SECP384R1_SHA384 : GNUTLS_SIGN_ECDSA_SHA384;
-	case 0x0603:
-		return tls13 ? GNUTLS_SIGN_ECDSA_SECP521R1_SHA512 : GNUTLS_SIGN_ECDSA_SHA512;
-	case 0x0804:
-		return GNUTLS_SIGN_RSA_PSS_RSAE_SHA256;
-	case 0x0805:
-		return GNUTLS_SIGN_RSA_PSS_RSAE_SHA384;
-	case 0x0806:
-		return GNUTLS_SIGN_RSA_PSS_RSAE_SHA512;
-	case 0x0807:
-		return GNUTLS_SIGN_EDDSA_ED25519;
-	case 0x0808:
-		return GNUTLS_SIGN_EDDSA_ED448;
-	case 0x0809:
-		return GNUTLS_SIGN_RSA_PSS_SHA256;
-	case 0x080a:
-		return GNUTLS_SIGN_RSA_PSS_SHA384;
-	case 0x080b:
-		return GNUTLS_SIGN_RSA_PSS_SHA512;
-	case 0x0401:
-		return tls13 ? GNUTLS_SIGN_UNKNOWN : GNUTLS_SIGN_RSA_SHA256;
-	case 0x0501:
-		return tls13 ? GNUTLS_SIGN_UNKNOWN : GNUTLS_SIGN_RSA_SHA384;
-	case 0x0601:
-		return tls13 ? GNUTLS_SIGN_UNKNOWN : GNUTLS_SIGN_RSA_SHA512;
-	default:
-		return GNUTLS_SIGN_UNKNOWN;
-	}
+	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
+		if (schemes[i].id == id)
+			return tls13 ? schemes[i].tls13 : schemes[i].tls12;
+	return GNUTLS_SIGN_UNKNOWN;
 }
 
 /* A signature (scheme, length, bytes: all of sig_struct) by the key of the
