@@ -190,9 +190,9 @@ static void start_tls(struct session *s)
 	tls_names(s->ctl_tls, &version, &cipher);
 	mm_tls_info(version, cipher);
 
-	const uint8_t *der[1], *msgs;
-	size_t len[1], msgs_len;
-	if (tls_peer_certificates(s->ctl_tls, der, len, 1) > 0 &&
+	const uint8_t *msgs;
+	size_t msgs_len;
+	if (tls_has_peer_certificate(s->ctl_tls) &&
 	    (tls_handshake_messages(s->ctl_tls, &msgs, &msgs_len) < 0 || mm_cert(msgs, msgs_len) < 0) &&
 	    s->cfg->tls_client_certificate_invalid == CERT_INVALID_CLOSE) {
 		/* RFC 4217 9.1: a certificate the server does not accept may end

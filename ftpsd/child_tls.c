@@ -544,21 +544,11 @@ int tls_send_ticket(struct tls *t)
 	return 0;
 }
 
-unsigned tls_peer_certificates(const struct tls *t, const uint8_t **der, size_t *len,
-			       unsigned max)
+bool tls_has_peer_certificate(const struct tls *t)
 {
 	unsigned n = 0;
-	const gnutls_datum_t *list = gnutls_certificate_get_peers(t->s, &n);
 
-	if (list == NULL)
-		return 0;
-	if (n > max)
-		n = max;
-	for (unsigned i = 0; i < n; i++) {
-		der[i] = list[i].data;
-		len[i] = list[i].size;
-	}
-	return n;
+	return gnutls_certificate_get_peers(t->s, &n) != NULL && n > 0;
 }
 
 void tls_retire_key(void)

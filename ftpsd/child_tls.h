@@ -47,10 +47,9 @@ size_t tls_record_size(struct tls *t);
 /* Send one new session ticket (TLS 1.3 only; a no-op otherwise). */
 int tls_send_ticket(struct tls *t);
 bool tls_resumed(const struct tls *t);
-/* The client's certificate chain from the handshake (DER, leaf first; up to
- * max entries, pointing into the session): how many, 0 when none. */
-unsigned tls_peer_certificates(const struct tls *t, const uint8_t **der, size_t *len,
-			       unsigned max);
+/* Whether the client sent a certificate (the monitor takes it from the
+ * handshake's messages, tls_handshake_messages). */
+bool tls_has_peer_certificate(const struct tls *t);
 /* After login with data-tls-reuse: data handshakes resume, so none may sign;
  * one that would (a full handshake) fails, and tls_take_refused_signature()
  * says so once. The monitor refuses such signatures too. */

@@ -704,14 +704,15 @@ void monitor_run(const struct config *cfg, struct launch *l)
 	/* The child does not test its keys by a signature (one signature is all
 	 * it gets before login): the key and the certificate must match here. */
 	for (unsigned i = 0; i < cp.identities; i++) {
+		const struct config *c = i == 0 ? cfg : &cfg->hosts[i - 1];
 		if (cp.cert_pem[i] == NULL)
 			continue;
 		r = monitor_tls_leaf(i, cp.cert_pem[i], cp.cert_len[i], m.ours[m.n_ours]);
 		if (r < 0) {
 			kill(m.child, SIGKILL);
 			reap_child(&m);
-			fatalx("tls-certificate %s", r == -EKEYREJECTED ? "does not match tls-key"
-								   : "has no certificate");
+			fatalx("tls-certificate %s %s", c->tls_certificate,
+			       r == -EKEYREJECTED ? "does not match tls-key" : "holds no certificate");
 		}
 		m.n_ours++;
 		free(cp.cert_pem[i]);
