@@ -116,9 +116,49 @@ bool data_transfer_active(const struct session *s)
 	return s->xfer.dir != XFER_NONE;
 }
 
+/* The reply for an upload's file that failed with -e. */
+static int upload_error_code(int e)
+{
+	switch (e) {
+	case -ENOSPC:
+		return 452;
+	case -EDQUOT:
+	case -EFBIG:
+		return 552;
+	case -ERANGE:
+		return 554;
+	case -EACCES:
+	case -EPERM:
+	case -EROFS:
+	case -ENOENT:
+	case -ENOTDIR:
+		return 550;
+	case -EEXIST:
+	case -EISDIR:
+	case -EINVAL:
+	case -ENAMETOOLONG:
+		return 553;
+	default:
+		return 451;
+	}
+}
+
+/* Tell the monitor the transfer ended (it logs it, and puts a complete
+ * upload in place); its answer. */
+static int xfer_report(struct session *s, bool complete)
+{
+	struct transfer *x = &s->xfer;
+
+	return mm_xfer(x->path, x->dir == XFER_SEND ? IPC_XFER_SENT : IPC_XFER_RECEIVED, x->bytes,
+		       now_ms() - x->start_ms,
+		       (complete ? IPC_XFER_COMPLETE : 0) | (x->ascii ? IPC_XFER_ASCII : 0) |
+			       (x->unsure ? IPC_XFER_UNSURE : 0));
+}
+
 static void xfer_finish(struct session *s, int code, const char *text)
 {
 	struct transfer *x = &s->xfer;
+	char failed[160];
 
 	if (x->file_fd >= 0)
 		close(x->file_fd);
@@ -126,15 +166,54 @@ static void xfer_finish(struct session *s, int code, const char *text)
 	if (s->data_fd >= 0)
 		shutdown(s->data_fd, SHUT_WR);
 	data_close(s);
-	if (!x->listing)
-		mm_xfer(x->path, x->dir == XFER_SEND ? IPC_XFER_SENT : IPC_XFER_RECEIVED, x->bytes,
-			now_ms() - x->start_ms,
-			(code == 226 ? IPC_XFER_COMPLETE : 0) | (x->ascii ? IPC_XFER_ASCII : 0));
+	if (!x->listing) {
+		int r = xfer_report(s, code == 226);
+		if (r < 0 && code == 226) {
+			code = upload_error_code(r);
+			snprintf(failed, sizeof(failed), "Upload received, but it could not be stored: %s.",
+				 strerror(-r));
+			text = failed;
+		}
+	}
 	if (code != 226)
 		log_info("transfer of %s ended with %d after %llu bytes", x->path, code,
 			 (unsigned long long)x->bytes);
 	x->dir = XFER_NONE;
 	reply(s, code, "%s", text);
+}
+
+void data_end(struct session *s)
+{
+	if (!data_transfer_active(s))
+		return;
+	if (!s->xfer.listing)
+		(void)xfer_report(s, false);
+	s->xfer.dir = XFER_NONE;
+}
+
+/* The data connection is up and checked: only now is an upload's file
+ * opened (created, truncated), so that a refused or vanished connection
+ * changes nothing. false after answering an error. */
+static bool open_upload(struct session *s)
+{
+	struct transfer *x = &s->xfer;
+	char text[160];
+	uint64_t start;
+	int fd, r;
+
+	r = mm_open(x->path, x->how, x->offset, &fd, &start);
+	if (r < 0) {
+		if (r == -ERANGE)
+			snprintf(text, sizeof(text), "Restart offset %llu is beyond the end of the file.",
+				 (unsigned long long)x->offset);
+		else
+			snprintf(text, sizeof(text), "Could not create file: %s.", strerror(-r));
+		xfer_finish(s, upload_error_code(r), text);
+		return false;
+	}
+	x->file_fd = fd;
+	x->offset = start;
+	return true;
 }
 
 static void data_failed_reply(struct session *s)
@@ -155,6 +234,8 @@ static void xfer_ready(struct session *s)
 		xfer_finish(s, 522, "Data connection must resume the TLS session of the control connection.");
 		return;
 	}
+	if (s->xfer.dir == XFER_RECV && s->xfer.file_fd < 0 && !open_upload(s))
+		return;
 	s->xfer.phase = XP_RUN;
 }
 
@@ -273,6 +354,7 @@ void data_start(struct session *s, const struct xfer_request *rq)
 	memset(x, 0, sizeof(*x));
 	x->dir = rq->dir;
 	x->file_fd = rq->file_fd;
+	x->how = rq->how;
 	x->size = rq->size;
 	x->offset = rq->offset;
 	x->listing = rq->listing;
@@ -320,15 +402,6 @@ void data_abort(struct session *s)
 		log_warn("upload of %s aborted after %llu bytes: the file is incomplete", s->xfer.path,
 			 (unsigned long long)s->xfer.bytes);
 	xfer_finish(s, 426, "Connection closed; transfer aborted.");
-}
-
-static int write_error_code(int e)
-{
-	if (e == ENOSPC)
-		return 452;
-	if (e == EDQUOT || e == EFBIG)
-		return 552;
-	return 451;
 }
 
 /* TYPE A out: LF becomes CRLF (an existing CRLF stays as it is). */
@@ -447,15 +520,14 @@ static void finish_upload(struct session *s)
 {
 	struct transfer *x = &s->xfer;
 
-	bool truncated = s->data_tls != NULL && !x->eof_clean;
-
-	if (truncated) {
+	x->unsure = s->data_tls != NULL && !x->eof_clean;
+	if (x->unsure) {
 		/* The peer (or someone in between) closed TCP without TLS saying the
 		 * data was complete: the file may be cut short. */
 		log_warn("upload of %s ended without TLS close_notify after %llu bytes: it may be truncated",
 			 x->path, (unsigned long long)x->bytes);
 		if (s->cfg->data_tls_strict_eof) {
-			xfer_finish(s, 451, "Upload ended without TLS close_notify: possibly truncated.");
+			xfer_finish(s, 426, "Upload ended without TLS close_notify: possibly truncated, not stored.");
 			return;
 		}
 	}
@@ -464,10 +536,10 @@ static void finish_upload(struct session *s)
 		char text[128];
 		int e = errno;
 		snprintf(text, sizeof(text), "Error writing file: %s.", strerror(e));
-		xfer_finish(s, write_error_code(e), text);
+		xfer_finish(s, upload_error_code(-e), text);
 		return;
 	}
-	xfer_finish(s, 226, truncated ? "Transfer complete (no TLS close_notify: possibly truncated)."
+	xfer_finish(s, 226, x->unsure ? "Transfer complete (no TLS close_notify: possibly truncated)."
 				      : "Transfer complete.");
 }
 
@@ -484,7 +556,7 @@ static bool write_out(struct session *s, const uint8_t *buf, size_t n)
 			char text[128];
 			int e = errno;
 			snprintf(text, sizeof(text), "Error writing file: %s.", strerror(e));
-			xfer_finish(s, write_error_code(e), text);
+			xfer_finish(s, upload_error_code(-e), text);
 			return false;
 		}
 		done += (size_t)w;

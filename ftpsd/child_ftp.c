@@ -52,6 +52,7 @@ uint64_t now_ms(void)
 
 void session_end(struct session *s, int status)
 {
+	data_end(s);
 	if (s->ctl_tls != NULL)
 		(void)tls_bye(s->ctl_tls);
 	_exit(status);
@@ -966,16 +967,15 @@ static void cmd_retr(struct session *s, char *arg)
 	take_rest(s, &offset);
 	if (!resolve(s, arg, path) || !data_allowed(s))
 		return;
-	r = mm_open(path, IPC_OPEN_READ, 0, &fd, &size);
-	if (r < 0) {
-		open_error(s, r, "Failed to open file");
-		return;
-	}
-	if (offset > size) {
-		close(fd);
+	r = mm_open(path, IPC_OPEN_SEND, offset, &fd, &size);
+	if (r == -ERANGE) {
 		data_close(s);
 		reply(s, 554, "Restart offset %llu is beyond the end of the file.",
 		      (unsigned long long)offset);
+		return;
+	}
+	if (r < 0) {
+		open_error(s, r, "Failed to open file");
 		return;
 	}
 	reply(s, 150, "Opening %s mode data connection for %s (%llu bytes).",
@@ -985,29 +985,36 @@ static void cmd_retr(struct session *s, char *arg)
 	data_start(s, &rq);
 }
 
-/* STOR, APPE and STOU: how the file is opened is the only difference. */
+/* STOR, APPE and STOU: how the file is opened is the only difference. The
+ * file itself is opened only once the data connection is up (data_start):
+ * here it is only looked at, so that the common refusals come before 150. */
 static void store(struct session *s, const char *path, unsigned how, uint64_t offset,
 		  const char *shown)
 {
-	uint64_t size;
-	int fd, r;
+	int r;
 
 	if (s->read_only) {
 		reply(s, 550, "Permission denied.");
 		data_close(s);
 		return;
 	}
-	r = mm_open(path, how, offset, &fd, &size);
+	r = mm_upload_check(path, how, offset);
+	if (r == -ERANGE) {
+		reply(s, 554, "Restart offset %llu is beyond the end of the file.",
+		      (unsigned long long)offset);
+		data_close(s);
+		return;
+	}
 	if (r < 0) {
-		open_error(s, r, "Could not create file");
+		change_error(s, r, "Could not create file");
+		data_close(s);
 		return;
 	}
 	if (how == IPC_OPEN_UNIQUE)
 		reply(s, 150, "FILE: %s", shown);
 	else
 		reply(s, 150, "Ok to send data.");
-	struct xfer_request rq = { .dir = XFER_RECV, .file_fd = fd,
-				   .offset = how == IPC_OPEN_APPEND ? size : offset,
+	struct xfer_request rq = { .dir = XFER_RECV, .file_fd = -1, .how = how, .offset = offset,
 				   .ascii = s->type_ascii, .path = path };
 	data_start(s, &rq);
 }
@@ -1709,6 +1716,17 @@ static int poll_timeout(const struct session *s)
 	return until > now ? (int)(until - now) : 0;
 }
 
+static struct session *the_session;
+
+/* The monitor did not answer within the idle timeout: it is stopped or
+ * stuck, and nothing may go through it now, the log included. */
+static void monitor_silent(void)
+{
+	if (the_session != NULL)
+		reply(the_session, 421, "Service not available; closing the connection.");
+	_exit(1);
+}
+
 void session_run(const struct config *cfg, int ctl, bool implicit, const char *peer,
 		 const struct sockaddr_storage *peer_addr)
 {
@@ -1719,6 +1737,8 @@ void session_run(const struct config *cfg, int ctl, bool implicit, const char *p
 		abort();
 	s->cfg = s->root_cfg = cfg;
 	s->ctl = ctl;
+	the_session = s;
+	mm_set_timeout(cfg->idle_timeout_ms, monitor_silent);
 	s->pasv_fd = s->data_fd = -1;
 	s->xfer.file_fd = -1;
 	snprintf(s->peer, sizeof(s->peer), "%s", peer);

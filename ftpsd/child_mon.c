@@ -1,6 +1,7 @@
 #include "child_mon.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -8,11 +9,19 @@
 #include "ipc.h"
 
 static int mm_fd = -1;
+static int mm_timeout_ms = -1;
+static void (*mm_silent)(void);
 static struct ipc_msg mm_msg;
 
 void mm_init(int fd)
 {
 	mm_fd = fd;
+}
+
+void mm_set_timeout(unsigned ms, void (*silent)(void))
+{
+	mm_timeout_ms = ms > 0x7fffffffu ? 0x7fffffff : (int)ms;
+	mm_silent = silent;
 }
 
 int mm_socket(void)
@@ -29,7 +38,19 @@ static _Noreturn void mm_broken(void)
 
 static struct ipc_msg *mm_call(struct ipc_msg *m)
 {
+	struct pollfd p = { .fd = mm_fd, .events = POLLIN };
+	int r;
+
 	if (ipc_send(mm_fd, m) < 0)
+		mm_broken();
+	/* A monitor that does not answer (stopped, stuck) must not keep the
+	 * session open past its idle timeout. */
+	do
+		r = poll(&p, 1, mm_timeout_ms);
+	while (r < 0 && errno == EINTR);
+	if (r == 0 && mm_silent != NULL)
+		mm_silent();
+	if (r <= 0)
 		mm_broken();
 	if (ipc_recv(mm_fd, m) < 0 || m->type != IPC_ANSWER)
 		mm_broken();
@@ -131,6 +152,15 @@ int mm_open(const char *path, unsigned how, uint64_t offset, int *fd, uint64_t *
 	return rc;
 }
 
+int mm_upload_check(const char *path, unsigned how, uint64_t offset)
+{
+	ipc_init(&mm_msg, IPC_UPLOAD_CHECK);
+	ipc_put_str(&mm_msg, path);
+	ipc_put_u32(&mm_msg, how);
+	ipc_put_u64(&mm_msg, offset);
+	return rc_call();
+}
+
 int mm_list(const char *path, unsigned format, unsigned flags, const char *arg, int *fd)
 {
 	ipc_init(&mm_msg, IPC_LIST);
@@ -204,7 +234,7 @@ void mm_tls_info(const char *version, const char *cipher)
 	(void)rc_call();
 }
 
-void mm_xfer(const char *path, unsigned direction, uint64_t bytes, uint64_t ms, unsigned flags)
+int mm_xfer(const char *path, unsigned direction, uint64_t bytes, uint64_t ms, unsigned flags)
 {
 	ipc_init(&mm_msg, IPC_XFER);
 	ipc_put_str(&mm_msg, path);
@@ -212,7 +242,7 @@ void mm_xfer(const char *path, unsigned direction, uint64_t bytes, uint64_t ms, 
 	ipc_put_u64(&mm_msg, bytes);
 	ipc_put_u64(&mm_msg, ms);
 	ipc_put_u32(&mm_msg, flags);
-	(void)rc_call();
+	return rc_call();
 }
 
 int mm_user(const char *user, bool tls, unsigned *flags)

@@ -14,6 +14,9 @@ struct mm_stat {
 };
 
 void mm_init(int fd);
+/* Wait at most ms for each answer; past it, silent() runs (it should tell
+ * the client and end the session) and the child ends. */
+void mm_set_timeout(unsigned ms, void (*silent)(void));
 /* The monitor's socket, polled so that the child notices the monitor's death
  * (PR_SET_PDEATHSIG cannot: the monitor may run as a user that may not
  * signal the child). */
@@ -33,6 +36,8 @@ int mm_user(const char *user, bool tls, unsigned *flags);
 int mm_cert(const uint8_t *msgs, size_t len);
 int mm_stat(const char *path, struct mm_stat *st);
 int mm_open(const char *path, unsigned how, uint64_t offset, int *fd, uint64_t *size);
+/* May an upload (IPC_OPEN_WRITE, APPEND, UNIQUE) start? 0 or -errno. */
+int mm_upload_check(const char *path, unsigned how, uint64_t offset);
 int mm_list(const char *path, unsigned format, unsigned flags, const char *arg, int *fd);
 /* IPC_MKDIR, IPC_RMDIR, IPC_DELETE: one path, 0 or -errno. */
 int mm_path_op(unsigned type, const char *path);
@@ -41,7 +46,8 @@ int mm_chmod(const char *path, unsigned mode);
 int mm_settime(const char *path, int64_t mtime);
 /* Test builds: ask the monitor to run a test hook; its answer, if it lives. */
 int mm_test_hook(unsigned hook);
-/* Tell the monitor what TLS the control connection uses, and about each
- * finished transfer (no answers). */
+/* Tell the monitor what TLS the control connection uses. */
 void mm_tls_info(const char *version, const char *cipher);
-void mm_xfer(const char *path, unsigned direction, uint64_t bytes, uint64_t ms, unsigned flags);
+/* A transfer ended (IPC_XFER_* flags): the monitor logs it and puts a
+ * complete upload in place. 0, or -errno when that failed. */
+int mm_xfer(const char *path, unsigned direction, uint64_t bytes, uint64_t ms, unsigned flags);

@@ -29,6 +29,8 @@ struct transfer {
 	bool ascii;        /* TYPE A: LF <-> CRLF on the fly */
 	bool prev_cr;      /* ASCII state across buffers */
 	bool eof_clean;    /* PROT P upload ended with close_notify */
+	bool unsure;       /* PROT P upload ended without it: perhaps cut short */
+	unsigned how;      /* uploads: IPC_OPEN_WRITE, APPEND or UNIQUE */
 	uint64_t start_ms;
 	char path[IPC_MAX_PATH];
 };
@@ -36,9 +38,10 @@ struct transfer {
 /* How a transfer starts: everything the command decided. */
 struct xfer_request {
 	enum xfer_dir dir;
-	int file_fd;
+	int file_fd;       /* downloads; uploads open theirs once the data connection is up */
+	unsigned how;      /* uploads: IPC_OPEN_WRITE, APPEND or UNIQUE */
 	uint64_t size;
-	uint64_t offset;   /* REST, or where APPE starts */
+	uint64_t offset;   /* REST */
 	bool listing;
 	bool ascii;
 	const char *path;
@@ -119,4 +122,6 @@ void data_step(struct session *s);
 short data_events(const struct session *s);
 /* ABOR: end a running transfer with 426. */
 void data_abort(struct session *s);
+/* The session ends: a transfer still running is reported as cut off. */
+void data_end(struct session *s);
 bool data_transfer_active(const struct session *s);

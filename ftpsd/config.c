@@ -30,6 +30,7 @@ static const char *const tls_names[] = { "off", "optional", "required", NULL };
 static const char *const user_tls_names[] = { "optional", "required", "forbidden", NULL };
 static const char *const client_cert_names[] = { "off", "request", "require", NULL };
 static const char *const cert_invalid_names[] = { "close", "refuse", NULL };
+static const char *const upload_mode_names[] = { "atomic", "in-place", NULL };
 
 #define F(field) offsetof(struct config, field)
 
@@ -52,6 +53,7 @@ static const struct key keys[] = {
 	{ "data-tls-reuse", V_REUSE, F(data_tls_reuse), 0, 0, NULL },
 	{ "data-tls-strict-eof", V_BOOL, F(data_tls_strict_eof), 0, 0, NULL },
 	{ "upload-fsync", V_BOOL, F(upload_fsync), 0, 0, NULL },
+	{ "upload-mode", V_ENUM, F(upload_mode), 0, 0, upload_mode_names },
 	{ "active-mode", V_BOOL, F(active_mode), 0, 0, NULL },
 	{ "ccc", V_BOOL, F(ccc), 0, 0, NULL },
 	{ "tls-client-certificate", V_ENUM, F(tls_client_certificate), 0, 0, client_cert_names },

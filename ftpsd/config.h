@@ -11,6 +11,8 @@ enum tls_policy { TLS_POLICY_OFF, TLS_POLICY_OPTIONAL, TLS_POLICY_REQUIRED };
 enum user_tls { USER_TLS_OPTIONAL, USER_TLS_REQUIRED, USER_TLS_FORBIDDEN };
 enum client_cert { CLIENT_CERT_OFF, CLIENT_CERT_REQUEST, CLIENT_CERT_REQUIRE };
 enum cert_invalid { CERT_INVALID_CLOSE, CERT_INVALID_REFUSE };
+/* How uploads reach their name: complete or not at all, or written in place. */
+enum upload_mode { UPLOAD_ATOMIC, UPLOAD_IN_PLACE };
 
 struct config {
 	char *tls_certificate;
@@ -35,6 +37,7 @@ struct config {
 	enum user_tls anonymous_tls;
 	enum client_cert tls_client_certificate;
 	enum cert_invalid tls_client_certificate_invalid;
+	enum upload_mode upload_mode;
 	bool anonymous;
 	bool anonymous_write;
 	bool ccc;

@@ -21,7 +21,9 @@ enum ipc_type {
 	IPC_SIGN = 2,  /* u32 identity, u32 kind, u32 algo, u32 flags, bytes input -> i32 rc, bytes signature */
 	IPC_AUTH = 3,  /* str user, str password, u32 session flags -> i32 rc, u32 user flags */
 	IPC_STAT = 4,  /* str path -> i32 rc, u32 mode, u64 size, i64 mtime */
-	IPC_OPEN = 5,  /* str path, u32 how, u64 offset -> i32 rc, u64 size; + fd */
+	IPC_OPEN = 5,  /* str path, u32 how, u64 offset -> i32 rc, u64 size; + fd.
+			* IPC_OPEN_SEND and the writing hows start a transfer, which
+			* IPC_XFER ends (the monitor logs it even if the child dies). */
 	IPC_LIST = 6,  /* str path, u32 format, u32 flags, str arg -> i32 rc; + memfd */
 	IPC_MKDIR = 7,   /* str path -> i32 rc */
 	IPC_RMDIR = 8,   /* str path -> i32 rc */
@@ -30,19 +32,30 @@ enum ipc_type {
 	IPC_CHMOD = 11,  /* str path, u32 mode -> i32 rc */
 	IPC_SETTIME = 12, /* str path, i64 mtime -> i32 rc */
 	IPC_TLS_INFO = 13, /* str version, str cipher -> i32 0 */
-	IPC_XFER = 14,   /* str path, u32 direction, u64 bytes, u64 ms, u32 flags -> i32 0 */
+	IPC_XFER = 14,   /* str path, u32 direction, u64 bytes, u64 ms, u32 flags -> i32 rc:
+			  * a transfer ended; an upload's file is put in place here */
 	IPC_USER = 15,   /* str user, u32 session flags -> i32 rc (IPC_USER_*), u32 user flags */
 	IPC_CERT = 16,   /* (nothing) -> i32 rc: check the client certificate in the handshake sent */
 	IPC_HOST = 17,   /* u32 identity (0 global, i+1 virtual host i) -> i32 0 */
 	IPC_HANDSHAKE = 18, /* bytes part of the control handshake's messages -> i32 0 */
+	IPC_UPLOAD_CHECK = 19, /* str path, u32 how, u64 offset -> i32 rc: may this upload
+				* start? (nothing is created before the data connection) */
 	IPC_TEST_HOOK = 99, /* u32 hook; only in builds with -Dtest-hooks=true */
 	IPC_ANSWER = 100,
 };
 
 /* IPC_SIGN kinds */
 enum { IPC_SIGN_DATA = 0, IPC_SIGN_HASH = 1 };
-/* IPC_OPEN hows */
-enum { IPC_OPEN_READ = 0, IPC_OPEN_WRITE = 1, IPC_OPEN_APPEND = 2, IPC_OPEN_UNIQUE = 3 };
+/* IPC_OPEN hows. READ is a look at a file (HASH, SIZE); SEND is RETR's file,
+ * from offset; WRITE (STOR, from offset), APPEND and UNIQUE (STOU, a new name
+ * only) are uploads. */
+enum {
+	IPC_OPEN_READ = 0,
+	IPC_OPEN_WRITE = 1,
+	IPC_OPEN_APPEND = 2,
+	IPC_OPEN_UNIQUE = 3,
+	IPC_OPEN_SEND = 4,
+};
 /* IPC_LIST formats and flags */
 enum { IPC_LIST_LONG = 0, IPC_LIST_NAMES = 1, IPC_LIST_MLSD = 2 };
 enum { IPC_LIST_ALL = 1, IPC_LIST_SELF = 2 };
@@ -58,7 +71,11 @@ enum {
 };
 /* IPC_XFER directions and flags */
 enum { IPC_XFER_SENT = 0, IPC_XFER_RECEIVED = 1 };
-enum { IPC_XFER_COMPLETE = 1, IPC_XFER_ASCII = 2 };
+/* COMPLETE: every byte arrived or left (an upload is put in place);
+ * UNSURE: an upload ended by the TCP close alone, without TLS close_notify,
+ * so it may be cut short (put in place unless data-tls-strict-eof, and
+ * logged incomplete). */
+enum { IPC_XFER_COMPLETE = 1, IPC_XFER_ASCII = 2, IPC_XFER_UNSURE = 4 };
 /* IPC_AUTH answer flags */
 enum { IPC_USER_READ_ONLY = 1 };
 /* IPC_AUTH answer codes besides 0 and -errno */

@@ -57,9 +57,28 @@ struct monitor {
 	unsigned failures;
 	unsigned signatures;
 	char user[256];
+	bool atomic_uploads; /* upload-mode for the logged-in user */
+	/* The transfer under way, from the IPC_OPEN that starts it to the
+	 * IPC_XFER that ends it: its record is written even if the child dies
+	 * in between, and an upload is put in place only at its end. */
+	struct {
+		bool open;
+		uint32_t direction; /* IPC_XFER_SENT, IPC_XFER_RECEIVED */
+		char path[IPC_MAX_PATH];
+		uint64_t start_ms;
+		struct fs_upload up;
+	} xfer;
 };
 
 typedef void (*monitor_handler)(struct monitor *, struct mon_request *);
+
+/* A finished transfer, for its log entries. */
+struct xfer_record {
+	uint32_t direction;
+	uint64_t bytes, ms;
+	bool ascii, complete;
+	const char *path;
+};
 
 static void answer(struct monitor *m, struct ipc_msg *a)
 {
@@ -184,6 +203,8 @@ static void login(struct monitor *m, const struct account *acct, int code, const
 	}
 	umask((mode_t)m->cfg->umask);
 	monitor_fs_set_root(root, (acct->flags & IPC_USER_READ_ONLY) != 0);
+	m->atomic_uploads = (acct->has_upload_mode ? acct->upload_mode : m->cfg->upload_mode) ==
+			    UPLOAD_ATOMIC;
 	m->phase = PHASE_LOGGEDIN;
 	snprintf(m->user, sizeof(m->user), "%s", acct->name);
 	snprintf(m->root, sizeof(m->root), "%s", acct->root);
@@ -331,15 +352,42 @@ static void monitor_stat(struct monitor *m, struct mon_request *req)
 	free(a);
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static void monitor_open(struct monitor *m, struct mon_request *req)
 {
+	unsigned how = req->u.file.how;
+	bool upload = how == IPC_OPEN_WRITE || how == IPC_OPEN_APPEND || how == IPC_OPEN_UNIQUE;
 	uint64_t size = 0;
 	struct ipc_msg *a;
 	int fd = -1, r;
 
-	r = monitor_fs_open(req->u.file.path, req->u.file.how, req->u.file.offset, &fd, &size);
+	if (how != IPC_OPEN_READ && m->xfer.open)
+		fatalx("the child started a transfer of %s during that of %s", req->u.file.path,
+		       m->xfer.path);
+	if (upload) {
+		/* Hidden upload files of sessions killed outright are stale once
+		 * no upload can still be writing them: older than the idle timeout. */
+		time_t stale = time(NULL) - (time_t)(m->cfg->idle_timeout_ms / 1000) - 60;
+		r = monitor_fs_upload_open(req->u.file.path, how, req->u.file.offset, m->atomic_uploads,
+					   stale, &m->xfer.up, &fd, &size);
+	} else {
+		r = monitor_fs_open(req->u.file.path, how, req->u.file.offset, &fd, &size);
+	}
 	if (r < 0)
 		log_info("open %s: %s", req->u.file.path, strerror(-r));
+	if (r == 0 && how != IPC_OPEN_READ) {
+		m->xfer.open = true;
+		m->xfer.direction = upload ? IPC_XFER_RECEIVED : IPC_XFER_SENT;
+		m->xfer.start_ms = mono_ms();
+		snprintf(m->xfer.path, sizeof(m->xfer.path), "%s", req->u.file.path);
+	}
 	a = calloc(1, sizeof(*a));
 	if (a == NULL)
 		abort();
@@ -349,6 +397,16 @@ static void monitor_open(struct monitor *m, struct mon_request *req)
 	a->fd = fd;
 	answer(m, a);
 	free(a);
+}
+
+static void monitor_upload_check(struct monitor *m, struct mon_request *req)
+{
+	int r = monitor_fs_upload_check(req->u.file.path, req->u.file.how, req->u.file.offset,
+					m->atomic_uploads);
+
+	if (r < 0)
+		log_info("upload to %s refused: %s", req->u.file.path, strerror(-r));
+	answer_rc(m, r);
 }
 
 static void monitor_list(struct monitor *m, struct mon_request *req)
@@ -387,56 +445,121 @@ static void monitor_tls_info(struct monitor *m, struct mon_request *req)
 
 /* One wu-ftpd xferlog line: what log analysers have read since the 1990s.
  * Whitespace in names would shift the fields, so it becomes '_'. */
-static void write_xferlog(struct monitor *m, const struct mon_request *req)
+static void write_xferlog(struct monitor *m, const struct xfer_record *x)
 {
-	char when[64], name[2 * 4096 + 2], line[9000];
+	char when[64] = "Thu Jan  1 00:00:00 1970", name[2 * 4096 + 2], line[9000];
 	time_t now = time(NULL);
 	struct tm tm;
 	size_t j = 0;
 
-	localtime_r(&now, &tm);
-	strftime(when, sizeof(when), "%a %b %e %H:%M:%S %Y", &tm);
+	if (localtime_r(&now, &tm) == NULL || strftime(when, sizeof(when), "%a %b %e %H:%M:%S %Y", &tm) == 0)
+		snprintf(when, sizeof(when), "Thu Jan  1 00:00:00 1970");
 	for (const char *p = m->root; *p != '\0' && j + 1 < sizeof(name); p++)
 		name[j++] = *p;
 	if (j > 0 && name[j - 1] == '/')
 		j--;
-	for (const char *p = req->u.xfer.path; *p != '\0' && j + 1 < sizeof(name); p++)
+	for (const char *p = x->path; *p != '\0' && j + 1 < sizeof(name); p++)
 		name[j++] = (unsigned char)*p <= ' ' ? '_' : *p;
 	name[j] = '\0';
 	int n = snprintf(line, sizeof(line), "%s %llu %s %llu %s %c _ %c r %s ftp 0 * %c\n", when,
-			 (unsigned long long)(req->u.xfer.ms + 999) / 1000, m->launch->peer,
-			 (unsigned long long)req->u.xfer.bytes, name,
-			 (req->u.xfer.flags & IPC_XFER_ASCII) ? 'a' : 'b',
-			 req->u.xfer.direction == IPC_XFER_SENT ? 'o' : 'i', m->user,
-			 (req->u.xfer.flags & IPC_XFER_COMPLETE) ? 'c' : 'i');
+			 (unsigned long long)(x->ms + 999) / 1000, m->launch->peer,
+			 (unsigned long long)x->bytes, name, x->ascii ? 'a' : 'b',
+			 x->direction == IPC_XFER_SENT ? 'o' : 'i', m->user, x->complete ? 'c' : 'i');
 	if (n > 0 && (size_t)n < sizeof(line) && write(m->xferlog, line, (size_t)n) != n)
 		log_warn("xferlog: %s", strerror(errno));
 }
 
-/* A finished transfer, as the child reports it: the monitor cannot count
- * the bytes itself (they never pass through it), so these are the child's
- * figures, logged as such. */
-static void monitor_xfer(struct monitor *m, struct mon_request *req)
+/* The one record of a transfer that ended: a journal entry and an xferlog
+ * line. */
+static void record_xfer(struct monitor *m, const struct xfer_record *x, const char *why)
 {
 	char bytes[32], ms[32];
-	bool sent = req->u.xfer.direction == IPC_XFER_SENT;
-	bool complete = (req->u.xfer.flags & IPC_XFER_COMPLETE) != 0;
+	bool sent = x->direction == IPC_XFER_SENT;
 
-	snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)req->u.xfer.bytes);
-	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)req->u.xfer.ms);
+	snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)x->bytes);
+	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)x->ms);
 	struct log_field f[] = {
-		{ "FTPSD_FILE", req->u.xfer.path },
+		{ "FTPSD_FILE", x->path },
 		{ "FTPSD_BYTES", bytes },
 		{ "FTPSD_DIRECTION", sent ? "sent" : "received" },
 		{ "FTPSD_DURATION_MSEC", ms },
-		{ "FTPSD_COMPLETE", complete ? "yes" : "no" },
+		{ "FTPSD_COMPLETE", x->complete ? "yes" : "no" },
 	};
-	log_event(LOG_INFO, f, sizeof(f) / sizeof(f[0]), "%s %s: %s bytes in %s ms%s",
-		  sent ? "sent" : "received", req->u.xfer.path, bytes, ms,
-		  complete ? "" : " (incomplete)");
+	log_event(LOG_INFO, f, sizeof(f) / sizeof(f[0]), "%s %s: %s bytes in %s ms%s%s",
+		  sent ? "sent" : "received", x->path, bytes, ms, x->complete ? "" : " (incomplete",
+		  x->complete ? "" : why);
 	if (m->xferlog >= 0)
-		write_xferlog(m, req);
-	answer_rc(m, 0);
+		write_xferlog(m, x);
+}
+
+/* A transfer ended, as the child reports it: the bytes are the child's
+ * figures (they never pass through the monitor). A complete upload is put
+ * in place now, and only now; any other is dropped (atomic uploads). */
+static void monitor_xfer(struct monitor *m, struct mon_request *req)
+{
+	bool complete = (req->u.xfer.flags & IPC_XFER_COMPLETE) != 0;
+	bool unsure = (req->u.xfer.flags & IPC_XFER_UNSURE) != 0;
+	struct xfer_record x = { .direction = req->u.xfer.direction,
+				 .bytes = req->u.xfer.bytes,
+				 .ms = req->u.xfer.ms,
+				 .ascii = (req->u.xfer.flags & IPC_XFER_ASCII) != 0,
+				 .path = req->u.xfer.path };
+	const char *why = ")";
+	int r = 0;
+
+	if (!m->xfer.open && complete)
+		fatalx("the child reported a complete transfer of %s that never started",
+		       req->u.xfer.path);
+	if (m->xfer.open) {
+		if (req->u.xfer.direction != m->xfer.direction)
+			fatalx("the child ended a transfer of %s in the wrong direction", m->xfer.path);
+		x.path = m->xfer.path;
+		m->xfer.open = false;
+	}
+	if (x.direction == IPC_XFER_RECEIVED && m->xfer.up.fd >= 0) {
+		/* The policy is the monitor's to apply: without close_notify an
+		 * upload may be cut short, and strict EOF keeps it out. */
+		if (complete && unsure && m->cfg->data_tls_strict_eof)
+			complete = false;
+		if (complete) {
+			r = monitor_fs_upload_commit(&m->xfer.up, m->cfg->upload_fsync);
+			if (r < 0) {
+				log_warn("upload of %s could not be put in place: %s", x.path, strerror(-r));
+				complete = false;
+				why = ": not put in place)";
+			}
+		} else {
+			if (m->xfer.up.atomic)
+				why = "; discarded, the previous file is unchanged)";
+			monitor_fs_upload_discard(&m->xfer.up);
+		}
+	}
+	x.complete = complete && !unsure;
+	if (complete && unsure)
+		why = ": no TLS close_notify, possibly truncated)";
+	record_xfer(m, &x, why);
+	answer_rc(m, r);
+}
+
+/* The child ended during a transfer: its record is written all the same,
+ * and an atomic upload is dropped. The bytes are what the monitor can see:
+ * an upload's file size; a download's are unknown, so 0. */
+static void xfer_cut(struct monitor *m)
+{
+	struct xfer_record x = { .direction = m->xfer.direction,
+				 .ms = mono_ms() - m->xfer.start_ms,
+				 .path = m->xfer.path };
+
+	if (!m->xfer.open)
+		return;
+	if (x.direction == IPC_XFER_RECEIVED) {
+		x.bytes = monitor_fs_upload_size(&m->xfer.up);
+		monitor_fs_upload_discard(&m->xfer.up);
+	}
+	m->xfer.open = false;
+	record_xfer(m, &x, x.direction == IPC_XFER_RECEIVED && !m->atomic_uploads
+				   ? ": the session ended during it)"
+				   : ": the session ended during it; nothing of it was kept)");
 }
 
 /* The changes a user makes to the tree, each logged with its outcome. */
@@ -516,6 +639,7 @@ static const struct {
 	{ IPC_CERT, monitor_cert },
 	{ IPC_STAT, monitor_stat },
 	{ IPC_OPEN, monitor_open },
+	{ IPC_UPLOAD_CHECK, monitor_upload_check },
 	{ IPC_LIST, monitor_list },
 	{ IPC_TLS_INFO, monitor_tls_info },
 	{ IPC_XFER, monitor_xfer },
@@ -607,17 +731,26 @@ static int read_small_file(const char *path, char **out, size_t *len)
 void monitor_run(const struct config *cfg, struct launch *l)
 {
 	struct monitor m = { .cfg = cfg, .root_cfg = cfg, .launch = l, .phase = PHASE_PRELOGIN,
-			     .xferlog = -1 };
+			     .xferlog = -1, .xfer.up = { .fd = -1, .dirfd = -1 } };
 	struct child_params cp = { .cfg = cfg, .conn_fd = l->conn_fd, .implicit_tls = l->implicit_tls };
 	int sv[2], r;
 
 	snprintf(cp.peer, sizeof(cp.peer), "%s", l->peer);
 	cp.peer_addr = l->peer_addr;
+#if FTPSD_TEST_HOOKS
+	/* Tests: the fallback for filesystems without O_TMPFILE, on any. */
+	if (getenv("FTPSD_TEST_NO_TMPFILE") != NULL)
+		monitor_fs_test_no_tmpfile();
+#endif
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		fatal("PR_SET_DUMPABLE");
 	struct rlimit core = { 0, 0 };
 	if (setrlimit(RLIMIT_CORE, &core) < 0)
 		fatal("RLIMIT_CORE");
+	/* A write past the launcher's RLIMIT_FSIZE is an error (EFBIG, an FTP
+	 * 552), not a signal that kills either process; the child inherits it. */
+	if (signal(SIGXFSZ, SIG_IGN) == SIG_ERR)
+		fatal("SIGXFSZ");
 
 	/* Everything the child needs from the filesystem is read now, before
 	 * it is locked in its empty root. The key is not: see below. */
@@ -679,11 +812,11 @@ void monitor_run(const struct config *cfg, struct launch *l)
 	close(sv[1]);
 	close(l->conn_fd);
 
-	/* The monitor writes nothing but listings (into a memfd) and holds few
-	 * descriptors: a runaway listing or leak stops here. */
-	struct rlimit fsize = { 256u << 20, 256u << 20 }, nofile = { 64, 64 };
-	if (setrlimit(RLIMIT_FSIZE, &fsize) < 0 ||
-	    (setrlimit(RLIMIT_NOFILE, &nofile) < 0 && !sandbox_under_valgrind()))
+	/* The monitor holds few descriptors: a leak stops here. (Listings are
+	 * bounded where they are written; files as large as the launcher's
+	 * RLIMIT_FSIZE allows.) */
+	struct rlimit nofile = { 64, 64 };
+	if (setrlimit(RLIMIT_NOFILE, &nofile) < 0 && !sandbox_under_valgrind())
 		fatal("setrlimit");
 	m.sock = sv[0];
 	proctitle_set("ftpsd: monitor %s", l->peer);
@@ -737,6 +870,7 @@ void monitor_run(const struct config *cfg, struct launch *l)
 	for (;;) {
 		r = ipc_recv(m.sock, msg);
 		if (r == -ECONNRESET) {
+			xfer_cut(&m);
 			reap_child(&m);
 			exit(0);
 		}

@@ -77,7 +77,10 @@ static int parse_options(char *opts, struct account *acct)
 			acct->tls = USER_TLS_OPTIONAL;
 		else if (strcmp(o, "tls=forbidden") == 0)
 			acct->tls = USER_TLS_FORBIDDEN;
-		else if (strncmp(o, "cert=", 5) == 0 && parse_pin(o + 5, acct->pin) == 0)
+		else if (strcmp(o, "upload-mode=atomic") == 0 || strcmp(o, "upload-mode=in-place") == 0) {
+			acct->has_upload_mode = true;
+			acct->upload_mode = o[12] == 'a' ? UPLOAD_ATOMIC : UPLOAD_IN_PLACE;
+		} else if (strncmp(o, "cert=", 5) == 0 && parse_pin(o + 5, acct->pin) == 0)
 			acct->has_pin = true;
 		else
 			return -EINVAL;

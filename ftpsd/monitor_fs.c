@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -20,7 +21,14 @@
 #include "log.h"
 #include "monitor.h"
 
+/* What one listing may cost: entries, their names (held to be sorted) and
+ * the formatted text (in the memfd, not in the monitor's memory). */
 #define LIST_MAX_ENTRIES 200000
+#define LIST_MAX_NAME_BYTES (8u << 20)
+#define LIST_MAX_BYTES (64u << 20)
+
+/* Hidden name prefix of uploads where the filesystem lacks O_TMPFILE. */
+#define UPLOAD_PREFIX ".ftpsd-upload-"
 
 static int fs_root = -1;
 static bool fs_read_only;
@@ -51,6 +59,33 @@ static int fs_openat2(const char *path, int flags, mode_t mode)
 	return fd < 0 ? -errno : (int)fd;
 }
 
+/* openat2 below a directory already resolved inside the root: names of one
+ * component, which RESOLVE_BENEATH keeps from climbing out. */
+static int dir_openat2(int dfd, const char *name, int flags, mode_t mode)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_CLOEXEC | O_NOCTTY),
+		.mode = (flags & (O_CREAT | __O_TMPFILE)) ? mode : 0,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS,
+	};
+	long fd;
+
+	do
+		fd = syscall(SYS_openat2, dfd, name, &how, sizeof(how));
+	while (fd < 0 && (errno == EINTR || errno == EAGAIN));
+	return fd < 0 ? -errno : (int)fd;
+}
+
+/* 0 when fd is a regular file (st filled), -EISDIR or -EINVAL otherwise. */
+static int regular_file(int fd, struct stat *st)
+{
+	if (fstat(fd, st) < 0)
+		return -errno;
+	if (S_ISDIR(st->st_mode))
+		return -EISDIR;
+	return S_ISREG(st->st_mode) ? 0 : -EINVAL;
+}
+
 int monitor_fs_stat(const char *path, struct stat *st)
 {
 	int fd = fs_openat2(path, O_PATH, 0);
@@ -62,47 +97,27 @@ int monitor_fs_stat(const char *path, struct stat *st)
 	return r;
 }
 
+/* A regular file of the tree, for reading: RETR (SEND, from offset) and a
+ * look at a file's bytes (READ: HASH, SIZE in ASCII). */
 int monitor_fs_open(const char *path, unsigned how, uint64_t offset, int *out, uint64_t *size)
 {
 	struct stat st;
-	int flags, fd;
+	int fd, r;
 
-	switch (how) {
-	case IPC_OPEN_READ:
-		flags = O_RDONLY;
-		break;
-	case IPC_OPEN_WRITE:
-		flags = O_WRONLY | O_CREAT | (offset == 0 ? O_TRUNC : 0);
-		break;
-	case IPC_OPEN_APPEND:
-		flags = O_WRONLY | O_CREAT | O_APPEND;
-		break;
-	case IPC_OPEN_UNIQUE:
-		flags = O_WRONLY | O_CREAT | O_EXCL;
-		break;
-	default:
+	if (how != IPC_OPEN_READ && how != IPC_OPEN_SEND)
 		return -EINVAL;
-	}
-	if (how != IPC_OPEN_READ && fs_read_only)
-		return -EACCES;
 	/* O_NONBLOCK keeps a FIFO from hanging the open; only regular files pass. */
-	fd = fs_openat2(path, flags | O_NONBLOCK, 0666);
+	fd = fs_openat2(path, O_RDONLY | O_NONBLOCK, 0);
 	if (fd < 0)
 		return fd;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		int e = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+	r = regular_file(fd, &st);
+	if (r == 0 && fcntl(fd, F_SETFL, 0) < 0)
+		r = -errno;
+	if (r == 0 && offset > (uint64_t)st.st_size)
+		r = -ERANGE;
+	if (r < 0) {
 		close(fd);
-		return e;
-	}
-	if (fcntl(fd, F_SETFL, flags & O_APPEND) < 0) {
-		int e = -errno;
-		close(fd);
-		return e;
-	}
-	if (offset > 0 && how == IPC_OPEN_WRITE && ftruncate(fd, (off_t)offset) < 0) {
-		int e = -errno;
-		close(fd);
-		return e;
+		return r;
 	}
 	*out = fd;
 	*size = (uint64_t)st.st_size;
@@ -232,12 +247,68 @@ static void perm_facts(int dirfd, const char *name, const struct stat *st, char 
 	out[n] = '\0';
 }
 
-static int cmp_names(const void *a, const void *b)
+/* A listing on its way into a memfd: written as it is formatted, through a
+ * small buffer, and cut at LIST_MAX_BYTES, so that no argument and no
+ * directory makes the monitor hold more than the sorted names. */
+struct listing {
+	FILE *f;
+	int fd;
+	uint64_t bytes;
+	bool cut;
+	const char *what;
+};
+
+static int listing_open(struct listing *l, const char *what)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	memset(l, 0, sizeof(*l));
+	l->what = what;
+	l->fd = memfd_create("ftpsd-listing", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (l->fd < 0)
+		return -errno;
+	/* The FILE gets its own descriptor (fclose closes it); the memfd stays. */
+	int w = fcntl(l->fd, F_DUPFD_CLOEXEC, 0);
+	if (w < 0 || (l->f = fdopen(w, "w")) == NULL) {
+		int e = -errno;
+		if (w >= 0)
+			close(w);
+		close(l->fd);
+		return e;
+	}
+	return 0;
 }
 
-static int emit(FILE *f, unsigned format, unsigned facts, int dirfd, const char *vdir,
+/* One line; -E2BIG once the listing is full (the rest is left out). */
+static int listing_add(struct listing *l, const char *line, size_t n)
+{
+	if (l->bytes + n > LIST_MAX_BYTES) {
+		if (!l->cut)
+			log_warn("listing of %s cut at %llu bytes", l->what,
+				 (unsigned long long)l->bytes);
+		l->cut = true;
+		return -E2BIG;
+	}
+	l->bytes += n;
+	return fwrite(line, 1, n, l->f) == n ? 0 : -EIO;
+}
+
+/* Hand the listing over sealed, or drop it on error r. */
+static int listing_close(struct listing *l, int r, int *out)
+{
+	if (fclose(l->f) != 0 && r == 0)
+		r = -EIO;
+	if (r == 0 && (lseek(l->fd, 0, SEEK_SET) < 0 ||
+		       fcntl(l->fd, F_ADD_SEALS,
+			     F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0))
+		r = -errno;
+	if (r < 0) {
+		close(l->fd);
+		return r;
+	}
+	*out = l->fd;
+	return 0;
+}
+
+static int emit(struct listing *l, unsigned format, unsigned facts, int dirfd, const char *vdir,
 		const char *name, const char *shown, time_t now)
 {
 	struct stat st;
@@ -268,15 +339,52 @@ static int emit(FILE *f, unsigned format, unsigned facts, int dirfd, const char 
 	int n = monitor_fs_format(line, sizeof(line), format, facts, shown, &st, NULL, perm, now);
 	if (n < 0)
 		return 0;
-	return fwrite(line, 1, (size_t)n, f) == (size_t)n ? 0 : -EIO;
+	return listing_add(l, line, (size_t)n);
 }
 
-static int list_dir(FILE *f, int fd, const char *vdir, unsigned format, unsigned flags, time_t now,
-		    const char *pattern, const char *prefix)
+/* A directory's names, kept in one arena so that they cost their length. */
+struct names {
+	char *arena;
+	size_t used, cap;
+	size_t *off;
+	size_t count, ocap;
+};
+
+static int cmp_names(const void *a, const void *b, void *arena)
+{
+	return strcmp((const char *)arena + *(const size_t *)a, (const char *)arena + *(const size_t *)b);
+}
+
+/* false when the listing is full. */
+static bool names_add(struct names *n, const char *name, const char *vdir)
+{
+	size_t len = strlen(name) + 1;
+
+	if (n->count == LIST_MAX_ENTRIES || n->used + len > LIST_MAX_NAME_BYTES) {
+		log_warn("listing of %s cut at %zu entries", vdir, n->count);
+		return false;
+	}
+	if (n->used + len > n->cap) {
+		n->cap = n->cap ? n->cap * 2 : 16384;
+		if ((n->arena = realloc(n->arena, n->cap)) == NULL)
+			abort();
+	}
+	if (n->count == n->ocap) {
+		n->ocap = n->ocap ? n->ocap * 2 : 256;
+		if ((n->off = realloc(n->off, n->ocap * sizeof(*n->off))) == NULL)
+			abort();
+	}
+	memcpy(n->arena + n->used, name, len);
+	n->off[n->count++] = n->used;
+	n->used += len;
+	return true;
+}
+
+static int list_dir(struct listing *l, int fd, const char *vdir, unsigned format, unsigned flags,
+		    time_t now, const char *pattern, const char *prefix)
 {
 	DIR *d = fdopendir(fd);
-	char **names = NULL;
-	size_t count = 0, cap = 0;
+	struct names n = { 0 };
 	struct dirent *e;
 	int r = 0;
 
@@ -289,76 +397,35 @@ static int list_dir(FILE *f, int fd, const char *vdir, unsigned format, unsigned
 			continue;
 		if (e->d_name[0] == '.' && !(flags & IPC_LIST_ALL) && format != IPC_LIST_MLSD)
 			continue;
+		/* An upload in progress is nobody's business until it is complete. */
+		if (strncmp(e->d_name, UPLOAD_PREFIX, strlen(UPLOAD_PREFIX)) == 0)
+			continue;
 		if (pattern != NULL && fnmatch(pattern, e->d_name, FNM_PERIOD) != 0)
 			continue;
-		if (count == LIST_MAX_ENTRIES) {
-			log_warn("listing of %s cut at %d entries", vdir, LIST_MAX_ENTRIES);
+		if (!names_add(&n, e->d_name, vdir))
 			break;
-		}
-		if (count == cap) {
-			cap = cap ? cap * 2 : 64;
-			char **n = realloc(names, cap * sizeof(*names));
-			if (n == NULL)
-				abort();
-			names = n;
-		}
-		if ((names[count++] = strdup(e->d_name)) == NULL)
-			abort();
 	}
-	if (count > 0)
-		qsort(names, count, sizeof(*names), cmp_names);
-	for (size_t i = 0; i < count && r == 0; i++) {
+	if (n.count > 0)
+		qsort_r(n.off, n.count, sizeof(*n.off), cmp_names, n.arena);
+	for (size_t i = 0; i < n.count && r == 0; i++) {
 		/* NLST names are for programs to fetch: "d/a.txt" for "NLST d". */
+		const char *name = n.arena + n.off[i];
 		char shown[2 * IPC_MAX_PATH];
 		if (format == IPC_LIST_NAMES && prefix[0] != '\0')
-			snprintf(shown, sizeof(shown), "%s%s", prefix, names[i]);
+			snprintf(shown, sizeof(shown), "%s%s", prefix, name);
 		else
-			snprintf(shown, sizeof(shown), "%s", names[i]);
-		r = emit(f, format, flags & IPC_FACTS_ALL, dirfd(d), vdir, names[i], shown, now);
+			snprintf(shown, sizeof(shown), "%s", name);
+		r = emit(l, format, flags & IPC_FACTS_ALL, dirfd(d), vdir, name, shown, now);
 	}
-	for (size_t i = 0; i < count; i++)
-		free(names[i]);
-	free(names);
+	free(n.arena);
+	free(n.off);
 	closedir(d);
-	return r;
-}
-
-/* Hand a formatted listing over as a sealed memfd; frees text. */
-static int to_memfd(char *text, size_t len, int *out)
-{
-	int r, mfd = memfd_create("ftpsd-listing", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-
-	if (mfd < 0) {
-		r = -errno;
-		free(text);
-		return r;
-	}
-	for (size_t off = 0; off < len;) {
-		ssize_t n = write(mfd, text + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			free(text);
-			close(mfd);
-			return r;
-		}
-		off += (size_t)n;
-	}
-	free(text);
-	if (lseek(mfd, 0, SEEK_SET) < 0 ||
-	    fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
-		r = -errno;
-		close(mfd);
-		return r;
-	}
-	*out = mfd;
-	return 0;
+	return r == -E2BIG ? 0 : r;
 }
 
 /* Split an absolute path into its parent directory (opened inside the root)
  * and its last component, which must be a real name. */
-static int open_parent(const char *path, char *base, size_t size)
+static int open_parent_as(const char *path, char *base, size_t size, int flags)
 {
 	char parent[IPC_MAX_PATH];
 	const char *slash = strrchr(path, '/');
@@ -370,7 +437,12 @@ static int open_parent(const char *path, char *base, size_t size)
 		return -EINVAL;
 	memcpy(parent, path, (size_t)(slash - path));
 	parent[slash - path] = '\0';
-	return fs_openat2(parent[0] != '\0' ? parent : "/", O_PATH | O_DIRECTORY, 0);
+	return fs_openat2(parent[0] != '\0' ? parent : "/", flags | O_DIRECTORY, 0);
+}
+
+static int open_parent(const char *path, char *base, size_t size)
+{
+	return open_parent_as(path, base, size, O_PATH);
 }
 
 /* "LIST *.txt": a pattern in the last component, matched as fnmatch(3)
@@ -381,8 +453,7 @@ static int list_glob(const char *path, unsigned format, unsigned flags, const ch
 	char base[IPC_MAX_PATH], vdir[IPC_MAX_PATH];
 	const char *slash = strrchr(path, '/');
 	int dfd = open_parent(path, base, sizeof(base));
-	char *text = NULL;
-	size_t len = 0;
+	struct listing l;
 
 	if (dfd < 0)
 		return dfd;
@@ -396,34 +467,26 @@ static int list_glob(const char *path, unsigned format, unsigned flags, const ch
 	dfd = fs_openat2(vdir[0] ? vdir : "/", O_RDONLY | O_DIRECTORY, 0);
 	if (dfd < 0)
 		return dfd;
-	FILE *f = open_memstream(&text, &len);
-	if (f == NULL)
-		abort();
+	int r = listing_open(&l, path);
+	if (r < 0) {
+		close(dfd);
+		return r;
+	}
 	char prefix[IPC_MAX_PATH];
 	const char *aslash = strrchr(arg, '/');
 	snprintf(prefix, sizeof(prefix), "%.*s", aslash != NULL ? (int)(aslash - arg + 1) : 0, arg);
-	int r = list_dir(f, dfd, vdir[0] ? vdir : "/", format, flags, now, base, prefix);
-	if (fclose(f) != 0 && r == 0)
-		r = -EIO;
-	if (r < 0) {
-		free(text);
-		return r;
-	}
-	if (len == 0) {
-		free(text);
-		return -ENOENT;
-	}
-	return to_memfd(text, len, out);
+	r = list_dir(&l, dfd, vdir[0] ? vdir : "/", format, flags, now, base, prefix);
+	if (r == 0 && l.bytes == 0)
+		r = -ENOENT;
+	return listing_close(&l, r, out);
 }
 
 int monitor_fs_list(const char *path, unsigned format, unsigned flags, const char *arg, int *out)
 {
 	struct stat st;
 	time_t now = time(NULL);
-	char *text = NULL;
-	size_t len = 0;
+	struct listing l;
 	int r, fd;
-	FILE *f;
 
 	if (format > IPC_LIST_MLSD ||
 	    (flags & ~(unsigned)(IPC_LIST_ALL | IPC_LIST_SELF | IPC_FACTS_ALL)) != 0)
@@ -433,14 +496,11 @@ int monitor_fs_list(const char *path, unsigned format, unsigned flags, const cha
 		return list_glob(path, format, flags, arg, out, now);
 	if (fd < 0)
 		return fd;
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
+	r = fstat(fd, &st) < 0 ? -errno : listing_open(&l, path);
+	if (r < 0) {
 		close(fd);
 		return r;
 	}
-	f = open_memstream(&text, &len);
-	if (f == NULL)
-		abort();
 	if (S_ISDIR(st.st_mode) && (flags & IPC_LIST_SELF) && strcmp(path, "/") == 0) {
 		/* The root itself has no parent to be listed from. */
 		char perm[16];
@@ -448,14 +508,14 @@ int monitor_fs_list(const char *path, unsigned format, unsigned flags, const cha
 		char line[512];
 		int n = monitor_fs_format(line, sizeof(line), format, flags & IPC_FACTS_ALL, "/", &st,
 					  NULL, perm, now);
-		r = n < 0 || fwrite(line, 1, (size_t)n, f) != (size_t)n ? -EIO : 0;
+		r = n < 0 ? -EIO : listing_add(&l, line, (size_t)n);
 		close(fd);
 	} else if (S_ISDIR(st.st_mode) && !(flags & IPC_LIST_SELF)) {
 		char prefix[IPC_MAX_PATH + 1] = "";
 		size_t alen = strlen(arg);
 		if (alen > 0 && alen < IPC_MAX_PATH)
 			snprintf(prefix, sizeof(prefix), "%s%s", arg, arg[alen - 1] == '/' ? "" : "/");
-		r = list_dir(f, fd, path, format, flags, now, NULL, prefix);
+		r = list_dir(&l, fd, path, format, flags, now, NULL, prefix);
 	} else {
 		/* A single file: list it by its last component. */
 		char parent[IPC_MAX_PATH], base[IPC_MAX_PATH], *slash;
@@ -466,26 +526,16 @@ int monitor_fs_list(const char *path, unsigned format, unsigned flags, const cha
 			slash[slash == parent ? 1 : 0] = '\0';
 		close(fd);
 		fd = fs_openat2(parent, O_PATH | O_DIRECTORY, 0);
-		if (fd < 0) {
-			fclose(f);
-			free(text);
-			return fd;
-		}
+		if (fd < 0)
+			return listing_close(&l, fd, out);
 		/* A single file: NLST names it as the client did, MLST by its path. */
 		const char *shown = format == IPC_LIST_NAMES && arg[0] != '\0' ? arg
 				    : (flags & IPC_LIST_SELF) ? path
 				    : base;
-		r = emit(f, format, flags & IPC_FACTS_ALL, fd, parent, base, shown, now);
+		r = emit(&l, format, flags & IPC_FACTS_ALL, fd, parent, base, shown, now);
 		close(fd);
 	}
-	if (fclose(f) != 0 && r == 0)
-		r = -EIO;
-	if (r < 0) {
-		free(text);
-		return r;
-	}
-
-	return to_memfd(text, len, out);
+	return listing_close(&l, r, out);
 }
 
 /* A change to the tree: what to do with the last component of a path, in
@@ -585,4 +635,326 @@ int monitor_fs_rename(const char *from, const char *to)
 	close(d1);
 	close(d2);
 	return r;
+}
+
+/* ----------------------------------------------------------------- uploads */
+
+/* Atomic uploads are written into an unnamed O_TMPFILE in the target's
+ * directory: nobody sees them, and they vanish with the last descriptor,
+ * whichever process dies. Only a complete upload gets a name, in one step
+ * (linkat, or renameat over the old file). Where the filesystem has no
+ * O_TMPFILE they are written under a hidden name of this prefix instead,
+ * which listings never show and which is removed on every path. */
+static bool fs_no_tmpfile; /* tests: behave as on a filesystem without O_TMPFILE */
+
+void monitor_fs_test_no_tmpfile(void)
+{
+	fs_no_tmpfile = true;
+}
+
+static void random_name(char *out, size_t size)
+{
+	uint64_t v = 0;
+
+	if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+		v = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	snprintf(out, size, UPLOAD_PREFIX "%016llx", (unsigned long long)v);
+}
+
+/* Hidden upload files that a session killed outright left behind, older
+ * than any upload still running can be (each write moves the mtime). */
+static void remove_stale(int dfd, time_t older_than)
+{
+	int fd = dir_openat2(dfd, ".", O_RDONLY | O_DIRECTORY, 0);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *e;
+	struct stat st;
+
+	if (d == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, UPLOAD_PREFIX, strlen(UPLOAD_PREFIX)) != 0)
+			continue;
+		if (fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+		    st.st_mtime < older_than && unlinkat(dfd, e->d_name, 0) == 0)
+			log_info("removed %s, left by an upload that was cut off", e->d_name);
+	}
+	closedir(d);
+}
+
+/* The file an atomic upload writes: unnamed, or hidden where it must be. */
+static int upload_tmpfile(struct fs_upload *u, time_t stale_before)
+{
+	int fd = -EOPNOTSUPP;
+
+	if (!fs_no_tmpfile)
+		fd = dir_openat2(u->dirfd, ".", O_TMPFILE | O_WRONLY, 0666);
+	/* EISDIR and EOPNOTSUPP are how kernels and filesystems without
+	 * O_TMPFILE answer. */
+	if (fd != -EOPNOTSUPP && fd != -EISDIR)
+		return fd;
+	remove_stale(u->dirfd, stale_before);
+	for (int i = 0; i < 8; i++) {
+		random_name(u->tmpname, sizeof(u->tmpname));
+		fd = dir_openat2(u->dirfd, u->tmpname, O_WRONLY | O_CREAT | O_EXCL, 0666);
+		if (fd != -EEXIST)
+			break;
+	}
+	if (fd < 0)
+		u->tmpname[0] = '\0';
+	return fd;
+}
+
+/* The old content an APPE or a REST+STOR builds on: its first len bytes. */
+static int copy_prefix(int from, int to, uint64_t len)
+{
+	loff_t in = 0, out = 0;
+
+	while ((uint64_t)in < len) {
+		/* A reflink where the filesystem can, a copy in the kernel elsewhere. */
+		ssize_t n = copy_file_range(from, &in, to, &out, (size_t)(len - (uint64_t)in), 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO; /* the file shrank meanwhile */
+	}
+	return 0;
+}
+
+/* Where an upload goes and whether it may: u->dirfd and u->base filled,
+ * *exists and *st say what is there now. Nothing is created or changed. */
+static int upload_target(const char *path, unsigned how, uint64_t offset, bool atomic,
+			 struct fs_upload *u, bool *exists, struct stat *st)
+{
+	memset(u, 0, sizeof(*u));
+	u->fd = u->dirfd = -1;
+	if (how != IPC_OPEN_WRITE && how != IPC_OPEN_APPEND && how != IPC_OPEN_UNIQUE)
+		return -EINVAL;
+	if (fs_read_only)
+		return -EACCES;
+	if (how != IPC_OPEN_WRITE && offset != 0)
+		return -EINVAL;
+	u->dirfd = open_parent_as(path, u->base, sizeof(u->base), O_RDONLY);
+	if (u->dirfd < 0)
+		return u->dirfd;
+	u->atomic = atomic;
+	u->unique = how == IPC_OPEN_UNIQUE;
+
+	/* What is there now. The name is not followed: an atomic upload
+	 * replaces a symlink, it never writes through one. */
+	*exists = fstatat(u->dirfd, u->base, st, AT_SYMLINK_NOFOLLOW) == 0;
+	if (!*exists && errno != ENOENT)
+		return -errno;
+	if (*exists && u->unique)
+		return -EEXIST;
+	if (*exists && !S_ISREG(st->st_mode) && !S_ISLNK(st->st_mode))
+		return S_ISDIR(st->st_mode) ? -EISDIR : -EINVAL;
+	if (offset > 0 && (!*exists || (S_ISREG(st->st_mode) && offset > (uint64_t)st->st_size)))
+		return -ERANGE;
+	/* Atomic: a new name in the directory. In place: the file itself, or
+	 * a new one in the directory. */
+	if (atomic || !*exists)
+		return faccessat(u->dirfd, ".", W_OK | X_OK, AT_EACCESS) < 0 ? -errno : 0;
+	if (S_ISREG(st->st_mode))
+		return faccessat(u->dirfd, u->base, W_OK, AT_EACCESS) < 0 ? -errno : 0;
+	return 0;
+}
+
+int monitor_fs_upload_check(const char *path, unsigned how, uint64_t offset, bool atomic)
+{
+	struct fs_upload u;
+	struct stat st;
+	bool exists;
+	int r = upload_target(path, how, offset, atomic, &u, &exists, &st);
+
+	monitor_fs_upload_discard(&u);
+	return r;
+}
+
+int monitor_fs_upload_open(const char *path, unsigned how, uint64_t offset, bool atomic,
+			   time_t stale_before, struct fs_upload *u, int *out, uint64_t *start)
+{
+	struct stat st;
+	bool exists = false;
+	int fd = -1, old = -1, r;
+
+	r = upload_target(path, how, offset, atomic, u, &exists, &st);
+	if (r < 0)
+		goto fail;
+	/* What an atomic upload builds on: REST's first bytes, or all for APPE. */
+	if (atomic && exists && (how == IPC_OPEN_APPEND || offset > 0)) {
+		old = fs_openat2(path, O_RDONLY | O_NONBLOCK, 0);
+		r = old < 0 ? old : regular_file(old, &st);
+		if (r < 0)
+			goto fail;
+		u->start = how == IPC_OPEN_APPEND ? (uint64_t)st.st_size : offset;
+		if (offset > (uint64_t)st.st_size) {
+			r = -ERANGE;
+			goto fail;
+		}
+	}
+
+	if (atomic) {
+		fd = upload_tmpfile(u, stale_before);
+		if (fd < 0) {
+			r = fd;
+			goto fail;
+		}
+		u->fd = fd;
+		if (u->start > 0 && (r = copy_prefix(old, fd, u->start)) < 0)
+			goto fail;
+	} else {
+		int flags = O_WRONLY | O_CREAT | O_NONBLOCK;
+		if (how == IPC_OPEN_UNIQUE)
+			flags |= O_EXCL;
+		else if (how == IPC_OPEN_WRITE && offset == 0)
+			flags |= O_TRUNC;
+		/* In place, the name is followed as the tree allows (RESOLVE_IN_ROOT). */
+		fd = fs_openat2(path, flags, 0666);
+		if (fd < 0) {
+			r = fd;
+			goto fail;
+		}
+		u->fd = fd;
+		if ((r = regular_file(fd, &st)) < 0)
+			goto fail;
+		if (how == IPC_OPEN_APPEND)
+			u->start = (uint64_t)st.st_size;
+		if (offset > (uint64_t)st.st_size) {
+			r = -ERANGE;
+			goto fail;
+		}
+		u->start = how == IPC_OPEN_APPEND ? (uint64_t)st.st_size : offset;
+		/* REST: what follows the offset is what the client sends again. */
+		if (offset > 0 && ftruncate(fd, (off_t)offset) < 0) {
+			r = -errno;
+			goto fail;
+		}
+	}
+	/* O_NONBLOCK off; O_APPEND kept for APPE in place, where another
+	 * writer may append at the same time. */
+	if (fcntl(u->fd, F_SETFL, !atomic && how == IPC_OPEN_APPEND ? O_APPEND : 0) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	*out = fcntl(u->fd, F_DUPFD_CLOEXEC, 0);
+	if (*out < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (old >= 0)
+		close(old);
+	*start = u->start;
+	return 0;
+fail:
+	if (old >= 0)
+		close(old);
+	monitor_fs_upload_discard(u);
+	return r;
+}
+
+/* Link the unnamed file fd at name in dfd: with AT_EMPTY_PATH where the
+ * kernel lets the file's opener do that (Linux 6.10), else through its
+ * /proc/self/fd entry. Never replaces: -EEXIST when the name is taken. */
+static int link_unnamed(int fd, int dfd, const char *name)
+{
+	char proc[64];
+
+	if (linkat(fd, "", dfd, name, AT_EMPTY_PATH) == 0)
+		return 0;
+	if (errno != ENOENT && errno != EPERM)
+		return -errno;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	return linkat(AT_FDCWD, proc, dfd, name, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
+}
+
+/* Give the file the name it was uploaded to, replacing what was there. */
+static int upload_link(struct fs_upload *u)
+{
+	char hidden[64];
+	int r;
+
+	if (u->tmpname[0] != '\0') {
+		/* The hidden file becomes the target (STOU: only a free name). */
+		if (u->unique) {
+			if (linkat(u->dirfd, u->tmpname, u->dirfd, u->base, 0) < 0)
+				return -errno;
+			(void)unlinkat(u->dirfd, u->tmpname, 0);
+		} else if (renameat(u->dirfd, u->tmpname, u->dirfd, u->base) < 0) {
+			return -errno;
+		}
+		u->tmpname[0] = '\0';
+		return 0;
+	}
+	r = link_unnamed(u->fd, u->dirfd, u->base);
+	if (r != -EEXIST || u->unique)
+		return r;
+	/* A file is there: link under a hidden name first, then rename over
+	 * it, so that readers see the old file or the new one, never neither. */
+	for (int i = 0; i < 8; i++) {
+		random_name(hidden, sizeof(hidden));
+		r = link_unnamed(u->fd, u->dirfd, hidden);
+		if (r != -EEXIST)
+			break;
+	}
+	if (r < 0)
+		return r;
+	if (renameat(u->dirfd, hidden, u->dirfd, u->base) < 0) {
+		r = -errno;
+		(void)unlinkat(u->dirfd, hidden, 0);
+		return r;
+	}
+	return 0;
+}
+
+int monitor_fs_upload_commit(struct fs_upload *u, bool sync)
+{
+	struct stat st;
+	int r = 0;
+
+	if (u->fd < 0)
+		return -EBADF;
+	if (u->atomic) {
+		/* A replaced file keeps its permissions, less setuid, setgid and
+		 * sticky: new content must not inherit the right to run as anyone. */
+		if (fstatat(u->dirfd, u->base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			if (S_ISDIR(st.st_mode))
+				r = -EISDIR;
+			else if (S_ISREG(st.st_mode) && fchmod(u->fd, st.st_mode & 0777) < 0)
+				r = -errno;
+		}
+		if (r == 0)
+			r = upload_link(u);
+		/* The new name must survive a crash as the data does. */
+		if (r == 0 && sync && fsync(u->dirfd) < 0)
+			r = -errno;
+	}
+	monitor_fs_upload_discard(u);
+	return r;
+}
+
+void monitor_fs_upload_discard(struct fs_upload *u)
+{
+	if (u->fd >= 0)
+		close(u->fd);
+	if (u->tmpname[0] != '\0' && u->dirfd >= 0)
+		(void)unlinkat(u->dirfd, u->tmpname, 0);
+	if (u->dirfd >= 0)
+		close(u->dirfd);
+	u->fd = u->dirfd = -1;
+	u->tmpname[0] = '\0';
+}
+
+uint64_t monitor_fs_upload_size(const struct fs_upload *u)
+{
+	struct stat st;
+
+	if (u->fd < 0 || fstat(u->fd, &st) < 0 || (uint64_t)st.st_size < u->start)
+		return 0;
+	return (uint64_t)st.st_size - u->start;
 }

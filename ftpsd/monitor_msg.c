@@ -18,6 +18,7 @@ static const struct {
 	{ IPC_CERT, PHASE_PRELOGIN },
 	{ IPC_STAT, PHASE_LOGGEDIN },
 	{ IPC_OPEN, PHASE_LOGGEDIN },
+	{ IPC_UPLOAD_CHECK, PHASE_LOGGEDIN },
 	{ IPC_LIST, PHASE_LOGGEDIN },
 	{ IPC_TLS_INFO, PHASE_PRELOGIN | PHASE_LOGGEDIN },
 	{ IPC_XFER, PHASE_LOGGEDIN },
@@ -107,9 +108,14 @@ static int decode_fields(struct ipc_msg *m, struct mon_request *r)
 			return -EBADMSG;
 		return 0;
 	case IPC_OPEN:
+	case IPC_UPLOAD_CHECK:
 		if (get_path(m, r->u.file.path) < 0 || ipc_get_u32(m, &r->u.file.how) < 0 ||
-		    ipc_get_u64(m, &r->u.file.offset) < 0 || r->u.file.how > IPC_OPEN_UNIQUE ||
-		    r->u.file.offset > INT64_MAX)
+		    ipc_get_u64(m, &r->u.file.offset) < 0 || r->u.file.how > IPC_OPEN_SEND ||
+		    r->u.file.offset > INT64_MAX ||
+		    (r->u.file.offset != 0 && r->u.file.how != IPC_OPEN_WRITE &&
+		     r->u.file.how != IPC_OPEN_SEND) ||
+		    (m->type == IPC_UPLOAD_CHECK && r->u.file.how != IPC_OPEN_WRITE &&
+		     r->u.file.how != IPC_OPEN_APPEND && r->u.file.how != IPC_OPEN_UNIQUE))
 			return -EBADMSG;
 		return 0;
 	case IPC_LIST:
@@ -130,7 +136,7 @@ static int decode_fields(struct ipc_msg *m, struct mon_request *r)
 		if (get_path(m, r->u.xfer.path) < 0 || ipc_get_u32(m, &r->u.xfer.direction) < 0 ||
 		    ipc_get_u64(m, &r->u.xfer.bytes) < 0 || ipc_get_u64(m, &r->u.xfer.ms) < 0 ||
 		    ipc_get_u32(m, &r->u.xfer.flags) < 0 || r->u.xfer.direction > IPC_XFER_RECEIVED ||
-		    (r->u.xfer.flags & ~(uint32_t)(IPC_XFER_COMPLETE | IPC_XFER_ASCII)) != 0 ||
+		    (r->u.xfer.flags & ~(uint32_t)(IPC_XFER_COMPLETE | IPC_XFER_ASCII | IPC_XFER_UNSURE)) != 0 ||
 		    r->u.xfer.bytes > INT64_MAX)
 			return -EBADMSG;
 		return 0;

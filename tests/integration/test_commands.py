@@ -936,7 +936,16 @@ def test_ipv6_epsv_and_eprt(server):
 
 @pytest.fixture
 def big_session(server, big_file):
-    srv = server()
+    yield from _big_session(server(), big_file)
+
+
+@pytest.fixture
+def big_session_in_place(server, big_file):
+    """upload-mode = in-place: what arrived of an upload stays under its name."""
+    yield from _big_session(server(upload_mode="in-place"), big_file)
+
+
+def _big_session(srv, big_file):
     shutil.copyfile(big_file, os.path.join(srv.root, "big.bin"))
     own(srv, os.path.join(srv.root, "big.bin"))
     ftp = ftp_login(srv)
@@ -979,8 +988,8 @@ def test_abor_during_large_retr(big_session):
     assert m and MIB <= int(m.group(1)) < 64 * MIB, srv.log
 
 
-def test_abor_during_large_stor_keeps_the_received_bytes(big_session, big_file):
-    srv, ftp = big_session
+def test_abor_during_large_stor_keeps_the_received_bytes(big_session_in_place, big_file):
+    srv, ftp = big_session_in_place
     with open(big_file, "rb") as f:
         head = f.read(3 * MIB)
     conn, _ = open_data(ftp, "STOR up.bin")
@@ -1009,10 +1018,11 @@ def test_abor_during_large_stor_keeps_the_received_bytes(big_session, big_file):
                      srv.log), srv.log
 
 
-def test_upload_cut_off_midway_keeps_bytes_and_logs_incomplete(big_session, big_file):
+def test_upload_cut_off_midway_keeps_bytes_and_logs_incomplete(big_session_in_place, big_file):
     """The client's data connection is reset (RST) mid-upload: 426, the bytes that arrived
-    stay on disk, the log says the file is incomplete, the session goes on."""
-    srv, ftp = big_session
+    stay on disk (upload-mode = in-place), the log says the file is incomplete, the session
+    goes on."""
+    srv, ftp = big_session_in_place
     with open(big_file, "rb") as f:
         head = f.read(2 * MIB)
     conn, _ = open_data(ftp, "STOR cut.bin")
@@ -1119,7 +1129,10 @@ def test_disk_full_mid_upload_is_452_never_226(session):
         assert final[:3] in ("452", "552", "451"), final
         assert "space" in final.lower(), final
         assert ftp.sendcmd("NOOP").startswith("200")
-        assert 0 < os.path.getsize(os.path.join(small, "full.bin")) <= MIB
+        # Atomic uploads: nothing of it is left, and its space is free again.
+        assert os.listdir(small) == []
+        st = os.statvfs(small)
+        assert st.f_bfree * st.f_frsize >= 900 * 1024, st
     finally:
         subprocess.run(["umount", "-l", small], timeout=IO_TIMEOUT)
 
