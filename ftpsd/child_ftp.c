@@ -911,6 +911,16 @@ static bool data_allowed_for(struct session *s, bool listing)
 		reply(s, 425, "Use PORT, EPRT, PASV or EPSV first.");
 		return false;
 	}
+	if (s->data_failed) {
+		/* Known before anything starts (a data handshake that came first
+		 * and failed, perhaps someone else's): say so instead of 150. */
+		if (s->data_unresumed)
+			reply(s, 522, "Data connection must resume the TLS session of the control connection.");
+		else
+			reply(s, 425, "The data connection failed.");
+		data_close(s);
+		return false;
+	}
 	struct policy_state st = policy_state(s);
 	if (policy_data(s->cfg, &st, listing) != 0) {
 		/* The refusal changes nothing: the next transfer at the same level

@@ -523,8 +523,11 @@ class Server:
             where = ("[::1]:%d" if ipv6 else "127.0.0.1:%d") % self.port
             self._logf = open(self.log_path, "ab")
             env = {k: v for k, v in os.environ.items() if not k.startswith("LISTEN_")}
+            # The launcher passes on only what it is told to: test builds' switches.
+            pass_on = [a for k in env if k.startswith("FTPSD_TEST_") for a in ("-E", k)]
             self.proc = subprocess.Popen(
-                ["systemd-socket-activate", "--accept", "-l", where, "--"] + self.argv(),
+                ["systemd-socket-activate", "--accept"] + pass_on + ["-l", where, "--"]
+                + self.argv(),
                 stdin=subprocess.DEVNULL, stdout=self._logf, stderr=self._logf,
                 start_new_session=True, env=env)
             deadline = time.monotonic() + START_TIMEOUT

@@ -790,12 +790,13 @@ def test_upload_without_close_notify_strict_off_is_226_possibly_truncated(server
     quit_(ftp)
 
 
-def test_upload_without_close_notify_strict_on_is_451(server):
+def test_upload_without_close_notify_strict_on_is_426_and_not_stored(server):
     srv = server(data_tls_strict_eof="on")
     ftp = ftp_login(srv)
     ftp.voidcmd("TYPE I")
     final = stor_without_close_notify(ftp, "cut.bin", os.urandom(300000))
-    assert final.startswith("451"), final
+    assert final.startswith("426"), final
+    assert not os.path.exists(os.path.join(srv.root, "cut.bin"))
     assert wait_for(lambda: "ended without TLS close_notify" in srv.log, timeout=5), srv.log
     # with close_notify the same policy accepts the upload
     payload = os.urandom(300000)
