@@ -13,6 +13,7 @@ the test needs to misbehave, and curl.
 import ftplib
 import io
 import os
+import resource
 import signal
 import socket
 import ssl
@@ -538,3 +539,115 @@ def test_without_o_tmpfile_a_stale_hidden_file_is_cleaned_by_the_next_upload(ser
     quit_(ftp)
     assert not os.path.exists(stale)
     assert os.path.exists(fresh)
+
+
+# ------------------------------------------------ records, limits, a stuck monitor
+
+def test_xferlog_counts_clear_downloads_and_cut_downloads(server, big_file):
+    """PROT C downloads go through sendfile(): their record has the real byte count. A
+    download whose child is killed still gets its one record, 'i'."""
+    srv = xfer_server(server, data_tls="optional")
+    with open(big_file, "rb") as f:
+        put_old(srv, "big.bin", mode=0o644, data=f.read())
+    ftp = ftp_login(srv, prot_p=False)
+    got = retr_bytes(ftp, "hello.txt")
+    assert got == lib.HELLO
+    rec = xferlog_lines(srv, 1)
+    assert rec[0][7] == str(len(lib.HELLO)) and rec[0][11] == "o" and rec[0][17] == "c", rec
+    conn = ftp.transfercmd("RETR big.bin")
+    conn.recv(65536)
+    os.kill(session_pids(srv)[1], signal.SIGKILL)
+    assert wait_for(lambda: srv.sessions() == [], timeout=5)
+    close_quietly(conn)
+    ftp.close()
+    rec = xferlog_lines(srv, 2)
+    assert rec[1][8].endswith("/big.bin") and rec[1][11] == "o" and rec[1][17] == "i", rec
+
+
+def test_a_stopped_monitor_ends_the_session_within_the_idle_timeout(server):
+    srv = server(idle_timeout="2s")
+    ftp = ftp_login(srv)
+    monitor, child = session_pids(srv)
+    os.kill(monitor, signal.SIGSTOP)
+    try:
+        start = time.monotonic()
+        with pytest.raises((ftplib.error_temp, EOFError, OSError)) as e:
+            ftp.sendcmd("CWD sub")
+        took = time.monotonic() - start
+        assert "421" in str(e.value) or isinstance(e.value, (EOFError, OSError)), e.value
+        assert 1.5 <= took <= 6, took
+        assert wait_for(lambda: not lib.alive(child), timeout=3)
+    finally:
+        os.kill(monitor, signal.SIGCONT)
+    assert wait_for(lambda: srv.sessions() == [], timeout=5), srv.sessions()
+    ftp.close()
+
+
+def test_rest_far_beyond_the_file_is_554_and_the_session_goes_on(server):
+    srv = server(upload_mode="in-place")
+    put_old(srv)
+    ftp = ftp_login(srv)
+    for offset in (len(OLD) + 1, 1 << 40, (1 << 63) - 1):
+        with pytest.raises(ftplib.error_perm, match="^554"):
+            ftp.storbinary("STOR target.bin", io.BytesIO(b"x"), rest=offset)
+        with pytest.raises(ftplib.error_perm, match="^554"):
+            ftp.retrbinary("RETR target.bin", lambda b: None, rest=offset)
+    unchanged(srv)
+    assert ftp.sendcmd("NOOP").startswith("200")
+    quit_(ftp)
+
+
+def test_writes_past_rlimit_fsize_are_552_not_a_signal(server):
+    """The launcher's RLIMIT_FSIZE (LimitFSIZE=): an upload past it fails with 552 and
+    the session goes on; no process dies of SIGXFSZ."""
+    srv = server(start=False)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (MIB, hard))
+    try:
+        srv.start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    put_old(srv)
+    ftp = ftp_login(srv)
+    conn = ftp.transfercmd("STOR target.bin")
+    try:
+        conn.sendall(os.urandom(3 * MIB))
+        conn.unwrap()
+    except OSError:
+        pass
+    close_quietly(conn)
+    assert ftp.getmultiline().startswith("552")
+    unchanged(srv)
+    assert ftp.sendcmd("NOOP").startswith("200")
+    ftp.storbinary("STOR small.bin", io.BytesIO(b"fits"))
+    assert on_disk(srv, "small.bin") == b"fits"
+    quit_(ftp)
+    assert "signal" not in srv.log, srv.log
+
+
+def test_nlst_with_a_long_argument_over_a_large_directory_stays_small(server):
+    """NLST repeats the argument before each name; with a 3 KB argument over 50,000
+    entries that was hundreds of MiB in the monitor. Now the listing is written as it is
+    made (cut at its cap) and the monitor's peak memory stays small."""
+    srv = server()
+    big = os.path.join(srv.root, "many")
+    os.mkdir(big)
+    for i in range(50000):
+        os.close(os.open(os.path.join(big, "entry-%06d" % i), os.O_CREAT | os.O_WRONLY, 0o644))
+    own(srv, big)
+    ftp = ftp_login(srv)
+    monitor, _ = session_pids(srv)
+    before = int(lib.proc_status(monitor)["VmRSS"].split()[0])
+    arg = "many" + "/." * 1500
+    total = [0]
+    lines = [0]
+
+    def count(line):
+        total[0] += len(line) + 2
+        lines[0] += 1
+    ftp.retrlines("NLST " + arg, count)
+    peak = int(lib.proc_status(monitor)["VmHWM"].split()[0])
+    assert lines[0] > 10000 and total[0] <= 64 * MIB, (lines[0], total[0])
+    assert peak - before < 24 * 1024, (before, peak)   # KiB
+    assert ftp.sendcmd("NOOP").startswith("200")
+    quit_(ftp)
