@@ -1084,18 +1084,15 @@ static void cmd_stou(struct session *s, char *arg)
 
 static void cmd_rest(struct session *s, char *arg)
 {
-	char *end;
-	unsigned long long v;
+	uint64_t v;
 
-	errno = 0;
-	v = strtoull(arg, &end, 10);
-	if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || errno != 0 || v > INT64_MAX) {
+	if (ftp_parse_offset(arg, &v) < 0) {
 		reply(s, 501, "REST takes a byte offset.");
 		return;
 	}
 	s->rest = v;
 	s->rest_set = true;
-	reply(s, 350, "Restart position accepted (%llu).", v);
+	reply(s, 350, "Restart position accepted (%llu).", (unsigned long long)v);
 }
 
 static void cmd_dele(struct session *s, char *arg)
@@ -1288,16 +1285,11 @@ static void list_common(struct session *s, char *arg, unsigned format)
 	int fd, r;
 
 	/* ls-style options ("-la") as clients send them, before the path. */
-	while (format != IPC_LIST_MLSD && arg != NULL && arg[0] == '-') {
-		char *end = strchr(arg, ' ');
-		for (char *p = arg + 1; *p != '\0' && *p != ' '; p++)
-			if (*p == 'a')
-				flags |= IPC_LIST_ALL;
-		arg = end != NULL ? end + 1 : NULL;
-		while (arg != NULL && *arg == ' ')
-			arg++;
-		if (arg != NULL && *arg == '\0')
-			arg = NULL;
+	if (format != IPC_LIST_MLSD) {
+		bool all;
+		arg = ftp_parse_list_args(arg, &all);
+		if (all)
+			flags |= IPC_LIST_ALL;
 	}
 	const char *orig_arg = arg;
 	if (!resolve(s, arg, path) || !data_allowed_for(s, true))

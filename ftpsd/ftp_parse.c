@@ -178,3 +178,38 @@ int ftp_quote_path(const char *path, char *out, size_t size)
 	out[j] = '\0';
 	return 0;
 }
+
+int ftp_parse_offset(const char *arg, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (*arg == '\0')
+		return -EINVAL;
+	for (; *arg != '\0'; arg++) {
+		if (*arg < '0' || *arg > '9')
+			return -EINVAL;
+		unsigned d = (unsigned)(*arg - '0');
+		if (v > ((uint64_t)INT64_MAX - d) / 10)
+			return -EINVAL;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+char *ftp_parse_list_args(char *arg, bool *all)
+{
+	*all = false;
+	while (arg != NULL && arg[0] == '-') {
+		char *end = strchr(arg, ' ');
+		for (const char *p = arg + 1; *p != '\0' && *p != ' '; p++)
+			if (*p == 'a')
+				*all = true;
+		arg = end != NULL ? end + 1 : NULL;
+		while (arg != NULL && *arg == ' ')
+			arg++;
+		if (arg != NULL && *arg == '\0')
+			arg = NULL;
+	}
+	return arg;
+}

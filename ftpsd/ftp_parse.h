@@ -42,3 +42,12 @@ int ftp_path_resolve(const char *cwd, const char *arg, char *out, size_t size);
 
 /* Write path for a 257 reply: quotes doubled per RFC 959. -ENAMETOOLONG. */
 int ftp_quote_path(const char *path, char *out, size_t size);
+
+/* REST's argument: a byte offset in decimal digits, at most INT64_MAX (a
+ * file offset). 0, or -EINVAL. */
+int ftp_parse_offset(const char *arg, uint64_t *out);
+
+/* LIST/NLST/STAT arguments: ls-style options first ("-la", "-a -l"), as
+ * clients send them, then the path. Returns the path (NULL when there is
+ * none); *all when an option asks for dot files ('a'). */
+char *ftp_parse_list_args(char *arg, bool *all);

@@ -121,8 +121,44 @@ static void test_quote(void)
 	CHECK(ftp_quote_path("\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"", out, sizeof(out)) == -ENAMETOOLONG);
 }
 
+static void test_offsets(void)
+{
+	uint64_t v = 7;
+
+	CHECK(ftp_parse_offset("0", &v) == 0 && v == 0);
+	CHECK(ftp_parse_offset("1048576", &v) == 0 && v == 1048576);
+	CHECK(ftp_parse_offset("9223372036854775807", &v) == 0 && v == INT64_MAX);
+	/* Past a file offset, or wrapping 64 bits: refused, never truncated. */
+	CHECK(ftp_parse_offset("9223372036854775808", &v) == -EINVAL);
+	CHECK(ftp_parse_offset("18446744073709551616", &v) == -EINVAL);
+	CHECK(ftp_parse_offset("99999999999999999999999999", &v) == -EINVAL);
+	CHECK(ftp_parse_offset("", &v) == -EINVAL);
+	CHECK(ftp_parse_offset("-1", &v) == -EINVAL);
+	CHECK(ftp_parse_offset("+1", &v) == -EINVAL);
+	CHECK(ftp_parse_offset(" 1", &v) == -EINVAL);
+	CHECK(ftp_parse_offset("1 ", &v) == -EINVAL);
+	CHECK(ftp_parse_offset("0x10", &v) == -EINVAL);
+}
+
+static void test_list_args(void)
+{
+	char a[] = "-la sub dir", b[] = "-l -a", c[] = "-l", d[] = "name", e[] = "-al   x";
+	bool all;
+
+	CHECK_STR(ftp_parse_list_args(a, &all), "sub dir");
+	CHECK(all);
+	CHECK(ftp_parse_list_args(b, &all) == NULL && all);
+	CHECK(ftp_parse_list_args(c, &all) == NULL && !all);
+	CHECK_STR(ftp_parse_list_args(d, &all), "name");
+	CHECK(!all);
+	CHECK_STR(ftp_parse_list_args(e, &all), "x");
+	CHECK(ftp_parse_list_args(NULL, &all) == NULL && !all);
+}
+
 int main(void)
 {
+	test_offsets();
+	test_list_args();
 	test_lines();
 	test_long_line();
 	test_commands();
