@@ -1428,6 +1428,52 @@ static void cmd_help(struct session *s, char *arg);
 
 
 #if FTPSD_TEST_HOOKS
+#include <linux/openat2.h>
+#include <sys/syscall.h>
+
+/* Test builds only: a syscall that opens files, made raw. glibc's open() is
+ * openat, so a test of it alone would not notice open, creat or openat2 in
+ * the child's allow-list. Harmless if one is let through: they read
+ * /etc/passwd or create nothing (the directory does not exist). */
+static void site_testhook_raw(struct session *s, const char *what)
+{
+	static const char path[] = "/etc/passwd", missing[] = "/ftpsd-testhook-none/x";
+	union {
+		struct file_handle fh;
+		unsigned char room[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+	} h = { .fh = { .handle_bytes = MAX_HANDLE_SZ } };
+	long r;
+
+	if (strcasecmp(what, "OPEN") == 0) {
+#ifdef SYS_open
+		r = syscall(SYS_open, path, O_RDONLY);
+#else
+		reply(s, 502, "No open syscall on this architecture.");
+		return;
+#endif
+	} else if (strcasecmp(what, "CREAT") == 0) {
+#ifdef SYS_creat
+		r = syscall(SYS_creat, missing, 0600);
+#else
+		reply(s, 502, "No creat syscall on this architecture.");
+		return;
+#endif
+	} else if (strcasecmp(what, "OPENAT2") == 0) {
+		struct open_how how = { .flags = O_RDONLY, .resolve = RESOLVE_IN_ROOT };
+		r = syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+	} else if (strcasecmp(what, "NAME-TO-HANDLE-AT") == 0) {
+		int mount_id;
+		r = syscall(SYS_name_to_handle_at, AT_FDCWD, path, &h.fh, &mount_id, 0);
+	} else if (strcasecmp(what, "OPEN-BY-HANDLE-AT") == 0) {
+		h.fh.handle_bytes = 8;
+		r = syscall(SYS_open_by_handle_at, AT_FDCWD, &h.fh, O_RDONLY);
+	} else {
+		reply(s, 501, "Unknown test hook.");
+		return;
+	}
+	reply(s, 200, "%s returned %ld", what, r);
+}
+
 /* Test builds only: make a process of this session break its sandbox. */
 static void site_testhook(struct session *s, const char *what)
 {
@@ -1435,6 +1481,8 @@ static void site_testhook(struct session *s, const char *what)
 	if (strcasecmp(what, "CHILD-OPEN") == 0) {
 		int fd = open("/etc/passwd", O_RDONLY);
 		reply(s, 200, "open returned %d", fd);
+	} else if (strncasecmp(what, "CHILD-RAW-", 10) == 0) {
+		site_testhook_raw(s, what + 10);
 	} else if (strcasecmp(what, "CHILD-EXEC") == 0) {
 		char *argv[] = { "/bin/true", NULL };
 		execv(argv[0], argv);

@@ -158,9 +158,20 @@ def test_session_with_bad_value_does_not_start(server):
     assert re.search(re.escape(srv.config_path) + r":\d+: ", srv.log), srv.log
 
 
+def assert_refused_because(srv, reason):
+    """The monitor logged `reason` and exited with status 1: refused for that reason,
+    not for another one, and not by a crash (which closes the connection just as well)."""
+    assert wait_for(lambda: reason in srv.log
+                    and re.search(r"Child \d+ died with code 1$", srv.log, re.M)), srv.log
+    assert "signal" not in srv.log, srv.log
+
+
 def test_session_with_missing_certificate_does_not_start(server, tmp_path):
-    srv = server(tls_certificate=str(tmp_path / "missing.pem"))
+    path = str(tmp_path / "missing.pem")
+    srv = server(tls_certificate=path)
     session_refused(srv)
+    assert_refused_because(srv, "cannot read tls-certificate %s: No such file or directory"
+                           % path)
 
 
 def test_session_with_unprivileged_user_missing_does_not_start_as_root(server):
@@ -168,16 +179,21 @@ def test_session_with_unprivileged_user_missing_does_not_start_as_root(server):
         pytest.skip("only checked when started as root")
     srv = server(unprivileged_user="no-such-user-ftpsd")
     session_refused(srv)
+    assert_refused_because(srv, "unprivileged-user no-such-user-ftpsd does not exist")
 
 
-def test_session_with_group_writable_empty_dir_does_not_start_as_root(server, tmp_path):
+@pytest.mark.parametrize("mode", [0o775, 0o757], ids=["group", "others"])
+def test_session_with_group_writable_empty_dir_does_not_start_as_root(server, tmp_path,
+                                                                      mode):
     if not ROOT:
         pytest.skip("only checked when started as root")
     d = tmp_path / "writable-empty"
     d.mkdir()
-    d.chmod(0o777)
+    d.chmod(mode)
     srv = server(empty_dir=str(d))
     session_refused(srv)
+    assert_refused_because(srv, "empty-dir %s must be a directory owned by root and "
+                           "writable by no one else" % d)
 
 
 def test_session_with_a_key_that_is_not_the_certificates_ends(server, tmp_path):

@@ -6,7 +6,7 @@ own: nothing is sent that the scenario does not show.
 
 import time
 
-from ftpsd_testlib import Control, ConnectionClosed, USER, PASSWORD
+from ftpsd_testlib import Control, ConnectionClosed, USER, PASSWORD, wait_for
 
 
 def greeted(server):
@@ -310,11 +310,16 @@ def test_login_timeout_closes_idle_unauthenticated_session(server):
 
 
 def test_idle_timeout_closes_logged_in_session(server, tls):
+    """Closed after idle-timeout, not much earlier (nor much later), with a 421."""
     srv = server(idle_timeout="1s")
     with secured(srv, tls) as c:
         c.login()
+        t0 = time.monotonic()
         data = c.wait_closed(timeout=6)
-        assert data == b"" or data.startswith(b"421"), data
+        elapsed = time.monotonic() - t0
+        assert 0.9 <= elapsed <= 3, "closed after %.2fs" % elapsed
+        assert data.startswith(b"421"), data
+    assert wait_for(lambda: "idle timeout" in srv.log), srv.log
 
 
 # ------------------------------------------------------------ misc commands

@@ -1,7 +1,8 @@
 """The sandbox of a session, proven from outside (issue 3, items 1-3).
 
 - Seccomp: the test hooks (SITE TESTHOOK, compiled only with -Dtest-hooks=true) make
-  the child call a forbidden syscall (open, execve, socket(AF_UNIX)) or the logged-in
+  the child call a forbidden syscall (openat, and raw open, creat, openat2,
+  name_to_handle_at, open_by_handle_at; execve; socket(AF_UNIX)) or the logged-in
   monitor call execve / socket(): the process must be killed by SIGSYS (the monitor's
   filter answers socket() with EPERM), the session must end, nothing may be left, and
   the next session must work.
@@ -73,12 +74,21 @@ def ids(status, key):
 
 # ------------------------------------------------------------------ 1. seccomp
 
-@pytest.mark.parametrize("hook", ["CHILD-OPEN", "CHILD-EXEC", "CHILD-UNIX-SOCKET"])
+# CHILD-OPEN is glibc's open(), that is openat; the CHILD-RAW-* hooks make the other
+# syscalls that open files as they are, so none of them can slip into the allow-list.
+CHILD_HOOKS = ["CHILD-OPEN", "CHILD-EXEC", "CHILD-UNIX-SOCKET",
+               "CHILD-RAW-OPEN", "CHILD-RAW-CREAT", "CHILD-RAW-OPENAT2",
+               "CHILD-RAW-NAME-TO-HANDLE-AT", "CHILD-RAW-OPEN-BY-HANDLE-AT"]
+
+
+@pytest.mark.parametrize("hook", CHILD_HOOKS)
 def test_forbidden_syscall_in_child_kills_it_with_sigsys(server, tls, hook):
     srv = server()
     c = secured(srv, tls)
     monitor, child = session_pids(srv)
     r = send_hook(c, hook)
+    if r is not None and r.code == 502:
+        pytest.skip("no such syscall on this architecture: %r" % r)
     # The child is killed inside the syscall: it never gets to answer ("open returned -1"
     # would mean the filter only denied the call).
     assert r is None, "child survived %s: %r" % (hook, r)
@@ -120,10 +130,11 @@ def test_monitor_socket_after_login_is_denied_with_eperm(server, tls):
     assert "signal" not in srv.log, srv.log
 
 
-def test_unknown_test_hook_is_501(server, tls):
+@pytest.mark.parametrize("hook", ["NO-SUCH-HOOK", "CHILD-RAW-NO-SUCH-SYSCALL"])
+def test_unknown_test_hook_is_501(server, tls, hook):
     srv = server()
     with secured(srv, tls) as c:
-        r = send_hook(c, "NO-SUCH-HOOK")
+        r = send_hook(c, hook)
         assert r is not None and r.code == 501, r
         assert c.cmd("NOOP").code == 200
 

@@ -187,8 +187,42 @@ static void check_transcript(const struct record *r, const struct ident *cli, un
 	free(t);
 }
 
-/* With a directory argument, the transcripts are also written there (the
- * fuzzer's seeds, tests/fuzz/seeds-tls-proof). */
+/* The fuzzer's seeds: one transcript in dir. */
+static void write_seed(const char *dir, const char *name, const struct record *r)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "wb");
+	CHECK(f != NULL && fwrite(r->buf, 1, r->len, f) == r->len && fclose(f) == 0);
+}
+
+/* The fuzzer trusts the seeds' server certificates (else it never reaches
+ * the server's signature): their SHA-256, as a C header. */
+static void write_ours(const char *path)
+{
+	FILE *f = fopen(path, "w");
+
+	CHECK(f != NULL);
+	if (f == NULL)
+		return;
+	fprintf(f, "/* Written by tests/unit/test-tls-proof with the seeds in seeds-tls-proof:\n"
+		   " * the SHA-256 of their server certificates (ECDSA P-256, RSA 2048). */\n"
+		   "static const uint8_t seed_servers[2][32] = {\n");
+	for (int i = 0; i < 2; i++) {
+		fprintf(f, "\t{");
+		for (int j = 0; j < 32; j++)
+			fprintf(f, "%s0x%02x", j == 0 ? " " : j % 8 == 0 ? ",\n\t  " : ", ", ours[i][j]);
+		fprintf(f, " },\n");
+	}
+	fprintf(f, "};\n");
+	CHECK(fclose(f) == 0);
+}
+
+/* test-tls-proof [SEEDS_DIR OURS_H]: with arguments, the transcripts are
+ * also written to SEEDS_DIR and their server certificates' hashes to OURS_H
+ * (the fuzzer's seeds: tests/fuzz/seeds-tls-proof, tests/fuzz/tls-proof-ours.h). */
 int main(int argc, char **argv)
 {
 	static uint8_t buf_a[TLS_PROOF_MAX], buf_b[TLS_PROOF_MAX];
@@ -246,11 +280,10 @@ int main(int argc, char **argv)
 		CHECK(r == 0);
 		if (r == 0)
 			check_transcript(&a, cases[i].cli, cases[i].version, cases[i].what);
-		if (r == 0 && argc > 1) {
-			char path[4096];
-			snprintf(path, sizeof(path), "%s/handshake-%zu", argv[1], i);
-			FILE *f = fopen(path, "wb");
-			CHECK(f != NULL && fwrite(a.buf, 1, a.len, f) == a.len && fclose(f) == 0);
+		if (r == 0 && argc > 2) {
+			char name[64];
+			snprintf(name, sizeof(name), "handshake-%zu", i);
+			write_seed(argv[1], name, &a);
 		}
 		/* The HelloRetryRequest case has its two ServerHellos. */
 		unsigned hellos = 0;
@@ -305,6 +338,10 @@ int main(int argc, char **argv)
 	CHECK(handshake(&rsa_server, &ecdsa, "NORMAL:-VERS-ALL:+VERS-TLS1.2:-KX-ALL:+RSA",
 			"NORMAL:-VERS-ALL:+VERS-TLS1.2:+RSA", &a) == 0);
 	CHECK(tls_proof_verify(a.buf, a.len, random_a, ours, 2, &p) == -EACCES);
+	if (argc > 2) {
+		write_seed(argv[1], "handshake-static-rsa", &a);
+		write_ours(argv[2]);
+	}
 
 	/* Not handshakes at all. */
 	CHECK(tls_proof_verify((const uint8_t *)"", 0, random_a, ours, 2, &p) == -EBADMSG);
