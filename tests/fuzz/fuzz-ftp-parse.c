@@ -1,5 +1,7 @@
 /* libFuzzer target: bytes from the network through line framing, Telnet
- * stripping, command splitting and path resolution. */
+ * stripping, command splitting, REST offsets, LIST options and path
+ * resolution. */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -30,6 +32,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				continue;
 			if (ftp_parse_command(line, len, &cmd) < 0 || cmd.arg == NULL)
 				continue;
+			/* REST's offset: never past a file offset. */
+			uint64_t offset;
+			if (ftp_parse_offset(cmd.arg, &offset) == 0 && offset > INT64_MAX)
+				__builtin_trap();
+			/* LIST's options, then the path they leave, as the child does. */
+			bool all;
+			char *rest = ftp_parse_list_args(cmd.arg, &all);
+			if (rest != NULL && (rest < cmd.arg || rest > cmd.arg + strlen(cmd.arg) ||
+					     (rest != cmd.arg && (rest[0] == ' ' || rest[0] == '\0'))))
+				__builtin_trap();
+			if (rest != NULL)
+				(void)ftp_path_resolve("/some/dir", rest, path, sizeof(path));
 			if (ftp_path_resolve("/some/dir", cmd.arg, path, sizeof(path)) == 0) {
 				if (path[0] != '/' || strstr(path, "/../") != NULL || strstr(path, "//"))
 					__builtin_trap();

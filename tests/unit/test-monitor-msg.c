@@ -74,6 +74,11 @@ static int build(struct ipc_msg *m, unsigned t)
 		ipc_put_u32(m, IPC_OPEN_WRITE);
 		ipc_put_u64(m, 0);
 		return PHASE_LOGGEDIN;
+	case IPC_UPLOAD_CHECK:
+		ipc_put_str(m, "/a");
+		ipc_put_u32(m, IPC_OPEN_APPEND);
+		ipc_put_u64(m, 0);
+		return PHASE_LOGGEDIN;
 	case IPC_LIST:
 		ipc_put_str(m, "/");
 		ipc_put_u32(m, IPC_LIST_MLSD);
@@ -138,10 +143,10 @@ static void test_phases(void)
 		}
 	}
 	/* Every type of enum ipc_type was built (IPC_LOG .. IPC_HANDSHAKE,
-	 * IPC_TEST_HOOK, IPC_ANSWER) and the loop did run both ways. */
-	CHECK(known == 20);
-	CHECK(accepted[0] == 8 && refused[0] == 10 + FTPSD_TEST_HOOKS);
-	CHECK(accepted[1] == 13 + FTPSD_TEST_HOOKS && refused[1] == 5);
+	 * IPC_UPLOAD_CHECK, IPC_TEST_HOOK, IPC_ANSWER) and the loop did run both ways. */
+	CHECK(known == 21);
+	CHECK(accepted[0] == 8 && refused[0] == 11 + FTPSD_TEST_HOOKS);
+	CHECK(accepted[1] == 14 + FTPSD_TEST_HOOKS && refused[1] == 5);
 }
 
 /* The phase is checked before anything of the request is read: a file
