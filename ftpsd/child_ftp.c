@@ -697,7 +697,7 @@ static void cmd_size(struct session *s, char *arg)
 
 static void cmd_mdtm(struct session *s, char *arg)
 {
-	char path[IPC_MAX_PATH], date[32];
+	char path[IPC_MAX_PATH];
 	struct mm_stat st;
 	struct tm tm;
 
@@ -708,9 +708,14 @@ static void cmd_mdtm(struct session *s, char *arg)
 		return;
 	}
 	time_t t = (time_t)st.mtime;
-	gmtime_r(&t, &tm);
-	strftime(date, sizeof(date), "%Y%m%d%H%M%S", &tm);
-	reply(s, 213, "%s", date);
+	/* The answer is YYYYMMDDHHMMSS (RFC 3659 2.3): no year beyond 9999, and
+	 * none that gmtime_r cannot hold (tmpfs keeps any 64-bit mtime). */
+	if (gmtime_r(&t, &tm) == NULL || tm.tm_year < 0 - 1900 || tm.tm_year > 9999 - 1900) {
+		reply(s, 550, "Modification time out of range (years 0 to 9999).");
+		return;
+	}
+	reply(s, 213, "%04d%02d%02d%02d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+	      tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 static void send_ticket(struct session *s)

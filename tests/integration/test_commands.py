@@ -1292,3 +1292,76 @@ def test_control_replies_double_iac_in_names(tree, tls):
         r = raw_reply(c)
         assert r[0].startswith(b'257 "/q\xff\xffdir"'), r
     assert os.path.isdir(os.path.join(os.fsencode(srv.root), b"q\xffdir"))
+
+
+# ------------------------------------------------ dates a listing cannot write
+
+FAR_FUTURE = 67768036191676800  # gmtime_r fails: the year overflows an int
+YEAR_10000 = 253402300800       # gmtime_r copes; YYYYMMDDHHMMSS cannot say it
+ORDINARY = 1700000000           # 2023-11-14 22:13:20 UTC
+
+
+@pytest.fixture
+def far_dates(session):
+    """Files dated beyond what a listing can write, on a real tmpfs (which keeps any
+    64-bit mtime; ext4 would clamp it)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    srv, ftp = session
+    d = os.path.join(srv.root, "far")
+    os.mkdir(d)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", d],
+                   check=True, timeout=IO_TIMEOUT)
+    try:
+        own(srv, d)
+        for name, t in (("far.txt", FAR_FUTURE), ("y10k.txt", YEAR_10000),
+                        ("ok.txt", ORDINARY)):
+            path = mkfile(srv, "far/" + name, b"x")
+            os.utime(path, ns=(0, t * 10**9))
+            assert os.stat(path).st_mtime_ns == t * 10**9, name
+        yield srv, ftp
+    finally:
+        subprocess.run(["umount", "-l", d], timeout=IO_TIMEOUT)
+
+
+def what_a_client_sees_of_dates(ftp):
+    names = ("far.txt", "y10k.txt", "ok.txt")
+    return {
+        "LIST": sorted(listing(ftp, "LIST far")),
+        "MLSD": sorted(listing(ftp, "MLSD far")),
+        "STAT": reply(ftp, "STAT far"),
+        "MLST": [reply(ftp, "MLST far/" + n) for n in names],
+        "MDTM": [reply(ftp, "MDTM far/" + n) for n in names],
+    }
+
+
+def test_dates_out_of_range_are_fixed_or_left_out_never_garbage(far_dates):
+    """Issue 13: a date gmtime_r rejects (or one past year 9999) printed whatever the
+    stack held. LIST shows the epoch, MLSD/MLST leave the modify fact out, MDTM is 550;
+    the same in two sessions."""
+    srv, ftp = far_dates
+    first = what_a_client_sees_of_dates(ftp)
+    ftp2 = ftp_login(srv)
+    second = what_a_client_sees_of_dates(ftp2)
+    quit_(ftp2)
+    assert first == second
+
+    lines = {ln.split()[-1]: ln for ln in first["LIST"]}
+    for name in ("far.txt", "y10k.txt"):
+        assert lines[name].endswith(" Jan  1  1970 " + name), lines[name]
+    assert lines["ok.txt"].endswith(" Nov 14  2023 ok.txt"), lines["ok.txt"]
+    stat = {ln.split()[-1]: ln.strip() for ln in multiline_body(first["STAT"])}
+    assert stat["far.txt"].endswith(" Jan  1  1970 far.txt"), first["STAT"]
+
+    mlsd = dict((name, facts) for facts, name in map(parse_facts, first["MLSD"]))
+    assert set(mlsd) == {"far.txt", "y10k.txt", "ok.txt"}, first["MLSD"]
+    for name in ("far.txt", "y10k.txt"):
+        assert "modify" not in mlsd[name] and mlsd[name]["type"] == "file", mlsd[name]
+    assert mlsd["ok.txt"]["modify"] == utc(ORDINARY)
+    far, y10k, ok = (mlst_facts(r)[0] for r in first["MLST"])
+    assert "modify" not in far and "modify" not in y10k and far["size"] == "1", first["MLST"]
+    assert ok["modify"] == utc(ORDINARY)
+
+    assert first["MDTM"][0] == "550 Modification time out of range (years 0 to 9999).", first
+    assert first["MDTM"][1] == first["MDTM"][0]
+    assert first["MDTM"][2] == "213 " + utc(ORDINARY)

@@ -1,6 +1,7 @@
 /* Monitor helpers with no privileges needed: listing lines, users-file lines. */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "check.h"
@@ -41,6 +42,47 @@ static void test_format(void)
 	CHECK(monitor_fs_format(out, 4, IPC_LIST_LONG, IPC_FACTS_ALL, "n", &st, NULL, "", now) == -ENAMETOOLONG);
 }
 
+/* Dates a listing cannot write (issue 13): gmtime_r fails past a year that
+ * fits an int, and time-val has four digits. Never what the stack held. */
+static void test_format_dates_out_of_range(void)
+{
+	struct stat st = { 0 };
+	char out[512];
+	time_t now = 1800000000;
+
+	st.st_mode = S_IFREG | 0644;
+	st.st_nlink = 1;
+	st.st_size = 1;
+	st.st_mtime = (time_t)67768036191676800LL; /* gmtime_r: EOVERFLOW */
+	memset(out, 'X', sizeof(out));
+	CHECK(monitor_fs_format(out, sizeof(out), IPC_LIST_LONG, 0, "f", &st, NULL, "", now) > 0);
+	CHECK_STR(out, "-rw-r--r--    1 0        0                   1 Jan  1  1970 f\r\n");
+	CHECK(monitor_fs_format(out, sizeof(out), IPC_LIST_MLSD, IPC_FACT_TYPE | IPC_FACT_MODIFY |
+				IPC_FACT_SIZE, "f", &st, NULL, "r", now) > 0);
+	CHECK_STR(out, "type=file;size=1; f\r\n");
+	st.st_mtime = (time_t)253402300800LL; /* 10000-01-01: gmtime_r copes, time-val cannot */
+	CHECK(monitor_fs_format(out, sizeof(out), IPC_LIST_LONG, 0, "f", &st, NULL, "", now) > 0);
+	CHECK(strstr(out, " Jan  1  1970 f\r\n") != NULL);
+	CHECK(monitor_fs_format(out, sizeof(out), IPC_LIST_MLSD, IPC_FACT_MODIFY, "f", &st, NULL, "",
+				now) > 0);
+	CHECK_STR(out, " f\r\n");
+	st.st_mtime = (time_t)-62167219201LL; /* 1 second before year 0 */
+	CHECK(monitor_fs_format(out, sizeof(out), IPC_LIST_MLSD, IPC_FACT_MODIFY, "f", &st, NULL, "",
+				now) > 0);
+	CHECK_STR(out, " f\r\n");
+	/* The edges that can be written: four digits, zero-padded. */
+	st.st_mtime = (time_t)253402300799LL;
+	CHECK(monitor_fs_format(out, sizeof(out), IPC_LIST_MLSD, IPC_FACT_MODIFY, "f", &st, NULL, "",
+				now) > 0);
+	CHECK_STR(out, "modify=99991231235959; f\r\n");
+	CHECK(monitor_fs_format(out, sizeof(out), IPC_LIST_LONG, 0, "f", &st, NULL, "", now) > 0);
+	CHECK(strstr(out, " Dec 31  9999 f\r\n") != NULL);
+	st.st_mtime = (time_t)-62167219200LL;
+	CHECK(monitor_fs_format(out, sizeof(out), IPC_LIST_MLSD, IPC_FACT_MODIFY, "f", &st, NULL, "",
+				now) > 0);
+	CHECK_STR(out, "modify=00000101000000; f\r\n");
+}
+
 static void test_users(void)
 {
 	struct account a;
@@ -78,6 +120,7 @@ int main(void)
 {
 	setenv("TZ", "UTC", 1);
 	test_format();
+	test_format_dates_out_of_range();
 	test_users();
 	return CHECK_DONE();
 }
