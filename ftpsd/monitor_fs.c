@@ -525,10 +525,15 @@ static int apply(int dfd, const char *base, const struct change *c)
 		/* unlinkat() never follows the last component: a link goes, its target stays. */
 		return unlinkat(dfd, base, c->what == CH_RMDIR ? AT_REMOVEDIR : 0) < 0 ? -errno : 0;
 	case CH_CHMOD:
+		/* Never setuid, setgid or sticky: a setuid file made here would run
+		 * with the user's ids for anyone on the host, and FTP users need
+		 * none of these bits. */
+		if (c->mode & ~0777u)
+			return -EPERM;
 		/* Never through a symlink, which could point out of the root:
 		 * fchmodat2 refuses links itself (Linux 6.6); before it, check then
 		 * change. */
-		if (syscall(SYS_fchmodat2, dfd, base, c->mode & 07777, AT_SYMLINK_NOFOLLOW) == 0)
+		if (syscall(SYS_fchmodat2, dfd, base, c->mode, AT_SYMLINK_NOFOLLOW) == 0)
 			return 0;
 		if (errno != ENOSYS)
 			return errno == EOPNOTSUPP ? -EPERM : -errno;
@@ -536,7 +541,7 @@ static int apply(int dfd, const char *base, const struct change *c)
 			return -errno;
 		if (S_ISLNK(st.st_mode))
 			return -EPERM;
-		return fchmodat(dfd, base, c->mode & 07777, 0) < 0 ? -errno : 0;
+		return fchmodat(dfd, base, c->mode, 0) < 0 ? -errno : 0;
 	case CH_SETTIME:
 		return utimensat(dfd, base, ts, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 	}

@@ -1,12 +1,16 @@
 /* Monitor helpers with no privileges needed: listing lines, users-file lines. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "ipc.h"
 #include "monitor.h"
+#include "monitor_msg.h"
 
 static void test_format(void)
 {
@@ -113,7 +117,47 @@ static void test_users(void)
 	CHECK(monitor_auth_parse_line(l8, "carol", &a, &hash) == 1);
 	CHECK(a.has_pin && a.pin[0] == 0x00 && a.pin[31] == 0xff && a.tls == USER_TLS_REQUIRED);
 	CHECK(monitor_auth_parse_line(l9, "carol", &a, &hash) == -EINVAL);
+	char l10[] = "dave:*:1000:100:/srv:read-only,chmod=off";
+	CHECK(monitor_auth_parse_line(l10, "dave", &a, &hash) == 1 &&
+	      a.flags == (IPC_USER_READ_ONLY | IPC_USER_NO_CHMOD));
+	char l11[] = "dave:*:1000:100:/srv:chmod=on";
+	CHECK(monitor_auth_parse_line(l11, "dave", &a, &hash) == -EINVAL);
 	(void)l2;
+}
+
+/* The monitor never sets setuid, setgid or sticky bits, whatever the child
+ * asks (issue 13); the decoder already ends a session that asks. */
+static void test_chmod_permission_bits_only(void)
+{
+	char dir[] = "/tmp/ftpsd-test-monitor-XXXXXX", file[64];
+	struct stat st;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(file, sizeof(file), "%s/f", dir);
+	int fd = open(file, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	CHECK(fd >= 0);
+	close(fd);
+	monitor_fs_set_root(open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC), false);
+	CHECK(monitor_fs_chmod("/f", 0755) == 0);
+	CHECK(stat(file, &st) == 0 && (st.st_mode & 07777) == 0755);
+	static const unsigned bad[] = { 04755, 02755, 01777, 06755, 07777, 04000, 010755 };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK(monitor_fs_chmod("/f", bad[i]) == -EPERM);
+		CHECK(stat(file, &st) == 0 && (st.st_mode & 07777) == 0755);
+	}
+	unlink(file);
+	rmdir(dir);
+
+	static struct ipc_msg m;
+	static struct mon_request r;
+	ipc_init(&m, IPC_CHMOD);
+	ipc_put_str(&m, "/f");
+	ipc_put_u32(&m, 0777);
+	CHECK(monitor_decode(&m, PHASE_LOGGEDIN, &r) == 0 && r.u.file.mode == 0777);
+	ipc_init(&m, IPC_CHMOD);
+	ipc_put_str(&m, "/f");
+	ipc_put_u32(&m, 04755);
+	CHECK(monitor_decode(&m, PHASE_LOGGEDIN, &r) == -EBADMSG);
 }
 
 int main(void)
@@ -122,5 +166,6 @@ int main(void)
 	test_format();
 	test_format_dates_out_of_range();
 	test_users();
+	test_chmod_permission_bits_only();
 	return CHECK_DONE();
 }
