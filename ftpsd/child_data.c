@@ -85,29 +85,48 @@ int data_listen(struct session *s, uint16_t *port)
 	int fd;
 
 	data_close(s);
-	fd = socket(a.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
 	if (getrandom(&start, sizeof(start), 0) != sizeof(start))
 		start = (unsigned)now_ms();
+	fd = -1;
 	for (unsigned i = 0; i < range && i < 4096; i++) {
 		uint16_t p = (uint16_t)(lo + (start + i) % range);
 		if (a.ss_family == AF_INET)
 			((struct sockaddr_in *)&a)->sin_port = htons(p);
 		else
 			((struct sockaddr_in6 *)&a)->sin6_port = htons(p);
-		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
-			if (listen(fd, 1) < 0)
+		if (fd < 0) {
+			fd = socket(a.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+			if (fd < 0)
+				return -errno;
+			/* The server closes a data connection first, which leaves its
+			 * port in TIME_WAIT for a minute: without this, N quick
+			 * transfers use up a range of N ports and every session gets
+			 * 425. A port another socket listens on still cannot be bound. */
+			int one = 1;
+			if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
 				break;
+		}
+		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+			if (errno != EADDRINUSE)
+				break;
+			continue;
+		}
+		if (listen(fd, 1) == 0) {
 			s->pasv_fd = fd;
 			*port = p;
 			return 0;
 		}
+		/* Two sockets with SO_REUSEADDR may both bind a port nobody
+		 * listens on yet; the second to listen fails. A bound socket
+		 * cannot be bound again: try the next port with a new one. */
 		if (errno != EADDRINUSE)
 			break;
+		close(fd);
+		fd = -1;
 	}
 	int e = -errno;
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	return e ? e : -EADDRINUSE;
 }
 

@@ -337,6 +337,7 @@ static void logged_in(struct session *s, unsigned flags)
 {
 	s->logged_in = true;
 	s->read_only = (flags & IPC_USER_READ_ONLY) != 0;
+	s->no_chmod = (flags & IPC_USER_NO_CHMOD) != 0;
 	if (s->cfg->data_tls_reuse)
 		tls_retire_key();
 	snprintf(s->cwd, sizeof(s->cwd), "/");
@@ -698,7 +699,7 @@ static void cmd_size(struct session *s, char *arg)
 
 static void cmd_mdtm(struct session *s, char *arg)
 {
-	char path[IPC_MAX_PATH], date[32];
+	char path[IPC_MAX_PATH];
 	struct mm_stat st;
 	struct tm tm;
 
@@ -709,9 +710,14 @@ static void cmd_mdtm(struct session *s, char *arg)
 		return;
 	}
 	time_t t = (time_t)st.mtime;
-	gmtime_r(&t, &tm);
-	strftime(date, sizeof(date), "%Y%m%d%H%M%S", &tm);
-	reply(s, 213, "%s", date);
+	/* The answer is YYYYMMDDHHMMSS (RFC 3659 2.3): no year beyond 9999, and
+	 * none that gmtime_r cannot hold (tmpfs keeps any 64-bit mtime). */
+	if (gmtime_r(&t, &tm) == NULL || tm.tm_year < 0 - 1900 || tm.tm_year > 9999 - 1900) {
+		reply(s, 550, "Modification time out of range (years 0 to 9999).");
+		return;
+	}
+	reply(s, 213, "%04d%02d%02d%02d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+	      tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 static void send_ticket(struct session *s)
@@ -1245,6 +1251,12 @@ static void site_chmod(struct session *s, char *arg)
 		reply(s, 501, "Bad mode: use octal such as 644.");
 		return;
 	}
+	/* A setuid file would run with the user's ids for anyone on the host;
+	 * the monitor refuses these bits too. */
+	if (mode & 07000) {
+		reply(s, 550, "SITE CHMOD cannot set setuid, setgid or sticky bits.");
+		return;
+	}
 	if (!resolve(s, sp + 1, path))
 		return;
 	r = mm_chmod(path, (unsigned)mode);
@@ -1510,6 +1522,15 @@ static void site_testhook(struct session *s, const char *what)
 			reply(s, 501, "Bad certificate.");
 		else
 			reply(s, 200, "monitor answered %d", mm_cert(msgs, len));
+	} else if (strncasecmp(what, "CHMOD ", 6) == 0) {
+		/* IPC_CHMOD as a child taken over would send it, past the checks
+		 * of site_chmod: "CHMOD 4755 /path". */
+		unsigned mode;
+		char path[IPC_MAX_PATH];
+		if (sscanf(what + 6, "%o %4095s", &mode, path) != 2)
+			reply(s, 501, "Syntax: SITE TESTHOOK CHMOD mode /path.");
+		else
+			reply(s, 200, "monitor answered %d", mm_chmod(path, mode));
 	} else if (strcasecmp(what, "MONITOR-EXEC") == 0) {
 		reply(s, 200, "monitor answered %d", mm_test_hook(1));
 	} else if (strcasecmp(what, "MONITOR-SOCKET") == 0) {
@@ -1532,6 +1553,11 @@ static void cmd_site(struct session *s, char *arg)
 		reply(s, 530, "Please log in with USER and PASS first.");
 		return;
 	}
+	/* chmod = off, or the user's chmod=off: the monitor refuses it too. */
+	if ((arg_is(arg, "CHMOD") || strncasecmp(arg, "CHMOD ", 6) == 0) && s->no_chmod) {
+		reply(s, 550, "SITE CHMOD is disabled.");
+		return;
+	}
 	if (strncasecmp(arg, "CHMOD ", 6) == 0) {
 		site_chmod(s, arg + 6);
 		return;
@@ -1541,7 +1567,9 @@ static void cmd_site(struct session *s, char *arg)
 		return;
 	}
 	if (arg_is(arg, "HELP")) {
-		reply(s, 214, "SITE commands: CHMOD HELP.");
+		/* Before login only the configuration is known; after it, the user's. */
+		bool chmod = s->logged_in ? !s->no_chmod : s->cfg->chmod;
+		reply(s, 214, "SITE commands: %sHELP.", chmod ? "CHMOD " : "");
 		return;
 	}
 	reply(s, 504, "Unknown SITE command.");

@@ -62,6 +62,7 @@ struct session {
 	bool pbsz, prot_private;
 	bool secured;              /* AUTH succeeded (the control connection may be cleared since) */
 	bool user_given, logged_in, read_only;
+	bool no_chmod;             /* SITE CHMOD disabled for this user (IPC_USER_NO_CHMOD) */
 	bool epsv_all;
 	bool after_ccc;            /* the client's close_notify may follow CCC */
 	unsigned failures;

@@ -25,6 +25,18 @@
 /* ... and keeps the records of one burst (tls_set_more) for one send: 16
  * full records and their headers and tags. */
 #define TLS_DATA_WBUF (16 * (16384 + 256))
+/* The most handshake messages one handshake may carry, both ways: GnuTLS
+ * 3.7 counts every message sent and received (the transcript: our chain and
+ * the client's, a client certificate's proof included), not each message.
+ * The monitor takes at most as much for a client certificate's proof. */
+#define TLS_MAX_HANDSHAKE (64 * 1024)
+/* GnuTLS checks that limit only once a message has arrived whole, and
+ * gathers it as it comes: a header claiming 16 MiB is 16 MiB of memory.
+ * So the child reads at most this much from a peer before application data
+ * comes out (the handshake, or TLS 1.3 messages after it, e.g. a bogus
+ * KeyUpdate): twice the limit leaves room for record headers and tags. */
+#define TLS_MAX_UNYIELDED (2 * TLS_MAX_HANDSHAKE)
+_Static_assert(TLS_MAX_UNYIELDED == 128 * 1024, "the log lines say 128 KiB");
 
 struct tls {
 	gnutls_session_t s;
@@ -42,6 +54,8 @@ struct tls {
 	uint8_t *hs;
 	size_t hs_len;
 	bool hs_overflow, hs_done;
+	size_t unyielded; /* bytes read since application data last came out */
+	bool flooded;     /* over TLS_MAX_UNYIELDED: the session failed for that */
 };
 
 /* One identity (certificate chain + key signing through the monitor) for
@@ -314,8 +328,17 @@ static ssize_t tls_pull(gnutls_transport_ptr_t ptr, void *buf, size_t len)
 {
 	struct tls *t = ptr;
 
-	if (t->rbuf == NULL)
-		return recv(t->fd, buf, len, 0);
+	if (t->unyielded >= TLS_MAX_UNYIELDED) {
+		t->flooded = true;
+		errno = EMSGSIZE;
+		return -1;
+	}
+	if (t->rbuf == NULL) {
+		ssize_t n = recv(t->fd, buf, len, 0);
+		if (n > 0)
+			t->unyielded += (size_t)n;
+		return n;
+	}
 	if (t->roff == t->rlen) {
 		ssize_t n = recv(t->fd, t->rbuf, TLS_DATA_RBUF, 0);
 		if (n <= 0)
@@ -326,6 +349,7 @@ static ssize_t tls_pull(gnutls_transport_ptr_t ptr, void *buf, size_t len)
 	size_t n = t->rlen - t->roff < len ? t->rlen - t->roff : len;
 	memcpy(buf, t->rbuf + t->roff, n);
 	t->roff += n;
+	t->unyielded += n;
 	return (ssize_t)n;
 }
 
@@ -430,6 +454,7 @@ struct tls *tls_new(int fd, bool data, unsigned identity)
 	    gnutls_session_ticket_enable_server(t->s, &tls_ticket_key) < 0)
 		abort();
 	gnutls_certificate_server_set_request(t->s, data ? GNUTLS_CERT_IGNORE : tls_client_cert);
+	gnutls_handshake_set_max_packet_length(t->s, TLS_MAX_HANDSHAKE);
 	gnutls_db_set_retrieve_function(t->s, cache_retrieve);
 	gnutls_db_set_store_function(t->s, data ? cache_store_nothing : cache_store);
 	if (!data)
@@ -476,7 +501,8 @@ int tls_handshake(struct tls *t)
 		return -EAGAIN;
 	if (!gnutls_error_is_fatal(r))
 		return -EAGAIN;
-	log_info("%s TLS handshake failed: %s", t->data ? "data" : "control", gnutls_strerror(r));
+	log_info("%s TLS handshake failed: %s", t->data ? "data" : "control",
+		 t->flooded ? "over 128 KiB of handshake records" : gnutls_strerror(r));
 	return -EPROTO;
 }
 
@@ -489,6 +515,8 @@ ssize_t tls_recv(struct tls *t, void *buf, size_t len)
 {
 	ssize_t r = gnutls_record_recv(t->s, buf, len);
 
+	if (r > 0)
+		t->unyielded = 0;
 	if (r >= 0)
 		return r;
 	if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
@@ -497,7 +525,8 @@ ssize_t tls_recv(struct tls *t, void *buf, size_t len)
 		return -ECONNRESET;
 	if (!gnutls_error_is_fatal((int)r) && r != GNUTLS_E_REHANDSHAKE)
 		return -EAGAIN;
-	log_info("TLS receive: %s", gnutls_strerror((int)r));
+	log_info("TLS receive: %s", t->flooded ? "over 128 KiB of records without application data"
+						: gnutls_strerror((int)r));
 	return -EPROTO;
 }
 

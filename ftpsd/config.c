@@ -72,6 +72,7 @@ static const struct key keys[] = {
 	{ "login-failure-delay", V_DURATION, F(login_failure_delay_ms), 0, 60000, NULL },
 	{ "max-login-failures", V_UINT, F(max_login_failures), 1, 100, NULL },
 	{ "umask", V_OCTAL, F(umask), 0, 0777, NULL },
+	{ "chmod", V_BOOL, F(chmod), 0, 0, NULL },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -124,6 +125,7 @@ void config_defaults(struct config *cfg)
 	cfg->login_failure_delay_ms = 1000;
 	cfg->max_login_failures = 3;
 	cfg->umask = 022;
+	cfg->chmod = true;
 	if (cfg->tls_priority == NULL || cfg->unprivileged_user == NULL || cfg->empty_dir == NULL ||
 	    cfg->banner == NULL || cfg->anonymous_user == NULL)
 		abort();

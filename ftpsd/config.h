@@ -46,6 +46,7 @@ struct config {
 	bool upload_fsync;
 	bool active_mode;
 	bool proxy_protocol;
+	bool chmod;                  /* SITE CHMOD allowed (never setuid, setgid, sticky) */
 	unsigned idle_timeout_ms;
 	unsigned login_timeout_ms;
 	unsigned login_failure_delay_ms;

@@ -77,7 +77,10 @@ enum { IPC_XFER_SENT = 0, IPC_XFER_RECEIVED = 1 };
  * logged incomplete). */
 enum { IPC_XFER_COMPLETE = 1, IPC_XFER_ASCII = 2, IPC_XFER_UNSURE = 4 };
 /* IPC_AUTH answer flags */
-enum { IPC_USER_READ_ONLY = 1 };
+enum {
+	IPC_USER_READ_ONLY = 1,
+	IPC_USER_NO_CHMOD = 2, /* chmod = off, or the users-file's chmod=off */
+};
 /* IPC_AUTH answer codes besides 0 and -errno */
 #define IPC_AUTH_FAILED (-EACCES)
 #define IPC_AUTH_LOCKED (-EUSERS)

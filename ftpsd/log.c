@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #define LOG_MAX_FIELDS 8
+/* Room for one escaped field value: as much as a whole line. */
+#define LOG_MAX_VALUE 1024
 
 static enum log_target log_target = LOG_TO_STDERR;
 static const char *log_role = "ftpsd";
@@ -18,7 +20,7 @@ static char log_session[128];
 static log_sink_fn log_sink;
 static struct {
 	char name[32];
-	char value[256];
+	char value[LOG_MAX_VALUE]; /* escaped */
 } log_fields[LOG_MAX_FIELDS];
 static size_t log_nfields;
 
@@ -33,6 +35,82 @@ bool log_stderr_is_journal(void)
 	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
+/* The length of the well-formed UTF-8 sequence that starts at p, 0 when
+ * there is none (Unicode 15, table 3-7: no overlong forms, no surrogates,
+ * nothing above U+10FFFF). A NUL fails every continuation test, so nothing
+ * past the string's end is read. */
+static size_t utf8_length(const unsigned char *p)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		return (p[1] & 0xc0) == 0x80 ? 2 : 0;
+	if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		if (p[0] == 0xe0)
+			lo = 0xa0;
+		else if (p[0] == 0xed)
+			hi = 0x9f;
+		return p[1] >= lo && p[1] <= hi && (p[2] & 0xc0) == 0x80 ? 3 : 0;
+	}
+	if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		if (p[0] == 0xf0)
+			lo = 0x90;
+		else if (p[0] == 0xf4)
+			hi = 0x8f;
+		if (p[1] < lo || p[1] > hi || (p[2] & 0xc0) != 0x80)
+			return 0;
+		return (p[3] & 0xc0) == 0x80 ? 4 : 0;
+	}
+	return 0;
+}
+
+size_t log_escape(char *out, size_t size, const char *in)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)in;
+	size_t j = 0;
+
+	if (size == 0)
+		return 0;
+	while (*p != '\0') {
+		size_t n = utf8_length(p), esc = 0;
+
+		/* C0 and DEL would end or rewrite a line (CR, LF, ESC sequences);
+		 * C1 controls do the same on terminals that take U+009B as CSI;
+		 * a byte that is not UTF-8 makes the whole line unreadable to a
+		 * journal or JSON consumer. Each byte is written as its value, so
+		 * the name still says which file it was. */
+		if (n == 0)
+			esc = 1;
+		else if (n == 1 && (p[0] < 0x20 || p[0] == 0x7f))
+			esc = 1;
+		else if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)
+			esc = 2;
+		if (esc > 0) {
+			if (4 * esc >= size - j)
+				break;
+			for (size_t k = 0; k < esc; k++) {
+				out[j++] = '\\';
+				out[j++] = 'x';
+				out[j++] = hex[p[k] >> 4];
+				out[j++] = hex[p[k] & 0xf];
+			}
+			p += esc;
+			continue;
+		}
+		/* Cut before a whole character, never inside one. */
+		if (n >= size - j)
+			break;
+		memcpy(out + j, p, n);
+		j += n;
+		p += n;
+	}
+	out[j] = '\0';
+	return j;
+}
+
 void log_set_field(const char *name, const char *value)
 {
 	size_t i;
@@ -43,7 +121,8 @@ void log_set_field(const char *name, const char *value)
 	if (i == LOG_MAX_FIELDS)
 		return;
 	snprintf(log_fields[i].name, sizeof(log_fields[i].name), "%s", name);
-	snprintf(log_fields[i].value, sizeof(log_fields[i].value), "%s", value);
+	/* User names, TLS names from the client: escaped like the message. */
+	log_escape(log_fields[i].value, sizeof(log_fields[i].value), value);
 	if (i == log_nfields)
 		log_nfields++;
 }
@@ -53,7 +132,7 @@ static void journal_write(const char *role, int priority, const char *line,
 			  const struct log_field *extra, size_t n)
 {
 	char msg[1200], prio[16], rolef[48], sess[160];
-	char fields[LOG_MAX_FIELDS + 8][300];
+	char fields[LOG_MAX_FIELDS + 8][32 + 1 + LOG_MAX_VALUE];
 	struct iovec iov[LOG_MAX_FIELDS + 16];
 	size_t k = 0, f = 0;
 
@@ -75,9 +154,13 @@ static void journal_write(const char *role, int priority, const char *line,
 		iov[k++] = (struct iovec){ fields[f], strlen(fields[f]) };
 	}
 	for (size_t i = 0; i < n && f < sizeof(fields) / sizeof(fields[0]); i++, f++) {
-		if (snprintf(fields[f], sizeof(fields[f]), "%s=%s", extra[i].name, extra[i].value) < 0)
+		/* Values such as FTPSD_FILE are the client's words. */
+		int len = snprintf(fields[f], sizeof(fields[f]), "%s=", extra[i].name);
+		if (len < 0 || (size_t)len >= sizeof(fields[f]))
 			continue;
-		iov[k++] = (struct iovec){ fields[f], strlen(fields[f]) };
+		len += (int)log_escape(fields[f] + len, sizeof(fields[f]) - (size_t)len,
+				       extra[i].value);
+		iov[k++] = (struct iovec){ fields[f], (size_t)len };
 	}
 	(void)sd_journal_sendv(iov, (int)k);
 }
@@ -92,7 +175,7 @@ void log_open(enum log_target target, const char *role)
 
 void log_set_session(const char *session)
 {
-	snprintf(log_session, sizeof(log_session), "%s", session);
+	log_escape(log_session, sizeof(log_session), session);
 }
 
 void log_set_sink(log_sink_fn sink)
@@ -109,18 +192,11 @@ static void write_line(const char *role, int priority, const char *line,
 		       const struct log_field *extra, size_t n)
 {
 	char clean[1024];
-	size_t j = 0;
 
-	/* Lines may carry user names and paths: never let them forge log lines. */
-	for (size_t i = 0; line[i] != '\0' && j + 5 < sizeof(clean); i++) {
-		unsigned char c = (unsigned char)line[i];
-		if (c < 0x20 || c == 0x7f) {
-			j += (size_t)snprintf(clean + j, sizeof(clean) - j, "\\x%02x", c);
-		} else {
-			clean[j++] = (char)c;
-		}
-	}
-	clean[j] = '\0';
+	/* Lines may carry user names and paths: never let them forge log lines.
+	 * The child's lines are escaped here and again in the monitor, which
+	 * changes nothing the first pass wrote. */
+	log_escape(clean, sizeof(clean), line);
 
 	if (log_sink != NULL) {
 		log_sink(priority, clean);

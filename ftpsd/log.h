@@ -18,6 +18,14 @@ struct log_field {
 /* Where lines go; the child replaces this with a sink that forwards them. */
 typedef void (*log_sink_fn)(int priority, const char *line);
 
+/* Copy in to out (size bytes with the NUL) with \xNN for each byte of a C0
+ * control, DEL, a C1 control (U+0080..U+009F, e.g. U+009B CSI) and each byte
+ * that is not part of well-formed UTF-8: the result is valid UTF-8 with no
+ * control characters, and escaping it again changes nothing ('\' itself is
+ * kept). Too long an input is cut before a whole character or escape.
+ * Returns the length written (strlen(out)); every line and journal field
+ * goes through it. */
+size_t log_escape(char *out, size_t size, const char *in);
 /* Choose the target and the role shown in each line ("monitor", "child"). */
 void log_open(enum log_target target, const char *role);
 /* Set a session prefix such as "127.0.0.1:40000" (copied). */

@@ -68,6 +68,7 @@ struct monitor {
 		uint64_t start_ms;
 		struct fs_upload up;
 	} xfer;
+	unsigned user_flags; /* IPC_USER_*, as told to the child at login */
 };
 
 typedef void (*monitor_handler)(struct monitor *, struct mon_request *);
@@ -205,6 +206,7 @@ static void login(struct monitor *m, const struct account *acct, int code, const
 	monitor_fs_set_root(root, (acct->flags & IPC_USER_READ_ONLY) != 0);
 	m->atomic_uploads = (acct->has_upload_mode ? acct->upload_mode : m->cfg->upload_mode) ==
 			    UPLOAD_ATOMIC;
+	m->user_flags = acct->flags | (m->cfg->chmod ? 0 : IPC_USER_NO_CHMOD);
 	m->phase = PHASE_LOGGEDIN;
 	snprintf(m->user, sizeof(m->user), "%s", acct->name);
 	snprintf(m->root, sizeof(m->root), "%s", acct->root);
@@ -230,7 +232,7 @@ static void login(struct monitor *m, const struct account *acct, int code, const
 		abort();
 	ipc_init(a, IPC_ANSWER);
 	ipc_put_i32(a, code);
-	ipc_put_u32(a, acct->flags);
+	ipc_put_u32(a, m->user_flags);
 	answer(m, a);
 	free(a);
 }
@@ -587,7 +589,12 @@ static void monitor_change(struct monitor *m, struct mon_request *req)
 		break;
 	case IPC_CHMOD:
 		what = "chmod";
-		r = monitor_fs_chmod(path, req->u.file.mode);
+		/* The child refuses SITE CHMOD itself; one that asks anyway is not
+		 * obeyed. */
+		if (m->user_flags & IPC_USER_NO_CHMOD)
+			r = -EPERM;
+		else
+			r = monitor_fs_chmod(path, req->u.file.mode);
 		break;
 	case IPC_SETTIME:
 		what = "set time";

@@ -71,6 +71,8 @@ static int parse_options(char *opts, struct account *acct)
 	for (char *o = strtok_r(opts, ",", &save); o != NULL; o = strtok_r(NULL, ",", &save)) {
 		if (strcmp(o, "read-only") == 0)
 			acct->flags |= IPC_USER_READ_ONLY;
+		else if (strcmp(o, "chmod=off") == 0)
+			acct->flags |= IPC_USER_NO_CHMOD;
 		else if (strcmp(o, "tls=required") == 0)
 			acct->tls = USER_TLS_REQUIRED;
 		else if (strcmp(o, "tls=optional") == 0)

@@ -153,11 +153,22 @@ static void mode_string(mode_t m, char out[11])
 	out[10] = '\0';
 }
 
+/* A file's date in UTC, when a listing can say it: gmtime_r fails where
+ * the year overflows an int (tmpfs keeps any 64-bit mtime), and RFC 3659's
+ * time-val has four digits for the year, so 0..9999. 0 or -EOVERFLOW. */
+static int fs_gmtime(time_t t, struct tm *tm)
+{
+	if (gmtime_r(&t, tm) == NULL)
+		return -EOVERFLOW;
+	if (tm->tm_year < 0 - 1900 || tm->tm_year > 9999 - 1900)
+		return -EOVERFLOW;
+	return 0;
+}
+
 /* The MLSD/MLST facts that facts selects, each "name=value;". */
 static void mlsd_facts(char *out, size_t size, unsigned facts, const struct stat *st,
 		       const char *perm)
 {
-	char date[32];
 	struct tm tm;
 	size_t n = 0;
 
@@ -168,11 +179,10 @@ static void mlsd_facts(char *out, size_t size, unsigned facts, const struct stat
 										  : "OS.unix=special");
 	if (facts & IPC_FACT_SIZE)
 		ADD("size=%llu;", (unsigned long long)st->st_size);
-	if (facts & IPC_FACT_MODIFY) {
-		gmtime_r(&st->st_mtime, &tm);
-		strftime(date, sizeof(date), "%Y%m%d%H%M%S", &tm);
-		ADD("modify=%s;", date);
-	}
+	/* A date that cannot be written is left out: the fact is optional. */
+	if ((facts & IPC_FACT_MODIFY) && fs_gmtime(st->st_mtime, &tm) == 0)
+		ADD("modify=%04d%02d%02d%02d%02d%02d;", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+		    tm.tm_hour, tm.tm_min, tm.tm_sec);
 	if (facts & IPC_FACT_PERM)
 		ADD("perm=%s;", perm);
 	if (facts & IPC_FACT_UNIX_MODE)
@@ -200,19 +210,21 @@ int monitor_fs_format(char *out, size_t size, unsigned format, unsigned facts, c
 		n = snprintf(out, size, "%s %s\r\n", f, name);
 		break;
 	}
-	case IPC_LIST_LONG:
-		gmtime_r(&st->st_mtime, &tm);
+	case IPC_LIST_LONG: {
 		/* ls(1): the year instead of the time beyond six months either way. */
-		if (st->st_mtime > now - 15552000 && st->st_mtime < now + 15552000)
-			strftime(date, sizeof(date), "%b %e %H:%M", &tm);
-		else
-			strftime(date, sizeof(date), "%b %e  %Y", &tm);
+		bool recent = st->st_mtime > now - 15552000 && st->st_mtime < now + 15552000;
+		/* A date that cannot be written shows as the epoch, Jan  1  1970: a
+		 * LIST line has no way to say "unknown" that clients parse. */
+		if (fs_gmtime(st->st_mtime, &tm) < 0 ||
+		    strftime(date, sizeof(date), recent ? "%b %e %H:%M" : "%b %e  %Y", &tm) == 0)
+			snprintf(date, sizeof(date), "Jan  1  1970");
 		mode_string(st->st_mode, mode);
 		n = snprintf(out, size, "%s %4lu %-8u %-8u %12llu %s %s%s%s\r\n", mode,
 			     (unsigned long)st->st_nlink, (unsigned)st->st_uid, (unsigned)st->st_gid,
 			     (unsigned long long)st->st_size, date, name,
 			     link_target != NULL ? " -> " : "", link_target != NULL ? link_target : "");
 		break;
+	}
 	default:
 		return -EINVAL;
 	}
@@ -563,10 +575,15 @@ static int apply(int dfd, const char *base, const struct change *c)
 		/* unlinkat() never follows the last component: a link goes, its target stays. */
 		return unlinkat(dfd, base, c->what == CH_RMDIR ? AT_REMOVEDIR : 0) < 0 ? -errno : 0;
 	case CH_CHMOD:
+		/* Never setuid, setgid or sticky: a setuid file made here would run
+		 * with the user's ids for anyone on the host, and FTP users need
+		 * none of these bits. */
+		if (c->mode & ~0777u)
+			return -EPERM;
 		/* Never through a symlink, which could point out of the root:
 		 * fchmodat2 refuses links itself (Linux 6.6); before it, check then
 		 * change. */
-		if (syscall(SYS_fchmodat2, dfd, base, c->mode & 07777, AT_SYMLINK_NOFOLLOW) == 0)
+		if (syscall(SYS_fchmodat2, dfd, base, c->mode, AT_SYMLINK_NOFOLLOW) == 0)
 			return 0;
 		if (errno != ENOSYS)
 			return errno == EOPNOTSUPP ? -EPERM : -errno;
@@ -574,7 +591,7 @@ static int apply(int dfd, const char *base, const struct change *c)
 			return -errno;
 		if (S_ISLNK(st.st_mode))
 			return -EPERM;
-		return fchmodat(dfd, base, c->mode & 07777, 0) < 0 ? -errno : 0;
+		return fchmodat(dfd, base, c->mode, 0) < 0 ? -errno : 0;
 	case CH_SETTIME:
 		return utimensat(dfd, base, ts, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 	}

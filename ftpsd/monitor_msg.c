@@ -98,8 +98,10 @@ static int decode_fields(struct ipc_msg *m, struct mon_request *r)
 			return -EBADMSG;
 		return 0;
 	case IPC_CHMOD:
+		/* Permission bits only: the child refuses setuid, setgid and
+		 * sticky modes itself, so one that sends them is not ours. */
 		if (get_path(m, r->u.file.path) < 0 || ipc_get_u32(m, &r->u.file.mode) < 0 ||
-		    r->u.file.mode > 07777)
+		    r->u.file.mode > 0777)
 			return -EBADMSG;
 		return 0;
 	case IPC_SETTIME:

@@ -43,7 +43,7 @@ static const struct rule child_rules[] = {
 	{ SCMP_SYS(connect), "active data connections" },
 	{ SCMP_SYS(getsockname), "addresses for PASV and logs" },
 	{ SCMP_SYS(getpeername), "the peer check on data connections" },
-	{ SCMP_SYS(setsockopt), "TCP_NODELAY on data sockets" },
+	{ SCMP_SYS(setsockopt), "TCP_NODELAY on data sockets, SO_REUSEADDR on passive listeners" },
 	{ SCMP_SYS(getsockopt), "connect() results" },
 	{ SCMP_SYS(shutdown), "ending data connections" },
 	{ SCMP_SYS(fcntl), "O_NONBLOCK" },

@@ -22,7 +22,7 @@ sanitize=${FTPSD_SANITIZE:-1}
 deps=(
     "${build_deps[@]}"
     clang libclang-rt-14-dev
-    python3-pytest curl lftp gnutls-bin openssl systemd xinetd procps haproxy
+    python3-pytest python3-cryptography curl lftp gnutls-bin openssl systemd xinetd procps haproxy
     fail2ban groff-base man-db strace
 )
 

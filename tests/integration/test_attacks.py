@@ -922,3 +922,285 @@ def test_pam_system_user_logs_in_to_its_home(server, tls, pam_user):
     ftp = ftp_login(srv)
     assert retr_bytes(ftp, "hello.txt") == HELLO
     quit_(ftp)
+
+
+# ------------------------------------------------ 15. Oversized handshake messages
+
+HUGE_CLAIM = (16 << 20) - 1  # what the handshake message header claims: the most it can
+HUGE_SENT = 4 << 20          # what the attacker sends of it
+
+
+def vm_hwm_kib(pid):
+    """Peak resident memory of a process (VmHWM), in KiB; None once it is gone."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return None
+
+
+def send_huge_client_hello(sock, pid):
+    """A ClientHello whose handshake header claims HUGE_CLAIM bytes, followed by up to
+    HUGE_SENT bytes of it in full 16 KiB records; the child's VmHWM is sampled every
+    256 KiB. Returns (bytes sent when the server closed or stopped reading, or all of
+    them; highest VmHWM seen while the child lived)."""
+    sent, peak = 0, vm_hwm_kib(pid) or 0
+    body = b"\x01" + HUGE_CLAIM.to_bytes(3, "big") + bytes(16384 - 4)
+    sock.settimeout(2)
+    try:
+        while sent < HUGE_SENT:
+            sock.sendall(b"\x16\x03\x01" + len(body).to_bytes(2, "big") + body)
+            sent += len(body)
+            body = bytes(16384)
+            if sent % (256 << 10) == 0:
+                peak = max(peak, vm_hwm_kib(pid) or 0)
+    except (BrokenPipeError, ConnectionResetError, socket.timeout, TimeoutError):
+        pass
+    time.sleep(0.2)
+    peak = max(peak, vm_hwm_kib(pid) or 0)
+    return sent, peak
+
+
+def closed_by_peer(sock, timeout=5):
+    """True if the peer closes (EOF, reset or a TLS alert and EOF) within `timeout`."""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            sock.settimeout(max(deadline - time.monotonic(), 0.01))
+            if not sock.recv(65536):
+                return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except (socket.timeout, TimeoutError):
+        return False
+    return False
+
+
+@pytest.mark.parametrize("channel", ["control", "data"])
+def test_huge_handshake_message_is_refused_early(server, tls, channel):
+    """Issue 13: GnuTLS gathers a whole handshake message before it checks its size, so
+    a ClientHello claiming 16 MiB made the child buffer all that was sent. The child
+    caps a handshake at 64 KiB of messages and stops reading one that sends more: its
+    memory stays small, the control connection is closed at once, a data connection at
+    the transfer command that finds it failed (425), and the session goes on."""
+    srv = server()
+    if channel == "control":
+        c = greeted(srv)
+        assert c.cmd("AUTH TLS").code == 234
+        sock = c.sock
+    else:
+        c = secured(srv, tls)
+        assert c.cmd("PBSZ 0").code == 200 and c.cmd("PROT P").code == 200
+        sock = socket.create_connection(("127.0.0.1", epsv_port(c)), IO_TIMEOUT)
+    _, child = session_pids(srv)
+    before = vm_hwm_kib(child)
+    sent, peak = send_huge_client_hello(sock, child)
+    assert peak - before < 2048, (before, peak, sent)
+    assert wait_for(lambda: "TLS handshake failed: over 128 KiB of handshake records"
+                    in srv.log), srv.log
+    if channel == "data":
+        r = c.cmd("RETR hello.txt")
+        while r.code < 200:
+            r = c.reply()
+        assert r.code == 425, r
+        assert closed_by_peer(sock)
+        assert c.cmd("NOOP").code == 200                   # the session goes on
+        c.close()
+    else:
+        assert closed_by_peer(sock), "still open after %d bytes of a 16 MiB ClientHello" % sent
+        assert wait_for(lambda: not alive(child), timeout=5)
+    sock.close()
+    assert_no_crash(srv)
+
+
+def test_whole_client_hello_over_64_kib_is_refused(server):
+    """The cap itself (gnutls_handshake_set_max_packet_length, 64 KiB of handshake
+    messages): a complete 100 KiB ClientHello (a padding extension), under the 128 KiB
+    the child reads before it stops, is refused by GnuTLS as too large; its default
+    (128 KiB) would have parsed it."""
+    srv = server()
+    c = greeted(srv)
+    assert c.cmd("AUTH TLS").code == 234
+    # Each list has a 16-bit length: 100 KiB takes long cipher and extension lists.
+    suites = b"\x13\x01\xc0\x2b" + b"\x0a\x0a" * 25000    # 0x0a0a: GREASE, ignored
+    padding = bytes(50000)
+    ext = b"\x00\x15" + len(padding).to_bytes(2, "big") + padding
+    body = (b"\x03\x03" + os.urandom(32) + b"\x00" + len(suites).to_bytes(2, "big") + suites
+            + b"\x01\x00" + len(ext).to_bytes(2, "big") + ext)
+    assert 96 << 10 < len(body) < 112 << 10
+    msg = b"\x01" + len(body).to_bytes(3, "big") + body
+    for i in range(0, len(msg), 16384):
+        part = msg[i:i + 16384]
+        c.sock.sendall(b"\x16\x03\x01" + len(part).to_bytes(2, "big") + part)
+    assert closed_by_peer(c.sock)
+    c.close()
+    assert wait_for(lambda: "control TLS handshake failed: The handshake data size is too "
+                    "large" in srv.log), srv.log
+    assert_no_crash(srv)
+
+
+class MiniTLS13:
+    """Just enough of a TLS 1.3 client (X25519, TLS_AES_128_GCM_SHA256, no certificate
+    check) to send what no TLS library lets a caller send: handshake messages of any
+    size after the handshake. RFC 8446 section 7 for the key schedule."""
+
+    def __init__(self, sock):
+        from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+        self.sock = sock
+        self.buf = b""
+        key = X25519PrivateKey.generate()
+        shares = b"\x00\x1d\x00\x20" + key.public_key().public_bytes(Encoding.Raw,
+                                                                    PublicFormat.Raw)
+        ext = b"".join(t.to_bytes(2, "big") + len(v).to_bytes(2, "big") + v for t, v in (
+            (43, b"\x02\x03\x04"),                                 # supported_versions
+            (10, b"\x00\x02\x00\x1d"),                             # supported_groups
+            (13, b"\x00\x06\x04\x03\x08\x04\x08\x07"),             # signature_algorithms
+            (51, len(shares).to_bytes(2, "big") + shares)))        # key_share
+        body = (b"\x03\x03" + os.urandom(32) + b"\x20" + os.urandom(32) + b"\x00\x02\x13\x01"
+                + b"\x01\x00" + len(ext).to_bytes(2, "big") + ext)
+        hello = b"\x01" + len(body).to_bytes(3, "big") + body
+        sock.sendall(b"\x16\x03\x01" + len(hello).to_bytes(2, "big") + hello)
+        rtype, server_hello = self.record()
+        assert rtype == 0x16 and server_hello[0] == 2, server_hello[:8]
+        transcript = hello + server_hello
+        # The ServerHello's key_share: X25519, 32 bytes.
+        i = server_hello.index(b"\x00\x33\x00\x24\x00\x1d\x00\x20") + 8
+        from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+        shared = key.exchange(X25519PublicKey.from_public_bytes(server_hello[i:i + 32]))
+        early = self.extract(bytes(32), bytes(32))
+        hs = self.extract(self.derive(early, b"derived", b""), shared)
+        c_hs = self.derive(hs, b"c hs traffic", transcript)
+        self.keys(self.derive(hs, b"s hs traffic", transcript), "read")
+        msgs = b""
+        while True:                                  # EncryptedExtensions .. Finished
+            rtype, data = self.record()
+            if rtype == 0x14:
+                continue                             # middlebox ChangeCipherSpec
+            plain = self.open(data)
+            assert plain[-1] == 0x16, plain[-1]
+            msgs += plain[:-1]
+            done = False
+            while len(msgs) >= 4 and len(msgs) >= 4 + int.from_bytes(msgs[1:4], "big"):
+                n = 4 + int.from_bytes(msgs[1:4], "big")
+                transcript += msgs[:n]
+                done = msgs[0] == 20
+                msgs = msgs[n:]
+            if done:
+                break
+        master = self.extract(self.derive(hs, b"derived", b""), bytes(32))
+        c_ap = self.derive(master, b"c ap traffic", transcript)
+        s_ap = self.derive(master, b"s ap traffic", transcript)
+        import hashlib
+        import hmac
+        fin_key = self.label(c_hs, b"finished", b"", 32)
+        verify = hmac.new(fin_key, hashlib.sha256(transcript).digest(), hashlib.sha256).digest()
+        self.keys(c_hs, "write")
+        self.send(b"\x14\x00\x00\x20" + verify, 0x16)
+        self.keys(c_ap, "write")
+        self.keys(s_ap, "read")
+
+    def recv(self):
+        """The next record of application data (messages such as NewSessionTicket are
+        skipped)."""
+        while True:
+            rtype, data = self.record()
+            assert rtype == 0x17, rtype
+            plain = self.open(data)
+            if plain[-1] == 0x17:
+                return plain[:-1]
+
+    @staticmethod
+    def extract(salt, ikm):
+        import hashlib
+        import hmac
+        return hmac.new(salt, ikm, hashlib.sha256).digest()
+
+    @staticmethod
+    def label(secret, label, context, length):
+        import hashlib
+        import hmac
+        full = b"tls13 " + label
+        info = (length.to_bytes(2, "big") + bytes([len(full)]) + full + bytes([len(context)])
+                + context)
+        out, t, i = b"", b"", 1
+        while len(out) < length:
+            t = hmac.new(secret, t + info + bytes([i]), hashlib.sha256).digest()
+            out += t
+            i += 1
+        return out[:length]
+
+    def derive(self, secret, label, messages):
+        import hashlib
+        return self.label(secret, label, hashlib.sha256(messages).digest(), 32)
+
+    def keys(self, secret, way):
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        setattr(self, way, [AESGCM(self.label(secret, b"key", b"", 16)),
+                            self.label(secret, b"iv", b"", 12), 0])
+
+    def nonce(self, way):
+        aead, iv, seq = way
+        way[2] += 1
+        return bytes(a ^ b for a, b in zip(iv, seq.to_bytes(12, "big")))
+
+    def record(self):
+        while len(self.buf) < 5 or len(self.buf) < 5 + int.from_bytes(self.buf[3:5], "big"):
+            chunk = self.sock.recv(65536)
+            assert chunk, "connection closed during the handshake"
+            self.buf += chunk
+        n = 5 + int.from_bytes(self.buf[3:5], "big")
+        rec, self.buf = self.buf[:n], self.buf[n:]
+        self.header = rec[:5]
+        return rec[0], rec[5:]
+
+    def open(self, data):
+        """The inner plaintext, content type last."""
+        return self.read[0].decrypt(self.nonce(self.read), data, self.header).rstrip(b"\0")
+
+    def send(self, data, content_type):
+        n = len(data) + 1 + 16
+        header = b"\x17\x03\x03" + n.to_bytes(2, "big")
+        sealed = self.write[0].encrypt(self.nonce(self.write), data + bytes([content_type]),
+                                       header)
+        self.sock.sendall(header + sealed)
+
+
+def test_huge_message_after_the_handshake_is_refused_early(server, tls):
+    """Issue 13, after the handshake: TLS 1.3 lets a client send handshake messages at any
+    time (KeyUpdate), encrypted, and GnuTLS gathers those whole too. The child reads at
+    most 128 KiB without application data coming out, before login as after."""
+    pytest.importorskip("cryptography.hazmat.primitives.ciphers.aead")
+    srv = server()
+    c = greeted(srv)
+    assert c.cmd("AUTH TLS").code == 234
+    c.sock.settimeout(IO_TIMEOUT)
+    t = MiniTLS13(c.sock)
+    _, child = session_pids(srv)
+    # The session works: a command under the new keys gets its answer.
+    t.send(b"NOOP\r\n", 0x17)
+    assert t.recv().startswith(b"200 "), "no answer to NOOP"
+    before = vm_hwm_kib(child)
+    sent, peak = 0, before
+    body = b"\x18" + HUGE_CLAIM.to_bytes(3, "big") + bytes(16000 - 4)   # KeyUpdate
+    c.sock.settimeout(2)
+    try:
+        while sent < HUGE_SENT:
+            t.send(body, 0x16)
+            sent += len(body)
+            body = bytes(16000)
+            if sent % (16000 * 16) == 0:
+                peak = max(peak, vm_hwm_kib(child) or 0)
+    except (BrokenPipeError, ConnectionResetError, socket.timeout, TimeoutError):
+        pass
+    time.sleep(0.2)
+    peak = max(peak, vm_hwm_kib(child) or 0)
+    assert peak - before < 2048, (before, peak, sent)
+    assert closed_by_peer(c.sock), "still open after %d bytes of a 16 MiB KeyUpdate" % sent
+    assert wait_for(lambda: not alive(child), timeout=5)
+    assert "TLS receive: over 128 KiB of records without application data" in srv.log, srv.log
+    c.close()
+    assert_no_crash(srv)

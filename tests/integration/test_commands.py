@@ -30,9 +30,10 @@ import time
 
 import pytest
 
+import ftpsd_testlib as lib
 from ftpsd_testlib import (HELLO, INNER, IO_TIMEOUT, PASSWORD, RO_PASSWORD, RO_USER, USER,
-                           Control, ReusingFTP_TLS, client_context, ftp_login, retr_bytes,
-                           retr_sha256, secured, sha256_file, start_ipv6)
+                           ConnectionClosed, Control, ReusingFTP_TLS, client_context, ftp_login,
+                           retr_bytes, retr_sha256, secured, sha256_file, start_ipv6)
 
 MIB = 1 << 20
 
@@ -1305,3 +1306,165 @@ def test_control_replies_double_iac_in_names(tree, tls):
         r = raw_reply(c)
         assert r[0].startswith(b'257 "/q\xff\xffdir"'), r
     assert os.path.isdir(os.path.join(os.fsencode(srv.root), b"q\xffdir"))
+
+
+# ------------------------------------------------ dates a listing cannot write
+
+FAR_FUTURE = 67768036191676800  # gmtime_r fails: the year overflows an int
+YEAR_10000 = 253402300800       # gmtime_r copes; YYYYMMDDHHMMSS cannot say it
+ORDINARY = 1700000000           # 2023-11-14 22:13:20 UTC
+
+
+@pytest.fixture
+def far_dates(session):
+    """Files dated beyond what a listing can write, on a real tmpfs (which keeps any
+    64-bit mtime; ext4 would clamp it)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    srv, ftp = session
+    d = os.path.join(srv.root, "far")
+    os.mkdir(d)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", d],
+                   check=True, timeout=IO_TIMEOUT)
+    try:
+        own(srv, d)
+        for name, t in (("far.txt", FAR_FUTURE), ("y10k.txt", YEAR_10000),
+                        ("ok.txt", ORDINARY)):
+            path = mkfile(srv, "far/" + name, b"x")
+            os.utime(path, ns=(0, t * 10**9))
+            assert os.stat(path).st_mtime_ns == t * 10**9, name
+        yield srv, ftp
+    finally:
+        subprocess.run(["umount", "-l", d], timeout=IO_TIMEOUT)
+
+
+def what_a_client_sees_of_dates(ftp):
+    names = ("far.txt", "y10k.txt", "ok.txt")
+    return {
+        "LIST": sorted(listing(ftp, "LIST far")),
+        "MLSD": sorted(listing(ftp, "MLSD far")),
+        "STAT": reply(ftp, "STAT far"),
+        "MLST": [reply(ftp, "MLST far/" + n) for n in names],
+        "MDTM": [reply(ftp, "MDTM far/" + n) for n in names],
+    }
+
+
+def test_dates_out_of_range_are_fixed_or_left_out_never_garbage(far_dates):
+    """Issue 13: a date gmtime_r rejects (or one past year 9999) printed whatever the
+    stack held. LIST shows the epoch, MLSD/MLST leave the modify fact out, MDTM is 550;
+    the same in two sessions."""
+    srv, ftp = far_dates
+    first = what_a_client_sees_of_dates(ftp)
+    ftp2 = ftp_login(srv)
+    second = what_a_client_sees_of_dates(ftp2)
+    quit_(ftp2)
+    assert first == second
+
+    lines = {ln.split()[-1]: ln for ln in first["LIST"]}
+    for name in ("far.txt", "y10k.txt"):
+        assert lines[name].endswith(" Jan  1  1970 " + name), lines[name]
+    assert lines["ok.txt"].endswith(" Nov 14  2023 ok.txt"), lines["ok.txt"]
+    stat = {ln.split()[-1]: ln.strip() for ln in multiline_body(first["STAT"])}
+    assert stat["far.txt"].endswith(" Jan  1  1970 far.txt"), first["STAT"]
+
+    mlsd = dict((name, facts) for facts, name in map(parse_facts, first["MLSD"]))
+    assert set(mlsd) == {"far.txt", "y10k.txt", "ok.txt"}, first["MLSD"]
+    for name in ("far.txt", "y10k.txt"):
+        assert "modify" not in mlsd[name] and mlsd[name]["type"] == "file", mlsd[name]
+    assert mlsd["ok.txt"]["modify"] == utc(ORDINARY)
+    far, y10k, ok = (mlst_facts(r)[0] for r in first["MLST"])
+    assert "modify" not in far and "modify" not in y10k and far["size"] == "1", first["MLST"]
+    assert ok["modify"] == utc(ORDINARY)
+
+    assert first["MDTM"][0] == "550 Modification time out of range (years 0 to 9999).", first
+    assert first["MDTM"][1] == first["MDTM"][0]
+    assert first["MDTM"][2] == "213 " + utc(ORDINARY)
+
+
+# ------------------------------------------- SITE CHMOD: permission bits only
+
+SPECIAL_MODES = ("4755", "2755", "1777", "6755", "7777", "04644", "1000")
+
+
+def site_hook(c, what):
+    """SITE TESTHOOK (test builds only): None when the session ended instead of a reply."""
+    c.send("SITE TESTHOOK " + what)
+    try:
+        r = c.reply_within(5)
+    except ConnectionClosed:
+        return None
+    if r is not None and r.code == 504:
+        pytest.skip("ftpsd built without -Dtest-hooks=true")
+    return r
+
+
+def test_site_chmod_never_sets_setuid_setgid_or_sticky(session, tls):
+    """Issue 13: a setuid file made over FTP would run with the user's ids for anyone
+    on the host. Every mode with 07000 is refused (550), the mode on disk unchanged;
+    the monitor refuses it too when a (taken over) child asks directly."""
+    srv, ftp = session
+    ftp.storbinary("STOR prog", io.BytesIO(b"#!/bin/sh\nid\n"))
+    prog = os.path.join(srv.root, "prog")
+    assert ftp.sendcmd("SITE CHMOD 755 prog").startswith("200")
+    assert os.stat(prog).st_mode & 0o7777 == 0o755
+    sub = os.path.join(srv.root, "sub")
+    for mode in SPECIAL_MODES:
+        for name, path, before in (("prog", prog, 0o755), ("sub", sub, 0o755)):
+            r = reply(ftp, "SITE CHMOD %s %s" % (mode, name))
+            assert r == "550 SITE CHMOD cannot set setuid, setgid or sticky bits.", (mode, r)
+            assert os.stat(path).st_mode & 0o7777 == before, (mode, name)
+    assert ftp.sendcmd("SITE CHMOD 700 prog").startswith("200")
+    assert os.stat(prog).st_mode & 0o7777 == 0o700
+
+    # Past the child's check: the monitor takes the request for a forged one and ends
+    # the session; the file keeps its mode.
+    with secured(srv, tls) as c:
+        assert site_hook(c, "CHMOD 755 /prog").text == "monitor answered 0"
+        assert os.stat(prog).st_mode & 0o7777 == 0o755
+        r = site_hook(c, "CHMOD 4755 /prog")
+        assert r is None or r.code == 421, r
+        c.wait_closed()
+    assert os.stat(prog).st_mode & 0o7777 == 0o755
+    assert "malformed message of type 11 from the child" in srv.log
+
+
+def site_help(c):
+    r = c.cmd("SITE HELP")
+    assert r.code == 214, r
+    return r.text
+
+
+def test_chmod_off_refuses_site_chmod(server, tls):
+    srv = server(chmod="off")
+    hello = os.path.join(srv.root, "hello.txt")
+    with secured(srv, tls, login=False) as c:
+        assert "CHMOD" not in site_help(c)                 # before login: the config's
+        c.login()
+        assert "CHMOD" not in site_help(c)
+        for cmd in ("SITE CHMOD 600 hello.txt", "SITE CHMOD", "site chmod 4755 hello.txt"):
+            r = c.cmd(cmd)
+            assert (r.code, r.text) == (550, "SITE CHMOD is disabled."), (cmd, r)
+        # A child that asks anyway is refused by the monitor (EPERM).
+        assert site_hook(c, "CHMOD 600 /hello.txt").text == "monitor answered -1"
+        assert c.cmd("NOOP").code == 200
+    assert os.stat(hello).st_mode & 0o7777 == 0o644
+    assert "chmod /hello.txt: Operation not permitted" in srv.log
+
+
+def test_users_file_chmod_off_refuses_site_chmod_for_that_user(server, tls):
+    srv = server()
+    lib.add_users(srv, ["carol:%s:%d:%d:%s:chmod=off" % (srv.pki.hash, srv.accounts.uid,
+                                                          srv.accounts.gid, srv.root)])
+    hello = os.path.join(srv.root, "hello.txt")
+    with secured(srv, tls, login=False) as c:
+        assert "CHMOD" in site_help(c)                     # the configuration allows it
+        c.login("carol", PASSWORD)
+        assert "CHMOD" not in site_help(c)
+        r = c.cmd("SITE CHMOD 600 hello.txt")
+        assert (r.code, r.text) == (550, "SITE CHMOD is disabled."), r
+        assert site_hook(c, "CHMOD 600 /hello.txt").text == "monitor answered -1"
+    assert os.stat(hello).st_mode & 0o7777 == 0o644
+    with secured(srv, tls) as c:                           # alice may
+        assert "CHMOD" in site_help(c)
+        assert c.cmd("SITE CHMOD 600 hello.txt").code == 200
+    assert os.stat(hello).st_mode & 0o7777 == 0o600

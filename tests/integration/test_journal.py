@@ -3,6 +3,7 @@ not running here, so the test binds the journal's socket itself and reads the
 datagrams ftpsd's sd_journal_sendv() sends, in the native protocol."""
 
 import ftplib
+import io
 import os
 import socket
 import struct
@@ -159,3 +160,58 @@ def test_xferlog(server):
     assert f[9:] == ["b", "_", "o", "r", lib.USER, "ftp", "0", "*", "c"]
     g = lines[1].split()
     assert g[7] == "1000" and g[8].endswith("/up_load.bin") and g[11] == "i" and g[17] == "c"
+
+
+# Issue 13: a name with U+009B (CSI on terminals that read C1 controls), DEL and a byte
+# that is not UTF-8 (0xff, sent as Telnet IAC IAC). Raw, each would reach the log as is.
+EVIL_NAME = b"evil\xc2\x9b31m\x7f\xff.txt"
+EVIL_ESCAPED = b"evil\\xc2\\x9b31m\\x7f\\xff.txt"
+
+
+def upload_and_delete_evil_name(srv):
+    ftp = lib.ReusingFTP_TLS(context=lib.client_context(srv.cafile), timeout=lib.IO_TIMEOUT,
+                             encoding="latin-1")          # one character per byte
+    ftp.connect("127.0.0.1", srv.port)
+    ftp.auth()
+    ftp.login(lib.USER, lib.PASSWORD)
+    ftp.prot_p()
+    name = EVIL_NAME.replace(b"\xff", b"\xff\xff").decode("latin-1")
+    ftp.storbinary("STOR " + name, io.BytesIO(b"x" * 100))
+    assert os.path.exists(os.path.join(os.fsencode(srv.root), EVIL_NAME))
+    assert ftp.sendcmd("DELE " + name).startswith("250")
+    assert not os.path.exists(os.path.join(os.fsencode(srv.root), EVIL_NAME))
+    ftp.quit()
+    assert wait_for(lambda: srv.sessions() == [], timeout=5)
+
+
+def assert_clean(text, what=""):
+    """Valid UTF-8 with no C0 (but the newline between lines), DEL or C1 control."""
+    s = text.decode("utf-8")                               # strict: raises on a bad byte
+    bad = [c for c in s if (ord(c) < 0x20 and c != "\n") or 0x7f <= ord(c) <= 0x9f]
+    assert not bad, (what, bad, s)
+
+
+def test_log_lines_escape_controls_and_bad_utf8(server):
+    srv = server()
+    upload_and_delete_evil_name(srv)
+    with open(srv.log_path, "rb") as f:
+        log = f.read()
+    assert b"received /" + EVIL_ESCAPED + b": 100 bytes" in log, log
+    assert b"delete /" + EVIL_ESCAPED + b": ok" in log, log
+    assert_clean(log)
+
+
+def test_journal_fields_escape_controls_and_bad_utf8(journal_server, journal):
+    srv = journal_server
+    upload_and_delete_evil_name(srv)
+    got = journal()
+    xfer = [e for e in got if "FTPSD_FILE" in e]
+    assert xfer, got
+    assert xfer[0]["FTPSD_FILE"] == "/" + EVIL_ESCAPED.decode(), xfer[0]
+    assert ("received /" + EVIL_ESCAPED.decode()) in xfer[0]["MESSAGE"], xfer[0]
+    assert [e for e in got if ("delete /" + EVIL_ESCAPED.decode() + ": ok") in e["MESSAGE"]], got
+    for e in got:
+        for k, v in e.items():
+            # parse_native decodes with replacement: U+FFFD is a byte that was not UTF-8.
+            assert "\ufffd" not in v, (k, v)
+            assert_clean(v.encode(), k)

@@ -1,11 +1,16 @@
 /* Monitor helpers with no privileges needed: listing lines, users-file lines. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "ipc.h"
 #include "monitor.h"
+#include "monitor_msg.h"
 
 static void test_format(void)
 {
@@ -41,6 +46,47 @@ static void test_format(void)
 	CHECK(monitor_fs_format(out, 4, IPC_LIST_LONG, IPC_FACTS_ALL, "n", &st, NULL, "", now) == -ENAMETOOLONG);
 }
 
+/* Dates a listing cannot write (issue 13): gmtime_r fails past a year that
+ * fits an int, and time-val has four digits. Never what the stack held. */
+static void test_format_dates_out_of_range(void)
+{
+	struct stat st = { 0 };
+	char out[512];
+	time_t now = 1800000000;
+
+	st.st_mode = S_IFREG | 0644;
+	st.st_nlink = 1;
+	st.st_size = 1;
+	st.st_mtime = (time_t)67768036191676800LL; /* gmtime_r: EOVERFLOW */
+	memset(out, 'X', sizeof(out));
+	CHECK(monitor_fs_format(out, sizeof(out), IPC_LIST_LONG, 0, "f", &st, NULL, "", now) > 0);
+	CHECK_STR(out, "-rw-r--r--    1 0        0                   1 Jan  1  1970 f\r\n");
+	CHECK(monitor_fs_format(out, sizeof(out), IPC_LIST_MLSD, IPC_FACT_TYPE | IPC_FACT_MODIFY |
+				IPC_FACT_SIZE, "f", &st, NULL, "r", now) > 0);
+	CHECK_STR(out, "type=file;size=1; f\r\n");
+	st.st_mtime = (time_t)253402300800LL; /* 10000-01-01: gmtime_r copes, time-val cannot */
+	CHECK(monitor_fs_format(out, sizeof(out), IPC_LIST_LONG, 0, "f", &st, NULL, "", now) > 0);
+	CHECK(strstr(out, " Jan  1  1970 f\r\n") != NULL);
+	CHECK(monitor_fs_format(out, sizeof(out), IPC_LIST_MLSD, IPC_FACT_MODIFY, "f", &st, NULL, "",
+				now) > 0);
+	CHECK_STR(out, " f\r\n");
+	st.st_mtime = (time_t)-62167219201LL; /* 1 second before year 0 */
+	CHECK(monitor_fs_format(out, sizeof(out), IPC_LIST_MLSD, IPC_FACT_MODIFY, "f", &st, NULL, "",
+				now) > 0);
+	CHECK_STR(out, " f\r\n");
+	/* The edges that can be written: four digits, zero-padded. */
+	st.st_mtime = (time_t)253402300799LL;
+	CHECK(monitor_fs_format(out, sizeof(out), IPC_LIST_MLSD, IPC_FACT_MODIFY, "f", &st, NULL, "",
+				now) > 0);
+	CHECK_STR(out, "modify=99991231235959; f\r\n");
+	CHECK(monitor_fs_format(out, sizeof(out), IPC_LIST_LONG, 0, "f", &st, NULL, "", now) > 0);
+	CHECK(strstr(out, " Dec 31  9999 f\r\n") != NULL);
+	st.st_mtime = (time_t)-62167219200LL;
+	CHECK(monitor_fs_format(out, sizeof(out), IPC_LIST_MLSD, IPC_FACT_MODIFY, "f", &st, NULL, "",
+				now) > 0);
+	CHECK_STR(out, "modify=00000101000000; f\r\n");
+}
+
 static void test_users(void)
 {
 	struct account a;
@@ -71,13 +117,55 @@ static void test_users(void)
 	CHECK(monitor_auth_parse_line(l8, "carol", &a, &hash) == 1);
 	CHECK(a.has_pin && a.pin[0] == 0x00 && a.pin[31] == 0xff && a.tls == USER_TLS_REQUIRED);
 	CHECK(monitor_auth_parse_line(l9, "carol", &a, &hash) == -EINVAL);
+	char l10[] = "dave:*:1000:100:/srv:read-only,chmod=off";
+	CHECK(monitor_auth_parse_line(l10, "dave", &a, &hash) == 1 &&
+	      a.flags == (IPC_USER_READ_ONLY | IPC_USER_NO_CHMOD));
+	char l11[] = "dave:*:1000:100:/srv:chmod=on";
+	CHECK(monitor_auth_parse_line(l11, "dave", &a, &hash) == -EINVAL);
 	(void)l2;
+}
+
+/* The monitor never sets setuid, setgid or sticky bits, whatever the child
+ * asks (issue 13); the decoder already ends a session that asks. */
+static void test_chmod_permission_bits_only(void)
+{
+	char dir[] = "/tmp/ftpsd-test-monitor-XXXXXX", file[64];
+	struct stat st;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(file, sizeof(file), "%s/f", dir);
+	int fd = open(file, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	CHECK(fd >= 0);
+	close(fd);
+	monitor_fs_set_root(open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC), false);
+	CHECK(monitor_fs_chmod("/f", 0755) == 0);
+	CHECK(stat(file, &st) == 0 && (st.st_mode & 07777) == 0755);
+	static const unsigned bad[] = { 04755, 02755, 01777, 06755, 07777, 04000, 010755 };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK(monitor_fs_chmod("/f", bad[i]) == -EPERM);
+		CHECK(stat(file, &st) == 0 && (st.st_mode & 07777) == 0755);
+	}
+	unlink(file);
+	rmdir(dir);
+
+	static struct ipc_msg m;
+	static struct mon_request r;
+	ipc_init(&m, IPC_CHMOD);
+	ipc_put_str(&m, "/f");
+	ipc_put_u32(&m, 0777);
+	CHECK(monitor_decode(&m, PHASE_LOGGEDIN, &r) == 0 && r.u.file.mode == 0777);
+	ipc_init(&m, IPC_CHMOD);
+	ipc_put_str(&m, "/f");
+	ipc_put_u32(&m, 04755);
+	CHECK(monitor_decode(&m, PHASE_LOGGEDIN, &r) == -EBADMSG);
 }
 
 int main(void)
 {
 	setenv("TZ", "UTC", 1);
 	test_format();
+	test_format_dates_out_of_range();
 	test_users();
+	test_chmod_permission_bits_only();
 	return CHECK_DONE();
 }
