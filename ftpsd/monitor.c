@@ -170,6 +170,7 @@ static void login_failed(struct monitor *m, const char *user, int code, const ch
  * password, IPC_USER_LOGGED_IN after a certificate). */
 static void login(struct monitor *m, const struct account *acct, int code, const char *how)
 {
+	monitor_auth_forget(); /* the hashes must not stay in the user's process */
 	int r = become_user(m, acct);
 
 	if (r < 0) {

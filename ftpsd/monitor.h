@@ -57,13 +57,17 @@ struct account {
 	bool anonymous;
 };
 /* The users-file entry of user, without checking any password: 1 found,
- * 0 not there, -errno. For decisions at USER time. */
+ * 0 not there, -errno. For decisions at USER time. The file is read once
+ * per session (and path), at the first look-up or check. */
 int monitor_auth_lookup(const struct config *cfg, const char *user, struct account *acct);
 /* anonymous = on and user is "anonymous" or "ftp": fill acct. */
 bool monitor_auth_anonymous(const struct config *cfg, const char *user, struct account *acct);
 /* 0 and *acct filled, -EACCES for a wrong user or password, other -errno. */
 int monitor_auth_check(const struct config *cfg, const char *peer, const char *user,
 		       const char *password, struct account *acct);
+/* Wipe and free the users file read for this session's look-ups: at login,
+ * before the monitor becomes the user. */
+void monitor_auth_forget(void);
 /* Parse one users-file line for user; 1 when it matched and filled acct,
  * 0 when it is another user's, -EINVAL when malformed. *hash points into line. */
 int monitor_auth_parse_line(char *line, const char *user, struct account *acct, char **hash);

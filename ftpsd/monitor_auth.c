@@ -173,37 +173,135 @@ static int read_users_file(const char *path, char **text, size_t *len)
 	return 0;
 }
 
+/* The users file, read at the first USER or PASS that needs it and kept for
+ * the session, so that a USER costs a search of names, not a read and parse
+ * of the whole file (one connection could keep the root monitor busy with
+ * pipelined USERs). Kept until login only: monitor_auth_forget wipes it, the
+ * hashes must not stay in a process that becomes the user. */
+static struct {
+	char *path;
+	char *text; /* NUL-terminated, len bytes */
+	size_t len;
+	char first_hash[CRYPT_OUTPUT_SIZE]; /* what an unknown user is checked against */
+} users;
+
+void monitor_auth_forget(void)
+{
+	if (users.text != NULL) {
+		explicit_bzero(users.text, users.len);
+		free(users.text);
+	}
+	free(users.path);
+	explicit_bzero(&users, sizeof(users));
+}
+
+/* The hash field of a line (the second), or NULL. */
+static const char *line_hash(const char *line, const char *eol, size_t *n)
+{
+	const char *h = memchr(line, ':', (size_t)(eol - line)), *end;
+
+	if (line == eol || line[0] == '#' || h == NULL)
+		return NULL;
+	h++;
+	end = memchr(h, ':', (size_t)(eol - h));
+	*n = (size_t)((end != NULL ? end : eol) - h);
+	return h;
+}
+
+static int users_load(const char *path)
+{
+	char *text;
+	size_t len;
+	int r;
+
+	if (users.text != NULL && strcmp(users.path, path) == 0)
+		return 0;
+	/* Another file: a virtual host of its own chosen after a first USER. */
+	monitor_auth_forget();
+	r = read_users_file(path, &text, &len);
+	if (r < 0)
+		return r;
+	users.path = strdup(path);
+	if (users.path == NULL)
+		abort();
+	users.text = text;
+	/* The file ends at its first NUL, as it always has for the parser. */
+	users.len = strlen(text);
+	for (const char *p = text, *end = text + users.len; p < end;) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		size_t n = 0;
+		if (eol == NULL)
+			eol = end;
+		const char *h = line_hash(p, eol, &n);
+		if (h != NULL && h[0] == '$' && n < CRYPT_OUTPUT_SIZE && users.first_hash[0] == '\0')
+			memcpy(users.first_hash, h, n);
+		p = eol + 1;
+	}
+	return 0;
+}
+
+/* user's line in the cached file, parsed: 1 (*line a copy, to wipe and free,
+ * which *hash points into), 0 not there, -EINVAL malformed. */
+static int users_find(const char *user, struct account *acct, char **line, size_t *line_len,
+		      char **hash)
+{
+	size_t ulen = strlen(user);
+	int found = 0;
+
+	*line = NULL;
+	/* To the end of the file whatever the user's place in it: the time of a
+	 * USER says nothing of it. */
+	for (const char *p = users.text, *end = users.text + users.len; p < end;) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		if (eol == NULL)
+			eol = end;
+		/* The name first: only the user's own line is parsed. */
+		if (found == 0 && (size_t)(eol - p) >= ulen && memcmp(p, user, ulen) == 0 &&
+		    (p + ulen == eol || p[ulen] == ':')) {
+			size_t n = (size_t)(eol - p);
+			char *copy = strndup(p, n);
+			if (copy == NULL)
+				abort();
+			found = monitor_auth_parse_line(copy, user, acct, hash);
+			if (found != 0) {
+				*line = copy;
+				*line_len = n;
+			} else {
+				explicit_bzero(copy, n);
+				free(copy);
+			}
+		}
+		p = eol + 1;
+	}
+	return found;
+}
+
+static void users_found_free(char *line, size_t len)
+{
+	if (line != NULL) {
+		explicit_bzero(line, len);
+		free(line);
+	}
+}
+
 /* -ENOENT when the user is not in the file. */
 static int auth_users_file(const char *path, const char *user, const char *password,
 			   struct account *acct)
 {
-	char *text, *save = NULL, *hash = NULL, *any_hash = NULL;
-	size_t len;
-	int r, found = 0;
+	char *line, *hash = NULL;
+	size_t line_len = 0;
+	bool ok = false;
+	int r, found;
 
-	r = read_users_file(path, &text, &len);
+	r = users_load(path);
 	if (r < 0) {
 		errno = -r;
 		log_warn("cannot read users file %s: %m", path);
 		return r;
 	}
-	for (char *line = strtok_r(text, "\n", &save); line != NULL;
-	     line = strtok_r(NULL, "\n", &save)) {
-		/* parse_line turns each ':' into a NUL, so this is the hash alone. */
-		char *colon = strchr(line, ':');
-		if (colon != NULL && any_hash == NULL && colon[1] == '$')
-			any_hash = colon + 1;
-		r = monitor_auth_parse_line(line, user, acct, &hash);
-		if (r < 0) {
-			log_warn("%s: malformed entry for user %s", path, user);
-			found = -EINVAL;
-			break;
-		}
-		if (r == 1) {
-			found = 1;
-			break;
-		}
-	}
+	found = users_find(user, acct, &line, &line_len, &hash);
+	if (found < 0)
+		log_warn("%s: malformed entry for user %s", path, user);
 
 	struct crypt_data *cd = calloc(1, sizeof(*cd));
 	if (cd == NULL)
@@ -211,38 +309,34 @@ static int auth_users_file(const char *path, const char *user, const char *passw
 	hugepages_begin();
 	if (found == 1) {
 		const char *out = crypt_rn(password, hash, cd, (int)sizeof(*cd));
-		r = (out != NULL && out[0] != '*' && hash_equal(out, hash)) ? 0 : -EACCES;
-	} else {
+		ok = out != NULL && out[0] != '*' && hash_equal(out, hash);
+	} else if (users.first_hash[0] != '\0') {
 		/* Spend the same time for an unknown user as for a wrong password. */
-		if (any_hash != NULL)
-			(void)crypt_rn(password, any_hash, cd, (int)sizeof(*cd));
-		r = found == 0 ? -ENOENT : -EACCES;
+		(void)crypt_rn(password, users.first_hash, cd, (int)sizeof(*cd));
 	}
 	hugepages_end();
 	explicit_bzero(cd, sizeof(*cd));
 	free(cd);
-	explicit_bzero(text, len);
-	free(text);
-	return r;
+	users_found_free(line, line_len);
+	if (found == 1)
+		return ok ? 0 : -EACCES;
+	return found == 0 ? -ENOENT : -EACCES;
 }
 
 int monitor_auth_lookup(const struct config *cfg, const char *user, struct account *acct)
 {
-	char *text, *save = NULL, *hash;
-	size_t len;
-	int r, found = 0;
+	char *line, *hash;
+	size_t len = 0;
+	int r;
 
 	if (cfg->users_file == NULL)
 		return 0;
-	r = read_users_file(cfg->users_file, &text, &len);
+	r = users_load(cfg->users_file);
 	if (r < 0)
 		return r;
-	for (char *line = strtok_r(text, "\n", &save); line != NULL && found == 0;
-	     line = strtok_r(NULL, "\n", &save))
-		found = monitor_auth_parse_line(line, user, acct, &hash);
-	explicit_bzero(text, len);
-	free(text);
-	return found;
+	r = users_find(user, acct, &line, &len, &hash);
+	users_found_free(line, len);
+	return r;
 }
 
 bool monitor_auth_anonymous(const struct config *cfg, const char *user, struct account *acct)

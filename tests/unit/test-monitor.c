@@ -1,7 +1,10 @@
-/* Monitor helpers with no privileges needed: listing lines, users-file lines. */
+/* Monitor helpers with no privileges needed: listing lines, users-file lines,
+ * the users file's look-up and password check. */
+#include <crypt.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "ipc.h"
@@ -74,10 +77,101 @@ static void test_users(void)
 	(void)l2;
 }
 
+static void write_file(const char *path, const char *text, size_t len)
+{
+	FILE *f = fopen(path, "w");
+
+	CHECK(f != NULL);
+	if (f == NULL)
+		return;
+	CHECK(fwrite(text, 1, len, f) == len);
+	fclose(f);
+}
+
+/* The users file as the monitor reads it: once per session, users found by
+ * name, the first entry of a name wins, comments and malformed entries as
+ * monitor_auth_parse_line says. */
+static void test_users_file(void)
+{
+	char path[] = "/tmp/ftpsd-test-users-XXXXXX", text[4096], h6[CRYPT_OUTPUT_SIZE],
+	     h5[CRYPT_OUTPUT_SIZE];
+	struct config cfg = { 0 };
+	struct account a;
+	int fd = mkstemp(path);
+
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	close(fd);
+	snprintf(h6, sizeof(h6), "%s", crypt("secret-6", "$6$saltsalt$"));
+	snprintf(h5, sizeof(h5), "%s", crypt("secret-5", "$5$rounds=2000$salt$"));
+	CHECK(strncmp(h6, "$6$saltsalt$", 12) == 0 && strncmp(h5, "$5$rounds=2000$", 15) == 0);
+	int n = snprintf(text, sizeof(text),
+			 "# users\n"
+			 "#carol:%s:1000:100:/srv/c\n"
+			 "\n"
+			 "alice:%s:1000:100:/srv/a\n"
+			 "bob:%s:1001:100:/srv/b:read-only\n"
+			 "alice:%s:1002:100:/srv/second\n"
+			 "dave:*:1003:100:/srv/d\n"
+			 "broken:%s\n"
+			 "alice2:%s:1004:100:/srv/a2",
+			 h6, h6, h5, h5, h6, h6);
+	CHECK(n > 0 && (size_t)n < sizeof(text));
+	write_file(path, text, (size_t)n);
+	cfg.users_file = path;
+
+	CHECK(monitor_auth_lookup(&cfg, "alice", &a) == 1);
+	CHECK(a.uid == 1000 && a.gid == 100 && a.flags == 0);
+	CHECK_STR(a.root, "/srv/a");
+	CHECK(monitor_auth_lookup(&cfg, "bob", &a) == 1 && a.flags == IPC_USER_READ_ONLY);
+	CHECK(monitor_auth_lookup(&cfg, "alice2", &a) == 1 && a.uid == 1004); /* last line, no newline */
+	CHECK(monitor_auth_lookup(&cfg, "#carol", &a) == 0); /* a comment */
+	CHECK(monitor_auth_lookup(&cfg, "carol", &a) == 0);
+	CHECK(monitor_auth_lookup(&cfg, "ali", &a) == 0);
+	CHECK(monitor_auth_lookup(&cfg, "nobody", &a) == 0);
+	CHECK(monitor_auth_lookup(&cfg, "broken", &a) == -EINVAL);
+
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "alice", "secret-6", &a) == 0);
+	CHECK(a.uid == 1000);
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "alice", "secret-5", &a) == -EACCES);
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "bob", "secret-5", &a) == 0);
+	CHECK(a.uid == 1001 && a.flags == IPC_USER_READ_ONLY);
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "bob", "secret-6", &a) == -EACCES);
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "nobody", "secret-6", &a) == -EACCES);
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "dave", "", &a) == -EACCES);
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "dave", "*", &a) == -EACCES);
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "broken", "secret-6", &a) == -EACCES);
+
+	/* Read once: a change to the file is not seen by this session... */
+	write_file(path, "bob:*:1001:100:/srv/b\n", 22);
+	CHECK(monitor_auth_lookup(&cfg, "alice", &a) == 1);
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "alice", "secret-6", &a) == 0);
+	/* ...until it is forgotten (at login). */
+	monitor_auth_forget();
+	CHECK(monitor_auth_lookup(&cfg, "alice", &a) == 0);
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "bob", "secret-5", &a) == -EACCES);
+	monitor_auth_forget();
+
+	/* The file ends at its first NUL, as it did when each line was parsed as a
+	 * C string. */
+	static const char with_nul[] = "bob:*:1001:100:/srv/b\n\0alice:*:1000:100:/srv/a\n";
+	write_file(path, with_nul, sizeof(with_nul) - 1);
+	CHECK(monitor_auth_lookup(&cfg, "bob", &a) == 1);
+	CHECK(monitor_auth_lookup(&cfg, "alice", &a) == 0);
+	monitor_auth_forget();
+
+	cfg.users_file = "/nonexistent/ftpsd-users";
+	CHECK(monitor_auth_lookup(&cfg, "alice", &a) == -ENOENT);
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "alice", "secret-6", &a) == -EACCES);
+	unlink(path);
+}
+
 int main(void)
 {
 	setenv("TZ", "UTC", 1);
 	test_format();
 	test_users();
+	test_users_file();
 	return CHECK_DONE();
 }
