@@ -1,22 +1,72 @@
 """What a login costs before it succeeds (issue 13), and what it leaves behind.
 
+  * 3,000 pipelined USER commands against a 20,000-line users file: after
+    max-login-failures + 1 of them the session gets 530 and 421 and is closed, and the
+    whole session (monitor and child, as the launcher counts its reaped children) costs
+    little CPU.
   * The users file is read once, at the first USER, and kept in the monitor's memory
     until login, when it is wiped: no hash stays in the process that becomes the user.
 """
 
 import os
 import subprocess
+import time
 
 import pytest
 
-from ftpsd_testlib import (IO_TIMEOUT, PASSWORD, ROOT, USER, add_users, memory_find, secured,
-                           session_pids)
+from ftpsd_testlib import (IO_TIMEOUT, PASSWORD, ROOT, USER, ConnectionClosed, Control,
+                           add_users, memory_find, proc_stat, secured, session_pids, wait_for)
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def reaped_children_cpu_ms(pid):
+    """CPU time (user + system) of the reaped children of `pid`, with theirs: cutime and
+    cstime of /proc/PID/stat."""
+    with open("/proc/%d/stat" % pid) as f:
+        rest = f.read().rpartition(")")[2].split()
+    return (int(rest[13]) + int(rest[14])) * 1000.0 / CLK_TCK
 
 
 def user_line(srv, name, hashed):
     with open(srv.users_path) as f:
         first = f.readline().rstrip("\n").split(":")
     return ":".join([name, hashed] + first[2:])
+
+
+def test_pipelined_user_commands_end_the_session_and_cost_little(server):
+    """Each USER is a users-file search in the root monitor: a client must not be able
+    to keep it busy with a stream of them. (In clear, control-tls = optional: a plain
+    socket keeps the replies readable when the server closes on unread commands.)"""
+    srv = server(control_tls="optional", max_login_failures="3", login_failure_delay="0")
+    add_users(srv, [user_line(srv, "u%05d" % i, srv.pki.hash) for i in range(20000)])
+    launcher = srv.proc.pid
+    before = reaped_children_cpu_ms(launcher)
+    c = Control(srv.port)
+    assert c.reply().code == 220
+    monitor, child = session_pids(srv)
+    # Names at the end of the file and unknown ones: the whole file is searched.
+    burst = b"".join(b"USER %s\r\n" % (b"u%05d" % (19999 - i % 50) if i % 2 else b"nobody%d" % i)
+                     for i in range(3000))
+    try:
+        c.sock.sendall(burst)
+    except OSError:
+        pass  # the server may close before reading it all
+    codes = []
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline and len(codes) < 3000:
+            codes.append(c.reply().code)
+    except ConnectionClosed:
+        pass
+    c.close()
+    # max-login-failures + 1 USERs are answered, the next is a lock-out
+    assert codes == [331] * 4 + [530, 421], (len(codes), codes[:8], codes[-3:])
+    assert wait_for(lambda: proc_stat(monitor) is None and proc_stat(child) is None,
+                    timeout=10), "session not reaped"
+    spent = reaped_children_cpu_ms(launcher) - before
+    assert spent < 200, "the session cost %.0f ms of CPU" % spent
+    assert "more than 4 USER commands" in srv.log, srv.log[-2000:]
 
 
 def hash_password(ftpsd_bin, password):
