@@ -68,6 +68,11 @@ int monitor_auth_check(const struct config *cfg, const char *peer, const char *u
 /* Wipe and free the users file read for this session's look-ups: at login,
  * before the monitor becomes the user. */
 void monitor_auth_forget(void);
+/* The part of a crypt(5) hash of n bytes that sets its method and cost,
+ * the salt left out: "$y$j9T$", "$6$", "$6$rounds=10000$", "$2b$12$",
+ * "_J9.." (bsdicrypt), "" (descrypt). Its length, or -EINVAL for what is no
+ * hash ("*", "!...": crypt refuses it without work). */
+ssize_t monitor_auth_hash_setting(const char *hash, size_t n);
 /* Parse one users-file line for user; 1 when it matched and filled acct,
  * 0 when it is another user's, -EINVAL when malformed. *hash points into line. */
 int monitor_auth_parse_line(char *line, const char *user, struct account *acct, char **hash);

@@ -173,16 +173,64 @@ static int read_users_file(const char *path, char **text, size_t *len)
 	return 0;
 }
 
+ssize_t monitor_auth_hash_setting(const char *h, size_t n)
+{
+	/* Methods whose cost is the field after the method's name. */
+	static const char *const cost_field[] = { "y", "gy", "2a", "2b", "2x", "2y", "sha1" };
+	static const char des64[] =
+		"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+	if (n > 0 && h[0] == '$') {
+		const char *id_end = memchr(h + 1, '$', n - 1);
+		if (id_end == NULL || id_end == h + 1)
+			return -EINVAL;
+		size_t id_len = (size_t)(id_end - h - 1), len = id_len + 2;
+		const char *next = memchr(h + len, '$', n - len);
+		bool cost = false;
+		for (size_t i = 0; i < sizeof(cost_field) / sizeof(cost_field[0]); i++)
+			cost |= strlen(cost_field[i]) == id_len &&
+				memcmp(h + 1, cost_field[i], id_len) == 0;
+		if (id_len == 1 && (h[1] == '5' || h[1] == '6'))
+			cost = n - len > 7 && memcmp(h + len, "rounds=", 7) == 0;
+		if (cost)
+			return next != NULL ? next - h + 1 : -EINVAL;
+		/* scrypt: N, r and p in 11 characters after "$7$". */
+		if (id_len == 1 && h[1] == '7')
+			return n - len >= 11 ? (ssize_t)len + 11 : -EINVAL;
+		return (ssize_t)len;
+	}
+	if (n >= 5 && h[0] == '_')
+		return 5;
+	if (n != 13)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (h[i] == '\0' || strchr(des64, h[i]) == NULL)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/* A cap on the hashes each password check runs (see users below). */
+#define USERS_MAX_SETTINGS 8
+
 /* The users file, read at the first USER or PASS that needs it and kept for
  * the session, so that a USER costs a search of names, not a read and parse
  * of the whole file (one connection could keep the root monitor busy with
  * pipelined USERs). Kept until login only: monitor_auth_forget wipes it, the
- * hashes must not stay in a process that becomes the user. */
+ * hashes must not stay in a process that becomes the user.
+ *
+ * setting[]: one hash of each method and cost the file uses (the first
+ * one's), so that every password check can cost the same (auth_users_file). */
 static struct {
 	char *path;
 	char *text; /* NUL-terminated, len bytes */
 	size_t len;
-	char first_hash[CRYPT_OUTPUT_SIZE]; /* what an unknown user is checked against */
+	struct {
+		char hash[CRYPT_OUTPUT_SIZE];
+		size_t len; /* of its setting (monitor_auth_hash_setting) */
+	} setting[USERS_MAX_SETTINGS];
+	unsigned nsettings;
+	bool more_settings; /* the file has more than USERS_MAX_SETTINGS */
 } users;
 
 void monitor_auth_forget(void)
@@ -233,8 +281,21 @@ static int users_load(const char *path)
 		if (eol == NULL)
 			eol = end;
 		const char *h = line_hash(p, eol, &n);
-		if (h != NULL && h[0] == '$' && n < CRYPT_OUTPUT_SIZE && users.first_hash[0] == '\0')
-			memcpy(users.first_hash, h, n);
+		ssize_t s = h != NULL ? monitor_auth_hash_setting(h, n) : -EINVAL;
+		unsigned i = 0;
+		while (s >= 0 && i < users.nsettings &&
+		       !(users.setting[i].len == (size_t)s &&
+			 memcmp(users.setting[i].hash, h, (size_t)s) == 0))
+			i++;
+		if (s >= 0 && i == users.nsettings && n < CRYPT_OUTPUT_SIZE) {
+			if (i == USERS_MAX_SETTINGS) {
+				users.more_settings = true;
+			} else {
+				memcpy(users.setting[i].hash, h, n);
+				users.setting[i].len = (size_t)s;
+				users.nsettings++;
+			}
+		}
 		p = eol + 1;
 	}
 	return 0;
@@ -290,7 +351,7 @@ static int auth_users_file(const char *path, const char *user, const char *passw
 {
 	char *line, *hash = NULL;
 	size_t line_len = 0;
-	bool ok = false;
+	bool ok = false, ran_own = false;
 	int r, found;
 
 	r = users_load(path);
@@ -302,21 +363,38 @@ static int auth_users_file(const char *path, const char *user, const char *passw
 	found = users_find(user, acct, &line, &line_len, &hash);
 	if (found < 0)
 		log_warn("%s: malformed entry for user %s", path, user);
+	ssize_t own = found == 1 ? monitor_auth_hash_setting(hash, strlen(hash)) : -EINVAL;
 
 	struct crypt_data *cd = calloc(1, sizeof(*cd));
 	if (cd == NULL)
 		abort();
 	hugepages_begin();
-	if (found == 1) {
+	/* One hash of each method and cost in the file, the user's own hash in
+	 * place of its setting's: every check costs the same, whether the user
+	 * is unknown, its password wrong or right, its method yescrypt or
+	 * sha512crypt. Who exists, and with which method, does not show in the
+	 * time of the answer. */
+	for (unsigned i = 0; i < users.nsettings; i++) {
+		if (own >= 0 && !ran_own && users.setting[i].len == (size_t)own &&
+		    memcmp(users.setting[i].hash, hash, (size_t)own) == 0) {
+			const char *out = crypt_rn(password, hash, cd, (int)sizeof(*cd));
+			ok = out != NULL && out[0] != '*' && hash_equal(out, hash);
+			ran_own = true;
+		} else {
+			(void)crypt_rn(password, users.setting[i].hash, cd, (int)sizeof(*cd));
+		}
+	}
+	/* No hash ("*": certificate only), or a setting past the cap. */
+	if (found == 1 && !ran_own) {
 		const char *out = crypt_rn(password, hash, cd, (int)sizeof(*cd));
 		ok = out != NULL && out[0] != '*' && hash_equal(out, hash);
-	} else if (users.first_hash[0] != '\0') {
-		/* Spend the same time for an unknown user as for a wrong password. */
-		(void)crypt_rn(password, users.first_hash, cd, (int)sizeof(*cd));
 	}
 	hugepages_end();
 	explicit_bzero(cd, sizeof(*cd));
 	free(cd);
+	if (found == 1 && !ran_own && own >= 0 && users.more_settings)
+		log_warn("%s: more than %d hash methods and costs: checking %s takes longer", path,
+			 USERS_MAX_SETTINGS, user);
 	users_found_free(line, line_len);
 	if (found == 1)
 		return ok ? 0 : -EACCES;

@@ -77,6 +77,52 @@ static void test_users(void)
 	(void)l2;
 }
 
+/* The method and cost of a hash, its salt left out: what makes two hashes
+ * cost the same time. */
+static void test_hash_setting(void)
+{
+	static const struct {
+		const char *hash;
+		ssize_t len;
+	} cases[] = {
+		{ "$y$j9T$saltsaltsalt$hashhashhash", 7 },
+		{ "$gy$j9T$salt$hash", 8 },
+		{ "$6$saltsalt$hash", 3 },
+		{ "$6$rounds=10000$saltsalt$hash", 16 },
+		{ "$5$rounds=1000$salt$hash", 15 },
+		{ "$5$salt$hash", 3 },
+		{ "$6$", 3 },
+		{ "$2b$12$0123456789012345678901hashhashhashhashhashhashhashhas", 7 },
+		{ "$2y$05$0123456789012345678901hash", 7 },
+		{ "$1$salt$hash", 3 },
+		{ "$sha1$40000$salt$hash", 12 },
+		{ "$md5,rounds=5000$salt$hash", 17 },
+		{ "$7$CU..../....saltsalt$hash", 14 },
+		{ "$7$CU..", -EINVAL },
+		{ "$y$j9T", -EINVAL },
+		{ "_J9..saltHASHHASHHASH", 5 },
+		{ "abJnggxhB/yWI", 0 },
+		{ "abJnggxhB/yW", -EINVAL },
+		{ "abJnggx:B/yWI", -EINVAL },
+		{ "*", -EINVAL },
+		{ "!", -EINVAL },
+		{ "!$6$salt$hash", -EINVAL },
+		{ "", -EINVAL },
+		{ "$", -EINVAL },
+		{ "$$", -EINVAL },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ssize_t r = monitor_auth_hash_setting(cases[i].hash, strlen(cases[i].hash));
+		if (r != cases[i].len)
+			fprintf(stderr, "%s: %zd, want %zd\n", cases[i].hash, r, cases[i].len);
+		CHECK(r == cases[i].len);
+	}
+	/* Only n bytes are read: the hash field of a line, up to its ':'. */
+	CHECK(monitor_auth_hash_setting("$6$salt$hash:1000:100:/srv", 12) == 3);
+	CHECK(monitor_auth_hash_setting("$y$j9T:salt", 6) == -EINVAL);
+}
+
 static void write_file(const char *path, const char *text, size_t len)
 {
 	FILE *f = fopen(path, "w");
@@ -125,7 +171,8 @@ static void test_users_file(void)
 	CHECK(a.uid == 1000 && a.gid == 100 && a.flags == 0);
 	CHECK_STR(a.root, "/srv/a");
 	CHECK(monitor_auth_lookup(&cfg, "bob", &a) == 1 && a.flags == IPC_USER_READ_ONLY);
-	CHECK(monitor_auth_lookup(&cfg, "alice2", &a) == 1 && a.uid == 1004); /* last line, no newline */
+	/* The last line, without a newline. */
+	CHECK(monitor_auth_lookup(&cfg, "alice2", &a) == 1 && a.uid == 1004);
 	CHECK(monitor_auth_lookup(&cfg, "#carol", &a) == 0); /* a comment */
 	CHECK(monitor_auth_lookup(&cfg, "carol", &a) == 0);
 	CHECK(monitor_auth_lookup(&cfg, "ali", &a) == 0);
@@ -167,11 +214,54 @@ static void test_users_file(void)
 	unlink(path);
 }
 
+/* Each check runs one hash per method and cost (the first user's of each):
+ * a user whose setting another user had first is checked against its own
+ * hash, and so is a user past the cap of settings. */
+static void test_users_file_settings(void)
+{
+	char path[] = "/tmp/ftpsd-test-users-XXXXXX", text[8192], salt[64];
+	struct config cfg = { .users_file = path };
+	struct account a;
+	size_t n = 0;
+	int fd = mkstemp(path);
+
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	close(fd);
+	/* Ten settings: sha256crypt at 1000 to 1009 rounds; two users of the
+	 * first, with their own salts and passwords. */
+	for (int i = 0; i < 10; i++) {
+		char password[32];
+		snprintf(salt, sizeof(salt), "$5$rounds=%d$salt%d$", 1000 + i, i);
+		snprintf(password, sizeof(password), "pw-%d", i);
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "u%d:%s:%d:100:/srv/u%d\n", i,
+				      crypt(password, salt), 1000 + i, i);
+	}
+	n += (size_t)snprintf(text + n, sizeof(text) - n, "second:%s:1100:100:/srv/s\n",
+			      crypt("pw-second", "$5$rounds=1000$other$"));
+	CHECK(n < sizeof(text));
+	write_file(path, text, n);
+
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "u0", "pw-0", &a) == 0);
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "second", "pw-second", &a) == 0 &&
+	      a.uid == 1100);
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "second", "pw-0", &a) == -EACCES);
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "u7", "pw-7", &a) == 0 && a.uid == 1007);
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "u9", "pw-9", &a) == 0 && a.uid == 1009);
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "u9", "pw-8", &a) == -EACCES);
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "u10", "pw-9", &a) == -EACCES);
+	monitor_auth_forget();
+	unlink(path);
+}
+
 int main(void)
 {
 	setenv("TZ", "UTC", 1);
 	test_format();
 	test_users();
+	test_hash_setting();
 	test_users_file();
+	test_users_file_settings();
 	return CHECK_DONE();
 }
