@@ -377,6 +377,11 @@ static void cmd_user(struct session *s, char *arg)
 		reply(s, 530, "User %s must log in without TLS.", s->user);
 		return;
 	}
+	if (r == IPC_AUTH_LOCKED) {
+		reply(s, 530, "Login incorrect.");
+		reply(s, 421, "Too many login attempts; closing the connection.");
+		session_end(s, 0);
+	}
 	s->user_given = true;
 	reply(s, 331, "Password required for %s.", s->user);
 }

@@ -29,7 +29,8 @@ int mm_sign(unsigned identity, unsigned kind, unsigned algo, unsigned flags, con
 void mm_host(unsigned identity);
 /* 0 with *flags, IPC_AUTH_FAILED, IPC_AUTH_LOCKED or -errno. */
 int mm_auth(const char *user, const char *password, bool tls, unsigned *flags);
-/* USER: IPC_USER_PASSWORD, IPC_USER_LOGGED_IN (with *flags), or a refusal. */
+/* USER: IPC_USER_PASSWORD, IPC_USER_LOGGED_IN (with *flags), a refusal, or
+ * IPC_AUTH_LOCKED (too many USERs: the session must end). */
 int mm_user(const char *user, bool tls, unsigned *flags);
 /* The control handshake's messages (tls_handshake_messages), from which the
  * monitor checks the client's certificate: 0 trusted, -EACCES. */

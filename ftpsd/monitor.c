@@ -55,6 +55,7 @@ struct monitor {
 	pid_t child;
 	unsigned phase;
 	unsigned failures;
+	unsigned user_commands; /* USERs before login */
 	unsigned signatures;
 	char user[256];
 	bool atomic_uploads; /* upload-mode for the logged-in user */
@@ -190,6 +191,7 @@ static void login_failed(struct monitor *m, const char *user, int code, const ch
  * password, IPC_USER_LOGGED_IN after a certificate). */
 static void login(struct monitor *m, const struct account *acct, int code, const char *how)
 {
+	monitor_auth_forget(); /* the hashes must not stay in the user's process */
 	int r = become_user(m, acct);
 
 	if (r < 0) {
@@ -246,6 +248,8 @@ static void monitor_auth(struct monitor *m, struct mon_request *req)
 
 	if (m->failures >= m->cfg->max_login_failures)
 		fatalx("login attempt after %u failures", m->failures);
+	if (m->user_commands > m->cfg->max_login_failures + 1)
+		fatalx("login attempt after %u USER commands", m->user_commands);
 	r = monitor_auth_check(m->cfg, m->launch->peer, user, req->u.auth.password, &acct);
 	explicit_bzero(req->u.auth.password, sizeof(req->u.auth.password));
 	if (r < 0) {
@@ -271,6 +275,22 @@ static void monitor_user(struct monitor *m, struct mon_request *req)
 	const char *user = req->u.auth.user;
 	bool tls = (req->u.auth.session & IPC_SESSION_TLS) != 0;
 	struct account acct;
+
+	/* Each USER costs the monitor a search of the users file, and the
+	 * child, which may be compromised, could send them without end: past
+	 * one per allowed failure and one more (a user told to come back over
+	 * TLS), the session is locked out as after too many failed passwords. */
+	if (++m->user_commands > m->cfg->max_login_failures + 1) {
+		if (m->user_commands > m->cfg->max_login_failures + 2)
+			fatalx("USER after the lock-out");
+		struct log_field f[] = { { "FTPSD_USER", user },
+					 { "FTPSD_EVENT", "login-failed" } };
+		log_event(LOG_NOTICE, f, 2,
+			  "login failed for user %s from %s: more than %u USER commands", user,
+			  m->launch->peer, m->cfg->max_login_failures + 1);
+		answer_rc(m, IPC_AUTH_LOCKED);
+		return;
+	}
 	bool known = monitor_auth_anonymous(m->cfg, user, &acct) ||
 		     monitor_auth_lookup(m->cfg, user, &acct) == 1;
 

@@ -178,76 +178,248 @@ static int read_users_file(const char *path, char **text, size_t *len)
 	return 0;
 }
 
+ssize_t monitor_auth_hash_setting(const char *h, size_t n)
+{
+	/* Methods whose cost is the field after the method's name. */
+	static const char *const cost_field[] = { "y", "gy", "2a", "2b", "2x", "2y", "sha1" };
+	static const char des64[] =
+		"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+	if (n > 0 && h[0] == '$') {
+		const char *id_end = memchr(h + 1, '$', n - 1);
+		if (id_end == NULL || id_end == h + 1)
+			return -EINVAL;
+		size_t id_len = (size_t)(id_end - h - 1), len = id_len + 2;
+		const char *next = memchr(h + len, '$', n - len);
+		bool cost = false;
+		for (size_t i = 0; i < sizeof(cost_field) / sizeof(cost_field[0]); i++)
+			cost |= strlen(cost_field[i]) == id_len &&
+				memcmp(h + 1, cost_field[i], id_len) == 0;
+		if (id_len == 1 && (h[1] == '5' || h[1] == '6'))
+			cost = n - len > 7 && memcmp(h + len, "rounds=", 7) == 0;
+		if (cost)
+			return next != NULL ? next - h + 1 : -EINVAL;
+		/* scrypt: N, r and p in 11 characters after "$7$". */
+		if (id_len == 1 && h[1] == '7')
+			return n - len >= 11 ? (ssize_t)len + 11 : -EINVAL;
+		return (ssize_t)len;
+	}
+	if (n >= 5 && h[0] == '_')
+		return 5;
+	if (n != 13)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (h[i] == '\0' || strchr(des64, h[i]) == NULL)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/* A cap on the hashes each password check runs (see users below). */
+#define USERS_MAX_SETTINGS 8
+
+/* The users file, read at the first USER or PASS that needs it and kept for
+ * the session, so that a USER costs a search of names, not a read and parse
+ * of the whole file (one connection could keep the root monitor busy with
+ * pipelined USERs). Kept until login only: monitor_auth_forget wipes it, the
+ * hashes must not stay in a process that becomes the user.
+ *
+ * setting[]: one hash of each method and cost the file uses (the first
+ * one's), so that every password check can cost the same (auth_users_file). */
+static struct {
+	char *path;
+	char *text; /* NUL-terminated, len bytes */
+	size_t len;
+	struct {
+		char hash[CRYPT_OUTPUT_SIZE];
+		size_t len; /* of its setting (monitor_auth_hash_setting) */
+	} setting[USERS_MAX_SETTINGS];
+	unsigned nsettings;
+	bool more_settings; /* the file has more than USERS_MAX_SETTINGS */
+} users;
+
+void monitor_auth_forget(void)
+{
+	if (users.text != NULL) {
+		explicit_bzero(users.text, users.len);
+		free(users.text);
+	}
+	free(users.path);
+	explicit_bzero(&users, sizeof(users));
+}
+
+/* The hash field of a line (the second), or NULL. */
+static const char *line_hash(const char *line, const char *eol, size_t *n)
+{
+	const char *h = memchr(line, ':', (size_t)(eol - line)), *end;
+
+	if (line == eol || line[0] == '#' || h == NULL)
+		return NULL;
+	h++;
+	end = memchr(h, ':', (size_t)(eol - h));
+	*n = (size_t)((end != NULL ? end : eol) - h);
+	return h;
+}
+
+static int users_load(const char *path)
+{
+	char *text;
+	size_t len;
+	int r;
+
+	if (users.text != NULL && strcmp(users.path, path) == 0)
+		return 0;
+	/* Another file: a virtual host of its own chosen after a first USER. */
+	monitor_auth_forget();
+	r = read_users_file(path, &text, &len);
+	if (r < 0)
+		return r;
+	users.path = strdup(path);
+	if (users.path == NULL)
+		abort();
+	users.text = text;
+	/* The file ends at its first NUL, as it always has for the parser. */
+	users.len = strlen(text);
+	for (const char *p = text, *end = text + users.len; p < end;) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		size_t n = 0;
+		if (eol == NULL)
+			eol = end;
+		const char *h = line_hash(p, eol, &n);
+		ssize_t s = h != NULL ? monitor_auth_hash_setting(h, n) : -EINVAL;
+		unsigned i = 0;
+		while (s >= 0 && i < users.nsettings &&
+		       !(users.setting[i].len == (size_t)s &&
+			 memcmp(users.setting[i].hash, h, (size_t)s) == 0))
+			i++;
+		if (s >= 0 && i == users.nsettings && n < CRYPT_OUTPUT_SIZE) {
+			if (i == USERS_MAX_SETTINGS) {
+				users.more_settings = true;
+			} else {
+				memcpy(users.setting[i].hash, h, n);
+				users.setting[i].len = (size_t)s;
+				users.nsettings++;
+			}
+		}
+		p = eol + 1;
+	}
+	return 0;
+}
+
+/* user's line in the cached file, parsed: 1 (*line a copy, to wipe and free,
+ * which *hash points into), 0 not there, -EINVAL malformed. */
+static int users_find(const char *user, struct account *acct, char **line, size_t *line_len,
+		      char **hash)
+{
+	size_t ulen = strlen(user);
+	int found = 0;
+
+	*line = NULL;
+	/* To the end of the file whatever the user's place in it: the time of a
+	 * USER says nothing of it. */
+	for (const char *p = users.text, *end = users.text + users.len; p < end;) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		if (eol == NULL)
+			eol = end;
+		/* The name first: only the user's own line is parsed. */
+		if (found == 0 && (size_t)(eol - p) >= ulen && memcmp(p, user, ulen) == 0 &&
+		    (p + ulen == eol || p[ulen] == ':')) {
+			size_t n = (size_t)(eol - p);
+			char *copy = strndup(p, n);
+			if (copy == NULL)
+				abort();
+			found = monitor_auth_parse_line(copy, user, acct, hash);
+			if (found != 0) {
+				*line = copy;
+				*line_len = n;
+			} else {
+				explicit_bzero(copy, n);
+				free(copy);
+			}
+		}
+		p = eol + 1;
+	}
+	return found;
+}
+
+static void users_found_free(char *line, size_t len)
+{
+	if (line != NULL) {
+		explicit_bzero(line, len);
+		free(line);
+	}
+}
+
 /* -ENOENT when the user is not in the file. */
 static int auth_users_file(const char *path, const char *user, const char *password,
 			   struct account *acct)
 {
-	char *text, *save = NULL, *hash = NULL, *any_hash = NULL;
-	size_t len;
-	int r, found = 0;
+	char *line, *hash = NULL;
+	size_t line_len = 0;
+	bool ok = false, ran_own = false;
+	int r, found;
 
-	r = read_users_file(path, &text, &len);
+	r = users_load(path);
 	if (r < 0) {
 		errno = -r;
 		log_warn("cannot read users file %s: %m", path);
 		return r;
 	}
-	for (char *line = strtok_r(text, "\n", &save); line != NULL;
-	     line = strtok_r(NULL, "\n", &save)) {
-		/* parse_line turns each ':' into a NUL, so this is the hash alone. */
-		char *colon = strchr(line, ':');
-		if (colon != NULL && any_hash == NULL && colon[1] == '$')
-			any_hash = colon + 1;
-		r = monitor_auth_parse_line(line, user, acct, &hash);
-		if (r < 0) {
-			log_warn("%s: malformed entry for user %s", path, user);
-			found = -EINVAL;
-			break;
-		}
-		if (r == 1) {
-			found = 1;
-			break;
-		}
-	}
+	found = users_find(user, acct, &line, &line_len, &hash);
+	if (found < 0)
+		log_warn("%s: malformed entry for user %s", path, user);
+	ssize_t own = found == 1 ? monitor_auth_hash_setting(hash, strlen(hash)) : -EINVAL;
 
 	struct crypt_data *cd = calloc(1, sizeof(*cd));
 	if (cd == NULL)
 		abort();
 	hugepages_begin();
-	if (found == 1) {
+	/* One hash of each method and cost in the file, the user's own hash in
+	 * place of its setting's: every check costs the same, whether the user
+	 * is unknown, its password wrong or right, its method yescrypt or
+	 * sha512crypt. Who exists, and with which method, does not show in the
+	 * time of the answer. */
+	for (unsigned i = 0; i < users.nsettings; i++) {
+		if (own >= 0 && !ran_own && users.setting[i].len == (size_t)own &&
+		    memcmp(users.setting[i].hash, hash, (size_t)own) == 0) {
+			const char *out = crypt_rn(password, hash, cd, (int)sizeof(*cd));
+			ok = out != NULL && out[0] != '*' && hash_equal(out, hash);
+			ran_own = true;
+		} else {
+			(void)crypt_rn(password, users.setting[i].hash, cd, (int)sizeof(*cd));
+		}
+	}
+	/* No hash ("*": certificate only), or a setting past the cap. */
+	if (found == 1 && !ran_own) {
 		const char *out = crypt_rn(password, hash, cd, (int)sizeof(*cd));
-		r = (out != NULL && out[0] != '*' && hash_equal(out, hash)) ? 0 : -EACCES;
-	} else {
-		/* Spend the same time for an unknown user as for a wrong password. */
-		if (any_hash != NULL)
-			(void)crypt_rn(password, any_hash, cd, (int)sizeof(*cd));
-		r = found == 0 ? -ENOENT : -EACCES;
+		ok = out != NULL && out[0] != '*' && hash_equal(out, hash);
 	}
 	hugepages_end();
 	explicit_bzero(cd, sizeof(*cd));
 	free(cd);
-	explicit_bzero(text, len);
-	free(text);
-	return r;
+	if (found == 1 && !ran_own && own >= 0 && users.more_settings)
+		log_warn("%s: more than %d hash methods and costs: checking %s takes longer", path,
+			 USERS_MAX_SETTINGS, user);
+	users_found_free(line, line_len);
+	if (found == 1)
+		return ok ? 0 : -EACCES;
+	return found == 0 ? -ENOENT : -EACCES;
 }
 
 int monitor_auth_lookup(const struct config *cfg, const char *user, struct account *acct)
 {
-	char *text, *save = NULL, *hash;
-	size_t len;
-	int r, found = 0;
+	char *line, *hash;
+	size_t len = 0;
+	int r;
 
 	if (cfg->users_file == NULL)
 		return 0;
-	r = read_users_file(cfg->users_file, &text, &len);
+	r = users_load(cfg->users_file);
 	if (r < 0)
 		return r;
-	for (char *line = strtok_r(text, "\n", &save); line != NULL && found == 0;
-	     line = strtok_r(NULL, "\n", &save))
-		found = monitor_auth_parse_line(line, user, acct, &hash);
-	explicit_bzero(text, len);
-	free(text);
-	return found;
+	r = users_find(user, acct, &line, &len, &hash);
+	users_found_free(line, len);
+	return r;
 }
 
 bool monitor_auth_anonymous(const struct config *cfg, const char *user, struct account *acct)

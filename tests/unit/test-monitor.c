@@ -1,4 +1,6 @@
-/* Monitor helpers with no privileges needed: listing lines, users-file lines. */
+/* Monitor helpers with no privileges needed: listing lines, users-file lines,
+ * the users file's look-up and password check. */
+#include <crypt.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -160,6 +162,184 @@ static void test_chmod_permission_bits_only(void)
 	CHECK(monitor_decode(&m, PHASE_LOGGEDIN, &r) == -EBADMSG);
 }
 
+/* The method and cost of a hash, its salt left out: what makes two hashes
+ * cost the same time. */
+static void test_hash_setting(void)
+{
+	static const struct {
+		const char *hash;
+		ssize_t len;
+	} cases[] = {
+		{ "$y$j9T$saltsaltsalt$hashhashhash", 7 },
+		{ "$gy$j9T$salt$hash", 8 },
+		{ "$6$saltsalt$hash", 3 },
+		{ "$6$rounds=10000$saltsalt$hash", 16 },
+		{ "$5$rounds=1000$salt$hash", 15 },
+		{ "$5$salt$hash", 3 },
+		{ "$6$", 3 },
+		{ "$2b$12$0123456789012345678901hashhashhashhashhashhashhashhas", 7 },
+		{ "$2y$05$0123456789012345678901hash", 7 },
+		{ "$1$salt$hash", 3 },
+		{ "$sha1$40000$salt$hash", 12 },
+		{ "$md5,rounds=5000$salt$hash", 17 },
+		{ "$7$CU..../....saltsalt$hash", 14 },
+		{ "$7$CU..", -EINVAL },
+		{ "$y$j9T", -EINVAL },
+		{ "_J9..saltHASHHASHHASH", 5 },
+		{ "abJnggxhB/yWI", 0 },
+		{ "abJnggxhB/yW", -EINVAL },
+		{ "abJnggx:B/yWI", -EINVAL },
+		{ "*", -EINVAL },
+		{ "!", -EINVAL },
+		{ "!$6$salt$hash", -EINVAL },
+		{ "", -EINVAL },
+		{ "$", -EINVAL },
+		{ "$$", -EINVAL },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ssize_t r = monitor_auth_hash_setting(cases[i].hash, strlen(cases[i].hash));
+		if (r != cases[i].len)
+			fprintf(stderr, "%s: %zd, want %zd\n", cases[i].hash, r, cases[i].len);
+		CHECK(r == cases[i].len);
+	}
+	/* Only n bytes are read: the hash field of a line, up to its ':'. */
+	CHECK(monitor_auth_hash_setting("$6$salt$hash:1000:100:/srv", 12) == 3);
+	CHECK(monitor_auth_hash_setting("$y$j9T:salt", 6) == -EINVAL);
+}
+
+static void write_file(const char *path, const char *text, size_t len)
+{
+	FILE *f = fopen(path, "w");
+
+	CHECK(f != NULL);
+	if (f == NULL)
+		return;
+	CHECK(fwrite(text, 1, len, f) == len);
+	fclose(f);
+}
+
+/* The users file as the monitor reads it: once per session, users found by
+ * name, the first entry of a name wins, comments and malformed entries as
+ * monitor_auth_parse_line says. */
+static void test_users_file(void)
+{
+	char path[] = "/tmp/ftpsd-test-users-XXXXXX", text[4096], h6[CRYPT_OUTPUT_SIZE],
+	     h5[CRYPT_OUTPUT_SIZE];
+	struct config cfg = { 0 };
+	struct account a;
+	int fd = mkstemp(path);
+
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	close(fd);
+	snprintf(h6, sizeof(h6), "%s", crypt("secret-6", "$6$saltsalt$"));
+	snprintf(h5, sizeof(h5), "%s", crypt("secret-5", "$5$rounds=2000$salt$"));
+	CHECK(strncmp(h6, "$6$saltsalt$", 12) == 0 && strncmp(h5, "$5$rounds=2000$", 15) == 0);
+	int n = snprintf(text, sizeof(text),
+			 "# users\n"
+			 "#carol:%s:1000:100:/srv/c\n"
+			 "\n"
+			 "alice:%s:1000:100:/srv/a\n"
+			 "bob:%s:1001:100:/srv/b:read-only\n"
+			 "alice:%s:1002:100:/srv/second\n"
+			 "dave:*:1003:100:/srv/d\n"
+			 "broken:%s\n"
+			 "alice2:%s:1004:100:/srv/a2",
+			 h6, h6, h5, h5, h6, h6);
+	CHECK(n > 0 && (size_t)n < sizeof(text));
+	write_file(path, text, (size_t)n);
+	cfg.users_file = path;
+
+	CHECK(monitor_auth_lookup(&cfg, "alice", &a) == 1);
+	CHECK(a.uid == 1000 && a.gid == 100 && a.flags == 0);
+	CHECK_STR(a.root, "/srv/a");
+	CHECK(monitor_auth_lookup(&cfg, "bob", &a) == 1 && a.flags == IPC_USER_READ_ONLY);
+	/* The last line, without a newline. */
+	CHECK(monitor_auth_lookup(&cfg, "alice2", &a) == 1 && a.uid == 1004);
+	CHECK(monitor_auth_lookup(&cfg, "#carol", &a) == 0); /* a comment */
+	CHECK(monitor_auth_lookup(&cfg, "carol", &a) == 0);
+	CHECK(monitor_auth_lookup(&cfg, "ali", &a) == 0);
+	CHECK(monitor_auth_lookup(&cfg, "nobody", &a) == 0);
+	CHECK(monitor_auth_lookup(&cfg, "broken", &a) == -EINVAL);
+
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "alice", "secret-6", &a) == 0);
+	CHECK(a.uid == 1000);
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "alice", "secret-5", &a) == -EACCES);
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "bob", "secret-5", &a) == 0);
+	CHECK(a.uid == 1001 && a.flags == IPC_USER_READ_ONLY);
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "bob", "secret-6", &a) == -EACCES);
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "nobody", "secret-6", &a) == -EACCES);
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "dave", "", &a) == -EACCES);
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "dave", "*", &a) == -EACCES);
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "broken", "secret-6", &a) == -EACCES);
+
+	/* Read once: a change to the file is not seen by this session... */
+	write_file(path, "bob:*:1001:100:/srv/b\n", 22);
+	CHECK(monitor_auth_lookup(&cfg, "alice", &a) == 1);
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "alice", "secret-6", &a) == 0);
+	/* ...until it is forgotten (at login). */
+	monitor_auth_forget();
+	CHECK(monitor_auth_lookup(&cfg, "alice", &a) == 0);
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "bob", "secret-5", &a) == -EACCES);
+	monitor_auth_forget();
+
+	/* The file ends at its first NUL, as it did when each line was parsed as a
+	 * C string. */
+	static const char with_nul[] = "bob:*:1001:100:/srv/b\n\0alice:*:1000:100:/srv/a\n";
+	write_file(path, with_nul, sizeof(with_nul) - 1);
+	CHECK(monitor_auth_lookup(&cfg, "bob", &a) == 1);
+	CHECK(monitor_auth_lookup(&cfg, "alice", &a) == 0);
+	monitor_auth_forget();
+
+	cfg.users_file = "/nonexistent/ftpsd-users";
+	CHECK(monitor_auth_lookup(&cfg, "alice", &a) == -ENOENT);
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "alice", "secret-6", &a) == -EACCES);
+	unlink(path);
+}
+
+/* Each check runs one hash per method and cost (the first user's of each):
+ * a user whose setting another user had first is checked against its own
+ * hash, and so is a user past the cap of settings. */
+static void test_users_file_settings(void)
+{
+	char path[] = "/tmp/ftpsd-test-users-XXXXXX", text[8192], salt[64];
+	struct config cfg = { .users_file = path };
+	struct account a;
+	size_t n = 0;
+	int fd = mkstemp(path);
+
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	close(fd);
+	/* Ten settings: sha256crypt at 1000 to 1009 rounds; two users of the
+	 * first, with their own salts and passwords. */
+	for (int i = 0; i < 10; i++) {
+		char password[32];
+		snprintf(salt, sizeof(salt), "$5$rounds=%d$salt%d$", 1000 + i, i);
+		snprintf(password, sizeof(password), "pw-%d", i);
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "u%d:%s:%d:100:/srv/u%d\n", i,
+				      crypt(password, salt), 1000 + i, i);
+	}
+	n += (size_t)snprintf(text + n, sizeof(text) - n, "second:%s:1100:100:/srv/s\n",
+			      crypt("pw-second", "$5$rounds=1000$other$"));
+	CHECK(n < sizeof(text));
+	write_file(path, text, n);
+
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "u0", "pw-0", &a) == 0);
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "second", "pw-second", &a) == 0 &&
+	      a.uid == 1100);
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "second", "pw-0", &a) == -EACCES);
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "u7", "pw-7", &a) == 0 && a.uid == 1007);
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "u9", "pw-9", &a) == 0 && a.uid == 1009);
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "u9", "pw-8", &a) == -EACCES);
+	CHECK(monitor_auth_check(&cfg, "192.0.2.1", "u10", "pw-9", &a) == -EACCES);
+	monitor_auth_forget();
+	unlink(path);
+}
+
 int main(void)
 {
 	setenv("TZ", "UTC", 1);
@@ -167,5 +347,8 @@ int main(void)
 	test_format_dates_out_of_range();
 	test_users();
 	test_chmod_permission_bits_only();
+	test_hash_setting();
+	test_users_file();
+	test_users_file_settings();
 	return CHECK_DONE();
 }
