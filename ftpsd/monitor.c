@@ -469,24 +469,30 @@ static void monitor_tls_info(struct monitor *m, struct mon_request *req)
  * Whitespace in names would shift the fields, so it becomes '_'. */
 static void write_xferlog(struct monitor *m, const struct xfer_record *x)
 {
-	char when[64] = "Thu Jan  1 00:00:00 1970", name[2 * 4096 + 2], line[9000];
+	char when[64], raw[2 * IPC_MAX_PATH + 2], name[4 * sizeof(raw)], user[4 * 256], line[20000];
 	time_t now = time(NULL);
 	struct tm tm;
-	size_t j = 0;
 
-	if (localtime_r(&now, &tm) == NULL || strftime(when, sizeof(when), "%a %b %e %H:%M:%S %Y", &tm) == 0)
+	if (localtime_r(&now, &tm) == NULL ||
+	    strftime(when, sizeof(when), "%a %b %e %H:%M:%S %Y", &tm) == 0)
 		snprintf(when, sizeof(when), "Thu Jan  1 00:00:00 1970");
-	for (const char *p = m->root; *p != '\0' && j + 1 < sizeof(name); p++)
-		name[j++] = *p;
-	if (j > 0 && name[j - 1] == '/')
-		j--;
-	for (const char *p = x->path; *p != '\0' && j + 1 < sizeof(name); p++)
-		name[j++] = (unsigned char)*p <= ' ' ? '_' : *p;
-	name[j] = '\0';
+	size_t r = strlen(m->root);
+	snprintf(raw, sizeof(raw), "%.*s%s", (int)(r > 0 && m->root[r - 1] == '/' ? r - 1 : r),
+		 m->root, x->path);
+	/* Controls, DEL, C1 and bad UTF-8 escaped as in every log; then spaces,
+	 * which would shift the fields, become '_'. */
+	log_escape(name, sizeof(name), raw);
+	log_escape(user, sizeof(user), m->user);
+	for (char *p = name; *p != '\0'; p++)
+		if (*p == ' ')
+			*p = '_';
+	for (char *p = user; *p != '\0'; p++)
+		if (*p == ' ')
+			*p = '_';
 	int n = snprintf(line, sizeof(line), "%s %llu %s %llu %s %c _ %c r %s ftp 0 * %c\n", when,
 			 (unsigned long long)(x->ms + 999) / 1000, m->launch->peer,
 			 (unsigned long long)x->bytes, name, x->ascii ? 'a' : 'b',
-			 x->direction == IPC_XFER_SENT ? 'o' : 'i', m->user, x->complete ? 'c' : 'i');
+			 x->direction == IPC_XFER_SENT ? 'o' : 'i', user, x->complete ? 'c' : 'i');
 	if (n > 0 && (size_t)n < sizeof(line) && write(m->xferlog, line, (size_t)n) != n)
 		log_warn("xferlog: %s", strerror(errno));
 }

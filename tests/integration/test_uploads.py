@@ -651,3 +651,21 @@ def test_nlst_with_a_long_argument_over_a_large_directory_stays_small(server):
     assert peak - before < 24 * 1024, (before, peak)   # KiB
     assert ftp.sendcmd("NOOP").startswith("200")
     quit_(ftp)
+
+
+def test_xferlog_escapes_controls_del_and_c1(server):
+    """Names with DEL, a C1 control (U+009B CSI), an escape and a space: the xferlog line
+    stays one line of valid UTF-8 without any control character, fields unshifted."""
+    srv = xfer_server(server)
+    ftp = ftp_login(srv)
+    ftp.encoding = "utf-8"
+    name = "evil \x7f\u009b[31m\x1b.txt"
+    ftp.storbinary("STOR " + name, io.BytesIO(b"x"))
+    quit_(ftp)
+    rec = xferlog_lines(srv, 1)
+    assert len(rec[0]) == 18, rec
+    assert rec[0][8].endswith("/evil_\\x7f\\xc2\\x9b[31m\\x1b.txt"), rec
+    with open(srv.xferlog_path, "rb") as f:
+        raw = f.read()
+    text = raw.decode("utf-8")
+    assert not any(ord(c) < 0x20 and c != "\n" or 0x7f <= ord(c) <= 0x9f for c in text), raw
