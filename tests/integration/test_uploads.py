@@ -120,6 +120,18 @@ def wait_received(ftp, n):
         time.sleep(0.05)
 
 
+def overfill(ftp, rel, size=3 * MIB):
+    """STOR more than the server can take; the final reply (the server may close first)."""
+    conn = ftp.transfercmd("STOR " + rel)
+    try:
+        conn.sendall(os.urandom(size))
+        conn.unwrap()
+    except OSError:
+        pass
+    close_quietly(conn)
+    return ftp.getmultiline()
+
+
 def unchanged(srv, rel="target.bin", mode=0o640):
     assert on_disk(srv, rel) == OLD
     assert os.stat(os.path.join(srv.root, rel)).st_mode & 0o7777 == mode
@@ -300,14 +312,7 @@ def test_full_disk_keeps_the_previous_file(server):
         own(srv, small)
         put_old(srv, "small/target.bin")
         ftp = ftp_login(srv)
-        conn = ftp.transfercmd("STOR small/target.bin")
-        try:
-            conn.sendall(os.urandom(3 * MIB))
-            conn.unwrap()
-        except OSError:
-            pass
-        close_quietly(conn)
-        final = ftp.getmultiline()
+        final = overfill(ftp, "small/target.bin")
         assert final[:3] in ("452", "552"), final
         unchanged(srv, "small/target.bin")
         assert names(srv, "small") == ["target.bin"]
@@ -609,14 +614,7 @@ def test_writes_past_rlimit_fsize_are_552_not_a_signal(server):
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
     put_old(srv)
     ftp = ftp_login(srv)
-    conn = ftp.transfercmd("STOR target.bin")
-    try:
-        conn.sendall(os.urandom(3 * MIB))
-        conn.unwrap()
-    except OSError:
-        pass
-    close_quietly(conn)
-    assert ftp.getmultiline().startswith("552")
+    assert overfill(ftp, "target.bin").startswith("552")
     unchanged(srv)
     assert ftp.sendcmd("NOOP").startswith("200")
     ftp.storbinary("STOR small.bin", io.BytesIO(b"fits"))
