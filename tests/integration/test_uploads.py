@@ -132,6 +132,22 @@ def overfill(ftp, rel, size=3 * MIB):
     return ftp.getmultiline()
 
 
+def abort(ftp, conn):
+    """ABOR during a transfer: 426 for it, then 226 for the ABOR."""
+    ftp.putcmd("ABOR")
+    assert ftp.getmultiline().startswith("426")
+    assert ftp.getmultiline().startswith("226")
+    close_quietly(conn)
+
+
+def stor_without_resumption(srv):
+    """STOR from CPython's stock FTP_TLS, whose data connection does not resume: refused."""
+    ftp = ftp_login(srv, cls=StockFTP_TLS)
+    with pytest.raises((ftplib.Error, ssl.SSLError, OSError)):
+        ftp.storbinary("STOR target.bin", io.BytesIO(b"NEW" * 1000))
+    ftp.close()
+
+
 def unchanged(srv, rel="target.bin", mode=0o640):
     assert on_disk(srv, rel) == OLD
     assert os.stat(os.path.join(srv.root, rel)).st_mode & 0o7777 == mode
@@ -212,10 +228,7 @@ def test_refused_data_connection_522_changes_nothing(server):
     the file is untouched and the refused transfer has its 'i' record."""
     srv = xfer_server(server)
     put_old(srv)
-    ftp = ftp_login(srv, cls=StockFTP_TLS)
-    with pytest.raises((ftplib.Error, ssl.SSLError, OSError)):
-        ftp.storbinary("STOR target.bin", io.BytesIO(b"NEW" * 1000))
-    ftp.close()
+    stor_without_resumption(srv)
     unchanged(srv)
     no_debris(srv, ROOT_NAMES)
     rec = xferlog_lines(srv, 1)
@@ -272,10 +285,7 @@ def test_abor_changes_nothing_and_the_session_goes_on(server):
     conn = ftp.transfercmd("STOR target.bin")
     conn.sendall(os.urandom(MIB))
     wait_received(ftp, MIB)
-    ftp.putcmd("ABOR")
-    assert ftp.getmultiline().startswith("426")
-    assert ftp.getmultiline().startswith("226")
-    close_quietly(conn)
+    abort(ftp, conn)
     unchanged(srv)
     no_debris(srv, ROOT_NAMES)
     rec = xferlog_lines(srv, 1)
@@ -427,10 +437,7 @@ def test_atomic_appe_and_rest_build_on_the_old_content(server):
     conn = ftp.transfercmd("APPE target.bin")
     conn.sendall(b"lost" * 1000)
     wait_received(ftp, 4000)
-    ftp.putcmd("ABOR")
-    assert ftp.getmultiline().startswith("426")
-    assert ftp.getmultiline().startswith("226")
-    close_quietly(conn)
+    abort(ftp, conn)
     assert on_disk(srv) == (OLD + b"+more")[:10] + b"TAIL"
     no_debris(srv, ROOT_NAMES)
     quit_(ftp)
@@ -455,10 +462,7 @@ def test_in_place_mode_truncates_only_once_the_data_connection_is_up(server):
     (522) still leaves it as it was."""
     srv = server(upload_mode="in-place")
     put_old(srv)
-    ftp = ftp_login(srv, cls=StockFTP_TLS)
-    with pytest.raises((ftplib.Error, ssl.SSLError, OSError)):
-        ftp.storbinary("STOR target.bin", io.BytesIO(b"NEW" * 1000))
-    ftp.close()
+    stor_without_resumption(srv)
     unchanged(srv)
     ftp = ftp_login(srv)
     ftp.storbinary("STOR target.bin", io.BytesIO(b"in place"))
@@ -508,10 +512,7 @@ def test_without_o_tmpfile_the_hidden_file_never_shows_and_never_stays(server, n
     probe.retrlines("LIST -a", listing.append)
     assert not any(".ftpsd-upload-" in line for line in listing), listing
     quit_(probe)
-    ftp.putcmd("ABOR")
-    assert ftp.getmultiline().startswith("426")
-    assert ftp.getmultiline().startswith("226")
-    close_quietly(conn)
+    abort(ftp, conn)
     unchanged(srv)
     no_debris(srv, ROOT_NAMES)
     # Complete: the hidden file becomes the target, with the old mode.
