@@ -10,6 +10,7 @@
 #include <sys/random.h>
 #include <sys/sendfile.h>
 #include <poll.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "child_mon.h"
@@ -182,6 +183,12 @@ static void xfer_finish(struct session *s, int code, const char *text)
 	if (x->file_fd >= 0)
 		close(x->file_fd);
 	x->file_fd = -1;
+	/* close_notify on every data connection we end, uploads too: TLS says
+	 * each side closes its writing with one (RFC 8446 6.1), and OpenSSL's
+	 * clients (PHP's ftp_put) report its absence. Best effort: this socket
+	 * is not waited for. */
+	if (s->data_tls != NULL && s->data_handshaken)
+		(void)tls_bye(s->data_tls);
 	if (s->data_fd >= 0)
 		shutdown(s->data_fd, SHUT_WR);
 	data_close(s);
@@ -235,10 +242,17 @@ static bool open_upload(struct session *s)
 	return true;
 }
 
+static void log_unresumed(struct session *s)
+{
+	mm_event(IPC_EVENT_DATA_TLS_NOT_RESUMED, LOG_WARNING,
+		 "data connection refused: the client did not resume the control connection's TLS "
+		 "session; it needs TLS session resumption, or data-tls-reuse = off for this user");
+}
+
 static void data_failed_reply(struct session *s)
 {
 	if (s->data_unresumed)
-		xfer_finish(s, 522, "Data connection must resume the TLS session of the control connection.");
+		xfer_finish(s, 522, DATA_UNRESUMED_TEXT);
 	else
 		xfer_finish(s, 425, "The data connection failed.");
 }
@@ -246,11 +260,13 @@ static void data_failed_reply(struct session *s)
 /* The data connection is up (and its TLS done): check it may be used. */
 static void xfer_ready(struct session *s)
 {
-	if (s->data_tls != NULL && s->cfg->data_tls_reuse && !tls_resumed(s->data_tls)) {
-		/* Only this process's tickets and cache can resume, so a resumed
-		 * session is this control connection's. A fresh one could be anyone. */
-		log_warn("data connection did not resume the control connection's TLS session");
-		xfer_finish(s, 522, "Data connection must resume the TLS session of the control connection.");
+	if (s->data_tls != NULL && s->data_tls_reuse && !tls_resumed(s->data_tls)) {
+		/* Refused from the ClientHello already (tls_handshake); this is the
+		 * second lock. Only tickets issued after login to this user at this
+		 * address, and this process's cache, resume: a fresh session could
+		 * be anyone. */
+		log_unresumed(s);
+		xfer_finish(s, 522, DATA_UNRESUMED_TEXT);
 		return;
 	}
 	if (s->xfer.dir == XFER_RECV && s->xfer.file_fd < 0 && !open_upload(s))
@@ -271,12 +287,17 @@ static void handshake_step(struct session *s)
 	if (r == -EAGAIN)
 		return;
 	if (r < 0) {
-		s->data_failed = true;
 		/* A full handshake where a resumption was due: a client that may
-		 * not use this connection, told so as when one completes. */
-		s->data_unresumed = tls_take_refused_signature();
-		if (s->data_unresumed)
-			log_warn("data connection did not resume the control connection's TLS session");
+		 * not use this connection. It has had its alert; the socket goes
+		 * now, and the transfer command, whenever it comes, gets 522. */
+		bool unresumed = r == -EACCES;
+		if (unresumed)
+			log_unresumed(s);
+		if (unresumed || !data_transfer_active(s)) {
+			data_close(s);
+			s->data_unresumed = unresumed;
+		}
+		s->data_failed = true;
 		if (data_transfer_active(s))
 			data_failed_reply(s);
 		return;

@@ -173,11 +173,13 @@ static void start_tls(struct session *s)
 		_exit(0);
 	}
 	log_info("control connection: %s", tls_describe(s->ctl_tls, desc, sizeof(desc)));
-	/* Under TLS 1.3 the client speaks last in the handshake; a ticket now
-	 * (the client can resume at once) also acknowledges its Finished, so
-	 * its next command is not held back by Nagle's algorithm meeting our
-	 * delayed ACK (some 40 ms per login). */
-	send_ticket(s);
+	/* Under TLS 1.3 the client speaks last in the handshake: acknowledge
+	 * its Finished now, so that its next command is not held back by
+	 * Nagle's algorithm meeting our delayed ACK (some 40 ms per login).
+	 * No ticket before login: tickets are for this user's data
+	 * connections (tls_login_tickets). */
+	int one = 1;
+	(void)setsockopt(s->ctl, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
 	int sni = tls_sni_identity(s->ctl_tls);
 	if (sni >= 0 && (unsigned)sni != s->identity) {
 		if (s->host_given) {
@@ -333,13 +335,19 @@ static void cmd_prot(struct session *s, char *arg)
 	}
 }
 
-static void logged_in(struct session *s, unsigned flags)
+static void logged_in(struct session *s, const struct mm_login *login)
 {
 	s->logged_in = true;
-	s->read_only = (flags & IPC_USER_READ_ONLY) != 0;
-	s->no_chmod = (flags & IPC_USER_NO_CHMOD) != 0;
-	if (s->cfg->data_tls_reuse)
+	s->read_only = (login->flags & IPC_USER_READ_ONLY) != 0;
+	s->no_chmod = (login->flags & IPC_USER_NO_CHMOD) != 0;
+	s->data_tls_reuse = (login->flags & IPC_USER_DATA_TLS_ANY) == 0;
+	if (s->data_tls_reuse)
 		tls_retire_key();
+	/* Before the reply: a TLS 1.3 client reads this user's first ticket
+	 * with it (send_ticket). */
+	tls_login_tickets(s->ctl_tls, login->ticket_key, login->ticket_key_len);
+	if (s->ctl_tls != NULL)
+		send_ticket(s);
 	snprintf(s->cwd, sizeof(s->cwd), "/");
 	proctitle_set("ftpsd: child %s@%s", s->user, s->peer);
 }
@@ -362,10 +370,10 @@ static void cmd_user(struct session *s, char *arg)
 	}
 	snprintf(s->user, sizeof(s->user), "%s", arg);
 	s->user_given = false;
-	unsigned flags = 0;
-	int r = mm_user(s->user, s->ctl_tls != NULL, &flags);
+	struct mm_login login = { 0 };
+	int r = mm_user(s->user, s->ctl_tls != NULL, &login);
 	if (r == IPC_USER_LOGGED_IN) {
-		logged_in(s, flags);
+		logged_in(s, &login);
 		reply(s, 232, "User logged in, authorized by security data exchange.");
 		return;
 	}
@@ -388,7 +396,7 @@ static void cmd_user(struct session *s, char *arg)
 
 static void cmd_pass(struct session *s, char *arg)
 {
-	unsigned flags = 0;
+	struct mm_login login = { 0 };
 	int r;
 
 	if (s->logged_in) {
@@ -399,7 +407,7 @@ static void cmd_pass(struct session *s, char *arg)
 		reply(s, 503, "Login with USER first.");
 		return;
 	}
-	r = mm_auth(s->user, arg != NULL ? arg : "", s->ctl_tls != NULL, &flags);
+	r = mm_auth(s->user, arg != NULL ? arg : "", s->ctl_tls != NULL, &login);
 	if (arg != NULL)
 		explicit_bzero(arg, strlen(arg));
 	s->user_given = false;
@@ -424,7 +432,8 @@ static void cmd_pass(struct session *s, char *arg)
 		reply(s, 421, "Login failed: the home directory is not available.");
 		session_end(s, 0);
 	}
-	logged_in(s, flags);
+	logged_in(s, &login);
+	explicit_bzero(&login, sizeof(login));
 	reply(s, 230, "Login successful.");
 }
 
@@ -918,18 +927,18 @@ static void cmd_eprt(struct session *s, char *arg)
 /* Checks shared by every command that opens the data channel. */
 static bool data_allowed_for(struct session *s, bool listing)
 {
-	if (s->pasv_fd < 0 && s->data_fd < 0 && !s->active) {
-		reply(s, 425, "Use PORT, EPRT, PASV or EPSV first.");
-		return false;
-	}
 	if (s->data_failed) {
 		/* Known before anything starts (a data handshake that came first
 		 * and failed, perhaps someone else's): say so instead of 150. */
 		if (s->data_unresumed)
-			reply(s, 522, "Data connection must resume the TLS session of the control connection.");
+			reply(s, 522, DATA_UNRESUMED_TEXT);
 		else
 			reply(s, 425, "The data connection failed.");
 		data_close(s);
+		return false;
+	}
+	if (s->pasv_fd < 0 && s->data_fd < 0 && !s->active) {
+		reply(s, 425, "Use PORT, EPRT, PASV or EPSV first.");
 		return false;
 	}
 	struct policy_state st = policy_state(s);

@@ -59,12 +59,18 @@ static struct ipc_msg *mm_call(struct ipc_msg *m)
 
 static int rc_call(void);
 
-void mm_log(int priority, const char *line)
+void mm_event(unsigned event, int priority, const char *line)
 {
 	ipc_init(&mm_msg, IPC_LOG);
 	ipc_put_u32(&mm_msg, (uint32_t)priority);
 	ipc_put_str(&mm_msg, line);
+	ipc_put_u32(&mm_msg, event);
 	(void)rc_call();
+}
+
+void mm_log(int priority, const char *line)
+{
+	mm_event(IPC_EVENT_NONE, priority, line);
 }
 
 static int32_t get_rc(struct ipc_msg *m)
@@ -106,10 +112,23 @@ int mm_sign(unsigned identity, unsigned kind, unsigned algo, unsigned flags, con
 	return 0;
 }
 
-int mm_auth(const char *user, const char *password, bool tls, unsigned *flags)
+/* The rest of a login answer: flags and the ticket key. */
+static void get_login(struct ipc_msg *a, struct mm_login *login)
 {
-	uint32_t f = 0;
+	uint32_t f;
+	const uint8_t *key;
+	size_t len;
 
+	if (ipc_get_u32(a, &f) < 0 || ipc_get_bytes(a, &key, &len, IPC_TICKET_KEY) < 0 ||
+	    (len != 0 && len != IPC_TICKET_KEY))
+		mm_broken();
+	login->flags = f;
+	memcpy(login->ticket_key, key, len);
+	login->ticket_key_len = len;
+}
+
+int mm_auth(const char *user, const char *password, bool tls, struct mm_login *login)
+{
 	ipc_init(&mm_msg, IPC_AUTH);
 	ipc_put_str(&mm_msg, user);
 	ipc_put_str(&mm_msg, password);
@@ -117,11 +136,10 @@ int mm_auth(const char *user, const char *password, bool tls, unsigned *flags)
 	struct ipc_msg *a = mm_call(&mm_msg);
 	no_fd(a);
 	int32_t rc = get_rc(a);
-	if (rc == 0 && ipc_get_u32(a, &f) < 0)
-		mm_broken();
+	if (rc == 0)
+		get_login(a, login);
 	if (ipc_get_end(a) < 0)
 		mm_broken();
-	*flags = f;
 	return rc;
 }
 
@@ -245,21 +263,18 @@ int mm_xfer(const char *path, unsigned direction, uint64_t bytes, uint64_t ms, u
 	return rc_call();
 }
 
-int mm_user(const char *user, bool tls, unsigned *flags)
+int mm_user(const char *user, bool tls, struct mm_login *login)
 {
-	uint32_t f = 0;
-
 	ipc_init(&mm_msg, IPC_USER);
 	ipc_put_str(&mm_msg, user);
 	ipc_put_u32(&mm_msg, tls ? IPC_SESSION_TLS : 0);
 	struct ipc_msg *a = mm_call(&mm_msg);
 	no_fd(a);
 	int32_t rc = get_rc(a);
-	if (rc == IPC_USER_LOGGED_IN && ipc_get_u32(a, &f) < 0)
-		mm_broken();
+	if (rc == IPC_USER_LOGGED_IN)
+		get_login(a, login);
 	if (ipc_get_end(a) < 0)
 		mm_broken();
-	*flags = f;
 	return rc;
 }
 

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "ipc.h"
+
 struct mm_stat {
 	uint32_t mode;
 	uint64_t size;
@@ -23,15 +25,23 @@ void mm_set_timeout(unsigned ms, void (*silent)(void));
 int mm_socket(void);
 /* Forward a log line (the child's log sink). */
 void mm_log(int priority, const char *line);
+/* A log line that is an event the admin searches for (IPC_EVENT_*). */
+void mm_event(unsigned event, int priority, const char *line);
 int mm_sign(unsigned identity, unsigned kind, unsigned algo, unsigned flags, const void *in,
 	    size_t n, uint8_t *out, size_t *outlen, size_t max);
 /* HOST or SNI chose a virtual host (no answer). */
 void mm_host(unsigned identity);
-/* 0 with *flags, IPC_AUTH_FAILED, IPC_AUTH_LOCKED or -errno. */
-int mm_auth(const char *user, const char *password, bool tls, unsigned *flags);
-/* USER: IPC_USER_PASSWORD, IPC_USER_LOGGED_IN (with *flags), a refusal, or
+/* What the monitor says at login. */
+struct mm_login {
+	unsigned flags;                      /* IPC_USER_* */
+	uint8_t ticket_key[IPC_TICKET_KEY]; /* this user's TLS ticket key (tls_login_tickets) */
+	size_t ticket_key_len;               /* 0 (no TLS) or IPC_TICKET_KEY */
+};
+/* 0 with *login, IPC_AUTH_FAILED, IPC_AUTH_LOCKED or -errno. */
+int mm_auth(const char *user, const char *password, bool tls, struct mm_login *login);
+/* USER: IPC_USER_PASSWORD, IPC_USER_LOGGED_IN (with *login), a refusal, or
  * IPC_AUTH_LOCKED (too many USERs: the session must end). */
-int mm_user(const char *user, bool tls, unsigned *flags);
+int mm_user(const char *user, bool tls, struct mm_login *login);
 /* The control handshake's messages (tls_handshake_messages), from which the
  * monitor checks the client's certificate: 0 trusted, -EACCES. */
 int mm_cert(const uint8_t *msgs, size_t len);

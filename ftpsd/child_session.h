@@ -63,6 +63,7 @@ struct session {
 	bool secured;              /* AUTH succeeded (the control connection may be cleared since) */
 	bool user_given, logged_in, read_only;
 	bool no_chmod;             /* SITE CHMOD disabled for this user (IPC_USER_NO_CHMOD) */
+	bool data_tls_reuse;       /* data connections must resume (data-tls-reuse, per user) */
 	bool epsv_all;
 	bool after_ccc;            /* the client's close_notify may follow CCC */
 	unsigned failures;
@@ -94,6 +95,12 @@ struct session {
 	bool host_given;
 	unsigned mlst_facts;      /* IPC_FACT_*, chosen with OPTS MLST */
 };
+
+/* The 522 answer to a data connection that did not resume the control
+ * connection's TLS session. */
+#define DATA_UNRESUMED_TEXT                                                                       \
+	"Data connection refused: it did not resume the TLS session of the control connection "  \
+	"(TLS session resumption is required)."
 
 /* Run the session on the control connection; never returns. */
 void session_run(const struct config *cfg, int ctl, bool implicit, const char *peer,

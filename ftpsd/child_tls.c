@@ -56,6 +56,10 @@ struct tls {
 	bool hs_overflow, hs_done;
 	size_t unyielded; /* bytes read since application data last came out */
 	bool flooded;     /* over TLS_MAX_UNYIELDED: the session failed for that */
+	bool unresumed;   /* a data handshake refused: it did not resume (tls_handshake) */
+	bool bye_sent;    /* our close_notify is out */
+	bool canceled;    /* TLS 1.3 user_canceled came: only a close_notify may follow */
+	bool no_tickets;  /* a control connection that cannot send this user's tickets */
 };
 
 /* One identity (certificate chain + key signing through the monitor) for
@@ -65,7 +69,11 @@ static gnutls_pk_algorithm_t tls_pk[IPC_MAX_IDENTITIES];
 static unsigned tls_pk_bits[IPC_MAX_IDENTITIES];
 static const struct config *tls_cfg;
 static gnutls_priority_t tls_prio;
+/* The key of the tickets data connections resume: this process's own until
+ * login, then (TLS 1.3) the one the monitor derived for this user, virtual
+ * host and client address (tls_login_tickets). */
 static gnutls_datum_t tls_ticket_key;
+static uint8_t tls_user_ticket_key[64];
 static gnutls_certificate_request_t tls_client_cert = GNUTLS_CERT_IGNORE;
 static uint8_t tls_proof_random[32]; /* the monitor's, for the control handshake */
 /* After login, when data connections must resume: no handshake needs the
@@ -417,6 +425,24 @@ static void set_server_random(gnutls_session_t session, const gnutls_datum_t *cl
 		abort();
 }
 
+/* Data connections after login, where they must resume: decided when the
+ * ServerHello is due, from what the ClientHello offered, before anything
+ * is asked of the monitor. A session GnuTLS did not resume (from a ticket
+ * or the session cache) is a full handshake: anyone's. */
+static int refuse_unresumed(gnutls_session_t session, unsigned htype, unsigned when,
+			    unsigned incoming, const gnutls_datum_t *msg)
+{
+	struct tls *t = gnutls_session_get_ptr(session);
+
+	(void)when;
+	(void)msg;
+	if (htype != GNUTLS_HANDSHAKE_SERVER_HELLO || incoming || !tls_key_retired ||
+	    gnutls_session_is_resumed(session))
+		return 0;
+	t->unresumed = true;
+	return GNUTLS_E_INSUFFICIENT_CREDENTIALS;
+}
+
 /* Every handshake message of the control connection, in order: the
  * transcript the client signs. */
 static int record_handshake(gnutls_session_t session, unsigned htype, unsigned when,
@@ -472,6 +498,9 @@ struct tls *tls_new(int fd, bool data, unsigned identity)
 		gnutls_handshake_set_hook_function(t->s, GNUTLS_HANDSHAKE_ANY, GNUTLS_HOOK_PRE,
 						   record_handshake);
 	}
+	if (data)
+		gnutls_handshake_set_hook_function(t->s, GNUTLS_HANDSHAKE_SERVER_HELLO, GNUTLS_HOOK_PRE,
+						   refuse_unresumed);
 	gnutls_transport_set_vec_push_function(t->s, tls_push);
 	gnutls_transport_set_pull_function(t->s, tls_pull);
 	gnutls_transport_set_pull_timeout_function(t->s, tls_pull_timeout);
@@ -501,6 +530,13 @@ int tls_handshake(struct tls *t)
 		return -EAGAIN;
 	if (!gnutls_error_is_fatal(r))
 		return -EAGAIN;
+	if (t->data && (t->unresumed || tls_take_refused_signature())) {
+		/* Said at once, in an alert: a client that handshakes before it
+		 * sends its command learns it now, not at a time-out. */
+		t->unresumed = true;
+		(void)gnutls_alert_send(t->s, GNUTLS_AL_FATAL, GNUTLS_A_ACCESS_DENIED);
+		return -EACCES;
+	}
 	log_info("%s TLS handshake failed: %s", t->data ? "data" : "control",
 		 t->flooded ? "over 128 KiB of handshake records" : gnutls_strerror(r));
 	return -EPROTO;
@@ -511,8 +547,92 @@ bool tls_want_write(const struct tls *t)
 	return gnutls_record_get_direction(t->s) == 1;
 }
 
+/* The TLS 1.3 record in rec (header and all, n bytes), opened with the
+ * session's read key at its next sequence number: the inner content type
+ * and the plaintext's length, or -1 when it does not open. */
+static int open_record(struct tls *t, const uint8_t *rec, size_t n, uint8_t *out, size_t *len)
+{
+	gnutls_cipher_algorithm_t c = gnutls_cipher_get(t->s);
+	gnutls_datum_t iv, key;
+	gnutls_aead_cipher_hd_t h;
+	uint8_t seq[8], nonce[12];
+	size_t tag = gnutls_cipher_get_tag_size(c);
+	int r;
+
+	if (n <= 5 + tag || gnutls_record_get_state(t->s, 1, NULL, &iv, &key, seq) < 0 ||
+	    iv.size != sizeof(nonce))
+		return -1;
+	/* RFC 8446 5.3: the IV with the sequence number XORed into its end. */
+	memcpy(nonce, iv.data, sizeof(nonce));
+	for (size_t i = 0; i < 8; i++)
+		nonce[4 + i] ^= seq[i];
+	if (gnutls_aead_cipher_init(&h, c, &key) < 0)
+		return -1;
+	r = gnutls_aead_cipher_decrypt(h, nonce, sizeof(nonce), rec, 5, tag, rec + 5, n - 5, out, len);
+	gnutls_aead_cipher_deinit(h);
+	if (r < 0)
+		return -1;
+	/* The inner type is the last byte that is not padding. */
+	while (*len > 0 && out[*len - 1] == 0)
+		(*len)--;
+	if (*len == 0)
+		return -1;
+	(*len)--;
+	return out[*len];
+}
+
+/* After a TLS 1.3 user_canceled alert on a data channel. GnuTLS takes any
+ * TLS 1.3 alert but close_notify as the end of the session, and reads no
+ * further; but the JDK closes every stream it wrote with user_canceled and
+ * then close_notify. So the next record is opened here: a close_notify
+ * (and nothing else) right after the alert is a complete stream; anything
+ * else, or the connection's end, is a stream cut short. 0 (complete),
+ * -EAGAIN or -EPROTO. */
+static ssize_t after_cancel(struct tls *t)
+{
+	uint8_t plain[64];
+	size_t need, len = sizeof(plain);
+
+	for (;;) {
+		size_t have = t->rlen - t->roff;
+		if (have >= 5) {
+			const uint8_t *h = t->rbuf + t->roff;
+			need = 5 + ((size_t)h[3] << 8 | h[4]);
+			/* An encrypted alert: type application_data, a few bytes. */
+			if (h[0] != 23 || need > 5 + sizeof(plain) + 256)
+				break;
+			if (have >= need)
+				break;
+		}
+		if (t->roff > 0) {
+			memmove(t->rbuf, t->rbuf + t->roff, have);
+			t->rlen = have;
+			t->roff = 0;
+		}
+		ssize_t n = recv(t->fd, t->rbuf + t->rlen, TLS_DATA_RBUF - t->rlen, 0);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return -EAGAIN;
+		if (n <= 0) {
+			log_info("TLS user_canceled, then the connection ended without close_notify");
+			return -EPROTO;
+		}
+		t->rlen += (size_t)n;
+	}
+	need = 5 + ((size_t)t->rbuf[t->roff + 3] << 8 | t->rbuf[t->roff + 4]);
+	if (t->rlen - t->roff >= need && open_record(t, t->rbuf + t->roff, need, plain, &len) == 21 &&
+	    len == 2 && plain[1] == GNUTLS_A_CLOSE_NOTIFY) {
+		t->roff += need;
+		return 0;
+	}
+	log_info("TLS user_canceled, then no close_notify: the stream was cut short");
+	return -EPROTO;
+}
+
 ssize_t tls_recv(struct tls *t, void *buf, size_t len)
 {
+	if (t->canceled)
+		return after_cancel(t);
+
 	ssize_t r = gnutls_record_recv(t->s, buf, len);
 
 	if (r > 0)
@@ -523,6 +643,12 @@ ssize_t tls_recv(struct tls *t, void *buf, size_t len)
 		return -EAGAIN;
 	if (r == GNUTLS_E_PREMATURE_TERMINATION)
 		return -ECONNRESET;
+	if (r == GNUTLS_E_FATAL_ALERT_RECEIVED && t->rbuf != NULL &&
+	    gnutls_alert_get(t->s) == GNUTLS_A_USER_CANCELED &&
+	    gnutls_protocol_get_version(t->s) == GNUTLS_TLS1_3) {
+		t->canceled = true;
+		return after_cancel(t);
+	}
 	if (!gnutls_error_is_fatal((int)r) && r != GNUTLS_E_REHANDSHAKE)
 		return -EAGAIN;
 	log_info("TLS receive: %s", t->flooded ? "over 128 KiB of records without application data"
@@ -561,7 +687,7 @@ int tls_send_ticket(struct tls *t)
 {
 	int r;
 
-	if (gnutls_protocol_get_version(t->s) != GNUTLS_TLS1_3)
+	if (gnutls_protocol_get_version(t->s) != GNUTLS_TLS1_3 || t->no_tickets)
 		return 0;
 	r = gnutls_session_ticket_send(t->s, 1, 0);
 	if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
@@ -583,6 +709,35 @@ bool tls_has_peer_certificate(const struct tls *t)
 void tls_retire_key(void)
 {
 	tls_key_retired = true;
+}
+
+void tls_login_tickets(struct tls *ctl, const uint8_t *key, size_t len)
+{
+	/* TLS 1.2 sends its ticket in the handshake, before login, under this
+	 * process's key: data connections go on resuming only that (and the
+	 * session cache). */
+	if (ctl == NULL || len != sizeof(tls_user_ticket_key) ||
+	    gnutls_protocol_get_version(ctl->s) != GNUTLS_TLS1_3)
+		return;
+	memcpy(tls_user_ticket_key, key, len);
+	if (tls_ticket_key.data != tls_user_ticket_key) {
+		gnutls_memset(tls_ticket_key.data, 0, tls_ticket_key.size);
+		gnutls_free(tls_ticket_key.data);
+	}
+	tls_ticket_key.data = tls_user_ticket_key;
+	tls_ticket_key.size = (unsigned)len;
+	/* The control connection sends no ticket before login, so its ticket
+	 * key is still unused and can become this user's. Unless the client
+	 * offered a ticket in its ClientHello: GnuTLS then used the key to
+	 * try it, and keeps it. Such a client resumes from a cache of its own;
+	 * its data connections can resume what this user's other sessions
+	 * gave it, and this connection gives none. */
+	if (gnutls_session_ticket_enable_server(ctl->s, &tls_ticket_key) < 0) {
+		ctl->no_tickets = true;
+		log_info("the client offered a TLS session ticket before login: this connection "
+			 "sends no tickets; data connections resume those of this user's other "
+			 "sessions from this address");
+	}
 }
 
 bool tls_take_refused_signature(void)
@@ -663,11 +818,15 @@ bool tls_resumed(const struct tls *t)
 
 int tls_bye(struct tls *t)
 {
+	if (t->bye_sent)
+		return 0;
 	t->more = false; /* the alert goes out with whatever was kept */
 	int r = gnutls_bye(t->s, GNUTLS_SHUT_WR);
 
-	if (r == GNUTLS_E_SUCCESS)
+	if (r == GNUTLS_E_SUCCESS) {
+		t->bye_sent = true;
 		return 0;
+	}
 	if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
 		return -EAGAIN;
 	return -EPROTO;

@@ -26,11 +26,15 @@ struct tls *tls_new(int fd, bool data, unsigned identity);
 int tls_sni_identity(const struct tls *t);
 void tls_free(struct tls *t);
 /* 0 when done, -EAGAIN to be called again when tls_want_write() says which
- * way, -EPROTO when the handshake failed (logged). */
+ * way, -EPROTO when the handshake failed (logged), -EACCES when a data
+ * handshake did not resume where it had to (tls_retire_key): refused from
+ * its ClientHello with an access_denied alert, not logged here. */
 int tls_handshake(struct tls *t);
 bool tls_want_write(const struct tls *t);
 /* > 0 bytes, 0 on close_notify, -EAGAIN, -ECONNRESET on a close without
- * close_notify, -EPROTO on any other failure. */
+ * close_notify, -EPROTO on any other failure. On a TLS 1.3 data channel,
+ * user_canceled followed at once by close_notify (how the JDK ends what it
+ * wrote) is a close_notify; user_canceled followed by anything else fails. */
 ssize_t tls_recv(struct tls *t, void *buf, size_t len);
 /* > 0 bytes, -EAGAIN (call again with the same buffer), -EPROTO. */
 ssize_t tls_send(struct tls *t, const void *buf, size_t len);
@@ -55,6 +59,13 @@ bool tls_has_peer_certificate(const struct tls *t);
  * says so once. The monitor refuses such signatures too. */
 void tls_retire_key(void);
 bool tls_take_refused_signature(void);
+/* At login, the monitor's ticket key (64 bytes) for this user, virtual host
+ * and client address. Under TLS 1.3 the control connection's tickets from
+ * now on are under it (none were sent before login), and so data
+ * connections resume the tickets of any session of the same user from the
+ * same address, and nobody else's. Under TLS 1.2 (tickets are sent in the
+ * handshake, before login) nothing changes: this process's key. */
+void tls_login_tickets(struct tls *ctl, const uint8_t *key, size_t len);
 /* The control handshake's messages, when client certificates are asked for
  * (tls_proof.h): 0, -ENOENT (not recorded), -EMSGSIZE (too long). */
 int tls_handshake_messages(const struct tls *t, const uint8_t **msgs, size_t *len);
@@ -65,7 +76,7 @@ int tls_test_forge_claim(const uint8_t *der, size_t der_len, uint8_t *buf, size_
 #endif
 /* Bytes the session has written to its socket so far. */
 size_t tls_bytes_sent(const struct tls *t);
-/* Send close_notify: 0, -EAGAIN, -EPROTO. */
+/* Send close_notify (once; again is a no-op): 0, -EAGAIN, -EPROTO. */
 int tls_bye(struct tls *t);
 /* The protocol ("TLS1.3") and cipher ("AES-128-GCM") names. */
 void tls_names(const struct tls *t, const char **version, const char **cipher);

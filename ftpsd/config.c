@@ -58,6 +58,7 @@ static const struct key keys[] = {
 	{ "ccc", V_BOOL, F(ccc), 0, 0, NULL },
 	{ "tls-client-certificate", V_ENUM, F(tls_client_certificate), 0, 0, client_cert_names },
 	{ "tls-client-ca", V_PATH, F(tls_client_ca), 0, 0, NULL },
+	{ "tls-ticket-secret", V_PATH, F(tls_ticket_secret), 0, 0, NULL },
 	{ "tls-client-certificate-invalid", V_ENUM, F(tls_client_certificate_invalid), 0, 0,
 	  cert_invalid_names },
 	{ "anonymous", V_BOOL, F(anonymous), 0, 0, NULL },
@@ -110,6 +111,7 @@ void config_defaults(struct config *cfg)
 				   "%SERVER_PRECEDENCE");
 	cfg->unprivileged_user = strdup("ftpsd");
 	cfg->empty_dir = strdup("/run/ftpsd/empty");
+	cfg->tls_ticket_secret = strdup("/run/ftpsd/ticket-secret");
 	cfg->banner = strdup("ftpsd ready");
 	cfg->anonymous_user = strdup("ftp");
 	cfg->data_tls_listings = TLS_POLICY_REQUIRED;
@@ -127,6 +129,7 @@ void config_defaults(struct config *cfg)
 	cfg->umask = 022;
 	cfg->chmod = true;
 	if (cfg->tls_priority == NULL || cfg->unprivileged_user == NULL || cfg->empty_dir == NULL ||
+	    cfg->tls_ticket_secret == NULL ||
 	    cfg->banner == NULL || cfg->anonymous_user == NULL)
 		abort();
 }

@@ -30,6 +30,7 @@ struct config {
 	char *anonymous_root;
 	char *anonymous_user;
 	char *tls_client_ca;
+	char *tls_ticket_secret;     /* the host's secret for this user's TLS tickets */
 	unsigned pasv_port_low, pasv_port_high;
 	enum tls_policy control_tls;
 	enum tls_policy data_tls;

@@ -17,9 +17,10 @@
  * are answered: what the child logs is written before the client can see the
  * reply that follows it. */
 enum ipc_type {
-	IPC_LOG = 1,   /* u32 priority, str line -> i32 0 */
+	IPC_LOG = 1,   /* u32 priority, str line, u32 event (IPC_EVENT_*) -> i32 0 */
 	IPC_SIGN = 2,  /* u32 identity, u32 kind, u32 algo, u32 flags, bytes input -> i32 rc, bytes signature */
-	IPC_AUTH = 3,  /* str user, str password, u32 session flags -> i32 rc, u32 user flags */
+	IPC_AUTH = 3,  /* str user, str password, u32 session flags -> i32 rc; at login also
+			* u32 user flags, bytes ticket key (0 or IPC_TICKET_KEY bytes) */
 	IPC_STAT = 4,  /* str path -> i32 rc, u32 mode, u64 size, i64 mtime */
 	IPC_OPEN = 5,  /* str path, u32 how, u64 offset -> i32 rc, u64 size; + fd.
 			* IPC_OPEN_SEND and the writing hows start a transfer, which
@@ -34,7 +35,8 @@ enum ipc_type {
 	IPC_TLS_INFO = 13, /* str version, str cipher -> i32 0 */
 	IPC_XFER = 14,   /* str path, u32 direction, u64 bytes, u64 ms, u32 flags -> i32 rc:
 			  * a transfer ended; an upload's file is put in place here */
-	IPC_USER = 15,   /* str user, u32 session flags -> i32 rc (IPC_USER_*), u32 user flags */
+	IPC_USER = 15,   /* str user, u32 session flags -> i32 rc (IPC_USER_*); at login
+			  * (a client certificate) also what IPC_AUTH answers */
 	IPC_CERT = 16,   /* (nothing) -> i32 rc: check the client certificate in the handshake sent */
 	IPC_HOST = 17,   /* u32 identity (0 global, i+1 virtual host i) -> i32 0 */
 	IPC_HANDSHAKE = 18, /* bytes part of the control handshake's messages -> i32 0 */
@@ -80,7 +82,12 @@ enum { IPC_XFER_COMPLETE = 1, IPC_XFER_ASCII = 2, IPC_XFER_UNSURE = 4 };
 enum {
 	IPC_USER_READ_ONLY = 1,
 	IPC_USER_NO_CHMOD = 2, /* chmod = off, or the users-file's chmod=off */
+	IPC_USER_DATA_TLS_ANY = 4, /* data connections need not resume (data-tls-reuse = off) */
 };
+/* The TLS session ticket key the monitor derives at login (GnuTLS's size). */
+#define IPC_TICKET_KEY 64
+/* IPC_LOG events: a journal field FTPSD_EVENT the monitor adds. */
+enum { IPC_EVENT_NONE = 0, IPC_EVENT_DATA_TLS_NOT_RESUMED = 1, IPC_EVENT_MAX = 1 };
 /* IPC_AUTH answer codes besides 0 and -errno */
 #define IPC_AUTH_FAILED (-EACCES)
 #define IPC_AUTH_LOCKED (-EUSERS)

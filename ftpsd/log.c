@@ -221,6 +221,12 @@ void log_write_as(const char *role, int priority, const char *line)
 	write_line(role, priority, line, NULL, 0);
 }
 
+void log_event_as(const char *role, int priority, const struct log_field *fields, size_t n,
+		  const char *line)
+{
+	write_line(role, priority, line, fields, n);
+}
+
 void log_event(int priority, const struct log_field *fields, size_t n, const char *fmt, ...)
 {
 	char line[1024];

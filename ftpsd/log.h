@@ -39,6 +39,9 @@ void log_set_field(const char *name, const char *value);
 /* One line with extra journal fields (elsewhere only the line is written). */
 void log_event(int priority, const struct log_field *fields, size_t n, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* An event line on behalf of another role (the monitor logging for the child). */
+void log_event_as(const char *role, int priority, const struct log_field *fields, size_t n,
+		  const char *line);
 /* Write one line with a syslog priority, control characters escaped. */
 void log_write(int priority, const char *line);
 /* Write a line on behalf of another role (the monitor logging for the child). */

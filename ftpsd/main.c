@@ -134,6 +134,14 @@ static int check_files(const struct config *cfg)
 			print_error(&errors, msg);
 		}
 	}
+	const char *why = "";
+	int r = monitor_tls_check_ticket_secret(cfg->tls_ticket_secret, &why);
+	if (r < 0) {
+		snprintf(msg, sizeof(msg), "%s:%u: tls-ticket-secret %s: %s (%s)", cfg->path,
+			 config_key_line(cfg, "tls-ticket-secret"), cfg->tls_ticket_secret, why,
+			 strerror(-r));
+		print_error(&errors, msg);
+	}
 	/* Each error is counted by print_error itself. */
 	(void)monitor_tls_check(cfg, print_error, &errors);
 	return errors;

@@ -109,7 +109,14 @@ static void monitor_log(struct monitor *m, struct mon_request *req)
 
 	/* The child may be compromised: its words are logged as its words,
 	 * below error level, never as the monitor's. */
-	log_write_as("child", prio < LOG_WARNING ? LOG_WARNING : prio, req->u.log.line);
+	prio = prio < LOG_WARNING ? LOG_WARNING : prio;
+	if (req->u.log.event == IPC_EVENT_DATA_TLS_NOT_RESUMED) {
+		/* Searchable: journalctl FTPSD_EVENT=data-tls-not-resumed */
+		struct log_field f[] = { { "FTPSD_EVENT", "data-tls-not-resumed" } };
+		log_event_as("child", prio, f, 1, req->u.log.line);
+	} else {
+		log_write_as("child", prio, req->u.log.line);
+	}
 	answer_rc(m, 0);
 }
 
@@ -129,7 +136,7 @@ static void monitor_sign(struct monitor *m, struct mon_request *req)
 		fatalx("the child asked for a second signature before login");
 	/* After login, with data-tls-reuse, every data handshake resumes and
 	 * none needs the key. */
-	if (m->phase == PHASE_LOGGEDIN && m->cfg->data_tls_reuse)
+	if (m->phase == PHASE_LOGGEDIN && !(m->user_flags & IPC_USER_DATA_TLS_ANY))
 		fatalx("the child asked for a signature after login, where data connections resume");
 	if (req->u.sign.identity > m->root_cfg->nhosts)
 		fatalx("signature asked for TLS identity %u of %zu", req->u.sign.identity,
@@ -189,8 +196,12 @@ static void login_failed(struct monitor *m, const char *user, int code, const ch
 
 /* Become the account and lock down; answer the child with code (0 after a
  * password, IPC_USER_LOGGED_IN after a certificate). */
-static void login(struct monitor *m, const struct account *acct, int code, const char *how)
+static void login(struct monitor *m, const struct account *acct, bool tls, int code,
+		  const char *how)
 {
+	uint8_t ticket_key[IPC_TICKET_KEY];
+	unsigned identity = m->cfg == m->root_cfg ? 0 : (unsigned)(m->cfg - m->root_cfg->hosts) + 1;
+
 	monitor_auth_forget(); /* the hashes must not stay in the user's process */
 	int r = become_user(m, acct);
 
@@ -209,6 +220,12 @@ static void login(struct monitor *m, const struct account *acct, int code, const
 	m->atomic_uploads = (acct->has_upload_mode ? acct->upload_mode : m->cfg->upload_mode) ==
 			    UPLOAD_ATOMIC;
 	m->user_flags = acct->flags | (m->cfg->chmod ? 0 : IPC_USER_NO_CHMOD);
+	if (acct->has_data_tls_reuse ? !acct->data_tls_reuse : !m->cfg->data_tls_reuse)
+		m->user_flags |= IPC_USER_DATA_TLS_ANY;
+	else
+		m->user_flags &= ~(unsigned)IPC_USER_DATA_TLS_ANY;
+	if (tls && monitor_tls_ticket_key(identity, acct->name, &m->launch->peer_addr, ticket_key) < 0)
+		fatalx("cannot derive the TLS ticket key");
 	m->phase = PHASE_LOGGEDIN;
 	snprintf(m->user, sizeof(m->user), "%s", acct->name);
 	snprintf(m->root, sizeof(m->root), "%s", acct->root);
@@ -235,7 +252,10 @@ static void login(struct monitor *m, const struct account *acct, int code, const
 	ipc_init(a, IPC_ANSWER);
 	ipc_put_i32(a, code);
 	ipc_put_u32(a, m->user_flags);
+	ipc_put_bytes(a, ticket_key, tls ? sizeof(ticket_key) : 0);
+	explicit_bzero(ticket_key, sizeof(ticket_key));
 	answer(m, a);
+	explicit_bzero(a, sizeof(*a));
 	free(a);
 }
 
@@ -264,7 +284,7 @@ static void monitor_auth(struct monitor *m, struct mon_request *req)
 			     tls ? ": must not use TLS" : ": must use TLS");
 		return;
 	}
-	login(m, &acct, 0, "");
+	login(m, &acct, tls, 0, "");
 }
 
 /* USER: what happens next. A valid client certificate pinned by this user
@@ -304,7 +324,7 @@ static void monitor_user(struct monitor *m, struct mon_request *req)
 	}
 	if (acct.has_pin && m->cert_valid && memcmp(acct.pin, m->cert_sha256, 32) == 0 &&
 	    acct.uid != 0 && acct.gid != 0) {
-		login(m, &acct, IPC_USER_LOGGED_IN, " by client certificate");
+		login(m, &acct, tls, IPC_USER_LOGGED_IN, " by client certificate");
 		return;
 	}
 	answer_rc(m, IPC_USER_PASSWORD);
@@ -867,6 +887,7 @@ void monitor_run(const struct config *cfg, struct launch *l)
 			fatal("cannot load tls-key %s", c->tls_key);
 		}
 	}
+	monitor_tls_load_ticket_secret(cfg->tls_ticket_secret);
 	/* The child does not test its keys by a signature (one signature is all
 	 * it gets before login): the key and the certificate must match here. */
 	for (unsigned i = 0; i < cp.identities; i++) {

@@ -36,6 +36,18 @@ int monitor_tls_check(const struct config *cfg, config_error_fn err, void *ctx);
  * identity's PEM chain; when its key is loaded, also that the two match.
  * 0, -EINVAL (no certificate) or -EKEYREJECTED (not the key's). */
 int monitor_tls_leaf(unsigned identity, const char *pem, size_t len, uint8_t sha256[32]);
+/* tls-ticket-secret: read it (as root, before login), or make it when it is
+ * missing; logged when it cannot be had (each session then keys its
+ * tickets on its own). */
+void monitor_tls_load_ticket_secret(const char *path);
+/* --check-config: an existing secret file is usable. 0, or -errno and why. */
+int monitor_tls_check_ticket_secret(const char *path, const char **why);
+/* At login: the key of this session's TLS tickets, HMAC-SHA-512 of the
+ * secret over the virtual host, the user and the client's address, so that
+ * sessions of one user from one address resume each other's tickets and
+ * nobody else's. Wipes the secret. 0 or -errno. */
+int monitor_tls_ticket_key(unsigned identity, const char *user, const struct sockaddr_storage *peer,
+			   uint8_t key[64]);
 /* tls-client-ca, for verifying client certificates. */
 int monitor_tls_load_ca(const char *path);
 /* Verify a DER chain (leaf first) against tls-client-ca; the leaf's SHA-256
@@ -57,6 +69,8 @@ struct account {
 	bool anonymous;
 	bool has_upload_mode; /* users-file upload-mode=, else the configuration's */
 	enum upload_mode upload_mode;
+	bool has_data_tls_reuse; /* users-file data-tls-reuse=, else the configuration's */
+	bool data_tls_reuse;
 };
 /* The users-file entry of user, without checking any password: 1 found,
  * 0 not there, -errno. For decisions at USER time. The file is read once

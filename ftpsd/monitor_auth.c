@@ -82,6 +82,10 @@ static int parse_options(char *opts, struct account *acct)
 		else if (strcmp(o, "upload-mode=atomic") == 0 || strcmp(o, "upload-mode=in-place") == 0) {
 			acct->has_upload_mode = true;
 			acct->upload_mode = o[12] == 'a' ? UPLOAD_ATOMIC : UPLOAD_IN_PLACE;
+		} else if (strcmp(o, "data-tls-reuse=off") == 0 ||
+			   strcmp(o, "data-tls-reuse=required") == 0) {
+			acct->has_data_tls_reuse = true;
+			acct->data_tls_reuse = o[15] == 'r';
 		} else if (strncmp(o, "cert=", 5) == 0 && parse_pin(o + 5, acct->pin) == 0)
 			acct->has_pin = true;
 		else

@@ -57,7 +57,8 @@ static int decode_fields(struct ipc_msg *m, struct mon_request *r)
 	case IPC_LOG:
 		if (ipc_get_u32(m, &r->u.log.priority) < 0 ||
 		    ipc_get_str(m, r->u.log.line, sizeof(r->u.log.line)) < 0 ||
-		    r->u.log.priority > LOG_DEBUG)
+		    ipc_get_u32(m, &r->u.log.event) < 0 || r->u.log.priority > LOG_DEBUG ||
+		    r->u.log.event > IPC_EVENT_MAX)
 			return -EBADMSG;
 		return 0;
 	case IPC_SIGN:

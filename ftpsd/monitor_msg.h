@@ -22,6 +22,7 @@ struct mon_request {
 		struct {
 			uint32_t priority;
 			char line[1024];
+			uint32_t event; /* IPC_EVENT_* */
 		} log;
 		struct {
 			uint32_t identity, kind, algo, flags;

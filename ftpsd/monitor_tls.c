@@ -6,7 +6,9 @@
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+#include <netinet/in.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -276,4 +278,140 @@ int monitor_tls_check(const struct config *cfg, config_error_fn err, void *ctx)
 	for (size_t i = 0; i < cfg->nhosts; i++)
 		errors += monitor_tls_check(&cfg->hosts[i], err, ctx);
 	return errors;
+}
+
+/* The host's ticket secret (tls-ticket-secret), read as root before login,
+ * and wiped once this session's key is derived from it. */
+static uint8_t ticket_secret[64];
+static size_t ticket_secret_len;
+
+#define TICKET_SECRET_MIN 32
+#define TICKET_SECRET_NEW 32
+
+/* A new secret at path, unless another session made one first. */
+static int create_ticket_secret(const char *path)
+{
+	char tmp[4200];
+	uint8_t secret[TICKET_SECRET_NEW];
+	int fd, r = 0;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	if (gnutls_rnd(GNUTLS_RND_KEY, secret, sizeof(secret)) < 0)
+		return -EIO;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	/* No fsync: on /run it would not survive a crash anyway, and a secret
+	 * lost is only a new one (tickets already issued stop resuming). */
+	if (write(fd, secret, sizeof(secret)) != (ssize_t)sizeof(secret))
+		r = errno != 0 ? -errno : -EIO;
+	explicit_bzero(secret, sizeof(secret));
+	close(fd);
+	/* link(), not rename(): the first session's secret stays, every other
+	 * one reads it. */
+	if (r == 0 && link(tmp, path) < 0 && errno != EEXIST)
+		r = -errno;
+	(void)unlink(tmp);
+	return r;
+}
+
+/* Read the secret; 0, or -errno with *why saying what is wrong. */
+static int read_ticket_secret(const char *path, bool create, const char **why)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0 && errno == ENOENT && create) {
+		int r = create_ticket_secret(path);
+		if (r < 0) {
+			*why = "cannot create it";
+			return r;
+		}
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	}
+	if (fd < 0) {
+		*why = "cannot open it";
+		return -errno;
+	}
+	/* A secret others can read lets them make tickets for anyone. */
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 077) != 0) {
+		*why = "it must be a regular file of the server's user, mode 0600 or stricter";
+		close(fd);
+		return -EPERM;
+	}
+	ssize_t n = read(fd, ticket_secret, sizeof(ticket_secret));
+	close(fd);
+	if (n < TICKET_SECRET_MIN) {
+		explicit_bzero(ticket_secret, sizeof(ticket_secret));
+		*why = "it must hold 32 to 64 random bytes";
+		return -EINVAL;
+	}
+	ticket_secret_len = (size_t)n;
+	return 0;
+}
+
+void monitor_tls_load_ticket_secret(const char *path)
+{
+	const char *why = "";
+	int r;
+
+	if (path == NULL)
+		return;
+	r = read_ticket_secret(path, true, &why);
+	if (r < 0)
+		log_warn("tls-ticket-secret %s: %s (%s): data connections resume only this session's "
+			 "TLS tickets", path, why, strerror(-r));
+}
+
+int monitor_tls_check_ticket_secret(const char *path, const char **why)
+{
+	int r;
+
+	if (path == NULL || access(path, F_OK) < 0)
+		return 0; /* made by the first session */
+	r = read_ticket_secret(path, false, why);
+	explicit_bzero(ticket_secret, sizeof(ticket_secret));
+	ticket_secret_len = 0;
+	return r;
+}
+
+int monitor_tls_ticket_key(unsigned identity, const char *user, const struct sockaddr_storage *peer,
+			   uint8_t key[IPC_TICKET_KEY])
+{
+	uint8_t msg[32 + 4 + IPC_MAX_NAME + 16];
+	size_t n = 0, ulen = strlen(user);
+	int r;
+
+	_Static_assert(IPC_TICKET_KEY == 64, "HMAC-SHA-512 makes the whole key");
+	if (ticket_secret_len == 0) {
+		/* No secret: a key of this session's own, as tickets were before. */
+		return gnutls_rnd(GNUTLS_RND_KEY, key, IPC_TICKET_KEY) < 0 ? -EIO : 0;
+	}
+	if (ulen >= IPC_MAX_NAME)
+		return -EINVAL;
+	memcpy(msg, "ftpsd TLS ticket key, v1", 25); /* with its NUL */
+	n = 25;
+	msg[n++] = (uint8_t)(identity >> 24);
+	msg[n++] = (uint8_t)(identity >> 16);
+	msg[n++] = (uint8_t)(identity >> 8);
+	msg[n++] = (uint8_t)identity;
+	memcpy(msg + n, user, ulen + 1); /* the NUL ends it */
+	n += ulen + 1;
+	/* The address as IPv4-mapped IPv6: both spellings of one client agree. */
+	if (peer->ss_family == AF_INET) {
+		memset(msg + n, 0, 10);
+		msg[n + 10] = msg[n + 11] = 0xff;
+		memcpy(msg + n + 12, &((const struct sockaddr_in *)peer)->sin_addr, 4);
+	} else if (peer->ss_family == AF_INET6) {
+		memcpy(msg + n, &((const struct sockaddr_in6 *)peer)->sin6_addr, 16);
+	} else {
+		return -EAFNOSUPPORT;
+	}
+	n += 16;
+	r = gnutls_hmac_fast(GNUTLS_MAC_SHA512, ticket_secret, ticket_secret_len, msg, n, key);
+	explicit_bzero(ticket_secret, sizeof(ticket_secret));
+	ticket_secret_len = 0;
+	return r < 0 ? -EIO : 0;
 }

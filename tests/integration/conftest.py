@@ -253,6 +253,8 @@ def server(request, ftpsd_bin, session_dir, pki, accounts):
                 "tls-key": pki.key,
                 "users-file": users,
                 "empty-dir": pki.empty,
+                # Made by the first session (0600), like /run/ftpsd/ticket-secret.
+                "tls-ticket-secret": os.path.join(d, "ticket-secret"),
             }
             if accounts.unprivileged_user:
                 values["unprivileged-user"] = accounts.unprivileged_user

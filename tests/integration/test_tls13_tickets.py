@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from ftpsd_testlib import HELLO, client_context, ftp_login, retr_bytes, transfer_outcome
+from ftpsd_testlib import HELLO, RO_PASSWORD, RO_USER, client_context, ftp_login, retr_bytes, transfer_outcome
 
 
 def quit_(ftp):
@@ -100,12 +100,12 @@ def test_tls12_resumption_with_session_ids(server):
     quit_(ftp)
 
 
-@pytest.mark.parametrize("version", ["TLSv1_3", "TLSv1_2"])
-def test_another_control_sessions_ticket_is_refused(server, version):
-    """A data connection that resumes a *different* control connection's session must not
-    be accepted (each session has its own ticket key and cache): 522, no data."""
+def test_tls12_another_control_sessions_ticket_is_refused(server):
+    """TLS 1.2 tickets are issued in the handshake, before login, under each process's
+    own key: a data connection resuming a *different* control connection's session is
+    refused: 522, no data."""
     srv = server(data_tls_reuse="required")
-    v = getattr(ssl.TLSVersion, version)
+    v = ssl.TLSVersion.TLSv1_2
     ctx = client_context(srv.cafile, minimum_version=v, maximum_version=v)
     a = ftp_login(srv, context=ctx)
     b = ftp_login(srv, context=ctx)
@@ -123,10 +123,44 @@ def test_another_control_sessions_ticket_is_refused(server, version):
     quit_(b)
 
 
-def test_session_from_a_previous_connection_is_refused(server):
+def test_tls13_same_users_other_session_ticket_resumes(server):
+    """TLS 1.3 tickets are issued after login under a key of the user and the client's
+    address: another session of the same user from the same address resumes them (what
+    clients sharing one session cache among connections, like rclone, need)."""
+    srv = server(data_tls_reuse="required")
+    ctx = client_context(srv.cafile, minimum_version=ssl.TLSVersion.TLSv1_3)
+    a = ftp_login(srv, context=ctx)
+    b = ftp_login(srv, context=ctx)
+    assert "hello.txt" in a.nlst()
+    b.session_override = a.sock.session
+    assert retr_bytes(b, "hello.txt") == HELLO
+    assert b.data_resumed == [True]
+    quit_(a)
+    quit_(b)
+
+
+def test_tls13_other_users_ticket_is_refused(server):
+    """...and nobody else's: a ticket alice received does not resume for reader."""
+    srv = server(data_tls_reuse="required")
+    ctx = client_context(srv.cafile, minimum_version=ssl.TLSVersion.TLSv1_3)
+    a = ftp_login(srv, context=ctx)
+    b = ftp_login(srv, context=ctx, user=RO_USER, password=RO_PASSWORD)
+    assert "hello.txt" in a.nlst()
+    b.session_override = a.sock.session
+    data, final = transfer_outcome(b, "RETR hello.txt")
+    assert final.startswith("522"), (final, data)
+    assert data == b""
+    b.session_override = None
+    assert retr_bytes(b, "hello.txt") == HELLO
+    quit_(a)
+    quit_(b)
+
+
+def test_tls12_session_from_a_previous_connection_is_refused(server):
     """Even the same client's session from an earlier (closed) control connection."""
     srv = server(data_tls_reuse="required")
-    ctx = client_context(srv.cafile)
+    v = ssl.TLSVersion.TLSv1_2
+    ctx = client_context(srv.cafile, minimum_version=v, maximum_version=v)
     a = ftp_login(srv, context=ctx)
     a.nlst()
     old = a.sock.session

@@ -26,6 +26,7 @@ static int build(struct ipc_msg *m, unsigned t)
 	case IPC_LOG:
 		ipc_put_u32(m, LOG_INFO);
 		ipc_put_str(m, "a line");
+		ipc_put_u32(m, IPC_EVENT_DATA_TLS_NOT_RESUMED);
 		return BOTH;
 	case IPC_SIGN:
 		ipc_put_u32(m, 0);
@@ -182,10 +183,32 @@ static void test_other_refusals(void)
 	CHECK(monitor_decode(&m, PHASE_PRELOGIN, &r) == -EBADMSG);
 }
 
+/* A log line's event is one the monitor knows: the child cannot pick the
+ * journal fields the monitor writes. */
+static void test_log_events(void)
+{
+	static struct ipc_msg m;
+	static struct mon_request r;
+
+	build(&m, IPC_LOG);
+	CHECK(monitor_decode(&m, PHASE_LOGGEDIN, &r) == 0 &&
+	      r.u.log.event == IPC_EVENT_DATA_TLS_NOT_RESUMED);
+	ipc_init(&m, IPC_LOG);
+	ipc_put_u32(&m, LOG_INFO);
+	ipc_put_str(&m, "a line");
+	ipc_put_u32(&m, IPC_EVENT_MAX + 1);
+	CHECK(monitor_decode(&m, PHASE_LOGGEDIN, &r) == -EBADMSG);
+	ipc_init(&m, IPC_LOG);
+	ipc_put_u32(&m, LOG_INFO);
+	ipc_put_str(&m, "a line without its event");
+	CHECK(monitor_decode(&m, PHASE_LOGGEDIN, &r) == -EBADMSG);
+}
+
 int main(void)
 {
 	test_phases();
 	test_phase_before_fields();
 	test_other_refusals();
+	test_log_events();
 	return CHECK_DONE();
 }
