@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from ftpsd_testlib import HELLO, RO_PASSWORD, RO_USER, client_context, ftp_login, retr_bytes, transfer_outcome
+from ftpsd_testlib import (HELLO, IO_TIMEOUT, PASSWORD, RO_PASSWORD, RO_USER, USER, StockFTP_TLS,
+                           client_context, ftp_login, retr_bytes, transfer_outcome)
 
 
 def quit_(ftp):
@@ -171,3 +172,71 @@ def test_tls12_session_from_a_previous_connection_is_refused(server):
     assert final.startswith("522"), final
     assert b"hello.txt" not in data
     quit_(b)
+
+
+def stock_login(srv, user, password, host=None):
+    ftp = StockFTP_TLS(context=client_context(srv.cafile), timeout=IO_TIMEOUT)
+    ftp.connect("127.0.0.1", srv.port)
+    if host is not None:
+        assert ftp.sendcmd("HOST " + host).startswith("220")
+    ftp.auth()
+    ftp.login(user, password)
+    ftp.prot_p()
+    return ftp
+
+
+def refused_522(ftp):
+    """The data handshake is refused (alert access_denied), then the command 522."""
+    with pytest.raises(ssl.SSLError) as e:
+        ftp.nlst()
+    assert "ACCESS_DENIED" in str(e.value), e.value
+    with pytest.raises(ftplib.error_perm) as e:
+        ftp.getresp()
+    return str(e.value).startswith("522")
+
+
+def test_data_tls_reuse_off_for_one_user(server):
+    """users-file data-tls-reuse=off: that account's client need not resume (a legacy
+    Java/.NET client); everyone else's still must."""
+    srv = server(data_tls_reuse="required")
+    with open(srv.users_path) as f:
+        lines = f.read().splitlines()
+    lines[1] += ",data-tls-reuse=off"  # reader:...:read-only -> read-only,data-tls-reuse=off
+    with open(srv.users_path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    legacy = stock_login(srv, RO_USER, RO_PASSWORD)
+    assert "hello.txt" in legacy.nlst()
+    assert retr_bytes(legacy, "hello.txt") == HELLO
+    quit_(legacy)
+    other = stock_login(srv, USER, PASSWORD)
+    assert refused_522(other)
+    quit_(other)
+    assert "FTPSD_EVENT" not in srv.log  # stderr has the line, the journal the field
+    assert "it needs TLS session resumption, or data-tls-reuse = off for this user" in srv.log
+    assert "Public key signing has failed" not in srv.log
+
+
+def test_data_tls_reuse_off_for_one_virtual_host(server):
+    """[host] data-tls-reuse = off applies to sessions of that host only."""
+    srv = server(data_tls_reuse="required", extra="\n[host legacy.test]\ndata-tls-reuse = off\n")
+    legacy = stock_login(srv, USER, PASSWORD, host="legacy.test")
+    assert "hello.txt" in legacy.nlst()
+    quit_(legacy)
+    other = stock_login(srv, USER, PASSWORD)
+    assert refused_522(other)
+    quit_(other)
+
+
+def test_users_file_data_tls_reuse_required_overrides_an_off_server(server):
+    srv = server(data_tls_reuse="off")
+    with open(srv.users_path) as f:
+        lines = f.read().splitlines()
+    lines[0] += ":data-tls-reuse=required"
+    with open(srv.users_path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    strict = stock_login(srv, USER, PASSWORD)
+    assert refused_522(strict)
+    quit_(strict)
+    loose = stock_login(srv, RO_USER, RO_PASSWORD)
+    assert "hello.txt" in loose.nlst()
+    quit_(loose)
