@@ -154,7 +154,31 @@ static void select_host(struct session *s, unsigned identity)
 	log_info("virtual host %s", s->cfg->host_name != NULL ? s->cfg->host_name : "(default)");
 }
 
-static void start_tls(struct session *s)
+/* TLS 1.3 tickets come after login, under this user's key
+ * (tls_login_tickets), so that a user's sessions from one address can
+ * resume each other's. But GnuTLS clients such as wget take the session they
+ * will resume once, right after the handshake, waiting a round trip and
+ * 60 ms for a ticket: a client that says nothing for about that long gets
+ * one now, under this process's key, and its data connections then resume
+ * this connection's tickets only. Clients that go on at once (curl, rclone,
+ * lftp, ...) get theirs after login. Under implicit TLS every client waits
+ * for the 220 first: each gets one now. */
+static void ticket_before_login(struct session *s, bool implicit)
+{
+	if (!implicit) {
+		struct tcp_info ti;
+		socklen_t len = sizeof(ti);
+		int ms = 20;
+		if (getsockopt(s->ctl, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0)
+			ms += (int)(ti.tcpi_rtt / 1000 > 1000 ? 1000 : ti.tcpi_rtt / 1000);
+		struct pollfd p = { .fd = s->ctl, .events = POLLIN };
+		if (tls_pending(s->ctl_tls) > 0 || poll(&p, 1, ms) != 0)
+			return;
+	}
+	send_ticket(s);
+}
+
+static void start_tls(struct session *s, bool implicit)
 {
 	char desc[64];
 
@@ -175,11 +199,10 @@ static void start_tls(struct session *s)
 	log_info("control connection: %s", tls_describe(s->ctl_tls, desc, sizeof(desc)));
 	/* Under TLS 1.3 the client speaks last in the handshake: acknowledge
 	 * its Finished now, so that its next command is not held back by
-	 * Nagle's algorithm meeting our delayed ACK (some 40 ms per login).
-	 * No ticket before login: tickets are for this user's data
-	 * connections (tls_login_tickets). */
+	 * Nagle's algorithm meeting our delayed ACK (some 40 ms per login). */
 	int one = 1;
 	(void)setsockopt(s->ctl, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+	ticket_before_login(s, implicit);
 	int sni = tls_sni_identity(s->ctl_tls);
 	if (sni >= 0 && (unsigned)sni != s->identity) {
 		if (s->host_given) {
@@ -251,7 +274,7 @@ static void cmd_auth(struct session *s, char *arg)
 		s->in.len = 0;
 	}
 	reply(s, 234, "Proceed with negotiation.");
-	start_tls(s);
+	start_tls(s, false);
 	s->secured = true;
 	s->prot_private = private;
 	s->pbsz = private; /* AUTH SSL implies a protected data channel */
@@ -1857,7 +1880,7 @@ void session_run(const struct config *cfg, int ctl, bool implicit, const char *p
 	s->session_start_ms = s->last_activity_ms = now_ms();
 
 	if (implicit) {
-		start_tls(s);
+		start_tls(s, true);
 		s->secured = true;
 		s->pbsz = true;
 		s->prot_private = true;

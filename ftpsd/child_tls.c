@@ -60,6 +60,7 @@ struct tls {
 	bool bye_sent;    /* our close_notify is out */
 	bool canceled;    /* TLS 1.3 user_canceled came: only a close_notify may follow */
 	bool no_tickets;  /* a control connection that cannot send this user's tickets */
+	unsigned tickets; /* TLS 1.3 tickets sent (control connections) */
 };
 
 /* One identity (certificate chain + key signing through the monitor) for
@@ -692,6 +693,8 @@ int tls_send_ticket(struct tls *t)
 	r = gnutls_session_ticket_send(t->s, 1, 0);
 	if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
 		return -EAGAIN;
+	if (r == 0)
+		t->tickets++;
 	if (r < 0) {
 		log_info("sending a session ticket: %s", gnutls_strerror(r));
 		return -EPROTO;
@@ -718,6 +721,11 @@ void tls_login_tickets(struct tls *ctl, const uint8_t *key, size_t len)
 	 * session cache). */
 	if (ctl == NULL || len != sizeof(tls_user_ticket_key) ||
 	    gnutls_protocol_get_version(ctl->s) != GNUTLS_TLS1_3)
+		return;
+	/* A client that took a ticket before login (ticket_before_login in
+	 * child_ftp.c) resumes this connection's tickets: they stay under this
+	 * process's key. */
+	if (ctl->tickets > 0)
 		return;
 	memcpy(tls_user_ticket_key, key, len);
 	if (tls_ticket_key.data != tls_user_ticket_key) {
