@@ -24,7 +24,16 @@ deps=(
     clang libclang-rt-14-dev
     python3-pytest python3-cryptography curl lftp gnutls-bin openssl systemd xinetd procps haproxy
     fail2ban groff-base man-db strace
+    # tests/integration/test_real_clients.py: real FTPS clients (php-cli brings
+    # ext/ftp in php8.2-common; javac compiles the commons-net client)
+    rclone wget php-cli default-jre-headless default-jdk-headless libcommons-net-java
 )
+# Node for basic-ftp (test_real_clients.py installs it with npm under the build
+# directory): Debian's nodejs and npm, unless a node and npm are on PATH already
+# (NodeSource's nodejs package brings its own npm and conflicts with Debian's).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    deps+=(nodejs npm)
+fi
 
 install_deps "${deps[@]}"
 
