@@ -866,3 +866,139 @@ def pam_system_user(session_dir, tag, pam_text, files):
         except FileNotFoundError:
             pass
         subprocess.run(["userdel", "-f", name], capture_output=True, timeout=IO_TIMEOUT)
+
+
+# ------------------------------------------- how data connections end (close_notify)
+
+def strict_eof_context(cafile, **kw):
+    """client_context() that tells the peer's close_notify from a bare TCP close.
+
+    Debian 12's Python 3.11 sets ssl.OP_IGNORE_UNEXPECTED_EOF in every new SSLContext:
+    OpenSSL then takes a TCP FIN without close_notify for a clean end (recv() returns
+    b"", unwrap() succeeds), so a missing close_notify is never noticed. Without the
+    option a bare FIN raises ssl.SSLError with reason UNEXPECTED_EOF_WHILE_READING
+    (Python 3.11.2; newer Pythons raise its subclass ssl.SSLEOFError); see
+    is_unexpected_eof(). Wrap data sockets with suppress_ragged_eofs=False as well
+    (CloseNotifyFTP_TLS does), or recv() turns that error into b"" again."""
+    ctx = client_context(cafile, **kw)
+    ctx.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF
+    return ctx
+
+
+def is_unexpected_eof(exc):
+    """Is `exc` OpenSSL's "the peer closed TCP without close_notify"?"""
+    return isinstance(exc, ssl.SSLEOFError) or (
+        isinstance(exc, ssl.SSLError) and getattr(exc, "reason", None) == "UNEXPECTED_EOF_WHILE_READING")
+
+
+def _ending(exc):
+    if is_unexpected_eof(exc):
+        return "eof"  # TCP closed without close_notify
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return "timeout"
+    if isinstance(exc, ConnectionResetError):
+        return "reset"
+    return "error: %s: %s" % (type(exc).__name__, exc)
+
+
+def tls_read_to_end(conn):
+    """Read a TLS socket (from strict_eof_context, suppress_ragged_eofs=False) to its end.
+    Returns (data, ending): ending is "close_notify" (the peer's close_notify came),
+    "eof" (TCP closed without it), "timeout", "reset" or "error: ..."."""
+    data = b""
+    while True:
+        try:
+            chunk = conn.recv(65536)
+        except (ssl.SSLError, OSError) as e:
+            return data, _ending(e)
+        if not chunk:
+            return data, "close_notify"  # OpenSSL's SSL_ERROR_ZERO_RETURN, as b""
+        data += chunk
+
+
+def tls_unwrap_outcome(conn):
+    """Send our close_notify and wait for the peer's (ssl's unwrap()): "close_notify",
+    "eof" (the peer closed TCP without one), "timeout", "reset" or "error: ..."."""
+    try:
+        conn.unwrap()
+    except (ssl.SSLError, OSError) as e:
+        return _ending(e)
+    return "close_notify"
+
+
+class CloseNotifyFTP_TLS(ReusingFTP_TLS):
+    """ReusingFTP_TLS whose data sockets report a missing close_notify (suppress_ragged_eofs
+    off); give it a strict_eof_context(). Read them with tls_read_to_end() or end them with
+    tls_unwrap_outcome(), not with ftplib's retrbinary/storbinary."""
+
+    def ntransfercmd(self, cmd, rest=None):
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        if self._prot_p:
+            session = self.session_override or self.sock.session
+            conn = self.context.wrap_socket(conn, server_hostname=self.host, session=session,
+                                            suppress_ragged_eofs=False)
+            self.data_resumed.append(conn.session_reused)
+        return conn, size
+
+
+# ------------------------------------------- tests/tools/ftps_probe (a GnuTLS client)
+
+FTPS_PROBE = os.environ.get("FTPSD_FTPS_PROBE")  # meson's integration test sets it
+
+PROBE_PRIORITY = {
+    "TLSv1.3": "NORMAL:-VERS-ALL:+VERS-TLS1.3",
+    "TLSv1.2": "NORMAL:-VERS-ALL:+VERS-TLS1.2",
+}
+
+
+class ProbeResult:
+    """What ftps_probe printed: `values` (key -> last value), `prelims` (the 1xx replies),
+    `reply` (the final reply line), rc, out, err."""
+
+    def __init__(self, rc, out, err):
+        self.rc, self.out, self.err = rc, out, err
+        self.values = {}
+        self.prelims = []
+        for line in out.splitlines():
+            k, sep, v = line.partition("=")
+            if not sep:
+                continue
+            if k == "prelim":
+                self.prelims.append(v)
+            self.values[k] = v
+        self.reply = self.values.get("reply", "")
+
+    def get(self, key, default=None):
+        return self.values.get(key, default)
+
+    def __getitem__(self, key):
+        return self.values[key]
+
+    def __repr__(self):
+        return "ProbeResult(rc=%r)\n--- stdout\n%s--- stderr\n%s" % (self.rc, self.out, self.err)
+
+
+def run_ftps_probe(srv, mode, version="TLSv1.3", user=USER, password=PASSWORD, name=None,
+                   input=None, nbytes=None, after=None, bind=None, pasv=False, timeout=5):
+    """Run $FTPSD_FTPS_PROBE against `srv` in `mode` (see tests/tools/ftps_probe.c);
+    `input` is bytes for the upload modes. The probe bounds each step by `timeout`
+    seconds and kills itself at 4 x timeout + 5; this bounds it once more."""
+    assert FTPS_PROBE, "FTPSD_FTPS_PROBE is not set"
+    argv = [FTPS_PROBE, "--port", str(srv.port), "--cafile", srv.cafile, "--user", user,
+            "--password", password, "--priority", PROBE_PRIORITY[version],
+            "--timeout", str(timeout)]
+    if name is not None:
+        argv += ["--name", name]
+    if nbytes is not None:
+        argv += ["--bytes", str(nbytes)]
+    if after is not None:
+        argv += ["--after", str(after)]
+    if bind is not None:
+        argv += ["--bind", bind]
+    if pasv:
+        argv.append("--pasv")
+    argv.append(mode)
+    r = subprocess.run(argv, input=input if input is not None else b"", capture_output=True,
+                       timeout=4 * timeout + 15)
+    return ProbeResult(r.returncode, r.stdout.decode(errors="replace"),
+                       r.stderr.decode(errors="replace"))
