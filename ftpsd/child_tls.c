@@ -59,6 +59,7 @@ struct tls {
 	bool unresumed;   /* a data handshake refused: it did not resume (tls_handshake) */
 	bool bye_sent;    /* our close_notify is out */
 	bool canceled;    /* TLS 1.3 user_canceled came: only a close_notify may follow */
+	bool canceled12;  /* the same under TLS 1.2, where GnuTLS reads on */
 	bool no_tickets;  /* a control connection that cannot send this user's tickets */
 	unsigned tickets; /* TLS 1.3 tickets sent (control connections) */
 };
@@ -636,6 +637,11 @@ ssize_t tls_recv(struct tls *t, void *buf, size_t len)
 
 	ssize_t r = gnutls_record_recv(t->s, buf, len);
 
+	if (t->canceled12 && (r > 0 || r == GNUTLS_E_PREMATURE_TERMINATION)) {
+		/* As under TLS 1.3: after user_canceled, close_notify or nothing. */
+		log_info("TLS user_canceled, then no close_notify: the stream was cut short");
+		return -EPROTO;
+	}
 	if (r > 0)
 		t->unyielded = 0;
 	if (r >= 0)
@@ -644,6 +650,11 @@ ssize_t tls_recv(struct tls *t, void *buf, size_t len)
 		return -EAGAIN;
 	if (r == GNUTLS_E_PREMATURE_TERMINATION)
 		return -ECONNRESET;
+	if (r == GNUTLS_E_WARNING_ALERT_RECEIVED && t->rbuf != NULL &&
+	    gnutls_alert_get(t->s) == GNUTLS_A_USER_CANCELED) {
+		t->canceled12 = true;
+		return -EAGAIN;
+	}
 	if (r == GNUTLS_E_FATAL_ALERT_RECEIVED && t->rbuf != NULL &&
 	    gnutls_alert_get(t->s) == GNUTLS_A_USER_CANCELED &&
 	    gnutls_protocol_get_version(t->s) == GNUTLS_TLS1_3) {

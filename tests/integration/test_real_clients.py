@@ -224,9 +224,16 @@ def test_rclone_explicit(server, tmp_path, record_testsuite_property, flags):
 
 @needs("rclone")
 def test_rclone_implicit(server, tmp_path, record_testsuite_property):
+    """Implicit TLS: every client waits for the 220 after the handshake, and GnuTLS
+    clients (wget --ftps-implicit) take the session they resume right then, so each
+    control connection gets a ticket before login, under its own process's key (the
+    README's client table). rclone shares one session cache among its connections, so
+    with implicit TLS it needs --ftp-concurrency 1 (with explicit TLS, its usual mode,
+    the defaults work: test_rclone_explicit, test_rclone_200_files)."""
     client_version(record_testsuite_property, "rclone", rclone_version())
     srv = server(implicit=True)
-    rclone_round_trip(srv, tmp_path, Rclone(srv, tmp_path, implicit=True))
+    rclone_round_trip(srv, tmp_path, Rclone(srv, tmp_path, implicit=True,
+                                            flags=["--ftp-concurrency", "1"]))
 
 
 @needs("rclone")
