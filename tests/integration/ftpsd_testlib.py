@@ -331,6 +331,17 @@ def transfer_outcome(ftp, cmd):
         return data, str(e)
 
 
+def assert_resuming_refused(ftp, session):
+    """A data connection of ftp that resumes session (someone else's) is refused: 522,
+    no data; ftp's own session still transfers afterwards."""
+    ftp.session_override = session
+    data, final = transfer_outcome(ftp, "RETR hello.txt")
+    assert final.startswith("522"), (final, data)
+    assert data == b""
+    ftp.session_override = None
+    assert retr_bytes(ftp, "hello.txt") == HELLO
+
+
 def sha256_file(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
