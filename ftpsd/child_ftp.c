@@ -1803,6 +1803,9 @@ static void run_lines(struct session *s)
 		}
 		handle_line(s, line, len);
 		explicit_bzero(line, sizeof(line));
+		/* Idle from the answer on: a slow command (a login's password
+		 * hash) does not eat into the client's time. */
+		s->last_activity_ms = now_ms();
 	}
 }
 
