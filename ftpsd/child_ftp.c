@@ -397,6 +397,7 @@ static void cmd_user(struct session *s, char *arg)
 	int r = mm_user(s->user, s->ctl_tls != NULL, &login);
 	if (r == IPC_USER_LOGGED_IN) {
 		logged_in(s, &login);
+		explicit_bzero(&login, sizeof(login));
 		reply(s, 232, "User logged in, authorized by security data exchange.");
 		return;
 	}
