@@ -6,7 +6,10 @@ fails with 522.
 
 import ftplib
 import io
+import os
 import ssl
+import stat
+import subprocess
 import time
 
 import pytest
@@ -228,3 +231,42 @@ def test_users_file_data_tls_reuse_required_overrides_an_off_server(server):
     loose = stock_login(srv, RO_USER, RO_PASSWORD)
     assert "hello.txt" in loose.nlst()
     quit_(loose)
+
+
+def test_ticket_secret_is_made_once_and_private(server):
+    """The first session makes tls-ticket-secret (32 random bytes, mode 0600); later
+    sessions read the same one."""
+    srv = server()
+    path = os.path.join(srv.dir, "ticket-secret")
+    quit_(ftp_login(srv))
+    st = os.stat(path)
+    assert stat.S_IMODE(st.st_mode) == 0o600 and st.st_size == 32, st
+    with open(path, "rb") as f:
+        first = f.read()
+    quit_(ftp_login(srv))
+    with open(path, "rb") as f:
+        assert f.read() == first
+    assert "tls-ticket-secret" not in srv.log
+
+
+def test_readable_ticket_secret_is_not_used(server, ftpsd_bin):
+    """A secret others can read would let them make tickets: it is not used (logged, and
+    --check-config says so); each session then keys its own tickets, so another session's
+    ticket no longer resumes, even the same user's."""
+    srv = server(start=False)
+    path = os.path.join(srv.dir, "ticket-secret")
+    with open(path, "wb") as f:
+        f.write(os.urandom(32))
+    os.chmod(path, 0o644)
+    r = subprocess.run([ftpsd_bin, "--config", srv.config_path, "--check-config"],
+                       capture_output=True, text=True, timeout=IO_TIMEOUT)
+    assert r.returncode == 1 and "tls-ticket-secret" in r.stdout + r.stderr, r
+    srv.start()
+    ctx = client_context(srv.cafile, minimum_version=ssl.TLSVersion.TLSv1_3)
+    a = ftp_login(srv, context=ctx)
+    b = ftp_login(srv, context=ctx)
+    assert "hello.txt" in a.nlst()
+    assert_resuming_refused(b, a.sock.session)
+    quit_(a)
+    quit_(b)
+    assert "tls-ticket-secret %s: it must be a regular file" % path in srv.log
