@@ -19,9 +19,11 @@
 #include <unistd.h>
 
 #include "build_config.h"
+#include "child.h"
 #include "config.h"
 #include "log.h"
 #include "monitor.h"
+#include "monitor_tls.h"
 #include "proctitle.h"
 #include "proxy.h"
 #include "sanitizer.h"
@@ -358,5 +360,5 @@ int main(int argc, char **argv)
 	struct log_field f[] = { { "FTPSD_EVENT", "session-start" } };
 	log_event(LOG_INFO, f, 1, "session start%s%s", implicit ? " (implicit TLS)" : "",
 		  l.as_root ? "" : " (not root: development mode, no chroot or user change)");
-	monitor_run(&cfg, &l);
+	monitor_run(&cfg, &l, child_main);
 }

@@ -38,13 +38,15 @@ fi
 install_deps "${deps[@]}"
 
 # Test builds carry the test hooks (SITE TESTHOOK) that the sandbox tests use.
+# The first is optimised with debug info, as a plain `meson setup` builds
+# (-O2, _FORTIFY_SOURCE); the sanitizer build is unoptimised.
 say "building in $build"
-configure "$build" -Dtest-hooks=true
+configure "$build" --buildtype=debugoptimized -Dtest-hooks=true
 meson compile -C "$build"
 builds=("$build")
 if [ "$sanitize" != 0 ]; then
     say "building in $sanitize_build (clang, ASan+UBSan, fuzz targets)"
-    CC=clang configure "$sanitize_build" -Dtest-hooks=true -Db_sanitize=address,undefined \
+    CC=clang configure "$sanitize_build" --buildtype=debug -Dtest-hooks=true -Db_sanitize=address,undefined \
         -Db_lundef=false -Dfuzzing=true
     meson compile -C "$sanitize_build"
     builds+=("$sanitize_build")

@@ -11,7 +11,9 @@
 
 #include "check.h"
 #include "ipc.h"
-#include "monitor.h"
+#include "monitor_auth.h"
+#include "monitor_fs.h"
+#include "monitor_tls.h"
 #include "monitor_msg.h"
 
 static void test_format(void)

@@ -1,4 +1,7 @@
-/* The unprivileged protocol child. */
+/* What the monitor hands the child at the fork: the one structure that
+ * crosses the privilege boundary other than IPC messages. main.c joins the
+ * two sides (monitor_run calls the child's entry point through a pointer),
+ * so neither monitor/ nor child/ includes the other's headers. */
 #pragma once
 
 #include <stdbool.h>
@@ -10,7 +13,6 @@
 #include "config.h"
 #include "ipc.h"
 
-/* What the monitor hands the child at the fork. */
 struct child_params {
 	const struct config *cfg;
 	int conn_fd;
@@ -31,5 +33,6 @@ struct child_params {
 	struct sockaddr_storage peer_addr;
 };
 
-/* Lock the process down and run the FTP session; never returns. */
-void child_main(struct child_params *p) __attribute__((__noreturn__));
+/* The child's entry point: lock the process down and run the FTP session;
+ * never returns. */
+typedef void (*child_entry)(struct child_params *p) __attribute__((__noreturn__));

@@ -20,10 +20,13 @@
 #include <unistd.h>
 
 #include "build_config.h"
-#include "child.h"
+#include "handoff.h"
 #include "ipc.h"
 #include "log.h"
 #include "monitor.h"
+#include "monitor_auth.h"
+#include "monitor_fs.h"
+#include "monitor_tls.h"
 #include "monitor_msg.h"
 #include "policy.h"
 #include "proctitle.h"
@@ -138,7 +141,7 @@ static void monitor_sign(struct monitor *m, struct mon_request *req)
 	 * none needs the key. */
 	if (m->phase == PHASE_LOGGEDIN && !(m->user_flags & IPC_USER_DATA_TLS_ANY))
 		fatalx("the child asked for a signature after login, where data connections resume");
-	if (req->u.sign.identity > m->root_cfg->nhosts)
+	if (config_identity(m->root_cfg, req->u.sign.identity) == NULL)
 		fatalx("signature asked for TLS identity %u of %zu", req->u.sign.identity,
 		       m->root_cfg->nhosts);
 	r = monitor_tls_sign(req->u.sign.identity, req->u.sign.kind, req->u.sign.algo,
@@ -200,7 +203,7 @@ static void login(struct monitor *m, const struct account *acct, bool tls, int c
 		  const char *how)
 {
 	uint8_t ticket_key[IPC_TICKET_KEY];
-	unsigned identity = m->cfg == m->root_cfg ? 0 : (unsigned)(m->cfg - m->root_cfg->hosts) + 1;
+	unsigned identity = config_identity_of(m->root_cfg, m->cfg);
 
 	monitor_auth_forget(); /* the hashes must not stay in the user's process */
 	int r = become_user(m, acct);
@@ -471,9 +474,11 @@ static void monitor_list(struct monitor *m, struct mon_request *req)
 /* HOST or TLS SNI chose a virtual host: its users, roots and policy apply. */
 static void monitor_host(struct monitor *m, struct mon_request *req)
 {
-	if (req->u.identity > m->root_cfg->nhosts)
+	const struct config *c = config_identity(m->root_cfg, req->u.identity);
+
+	if (c == NULL)
 		fatalx("the child chose virtual host %u of %zu", req->u.identity, m->root_cfg->nhosts);
-	m->cfg = req->u.identity == 0 ? m->root_cfg : &m->root_cfg->hosts[req->u.identity - 1];
+	m->cfg = c;
 	log_info("virtual host %s", m->cfg->host_name != NULL ? m->cfg->host_name : "(default)");
 	answer_rc(m, 0);
 }
@@ -781,7 +786,7 @@ static int read_small_file(const char *path, char **out, size_t *len)
 	return 0;
 }
 
-void monitor_run(const struct config *cfg, struct launch *l)
+void monitor_run(const struct config *cfg, struct launch *l, child_entry child)
 {
 	struct monitor m = { .cfg = cfg, .root_cfg = cfg, .launch = l, .phase = PHASE_PRELOGIN,
 			     .xferlog = -1, .xfer.up = { .fd = -1, .dirfd = -1 } };
@@ -807,11 +812,11 @@ void monitor_run(const struct config *cfg, struct launch *l)
 
 	/* Everything the child needs from the filesystem is read now, before
 	 * it is locked in its empty root. The key is not: see below. */
-	if (cfg->nhosts + 1 > IPC_MAX_IDENTITIES)
+	if (config_identities(cfg) > IPC_MAX_IDENTITIES)
 		fatalx("at most %d virtual hosts", IPC_MAX_IDENTITIES - 1);
-	cp.identities = (unsigned)cfg->nhosts + 1;
+	cp.identities = config_identities(cfg);
 	for (unsigned i = 0; i < cp.identities; i++) {
-		const struct config *c = i == 0 ? cfg : &cfg->hosts[i - 1];
+		const struct config *c = config_identity(cfg, i);
 		if (c->tls_certificate == NULL)
 			continue;
 		r = read_small_file(c->tls_certificate, &cp.cert_pem[i], &cp.cert_len[i]);
@@ -860,7 +865,7 @@ void monitor_run(const struct config *cfg, struct launch *l)
 		fatal("fork");
 	if (m.child == 0) {
 		close(sv[0]);
-		child_main(&cp);
+		child(&cp);
 	}
 	close(sv[1]);
 	close(l->conn_fd);
@@ -876,7 +881,7 @@ void monitor_run(const struct config *cfg, struct launch *l)
 
 	/* Read only after the fork, so that no copy of it ever reaches the child. */
 	for (unsigned i = 0; i < cp.identities; i++) {
-		const struct config *c = i == 0 ? cfg : &cfg->hosts[i - 1];
+		const struct config *c = config_identity(cfg, i);
 		if (c->tls_key == NULL)
 			continue;
 		r = monitor_tls_load_key(i, c->tls_key);
@@ -891,7 +896,7 @@ void monitor_run(const struct config *cfg, struct launch *l)
 	/* The child does not test its keys by a signature (one signature is all
 	 * it gets before login): the key and the certificate must match here. */
 	for (unsigned i = 0; i < cp.identities; i++) {
-		const struct config *c = i == 0 ? cfg : &cfg->hosts[i - 1];
+		const struct config *c = config_identity(cfg, i);
 		if (cp.cert_pem[i] == NULL)
 			continue;
 		r = monitor_tls_leaf(i, cp.cert_pem[i], cp.cert_len[i], m.ours[m.n_ours]);

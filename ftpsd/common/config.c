@@ -163,6 +163,23 @@ const struct config *config_host(const struct config *cfg, const char *name)
 	return NULL;
 }
 
+unsigned config_identities(const struct config *root)
+{
+	return (unsigned)root->nhosts + 1;
+}
+
+const struct config *config_identity(const struct config *root, unsigned identity)
+{
+	if (identity == 0)
+		return root;
+	return identity <= root->nhosts ? &root->hosts[identity - 1] : NULL;
+}
+
+unsigned config_identity_of(const struct config *root, const struct config *c)
+{
+	return c == root ? 0 : (unsigned)(c - root->hosts) + 1;
+}
+
 void config_free(struct config *cfg)
 {
 	for (size_t i = 0; i < cfg->nhosts; i++)

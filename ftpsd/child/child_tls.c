@@ -387,7 +387,7 @@ static int choose_by_sni(gnutls_session_t session)
 	const struct config *h = config_host(tls_cfg, name);
 	if (h == NULL)
 		return 0;
-	unsigned id = (unsigned)(h - tls_cfg->hosts) + 1;
+	unsigned id = config_identity_of(tls_cfg, h);
 	if (tls_creds[id] != NULL &&
 	    gnutls_credentials_set(session, GNUTLS_CRD_CERTIFICATE, tls_creds[id]) == 0)
 		t->sni_identity = (int)id;

@@ -149,7 +149,7 @@ static void send_ticket(struct session *s);
 static void select_host(struct session *s, unsigned identity)
 {
 	s->identity = identity;
-	s->cfg = identity == 0 ? s->root_cfg : &s->root_cfg->hosts[identity - 1];
+	s->cfg = config_identity(s->root_cfg, identity);
 	mm_host(identity);
 	log_info("virtual host %s", s->cfg->host_name != NULL ? s->cfg->host_name : "(default)");
 }
@@ -521,7 +521,7 @@ static void cmd_host(struct session *s, char *arg)
 			reply(s, 504, "Unknown host %s.", arg);
 			return;
 		}
-		unsigned id = (unsigned)(h - s->root_cfg->hosts) + 1;
+		unsigned id = config_identity_of(s->root_cfg, h);
 		int sni = s->ctl_tls != NULL ? tls_sni_identity(s->ctl_tls) : -1;
 		if (sni >= 0 && (unsigned)sni != id) {
 			reply(s, 504, "HOST does not match the TLS server name.");

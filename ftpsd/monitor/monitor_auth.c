@@ -12,7 +12,7 @@
 #include "hugepages.h"
 #include "ipc.h"
 #include "log.h"
-#include "monitor.h"
+#include "monitor_auth.h"
 #include "policy.h"
 
 #define USERS_MAX_SIZE (16 * 1024 * 1024)
@@ -267,8 +267,8 @@ static const char *line_hash(const char *line, const char *eol, size_t *n)
 
 static int users_load(const char *path)
 {
-	char *text;
-	size_t len;
+	char *text = NULL;
+	size_t len = 0;
 	int r;
 
 	if (users.text != NULL && strcmp(users.path, path) == 0)

@@ -19,7 +19,7 @@
 
 #include "ipc.h"
 #include "log.h"
-#include "monitor.h"
+#include "monitor_fs.h"
 
 /* What one listing may cost: entries, their names (held to be sorted) and
  * the formatted text (in the memfd, not in the monitor's memory). */

@@ -67,6 +67,15 @@ struct config {
 /* The virtual host called name (case-insensitive), or NULL. */
 const struct config *config_host(const struct config *cfg, const char *name);
 
+/* TLS identities, which are also IPC_HOST's numbers: 0 is the global
+ * configuration, i + 1 the virtual host hosts[i]. The one mapping between
+ * identities and configurations, both ways. */
+unsigned config_identities(const struct config *root);
+/* The configuration of an identity, or NULL past the last. */
+const struct config *config_identity(const struct config *root, unsigned identity);
+/* The identity of root itself or of one of its hosts. */
+unsigned config_identity_of(const struct config *root, const struct config *c);
+
 /* Receives each error as "FILE:LINE: message". */
 typedef void (*config_error_fn)(void *ctx, const char *message);
 

@@ -16,7 +16,7 @@
 
 #include "ipc.h"
 #include "log.h"
-#include "monitor.h"
+#include "monitor_tls.h"
 
 #define KEY_MAX_SIZE (64 * 1024)
 

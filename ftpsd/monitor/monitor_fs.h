@@ -1,0 +1,57 @@
+/* Every path, resolved by the kernel inside the user's root. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+
+void monitor_fs_set_root(int root_fd, bool read_only);
+int monitor_fs_stat(const char *path, struct stat *st);
+/* A file to read: IPC_OPEN_READ or IPC_OPEN_SEND (-ERANGE when offset is
+ * past its end). */
+int monitor_fs_open(const char *path, unsigned how, uint64_t offset, int *fd, uint64_t *size);
+
+/* An upload in progress: the file the child writes, and where it goes. */
+struct fs_upload {
+	int fd;            /* the unnamed (or hidden) file, or in place the target */
+	int dirfd;         /* the target's directory */
+	char base[256];    /* the target's name in it */
+	char tmpname[64];  /* the hidden name, without O_TMPFILE; else "" */
+	bool atomic, unique;
+	uint64_t start;    /* bytes before the first uploaded one (REST, APPE) */
+};
+/* Start an upload (IPC_OPEN_WRITE from offset, APPEND, UNIQUE). Atomic: into
+ * a file nobody sees, with the old content's first bytes that REST or APPE
+ * keep; in place: the target itself. *fd is the child's copy; *start is the
+ * file offset its data begins at. Nothing visible changes here, except in
+ * place. Hidden upload files older than stale_before (left by a killed
+ * session where O_TMPFILE is missing) are removed. -ERANGE: offset beyond
+ * the file. */
+int monitor_fs_upload_open(const char *path, unsigned how, uint64_t offset, bool atomic,
+			   time_t stale_before, struct fs_upload *u, int *fd, uint64_t *start);
+/* Would monitor_fs_upload_open succeed now? What it checks first, with
+ * nothing created: before the 150 reply, the usual refusals. */
+int monitor_fs_upload_check(const char *path, unsigned how, uint64_t offset, bool atomic);
+/* The upload is complete: put it in place (atomic), fsync the directory
+ * when sync. Ends the upload either way. */
+int monitor_fs_upload_commit(struct fs_upload *u, bool sync);
+/* The upload failed: nothing of it stays (atomic). */
+void monitor_fs_upload_discard(struct fs_upload *u);
+/* Bytes written beyond start so far, as the file says. */
+uint64_t monitor_fs_upload_size(const struct fs_upload *u);
+/* Tests: act as on a filesystem without O_TMPFILE. */
+void monitor_fs_test_no_tmpfile(void);
+/* arg: the path as the client wrote it, which NLST names start with. */
+int monitor_fs_list(const char *path, unsigned format, unsigned flags, const char *arg, int *fd);
+int monitor_fs_mkdir(const char *path);
+/* DELE (dir false) and RMD (dir true). */
+int monitor_fs_remove(const char *path, bool dir);
+int monitor_fs_rename(const char *from, const char *to);
+int monitor_fs_chmod(const char *path, unsigned mode);
+int monitor_fs_settime(const char *path, time_t mtime);
+/* Format one listing line for a name and its stat; for tests. */
+int monitor_fs_format(char *out, size_t size, unsigned format, unsigned facts, const char *name,
+		      const struct stat *st, const char *link_target, const char *perm,
+		      time_t now);
