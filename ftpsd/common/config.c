@@ -1,9 +1,9 @@
 #include "config.h"
+#include "file.h"
 #include "proxy.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -609,42 +609,27 @@ int config_load(struct config *cfg, const char *path, config_error_fn err, void 
 {
 	char *buf = NULL;
 	size_t len = 0;
-	int fd, errors;
+	int fd, errors, r;
 	char msg[512];
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = file_open(path, 0);
 	if (fd < 0) {
-		snprintf(msg, sizeof(msg), "%s:0: cannot open: %s", path, strerror(errno));
+		snprintf(msg, sizeof(msg), "%s:0: cannot open: %s", path, strerror(-fd));
 		err(ctx, msg);
 		return 1;
 	}
-	buf = malloc(CONFIG_MAX_SIZE);
-	if (buf == NULL)
-		abort();
-	for (;;) {
-		ssize_t r = read(fd, buf + len, CONFIG_MAX_SIZE - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			snprintf(msg, sizeof(msg), "%s:0: cannot read: %s", path, strerror(errno));
-			err(ctx, msg);
-			close(fd);
-			free(buf);
-			return 1;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-		if (len == CONFIG_MAX_SIZE) {
-			snprintf(msg, sizeof(msg), "%s:0: file larger than %d bytes", path,
-				 CONFIG_MAX_SIZE - 1);
-			err(ctx, msg);
-			close(fd);
-			free(buf);
-			return 1;
-		}
-	}
+	r = file_read_fd(fd, CONFIG_MAX_SIZE - 1, 0, &buf, &len);
 	close(fd);
+	if (r == -EFBIG) {
+		snprintf(msg, sizeof(msg), "%s:0: file larger than %d bytes", path, CONFIG_MAX_SIZE - 1);
+		err(ctx, msg);
+		return 1;
+	}
+	if (r < 0) {
+		snprintf(msg, sizeof(msg), "%s:0: cannot read: %s", path, strerror(-r));
+		err(ctx, msg);
+		return 1;
+	}
 	cfg->path = path;
 	errors = config_parse(cfg, path, buf, len, err, ctx);
 	free(buf);

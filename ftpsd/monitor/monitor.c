@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "build_config.h"
+#include "file.h"
 #include "handoff.h"
 #include "ipc.h"
 #include "log.h"
@@ -34,6 +35,8 @@
 #include "tls_proof.h"
 
 #define MON_MAX_SIGNATURES 4096
+/* A certificate chain in PEM */
+#define CERT_MAX_SIZE (256 * 1024 - 1)
 
 struct monitor {
 	const struct config *cfg;      /* the session's: global, or its virtual host's */
@@ -755,37 +758,6 @@ static void reap_child(struct monitor *m)
 		log_info("session ended");
 }
 
-static int read_small_file(const char *path, char **out, size_t *len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	size_t cap = 256 * 1024, n = 0;
-	char *buf;
-
-	if (fd < 0)
-		return -errno;
-	buf = malloc(cap);
-	if (buf == NULL)
-		abort();
-	for (;;) {
-		ssize_t r = read(fd, buf + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 || (r > 0 && n + (size_t)r == cap)) {
-			int e = r < 0 ? -errno : -EFBIG;
-			free(buf);
-			close(fd);
-			return e;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	close(fd);
-	*out = buf;
-	*len = n;
-	return 0;
-}
-
 void monitor_run(const struct config *cfg, struct launch *l, child_entry child)
 {
 	struct monitor m = { .cfg = cfg, .root_cfg = cfg, .launch = l, .phase = PHASE_PRELOGIN,
@@ -819,7 +791,7 @@ void monitor_run(const struct config *cfg, struct launch *l, child_entry child)
 		const struct config *c = config_identity(cfg, i);
 		if (c->tls_certificate == NULL)
 			continue;
-		r = read_small_file(c->tls_certificate, &cp.cert_pem[i], &cp.cert_len[i]);
+		r = file_read_all(c->tls_certificate, CERT_MAX_SIZE, 0, &cp.cert_pem[i], &cp.cert_len[i]);
 		if (r < 0) {
 			errno = -r;
 			fatal("cannot read tls-certificate %s", c->tls_certificate);

@@ -1,7 +1,6 @@
 /* Authentication: the users file (crypt(3) hashes) and PAM. */
 #include <crypt.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <pwd.h>
 #include <security/pam_appl.h>
 #include <stdio.h>
@@ -9,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "file.h"
 #include "hugepages.h"
 #include "ipc.h"
 #include "log.h"
@@ -145,43 +145,6 @@ static bool hash_equal(const char *a, const char *b)
 	return diff == 0;
 }
 
-static int read_users_file(const char *path, char **text, size_t *len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	size_t n = 0;
-	char *buf;
-
-	if (fd < 0)
-		return -errno;
-	buf = malloc(USERS_MAX_SIZE + 1);
-	if (buf == NULL)
-		abort();
-	for (;;) {
-		ssize_t r = read(fd, buf + n, USERS_MAX_SIZE - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int e = -errno;
-			close(fd);
-			free(buf);
-			return e;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-		if (n == USERS_MAX_SIZE) {
-			close(fd);
-			free(buf);
-			return -EFBIG;
-		}
-	}
-	close(fd);
-	buf[n] = '\0';
-	*text = buf;
-	*len = n;
-	return 0;
-}
-
 ssize_t monitor_auth_hash_setting(const char *h, size_t n)
 {
 	/* Methods whose cost is the field after the method's name. */
@@ -234,6 +197,7 @@ static struct {
 	char *path;
 	char *text; /* NUL-terminated, len bytes */
 	size_t len;
+	size_t size; /* bytes read, past any NUL: all of them are wiped */
 	struct {
 		char hash[CRYPT_OUTPUT_SIZE];
 		size_t len; /* of its setting (monitor_auth_hash_setting) */
@@ -245,7 +209,7 @@ static struct {
 void monitor_auth_forget(void)
 {
 	if (users.text != NULL) {
-		explicit_bzero(users.text, users.len);
+		explicit_bzero(users.text, users.size);
 		free(users.text);
 	}
 	free(users.path);
@@ -275,13 +239,14 @@ static int users_load(const char *path)
 		return 0;
 	/* Another file: a virtual host of its own chosen after a first USER. */
 	monitor_auth_forget();
-	r = read_users_file(path, &text, &len);
+	r = file_read_all(path, USERS_MAX_SIZE - 1, 0, &text, &len);
 	if (r < 0)
 		return r;
 	users.path = strdup(path);
 	if (users.path == NULL)
 		abort();
 	users.text = text;
+	users.size = len;
 	/* The file ends at its first NUL, as it always has for the parser. */
 	users.len = strlen(text);
 	for (const char *p = text, *end = text + users.len; p < end;) {

@@ -11,9 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "file.h"
 #include "ipc.h"
 #include "log.h"
 #include "monitor_tls.h"
@@ -25,34 +25,14 @@ static gnutls_privkey_t monitor_keys[IPC_MAX_IDENTITIES];
 int monitor_tls_load_key(unsigned identity, const char *path)
 {
 	gnutls_privkey_t monitor_key = NULL;
-
-	uint8_t *buf;
+	char *buf;
 	size_t len = 0;
-	int fd, r;
+	int r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return -errno;
-	buf = malloc(KEY_MAX_SIZE);
-	if (buf == NULL)
-		abort();
-	for (;;) {
-		ssize_t n = read(fd, buf + len, KEY_MAX_SIZE - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len == KEY_MAX_SIZE) {
-			r = -EFBIG;
-			goto out;
-		}
-	}
-	gnutls_datum_t d = { .data = buf, .size = (unsigned)len };
+	r = file_read_all(path, KEY_MAX_SIZE - 1, 0, &buf, &len);
+	if (r < 0)
+		return r;
+	gnutls_datum_t d = { .data = (unsigned char *)buf, .size = (unsigned)len };
 	if (gnutls_privkey_init(&monitor_key) < 0) {
 		r = -ENOMEM;
 		goto out;
@@ -73,9 +53,8 @@ int monitor_tls_load_key(unsigned identity, const char *path)
 	r = 0;
 out:
 	/* The PEM text is key material too. */
-	explicit_bzero(buf, KEY_MAX_SIZE);
+	explicit_bzero(buf, len);
 	free(buf);
-	close(fd);
 	return r;
 }
 
@@ -319,36 +298,43 @@ static int create_ticket_secret(const char *path)
 /* Read the secret; 0, or -errno with *why saying what is wrong. */
 static int read_ticket_secret(const char *path, bool create, const char **why)
 {
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	/* A secret others can read lets them make tickets for anyone. */
+	const unsigned flags = FILE_NOFOLLOW | FILE_PRIVATE | FILE_HEAD;
+	char *buf = NULL;
+	size_t len = 0;
+	int fd = file_open(path, flags), r;
 
-	if (fd < 0 && errno == ENOENT && create) {
-		int r = create_ticket_secret(path);
+	if (fd == -ENOENT && create) {
+		r = create_ticket_secret(path);
 		if (r < 0) {
 			*why = "cannot create it";
 			return r;
 		}
-		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+		fd = file_open(path, flags);
+	}
+	if (fd == -EPERM) {
+		*why = "it must be a regular file of the server's user, mode 0600 or stricter";
+		return -EPERM;
 	}
 	if (fd < 0) {
 		*why = "cannot open it";
-		return -errno;
+		return fd;
 	}
-	/* A secret others can read lets them make tickets for anyone. */
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
-	    (st.st_mode & 077) != 0) {
-		*why = "it must be a regular file of the server's user, mode 0600 or stricter";
-		close(fd);
-		return -EPERM;
-	}
-	ssize_t n = read(fd, ticket_secret, sizeof(ticket_secret));
+	/* Its first 64 bytes, as ever: a longer file is not refused. */
+	r = file_read_fd(fd, sizeof(ticket_secret), flags, &buf, &len);
 	close(fd);
-	if (n < TICKET_SECRET_MIN) {
-		explicit_bzero(ticket_secret, sizeof(ticket_secret));
+	if (r < 0 || len < TICKET_SECRET_MIN) {
+		if (r == 0) {
+			explicit_bzero(buf, len);
+			free(buf);
+		}
 		*why = "it must hold 32 to 64 random bytes";
 		return -EINVAL;
 	}
-	ticket_secret_len = (size_t)n;
+	memcpy(ticket_secret, buf, len);
+	ticket_secret_len = len;
+	explicit_bzero(buf, len);
+	free(buf);
 	return 0;
 }
 
