@@ -76,6 +76,9 @@ struct monitor {
 		struct fs_upload up;
 	} xfer;
 	unsigned user_flags; /* IPC_USER_*, as told to the child at login */
+	/* The one answer message (16 KiB), allocated before the fork and the
+	 * sandbox: see mon_answer_begin(). */
+	struct ipc_msg *answer;
 };
 
 typedef void (*monitor_handler)(struct monitor *, struct mon_request *);
@@ -88,25 +91,42 @@ struct xfer_record {
 	const char *path;
 };
 
-static void answer(struct monitor *m, struct ipc_msg *a)
+/* Answer flags */
+enum { MON_ANSWER_SECRET = 1 }; /* wiped once sent */
+
+/* Start the answer to the request being served: the session's one answer
+ * message, holding the result code rc; the handler adds its fields (and
+ * a descriptor in ->fd), then calls mon_answer_send(). */
+static struct ipc_msg *mon_answer_begin(struct monitor *m, int32_t rc)
+{
+	struct ipc_msg *a = m->answer;
+
+	ipc_init(a, IPC_ANSWER);
+	ipc_put_i32(a, rc);
+	return a;
+}
+
+/* Send the answer, and its descriptor, which the monitor then closes: the
+ * child holds the only copy. A child that cannot be answered is gone. */
+static void mon_answer_send(struct monitor *m, struct ipc_msg *a, unsigned flags)
 {
 	int r = ipc_send(m->sock, a);
 
 	if (a->fd >= 0)
 		close(a->fd);
+	a->fd = -1;
+	if (flags & MON_ANSWER_SECRET)
+		explicit_bzero(a->payload, a->len);
 	if (r < 0) {
 		errno = -r;
 		fatal("cannot answer the child");
 	}
 }
 
-static void answer_rc(struct monitor *m, int rc)
+/* An answer that is the result code alone. */
+static void mon_answer_rc(struct monitor *m, int32_t rc)
 {
-	static struct ipc_msg a;
-
-	ipc_init(&a, IPC_ANSWER);
-	ipc_put_i32(&a, rc);
-	answer(m, &a);
+	mon_answer_send(m, mon_answer_begin(m, rc), 0);
 }
 
 static void monitor_log(struct monitor *m, struct mon_request *req)
@@ -123,7 +143,7 @@ static void monitor_log(struct monitor *m, struct mon_request *req)
 	} else {
 		log_write_as("child", prio, req->u.log.line);
 	}
-	answer_rc(m, 0);
+	mon_answer_rc(m, 0);
 }
 
 static void monitor_sign(struct monitor *m, struct mon_request *req)
@@ -150,15 +170,9 @@ static void monitor_sign(struct monitor *m, struct mon_request *req)
 	r = monitor_tls_sign(req->u.sign.identity, req->u.sign.kind, req->u.sign.algo,
 			     req->u.sign.flags, req->u.sign.input, req->u.sign.len, out, &outlen,
 			     sizeof(out));
-
-	struct ipc_msg *a = calloc(1, sizeof(*a));
-	if (a == NULL)
-		abort();
-	ipc_init(a, IPC_ANSWER);
-	ipc_put_i32(a, r);
+	struct ipc_msg *a = mon_answer_begin(m, r);
 	ipc_put_bytes(a, out, r == 0 ? outlen : 0);
-	answer(m, a);
-	free(a);
+	mon_answer_send(m, a, 0);
 }
 
 /* Become the user: no way back to root after this. */
@@ -197,7 +211,7 @@ static void login_failed(struct monitor *m, const char *user, int code, const ch
 	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
-	answer_rc(m, m->failures >= m->cfg->max_login_failures ? IPC_AUTH_LOCKED : code);
+	mon_answer_rc(m, m->failures >= m->cfg->max_login_failures ? IPC_AUTH_LOCKED : code);
 }
 
 /* Become the account and lock down; answer the child with code (0 after a
@@ -218,7 +232,7 @@ static void login(struct monitor *m, const struct account *acct, bool tls, int c
 	int root = open(acct->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0) {
 		log_warn("login of %s: cannot open root %s: %s", acct->name, acct->root, strerror(errno));
-		answer_rc(m, -ENOENT);
+		mon_answer_rc(m, -ENOENT);
 		exit(1);
 	}
 	umask((mode_t)m->cfg->umask);
@@ -252,17 +266,11 @@ static void login(struct monitor *m, const struct account *acct, bool tls, int c
 	 * monitor now idles for the session's length. */
 	(void)malloc_trim(0);
 
-	struct ipc_msg *a = calloc(1, sizeof(*a));
-	if (a == NULL)
-		abort();
-	ipc_init(a, IPC_ANSWER);
-	ipc_put_i32(a, code);
+	struct ipc_msg *a = mon_answer_begin(m, code);
 	ipc_put_u32(a, m->user_flags);
 	ipc_put_bytes(a, ticket_key, tls ? sizeof(ticket_key) : 0);
 	explicit_bzero(ticket_key, sizeof(ticket_key));
-	answer(m, a);
-	explicit_bzero(a, sizeof(*a));
-	free(a);
+	mon_answer_send(m, a, MON_ANSWER_SECRET);
 }
 
 static void monitor_auth(struct monitor *m, struct mon_request *req)
@@ -314,18 +322,18 @@ static void monitor_user(struct monitor *m, struct mon_request *req)
 		log_event(LOG_NOTICE, f, 2,
 			  "login failed for user %s from %s: more than %u USER commands", user,
 			  m->launch->peer, m->cfg->max_login_failures + 1);
-		answer_rc(m, IPC_AUTH_LOCKED);
+		mon_answer_rc(m, IPC_AUTH_LOCKED);
 		return;
 	}
 	bool known = monitor_auth_anonymous(m->cfg, user, &acct) ||
 		     monitor_auth_lookup(m->cfg, user, &acct) == 1;
 
 	if (!known) {
-		answer_rc(m, IPC_USER_PASSWORD); /* unknown users look like known ones */
+		mon_answer_rc(m, IPC_USER_PASSWORD); /* unknown users look like known ones */
 		return;
 	}
 	if (policy_login(m->cfg, acct.tls, tls) != 0) {
-		answer_rc(m, acct.tls == USER_TLS_FORBIDDEN ? IPC_AUTH_FORBIDS_TLS : IPC_AUTH_NEEDS_TLS);
+		mon_answer_rc(m, acct.tls == USER_TLS_FORBIDDEN ? IPC_AUTH_FORBIDS_TLS : IPC_AUTH_NEEDS_TLS);
 		return;
 	}
 	if (acct.has_pin && m->cert_valid && memcmp(acct.pin, m->cert_sha256, 32) == 0 &&
@@ -333,7 +341,7 @@ static void monitor_user(struct monitor *m, struct mon_request *req)
 		login(m, &acct, tls, IPC_USER_LOGGED_IN, " by client certificate");
 		return;
 	}
-	answer_rc(m, IPC_USER_PASSWORD);
+	mon_answer_rc(m, IPC_USER_PASSWORD);
 }
 
 /* A part of the control handshake's messages, before IPC_CERT. */
@@ -347,7 +355,7 @@ static void monitor_handshake(struct monitor *m, struct mon_request *req)
 		fatal("malloc");
 	memcpy(m->hs + m->hs_len, req->u.part.data, req->u.part.len);
 	m->hs_len += req->u.part.len;
-	answer_rc(m, 0);
+	mon_answer_rc(m, 0);
 }
 
 /* The client's certificate, from the handshake messages the child sent:
@@ -378,26 +386,19 @@ static void monitor_cert(struct monitor *m, struct mon_request *req)
 	free(m->hs);
 	m->hs = NULL;
 	m->hs_len = 0;
-	answer_rc(m, r);
+	mon_answer_rc(m, r);
 }
 
 static void monitor_stat(struct monitor *m, struct mon_request *req)
 {
 	struct stat st;
-	struct ipc_msg *a;
-	int r;
+	int r = monitor_fs_stat(req->u.file.path, &st);
+	struct ipc_msg *a = mon_answer_begin(m, r);
 
-	r = monitor_fs_stat(req->u.file.path, &st);
-	a = calloc(1, sizeof(*a));
-	if (a == NULL)
-		abort();
-	ipc_init(a, IPC_ANSWER);
-	ipc_put_i32(a, r);
 	ipc_put_u32(a, r == 0 ? (uint32_t)st.st_mode : 0);
 	ipc_put_u64(a, r == 0 ? (uint64_t)st.st_size : 0);
 	ipc_put_i64(a, r == 0 ? (int64_t)st.st_mtime : 0);
-	answer(m, a);
-	free(a);
+	mon_answer_send(m, a, 0);
 }
 
 static uint64_t mono_ms(void)
@@ -413,7 +414,6 @@ static void monitor_open(struct monitor *m, struct mon_request *req)
 	unsigned how = req->u.file.how;
 	bool upload = how == IPC_OPEN_WRITE || how == IPC_OPEN_APPEND || how == IPC_OPEN_UNIQUE;
 	uint64_t size = 0;
-	struct ipc_msg *a;
 	int fd = -1, r;
 
 	if (how != IPC_OPEN_READ && m->xfer.open)
@@ -436,15 +436,10 @@ static void monitor_open(struct monitor *m, struct mon_request *req)
 		m->xfer.start_ms = mono_ms();
 		snprintf(m->xfer.path, sizeof(m->xfer.path), "%s", req->u.file.path);
 	}
-	a = calloc(1, sizeof(*a));
-	if (a == NULL)
-		abort();
-	ipc_init(a, IPC_ANSWER);
-	ipc_put_i32(a, r);
+	struct ipc_msg *a = mon_answer_begin(m, r);
 	ipc_put_u64(a, size);
 	a->fd = fd;
-	answer(m, a);
-	free(a);
+	mon_answer_send(m, a, 0);
 }
 
 static void monitor_upload_check(struct monitor *m, struct mon_request *req)
@@ -454,7 +449,7 @@ static void monitor_upload_check(struct monitor *m, struct mon_request *req)
 
 	if (r < 0)
 		log_info("upload to %s refused: %s", req->u.file.path, strerror(-r));
-	answer_rc(m, r);
+	mon_answer_rc(m, r);
 }
 
 static void monitor_list(struct monitor *m, struct mon_request *req)
@@ -463,15 +458,9 @@ static void monitor_list(struct monitor *m, struct mon_request *req)
 
 	r = monitor_fs_list(req->u.file.path, req->u.file.format, req->u.file.flags, req->u.file.to,
 			    &fd);
-
-	struct ipc_msg *a = calloc(1, sizeof(*a));
-	if (a == NULL)
-		abort();
-	ipc_init(a, IPC_ANSWER);
-	ipc_put_i32(a, r);
+	struct ipc_msg *a = mon_answer_begin(m, r);
 	a->fd = fd;
-	answer(m, a);
-	free(a);
+	mon_answer_send(m, a, 0);
 }
 
 /* HOST or TLS SNI chose a virtual host: its users, roots and policy apply. */
@@ -483,14 +472,14 @@ static void monitor_host(struct monitor *m, struct mon_request *req)
 		fatalx("the child chose virtual host %u of %zu", req->u.identity, m->root_cfg->nhosts);
 	m->cfg = c;
 	log_info("virtual host %s", m->cfg->host_name != NULL ? m->cfg->host_name : "(default)");
-	answer_rc(m, 0);
+	mon_answer_rc(m, 0);
 }
 
 static void monitor_tls_info(struct monitor *m, struct mon_request *req)
 {
 	log_set_field("TLS_VERSION", req->u.tls.version);
 	log_set_field("TLS_CIPHER", req->u.tls.cipher);
-	answer_rc(m, 0);
+	mon_answer_rc(m, 0);
 }
 
 /* One wu-ftpd xferlog line: what log analysers have read since the 1990s.
@@ -594,7 +583,7 @@ static void monitor_xfer(struct monitor *m, struct mon_request *req)
 	if (complete && unsure)
 		why = ": no TLS close_notify, possibly truncated)";
 	record_xfer(m, &x, why);
-	answer_rc(m, r);
+	mon_answer_rc(m, r);
 }
 
 /* The child ended during a transfer: its record is written all the same,
@@ -661,7 +650,7 @@ static void monitor_change(struct monitor *m, struct mon_request *req)
 		log_info("%s %s to %s: %s", what, path, req->u.file.to, r < 0 ? strerror(-r) : "ok");
 	else
 		log_info("%s %s: %s", what, path, r < 0 ? strerror(-r) : "ok");
-	answer_rc(m, r);
+	mon_answer_rc(m, r);
 }
 
 #if FTPSD_TEST_HOOKS
@@ -675,12 +664,12 @@ static void monitor_test_hook(struct monitor *m, struct mon_request *req)
 		execv(argv[0], argv);
 	} else if (req->u.hook == TEST_HOOK_MONITOR_SOCKET) {
 		int fd = socket(AF_INET, SOCK_STREAM, 0);
-		answer_rc(m, fd < 0 ? -errno : 0);
+		mon_answer_rc(m, fd < 0 ? -errno : 0);
 		if (fd >= 0)
 			close(fd);
 		return;
 	}
-	answer_rc(m, -errno);
+	mon_answer_rc(m, -errno);
 }
 #endif
 
@@ -896,7 +885,8 @@ void monitor_run(const struct config *cfg, struct launch *l, child_entry child)
 
 	struct ipc_msg *msg = calloc(1, sizeof(*msg));
 	struct mon_request *req = calloc(1, sizeof(*req));
-	if (msg == NULL || req == NULL)
+	m.answer = calloc(1, sizeof(*m.answer));
+	if (msg == NULL || req == NULL || m.answer == NULL)
 		abort();
 	for (;;) {
 		r = ipc_recv(m.sock, msg);
