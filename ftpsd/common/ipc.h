@@ -13,36 +13,44 @@
 #define IPC_MAX_PATH 4096
 #define IPC_MAX_NAME 256
 
-/* Requests from the child and the answer (always IPC_ANSWER). Even log lines
- * are answered: what the child logs is written before the client can see the
- * reply that follows it. */
+/* Requests from the child, written once: the enum below and the tests
+ * that check the monitor's table (one row per request) both expand it.
+ * X(name, value) and, beside each, its fields -> the answer's fields. */
+#define IPC_REQUESTS(X)                                                                            \
+	X(IPC_LOG, 1)   /* u32 priority, str line, u32 event (IPC_EVENT_*) -> i32 0 */             \
+	X(IPC_SIGN, 2)  /* u32 identity, u32 kind, u32 algo, u32 flags, bytes input                 \
+			 * -> i32 rc, bytes signature */                                           \
+	X(IPC_AUTH, 3)  /* str user, str password, u32 session flags -> i32 rc; at login also       \
+			 * u32 user flags, bytes ticket key (0 or IPC_TICKET_KEY bytes) */         \
+	X(IPC_STAT, 4)  /* str path -> i32 rc, u32 mode, u64 size, i64 mtime */                    \
+	X(IPC_OPEN, 5)  /* str path, u32 how, u64 offset -> i32 rc, u64 size; + fd.                 \
+			 * IPC_OPEN_SEND and the writing hows start a transfer, which           \
+			 * IPC_XFER ends (the monitor logs it even if the child dies). */         \
+	X(IPC_LIST, 6)  /* str path, u32 format, u32 flags, str arg -> i32 rc; + memfd */          \
+	X(IPC_MKDIR, 7)    /* str path -> i32 rc */                                                \
+	X(IPC_RMDIR, 8)    /* str path -> i32 rc */                                                \
+	X(IPC_DELETE, 9)   /* str path -> i32 rc */                                                \
+	X(IPC_RENAME, 10)  /* str from, str to -> i32 rc */                                        \
+	X(IPC_CHMOD, 11)   /* str path, u32 mode -> i32 rc */                                      \
+	X(IPC_SETTIME, 12) /* str path, i64 mtime -> i32 rc */                                     \
+	X(IPC_TLS_INFO, 13) /* str version, str cipher -> i32 0 */                                 \
+	X(IPC_XFER, 14) /* str path, u32 direction, u64 bytes, u64 ms, u32 flags -> i32 rc:         \
+			 * a transfer ended; an upload's file is put in place here */              \
+	X(IPC_USER, 15) /* str user, u32 session flags -> i32 rc (IPC_USER_*); at login            \
+			 * (a client certificate) also what IPC_AUTH answers */                    \
+	X(IPC_CERT, 16) /* (nothing) -> i32 rc: check the client certificate in the handshake sent */ \
+	X(IPC_HOST, 17) /* u32 identity (0 global, i+1 virtual host i) -> i32 0 */                 \
+	X(IPC_HANDSHAKE, 18) /* bytes part of the control handshake's messages -> i32 0 */        \
+	X(IPC_UPLOAD_CHECK, 19) /* str path, u32 how, u64 offset -> i32 rc: may this upload        \
+				 * start? (nothing is created before the data connection) */      \
+	X(IPC_TEST_HOOK, 99) /* u32 hook -> i32 rc; only in builds with -Dtest-hooks=true */
+
+/* Even log lines are answered (always IPC_ANSWER): what the child logs is
+ * written before the client can see the reply that follows it. */
 enum ipc_type {
-	IPC_LOG = 1,   /* u32 priority, str line, u32 event (IPC_EVENT_*) -> i32 0 */
-	IPC_SIGN = 2,  /* u32 identity, u32 kind, u32 algo, u32 flags, bytes input -> i32 rc, bytes signature */
-	IPC_AUTH = 3,  /* str user, str password, u32 session flags -> i32 rc; at login also
-			* u32 user flags, bytes ticket key (0 or IPC_TICKET_KEY bytes) */
-	IPC_STAT = 4,  /* str path -> i32 rc, u32 mode, u64 size, i64 mtime */
-	IPC_OPEN = 5,  /* str path, u32 how, u64 offset -> i32 rc, u64 size; + fd.
-			* IPC_OPEN_SEND and the writing hows start a transfer, which
-			* IPC_XFER ends (the monitor logs it even if the child dies). */
-	IPC_LIST = 6,  /* str path, u32 format, u32 flags, str arg -> i32 rc; + memfd */
-	IPC_MKDIR = 7,   /* str path -> i32 rc */
-	IPC_RMDIR = 8,   /* str path -> i32 rc */
-	IPC_DELETE = 9,  /* str path -> i32 rc */
-	IPC_RENAME = 10, /* str from, str to -> i32 rc */
-	IPC_CHMOD = 11,  /* str path, u32 mode -> i32 rc */
-	IPC_SETTIME = 12, /* str path, i64 mtime -> i32 rc */
-	IPC_TLS_INFO = 13, /* str version, str cipher -> i32 0 */
-	IPC_XFER = 14,   /* str path, u32 direction, u64 bytes, u64 ms, u32 flags -> i32 rc:
-			  * a transfer ended; an upload's file is put in place here */
-	IPC_USER = 15,   /* str user, u32 session flags -> i32 rc (IPC_USER_*); at login
-			  * (a client certificate) also what IPC_AUTH answers */
-	IPC_CERT = 16,   /* (nothing) -> i32 rc: check the client certificate in the handshake sent */
-	IPC_HOST = 17,   /* u32 identity (0 global, i+1 virtual host i) -> i32 0 */
-	IPC_HANDSHAKE = 18, /* bytes part of the control handshake's messages -> i32 0 */
-	IPC_UPLOAD_CHECK = 19, /* str path, u32 how, u64 offset -> i32 rc: may this upload
-				* start? (nothing is created before the data connection) */
-	IPC_TEST_HOOK = 99, /* u32 hook; only in builds with -Dtest-hooks=true */
+#define IPC_REQUEST_ENUM_(name, value) name = value,
+	IPC_REQUESTS(IPC_REQUEST_ENUM_)
+#undef IPC_REQUEST_ENUM_
 	IPC_ANSWER = 100,
 };
 

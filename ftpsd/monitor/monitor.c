@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <malloc.h>
 #include <pwd.h>
 #include <signal.h>
@@ -29,75 +30,16 @@
 #include "monitor_fs.h"
 #include "monitor_tls.h"
 #include "monitor_msg.h"
+#include "monitor_session.h"
 #include "policy.h"
 #include "proctitle.h"
 #include "sandbox.h"
 #include "tls_proof.h"
 
-#define MON_MAX_SIGNATURES 4096
 /* A certificate chain in PEM */
 #define CERT_MAX_SIZE (256 * 1024 - 1)
 
-struct monitor {
-	const struct config *cfg;      /* the session's: global, or its virtual host's */
-	const struct config *root_cfg; /* the whole file */
-	int xferlog;            /* opened as root before the fork, or -1 */
-	char root[4096];        /* the user's root, for xferlog's real paths */
-	bool cert_seen, cert_valid;
-	uint8_t cert_sha256[32];
-	/* The server random of the control handshake, chosen here before the
-	 * fork, and the handshake's messages as the child sends them: what a
-	 * client certificate is checked against (tls_proof.h). */
-	uint8_t proof_random[32];
-	uint8_t *hs;
-	size_t hs_len;
-	/* Our certificates (SHA-256 of each identity's leaf): the server's in
-	 * that handshake must be one of them. */
-	uint8_t ours[IPC_MAX_IDENTITIES][32];
-	unsigned n_ours;
-	unsigned prelogin_signatures;
-	const struct launch *launch;
-	int sock;
-	pid_t child;
-	unsigned phase;
-	unsigned failures;
-	unsigned user_commands; /* USERs before login */
-	unsigned signatures;
-	char user[256];
-	bool atomic_uploads; /* upload-mode for the logged-in user */
-	/* The transfer under way, from the IPC_OPEN that starts it to the
-	 * IPC_XFER that ends it: its record is written even if the child dies
-	 * in between, and an upload is put in place only at its end. */
-	struct {
-		bool open;
-		uint32_t direction; /* IPC_XFER_SENT, IPC_XFER_RECEIVED */
-		char path[IPC_MAX_PATH];
-		uint64_t start_ms;
-		struct fs_upload up;
-	} xfer;
-	unsigned user_flags; /* IPC_USER_*, as told to the child at login */
-	/* The one answer message (16 KiB), allocated before the fork and the
-	 * sandbox: see mon_answer_begin(). */
-	struct ipc_msg *answer;
-};
-
-typedef void (*monitor_handler)(struct monitor *, struct mon_request *);
-
-/* A finished transfer, for its log entries. */
-struct xfer_record {
-	uint32_t direction;
-	uint64_t bytes, ms;
-	bool ascii, complete;
-	const char *path;
-};
-
-/* Answer flags */
-enum { MON_ANSWER_SECRET = 1 }; /* wiped once sent */
-
-/* Start the answer to the request being served: the session's one answer
- * message, holding the result code rc; the handler adds its fields (and
- * a descriptor in ->fd), then calls mon_answer_send(). */
-static struct ipc_msg *mon_answer_begin(struct monitor *m, int32_t rc)
+struct ipc_msg *mon_answer_begin(struct monitor *m, int32_t rc)
 {
 	struct ipc_msg *a = m->answer;
 
@@ -106,9 +48,7 @@ static struct ipc_msg *mon_answer_begin(struct monitor *m, int32_t rc)
 	return a;
 }
 
-/* Send the answer, and its descriptor, which the monitor then closes: the
- * child holds the only copy. A child that cannot be answered is gone. */
-static void mon_answer_send(struct monitor *m, struct ipc_msg *a, unsigned flags)
+void mon_answer_send(struct monitor *m, struct ipc_msg *a, unsigned flags)
 {
 	int r = ipc_send(m->sock, a);
 
@@ -123,13 +63,12 @@ static void mon_answer_send(struct monitor *m, struct ipc_msg *a, unsigned flags
 	}
 }
 
-/* An answer that is the result code alone. */
-static void mon_answer_rc(struct monitor *m, int32_t rc)
+void mon_answer_rc(struct monitor *m, int32_t rc)
 {
 	mon_answer_send(m, mon_answer_begin(m, rc), 0);
 }
 
-static void monitor_log(struct monitor *m, struct mon_request *req)
+void monitor_log(struct monitor *m, struct mon_request *req)
 {
 	int prio = (int)req->u.log.priority;
 
@@ -146,24 +85,12 @@ static void monitor_log(struct monitor *m, struct mon_request *req)
 	mon_answer_rc(m, 0);
 }
 
-static void monitor_sign(struct monitor *m, struct mon_request *req)
+void monitor_sign(struct monitor *m, struct mon_request *req)
 {
 	size_t outlen = 0;
 	uint8_t out[2048];
 	int r;
 
-	if (++m->signatures > MON_MAX_SIGNATURES)
-		fatalx("the child asked for more than %d signatures", MON_MAX_SIGNATURES);
-	/* Before login the one handshake that needs the key is the control
-	 * connection's (data connections wait for the login): a second
-	 * signature could only serve a child taken over to pose as this server
-	 * elsewhere, for a password or a client's signature. */
-	if (m->phase == PHASE_PRELOGIN && ++m->prelogin_signatures > 1)
-		fatalx("the child asked for a second signature before login");
-	/* After login, with data-tls-reuse, every data handshake resumes and
-	 * none needs the key. */
-	if (m->phase == PHASE_LOGGEDIN && !(m->user_flags & IPC_USER_DATA_TLS_ANY))
-		fatalx("the child asked for a signature after login, where data connections resume");
 	if (config_identity(m->root_cfg, req->u.sign.identity) == NULL)
 		fatalx("signature asked for TLS identity %u of %zu", req->u.sign.identity,
 		       m->root_cfg->nhosts);
@@ -244,6 +171,9 @@ static void login(struct monitor *m, const struct account *acct, bool tls, int c
 		m->user_flags |= IPC_USER_DATA_TLS_ANY;
 	else
 		m->user_flags &= ~(unsigned)IPC_USER_DATA_TLS_ANY;
+	/* With data-tls-reuse every data handshake resumes: no signature can
+	 * be needed from now on. */
+	m->keys_dropped = !(m->user_flags & IPC_USER_DATA_TLS_ANY);
 	if (tls && monitor_tls_ticket_key(identity, acct->name, &m->launch->peer_addr, ticket_key) < 0)
 		fatalx("cannot derive the TLS ticket key");
 	m->phase = PHASE_LOGGEDIN;
@@ -273,7 +203,7 @@ static void login(struct monitor *m, const struct account *acct, bool tls, int c
 	mon_answer_send(m, a, MON_ANSWER_SECRET);
 }
 
-static void monitor_auth(struct monitor *m, struct mon_request *req)
+void monitor_auth(struct monitor *m, struct mon_request *req)
 {
 	const char *user = req->u.auth.user;
 	bool tls = (req->u.auth.session & IPC_SESSION_TLS) != 0;
@@ -304,7 +234,7 @@ static void monitor_auth(struct monitor *m, struct mon_request *req)
 /* USER: what happens next. A valid client certificate pinned by this user
  * logs in at once (232); a user whose TLS rule the session breaks is told
  * before sending a password (RFC 4217 9.1); else a password is wanted. */
-static void monitor_user(struct monitor *m, struct mon_request *req)
+void monitor_user(struct monitor *m, struct mon_request *req)
 {
 	const char *user = req->u.auth.user;
 	bool tls = (req->u.auth.session & IPC_SESSION_TLS) != 0;
@@ -345,10 +275,8 @@ static void monitor_user(struct monitor *m, struct mon_request *req)
 }
 
 /* A part of the control handshake's messages, before IPC_CERT. */
-static void monitor_handshake(struct monitor *m, struct mon_request *req)
+void monitor_handshake(struct monitor *m, struct mon_request *req)
 {
-	if (m->cert_seen)
-		fatalx("handshake messages after the client certificate");
 	if (req->u.part.len > TLS_PROOF_MAX - m->hs_len)
 		fatalx("handshake messages longer than %d bytes from the child", TLS_PROOF_MAX);
 	if (m->hs == NULL && (m->hs = malloc(TLS_PROOF_MAX)) == NULL)
@@ -363,15 +291,12 @@ static void monitor_handshake(struct monitor *m, struct mon_request *req)
  * certificate's key (so the child cannot present a certificate it has merely
  * seen), and the chain must verify against tls-client-ca. The child's
  * opinion is not asked. */
-static void monitor_cert(struct monitor *m, struct mon_request *req)
+void monitor_cert(struct monitor *m, struct mon_request *req)
 {
 	struct tls_proof proof;
 	int r;
 
 	(void)req;
-	if (m->cert_seen)
-		fatalx("a second client certificate from the child");
-	m->cert_seen = true;
 	r = tls_proof_verify(m->hs, m->hs_len, m->proof_random, m->ours, m->n_ours, &proof);
 	if (r < 0)
 		log_info("client certificate rejected: %s", r == -EBADMSG ? "the handshake messages do not parse"
@@ -389,7 +314,7 @@ static void monitor_cert(struct monitor *m, struct mon_request *req)
 	mon_answer_rc(m, r);
 }
 
-static void monitor_stat(struct monitor *m, struct mon_request *req)
+void monitor_stat(struct monitor *m, struct mon_request *req)
 {
 	struct stat st;
 	int r = monitor_fs_stat(req->u.file.path, &st);
@@ -401,58 +326,7 @@ static void monitor_stat(struct monitor *m, struct mon_request *req)
 	mon_answer_send(m, a, 0);
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void monitor_open(struct monitor *m, struct mon_request *req)
-{
-	unsigned how = req->u.file.how;
-	bool upload = how == IPC_OPEN_WRITE || how == IPC_OPEN_APPEND || how == IPC_OPEN_UNIQUE;
-	uint64_t size = 0;
-	int fd = -1, r;
-
-	if (how != IPC_OPEN_READ && m->xfer.open)
-		fatalx("the child started a transfer of %s during that of %s", req->u.file.path,
-		       m->xfer.path);
-	if (upload) {
-		/* Hidden upload files of sessions killed outright are stale once
-		 * no upload can still be writing them: older than the idle timeout. */
-		time_t stale = time(NULL) - (time_t)(m->cfg->idle_timeout_ms / 1000) - 60;
-		r = monitor_fs_upload_open(req->u.file.path, how, req->u.file.offset, m->atomic_uploads,
-					   stale, &m->xfer.up, &fd, &size);
-	} else {
-		r = monitor_fs_open(req->u.file.path, how, req->u.file.offset, &fd, &size);
-	}
-	if (r < 0)
-		log_info("open %s: %s", req->u.file.path, strerror(-r));
-	if (r == 0 && how != IPC_OPEN_READ) {
-		m->xfer.open = true;
-		m->xfer.direction = upload ? IPC_XFER_RECEIVED : IPC_XFER_SENT;
-		m->xfer.start_ms = mono_ms();
-		snprintf(m->xfer.path, sizeof(m->xfer.path), "%s", req->u.file.path);
-	}
-	struct ipc_msg *a = mon_answer_begin(m, r);
-	ipc_put_u64(a, size);
-	a->fd = fd;
-	mon_answer_send(m, a, 0);
-}
-
-static void monitor_upload_check(struct monitor *m, struct mon_request *req)
-{
-	int r = monitor_fs_upload_check(req->u.file.path, req->u.file.how, req->u.file.offset,
-					m->atomic_uploads);
-
-	if (r < 0)
-		log_info("upload to %s refused: %s", req->u.file.path, strerror(-r));
-	mon_answer_rc(m, r);
-}
-
-static void monitor_list(struct monitor *m, struct mon_request *req)
+void monitor_list(struct monitor *m, struct mon_request *req)
 {
 	int fd = -1, r;
 
@@ -464,7 +338,7 @@ static void monitor_list(struct monitor *m, struct mon_request *req)
 }
 
 /* HOST or TLS SNI chose a virtual host: its users, roots and policy apply. */
-static void monitor_host(struct monitor *m, struct mon_request *req)
+void monitor_host(struct monitor *m, struct mon_request *req)
 {
 	const struct config *c = config_identity(m->root_cfg, req->u.identity);
 
@@ -475,140 +349,15 @@ static void monitor_host(struct monitor *m, struct mon_request *req)
 	mon_answer_rc(m, 0);
 }
 
-static void monitor_tls_info(struct monitor *m, struct mon_request *req)
+void monitor_tls_info(struct monitor *m, struct mon_request *req)
 {
 	log_set_field("TLS_VERSION", req->u.tls.version);
 	log_set_field("TLS_CIPHER", req->u.tls.cipher);
 	mon_answer_rc(m, 0);
 }
 
-/* One wu-ftpd xferlog line: what log analysers have read since the 1990s.
- * Whitespace in names would shift the fields, so it becomes '_'. */
-static void write_xferlog(struct monitor *m, const struct xfer_record *x)
-{
-	char when[64], raw[2 * IPC_MAX_PATH + 2], name[4 * sizeof(raw)], user[4 * 256], line[20000];
-	time_t now = time(NULL);
-	struct tm tm;
-
-	if (localtime_r(&now, &tm) == NULL ||
-	    strftime(when, sizeof(when), "%a %b %e %H:%M:%S %Y", &tm) == 0)
-		snprintf(when, sizeof(when), "Thu Jan  1 00:00:00 1970");
-	size_t r = strlen(m->root);
-	snprintf(raw, sizeof(raw), "%.*s%s", (int)(r > 0 && m->root[r - 1] == '/' ? r - 1 : r),
-		 m->root, x->path);
-	/* Controls, DEL, C1 and bad UTF-8 escaped as in every log; then spaces,
-	 * which would shift the fields, become '_'. */
-	log_escape(name, sizeof(name), raw);
-	log_escape(user, sizeof(user), m->user);
-	for (char *p = name; *p != '\0'; p++)
-		if (*p == ' ')
-			*p = '_';
-	for (char *p = user; *p != '\0'; p++)
-		if (*p == ' ')
-			*p = '_';
-	int n = snprintf(line, sizeof(line), "%s %llu %s %llu %s %c _ %c r %s ftp 0 * %c\n", when,
-			 (unsigned long long)(x->ms + 999) / 1000, m->launch->peer,
-			 (unsigned long long)x->bytes, name, x->ascii ? 'a' : 'b',
-			 x->direction == IPC_XFER_SENT ? 'o' : 'i', user, x->complete ? 'c' : 'i');
-	if (n > 0 && (size_t)n < sizeof(line) && write(m->xferlog, line, (size_t)n) != n)
-		log_warn("xferlog: %s", strerror(errno));
-}
-
-/* The one record of a transfer that ended: a journal entry and an xferlog
- * line. */
-static void record_xfer(struct monitor *m, const struct xfer_record *x, const char *why)
-{
-	char bytes[32], ms[32];
-	bool sent = x->direction == IPC_XFER_SENT;
-
-	snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)x->bytes);
-	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)x->ms);
-	struct log_field f[] = {
-		{ "FTPSD_FILE", x->path },
-		{ "FTPSD_BYTES", bytes },
-		{ "FTPSD_DIRECTION", sent ? "sent" : "received" },
-		{ "FTPSD_DURATION_MSEC", ms },
-		{ "FTPSD_COMPLETE", x->complete ? "yes" : "no" },
-	};
-	log_event(LOG_INFO, f, sizeof(f) / sizeof(f[0]), "%s %s: %s bytes in %s ms%s%s",
-		  sent ? "sent" : "received", x->path, bytes, ms, x->complete ? "" : " (incomplete",
-		  x->complete ? "" : why);
-	if (m->xferlog >= 0)
-		write_xferlog(m, x);
-}
-
-/* A transfer ended, as the child reports it: the bytes are the child's
- * figures (they never pass through the monitor). A complete upload is put
- * in place now, and only now; any other is dropped (atomic uploads). */
-static void monitor_xfer(struct monitor *m, struct mon_request *req)
-{
-	bool complete = (req->u.xfer.flags & IPC_XFER_COMPLETE) != 0;
-	bool unsure = (req->u.xfer.flags & IPC_XFER_UNSURE) != 0;
-	struct xfer_record x = { .direction = req->u.xfer.direction,
-				 .bytes = req->u.xfer.bytes,
-				 .ms = req->u.xfer.ms,
-				 .ascii = (req->u.xfer.flags & IPC_XFER_ASCII) != 0,
-				 .path = req->u.xfer.path };
-	const char *why = ")";
-	int r = 0;
-
-	if (!m->xfer.open && complete)
-		fatalx("the child reported a complete transfer of %s that never started",
-		       req->u.xfer.path);
-	if (m->xfer.open) {
-		if (req->u.xfer.direction != m->xfer.direction)
-			fatalx("the child ended a transfer of %s in the wrong direction", m->xfer.path);
-		x.path = m->xfer.path;
-		m->xfer.open = false;
-	}
-	if (x.direction == IPC_XFER_RECEIVED && m->xfer.up.fd >= 0) {
-		/* The policy is the monitor's to apply: without close_notify an
-		 * upload may be cut short, and strict EOF keeps it out. */
-		if (complete && unsure && m->cfg->data_tls_strict_eof)
-			complete = false;
-		if (complete) {
-			r = monitor_fs_upload_commit(&m->xfer.up, m->cfg->upload_fsync);
-			if (r < 0) {
-				log_warn("upload of %s could not be put in place: %s", x.path, strerror(-r));
-				complete = false;
-				why = ": not put in place)";
-			}
-		} else {
-			if (m->xfer.up.atomic)
-				why = "; discarded, the previous file is unchanged)";
-			monitor_fs_upload_discard(&m->xfer.up);
-		}
-	}
-	x.complete = complete && !unsure;
-	if (complete && unsure)
-		why = ": no TLS close_notify, possibly truncated)";
-	record_xfer(m, &x, why);
-	mon_answer_rc(m, r);
-}
-
-/* The child ended during a transfer: its record is written all the same,
- * and an atomic upload is dropped. The bytes are what the monitor can see:
- * an upload's file size; a download's are unknown, so 0. */
-static void xfer_cut(struct monitor *m)
-{
-	struct xfer_record x = { .direction = m->xfer.direction,
-				 .ms = mono_ms() - m->xfer.start_ms,
-				 .path = m->xfer.path };
-
-	if (!m->xfer.open)
-		return;
-	if (x.direction == IPC_XFER_RECEIVED) {
-		x.bytes = monitor_fs_upload_size(&m->xfer.up);
-		monitor_fs_upload_discard(&m->xfer.up);
-	}
-	m->xfer.open = false;
-	record_xfer(m, &x, x.direction == IPC_XFER_RECEIVED && !m->atomic_uploads
-				   ? ": the session ended during it)"
-				   : ": the session ended during it; nothing of it was kept)");
-}
-
 /* The changes a user makes to the tree, each logged with its outcome. */
-static void monitor_change(struct monitor *m, struct mon_request *req)
+void monitor_change(struct monitor *m, struct mon_request *req)
 {
 	const char *path = req->u.file.path, *what = "?";
 	int r = -EINVAL;
@@ -656,7 +405,7 @@ static void monitor_change(struct monitor *m, struct mon_request *req)
 #if FTPSD_TEST_HOOKS
 /* Test builds only: do something the sandbox forbids, so that a test can
  * see the monitor killed for it. */
-static void monitor_test_hook(struct monitor *m, struct mon_request *req)
+void monitor_test_hook(struct monitor *m, struct mon_request *req)
 {
 	log_warn("test hook %u", req->u.hook);
 	if (req->u.hook == TEST_HOOK_MONITOR_EXEC) {
@@ -673,37 +422,9 @@ static void monitor_test_hook(struct monitor *m, struct mon_request *req)
 }
 #endif
 
-static const struct {
-	enum ipc_type type;
-	monitor_handler handler;
-} monitor_handlers[] = {
-#if FTPSD_TEST_HOOKS
-	{ IPC_TEST_HOOK, monitor_test_hook },
-#endif
-	{ IPC_LOG, monitor_log },
-	{ IPC_SIGN, monitor_sign },
-	{ IPC_AUTH, monitor_auth },
-	{ IPC_USER, monitor_user },
-	{ IPC_HOST, monitor_host },
-	{ IPC_HANDSHAKE, monitor_handshake },
-	{ IPC_CERT, monitor_cert },
-	{ IPC_STAT, monitor_stat },
-	{ IPC_OPEN, monitor_open },
-	{ IPC_UPLOAD_CHECK, monitor_upload_check },
-	{ IPC_LIST, monitor_list },
-	{ IPC_TLS_INFO, monitor_tls_info },
-	{ IPC_XFER, monitor_xfer },
-	{ IPC_MKDIR, monitor_change },
-	{ IPC_RMDIR, monitor_change },
-	{ IPC_DELETE, monitor_change },
-	{ IPC_RENAME, monitor_change },
-	{ IPC_CHMOD, monitor_change },
-	{ IPC_SETTIME, monitor_change },
-};
-
-/* Check one message against the phase, then do it; anything unexpected ends
- * the session. */
-static void monitor_dispatch(struct monitor *m, struct ipc_msg *msg, struct mon_request *req)
+/* Check one request against the table and the session, then do it:
+ * anything unexpected ends the session, with the request named. */
+static void mon_dispatch(struct monitor *m, struct ipc_msg *msg, struct mon_request *req)
 {
 	int r = monitor_decode(msg, m->phase, req);
 
@@ -715,15 +436,33 @@ static void monitor_dispatch(struct monitor *m, struct ipc_msg *msg, struct mon_
 		fatalx("unknown request type %u from the child", msg->type);
 	if (r < 0)
 		fatalx("malformed message of type %u from the child", msg->type);
-	for (size_t i = 0; i < sizeof(monitor_handlers) / sizeof(monitor_handlers[0]); i++) {
-		if (monitor_handlers[i].type == req->type) {
-			monitor_handlers[i].handler(m, req);
-			/* The message may have held a password. */
-			explicit_bzero(msg->payload, msg->len);
-			return;
-		}
-	}
-	fatalx("no handler for request type %u", msg->type);
+
+	const struct mon_dispatch *d = monitor_request(req->type);
+	unsigned t = req->type;
+
+	if (d == NULL || t >= MON_TYPES || d->until >= MON_TYPES)
+		fatalx("no handler for request type %u", msg->type);
+	/* Counted before the checks: what was refused still counts. */
+	if (m->served[t] < UINT_MAX)
+		m->served[t]++;
+	if (m->phase == PHASE_PRELOGIN && m->served_prelogin[t] < UINT_MAX)
+		m->served_prelogin[t]++;
+	if (d->max != 0 && m->served[t] > d->max)
+		fatalx("the child asked for more than %u %ss", d->max, d->what);
+	if ((d->flags & MON_ONCE) && m->served[t] > 1)
+		fatalx("a second %s from the child", d->what);
+	if ((d->flags & MON_ONCE_PRELOGIN) && m->phase == PHASE_PRELOGIN &&
+	    m->served_prelogin[t] > 1)
+		fatalx("the child asked for a second %s before login", d->what);
+	/* The keys go at login where no signature can be needed any more
+	 * (monitor_tls_drop_keys). */
+	if ((d->flags & MON_KEY) && m->keys_dropped)
+		fatalx("the child asked for a %s after login, where data connections resume", d->what);
+	if (d->until != 0 && m->served[d->until] > 0)
+		fatalx("%s after the %s", d->what, monitor_request(d->until)->what);
+	d->handler(m, req);
+	/* The message may have held a password. */
+	explicit_bzero(msg->payload, msg->len);
 }
 
 static void reap_child(struct monitor *m)
@@ -891,7 +630,7 @@ void monitor_run(const struct config *cfg, struct launch *l, child_entry child)
 	for (;;) {
 		r = ipc_recv(m.sock, msg);
 		if (r == -ECONNRESET) {
-			xfer_cut(&m);
+			mon_xfer_cut(&m);
 			reap_child(&m);
 			exit(0);
 		}
@@ -903,6 +642,6 @@ void monitor_run(const struct config *cfg, struct launch *l, child_entry child)
 			errno = -r;
 			fatal("bad message from the child");
 		}
-		monitor_dispatch(&m, msg, req);
+		mon_dispatch(&m, msg, req);
 	}
 }

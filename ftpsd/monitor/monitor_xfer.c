@@ -1,0 +1,201 @@
+/* Transfers: each one from the IPC_OPEN that starts it to the IPC_XFER
+ * that ends it (or the end of the session), with its one record (the
+ * journal and xferlog); an upload is put in place at its end only. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ipc.h"
+#include "log.h"
+#include "monitor_fs.h"
+#include "monitor_session.h"
+
+/* A finished transfer, for its log entries. */
+struct xfer_record {
+	uint32_t direction;
+	uint64_t bytes, ms;
+	bool ascii, complete;
+	const char *path;
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void monitor_open(struct monitor *m, struct mon_request *req)
+{
+	unsigned how = req->u.file.how;
+	bool upload = how == IPC_OPEN_WRITE || how == IPC_OPEN_APPEND || how == IPC_OPEN_UNIQUE;
+	uint64_t size = 0;
+	int fd = -1, r;
+
+	if (how != IPC_OPEN_READ && m->xfer.open)
+		fatalx("the child started a transfer of %s during that of %s", req->u.file.path,
+		       m->xfer.path);
+	if (upload) {
+		/* Hidden upload files of sessions killed outright are stale once
+		 * no upload can still be writing them: older than the idle timeout. */
+		time_t stale = time(NULL) - (time_t)(m->cfg->idle_timeout_ms / 1000) - 60;
+		r = monitor_fs_upload_open(req->u.file.path, how, req->u.file.offset, m->atomic_uploads,
+					   stale, &m->xfer.up, &fd, &size);
+	} else {
+		r = monitor_fs_open(req->u.file.path, how, req->u.file.offset, &fd, &size);
+	}
+	if (r < 0)
+		log_info("open %s: %s", req->u.file.path, strerror(-r));
+	if (r == 0 && how != IPC_OPEN_READ) {
+		m->xfer.open = true;
+		m->xfer.direction = upload ? IPC_XFER_RECEIVED : IPC_XFER_SENT;
+		m->xfer.start_ms = mono_ms();
+		snprintf(m->xfer.path, sizeof(m->xfer.path), "%s", req->u.file.path);
+	}
+	struct ipc_msg *a = mon_answer_begin(m, r);
+	ipc_put_u64(a, size);
+	a->fd = fd;
+	mon_answer_send(m, a, 0);
+}
+
+void monitor_upload_check(struct monitor *m, struct mon_request *req)
+{
+	int r = monitor_fs_upload_check(req->u.file.path, req->u.file.how, req->u.file.offset,
+					m->atomic_uploads);
+
+	if (r < 0)
+		log_info("upload to %s refused: %s", req->u.file.path, strerror(-r));
+	mon_answer_rc(m, r);
+}
+
+/* One wu-ftpd xferlog line: what log analysers have read since the 1990s.
+ * Whitespace in names would shift the fields, so it becomes '_'. */
+static void write_xferlog(struct monitor *m, const struct xfer_record *x)
+{
+	char when[64], raw[2 * IPC_MAX_PATH + 2], name[4 * sizeof(raw)], user[4 * 256], line[20000];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (localtime_r(&now, &tm) == NULL ||
+	    strftime(when, sizeof(when), "%a %b %e %H:%M:%S %Y", &tm) == 0)
+		snprintf(when, sizeof(when), "Thu Jan  1 00:00:00 1970");
+	size_t r = strlen(m->root);
+	snprintf(raw, sizeof(raw), "%.*s%s", (int)(r > 0 && m->root[r - 1] == '/' ? r - 1 : r),
+		 m->root, x->path);
+	/* Controls, DEL, C1 and bad UTF-8 escaped as in every log; then spaces,
+	 * which would shift the fields, become '_'. */
+	log_escape(name, sizeof(name), raw);
+	log_escape(user, sizeof(user), m->user);
+	for (char *p = name; *p != '\0'; p++)
+		if (*p == ' ')
+			*p = '_';
+	for (char *p = user; *p != '\0'; p++)
+		if (*p == ' ')
+			*p = '_';
+	int n = snprintf(line, sizeof(line), "%s %llu %s %llu %s %c _ %c r %s ftp 0 * %c\n", when,
+			 (unsigned long long)(x->ms + 999) / 1000, m->launch->peer,
+			 (unsigned long long)x->bytes, name, x->ascii ? 'a' : 'b',
+			 x->direction == IPC_XFER_SENT ? 'o' : 'i', user, x->complete ? 'c' : 'i');
+	if (n > 0 && (size_t)n < sizeof(line) && write(m->xferlog, line, (size_t)n) != n)
+		log_warn("xferlog: %s", strerror(errno));
+}
+
+/* The one record of a transfer that ended: a journal entry and an xferlog
+ * line. */
+static void record_xfer(struct monitor *m, const struct xfer_record *x, const char *why)
+{
+	char bytes[32], ms[32];
+	bool sent = x->direction == IPC_XFER_SENT;
+
+	snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)x->bytes);
+	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)x->ms);
+	struct log_field f[] = {
+		{ "FTPSD_FILE", x->path },
+		{ "FTPSD_BYTES", bytes },
+		{ "FTPSD_DIRECTION", sent ? "sent" : "received" },
+		{ "FTPSD_DURATION_MSEC", ms },
+		{ "FTPSD_COMPLETE", x->complete ? "yes" : "no" },
+	};
+	log_event(LOG_INFO, f, sizeof(f) / sizeof(f[0]), "%s %s: %s bytes in %s ms%s%s",
+		  sent ? "sent" : "received", x->path, bytes, ms, x->complete ? "" : " (incomplete",
+		  x->complete ? "" : why);
+	if (m->xferlog >= 0)
+		write_xferlog(m, x);
+}
+
+/* A transfer ended, as the child reports it: the bytes are the child's
+ * figures (they never pass through the monitor). A complete upload is put
+ * in place now, and only now; any other is dropped (atomic uploads). */
+void monitor_xfer(struct monitor *m, struct mon_request *req)
+{
+	bool complete = (req->u.xfer.flags & IPC_XFER_COMPLETE) != 0;
+	bool unsure = (req->u.xfer.flags & IPC_XFER_UNSURE) != 0;
+	struct xfer_record x = { .direction = req->u.xfer.direction,
+				 .bytes = req->u.xfer.bytes,
+				 .ms = req->u.xfer.ms,
+				 .ascii = (req->u.xfer.flags & IPC_XFER_ASCII) != 0,
+				 .path = req->u.xfer.path };
+	const char *why = ")";
+	int r = 0;
+
+	if (!m->xfer.open && complete)
+		fatalx("the child reported a complete transfer of %s that never started",
+		       req->u.xfer.path);
+	if (m->xfer.open) {
+		if (req->u.xfer.direction != m->xfer.direction)
+			fatalx("the child ended a transfer of %s in the wrong direction", m->xfer.path);
+		x.path = m->xfer.path;
+		m->xfer.open = false;
+	}
+	if (x.direction == IPC_XFER_RECEIVED && m->xfer.up.fd >= 0) {
+		/* The policy is the monitor's to apply: without close_notify an
+		 * upload may be cut short, and strict EOF keeps it out. */
+		if (complete && unsure && m->cfg->data_tls_strict_eof)
+			complete = false;
+		if (complete) {
+			r = monitor_fs_upload_commit(&m->xfer.up, m->cfg->upload_fsync);
+			if (r < 0) {
+				log_warn("upload of %s could not be put in place: %s", x.path, strerror(-r));
+				complete = false;
+				why = ": not put in place)";
+			}
+		} else {
+			if (m->xfer.up.atomic)
+				why = "; discarded, the previous file is unchanged)";
+			monitor_fs_upload_discard(&m->xfer.up);
+		}
+	}
+	x.complete = complete && !unsure;
+	if (complete && unsure)
+		why = ": no TLS close_notify, possibly truncated)";
+	record_xfer(m, &x, why);
+	mon_answer_rc(m, r);
+}
+
+/* The child ended during a transfer: its record is written all the same,
+ * and an atomic upload is dropped. The bytes are what the monitor can see:
+ * an upload's file size; a download's are unknown, so 0. */
+void mon_xfer_cut(struct monitor *m)
+{
+	struct xfer_record x = { .direction = m->xfer.direction,
+				 .ms = mono_ms() - m->xfer.start_ms,
+				 .path = m->xfer.path };
+
+	if (!m->xfer.open)
+		return;
+	if (x.direction == IPC_XFER_RECEIVED) {
+		x.bytes = monitor_fs_upload_size(&m->xfer.up);
+		monitor_fs_upload_discard(&m->xfer.up);
+	}
+	m->xfer.open = false;
+	record_xfer(m, &x, x.direction == IPC_XFER_RECEIVED && !m->atomic_uploads
+				   ? ": the session ended during it)"
+				   : ": the session ended during it; nothing of it was kept)");
+}
+
