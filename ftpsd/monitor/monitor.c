@@ -486,15 +486,12 @@ static void reap_child(struct monitor *m)
 		log_info("session ended");
 }
 
-void monitor_run(const struct config *cfg, struct launch *l, child_entry child)
+/* The monitor's own limits, before anything else: no core dump and no
+ * ptrace by the user's own uid (the key, the users file), and a write past
+ * the launcher's RLIMIT_FSIZE is an error (EFBIG, an FTP 552), not a signal
+ * that kills either process; the child inherits the last two. */
+static void mon_limits(void)
 {
-	struct monitor m = { .cfg = cfg, .root_cfg = cfg, .launch = l, .phase = PHASE_PRELOGIN,
-			     .xferlog = -1, .xfer.up = { .fd = -1, .dirfd = -1 } };
-	struct child_params cp = { .cfg = cfg, .conn_fd = l->conn_fd, .implicit_tls = l->implicit_tls };
-	int sv[2], r;
-
-	snprintf(cp.peer, sizeof(cp.peer), "%s", l->peer);
-	cp.peer_addr = l->peer_addr;
 #if FTPSD_TEST_HOOKS
 	/* Tests: the fallback for filesystems without O_TMPFILE, on any. */
 	if (getenv("FTPSD_TEST_NO_TMPFILE") != NULL)
@@ -505,67 +502,86 @@ void monitor_run(const struct config *cfg, struct launch *l, child_entry child)
 	struct rlimit core = { 0, 0 };
 	if (setrlimit(RLIMIT_CORE, &core) < 0)
 		fatal("RLIMIT_CORE");
-	/* A write past the launcher's RLIMIT_FSIZE is an error (EFBIG, an FTP
-	 * 552), not a signal that kills either process; the child inherits it. */
 	if (signal(SIGXFSZ, SIG_IGN) == SIG_ERR)
 		fatal("SIGXFSZ");
+}
 
-	/* Everything the child needs from the filesystem is read now, before
-	 * it is locked in its empty root. The key is not: see below. */
+/* Everything the child needs from the filesystem, read now, before it is
+ * locked in its empty root: the certificates, the unprivileged user's ids
+ * and the empty directory (as root). The keys are not: see mon_load_keys. */
+static void mon_read_for_child(const struct config *cfg, const struct launch *l,
+			       struct child_params *cp)
+{
+	int r;
+
 	if (config_identities(cfg) > IPC_MAX_IDENTITIES)
 		fatalx("at most %d virtual hosts", IPC_MAX_IDENTITIES - 1);
-	cp.identities = config_identities(cfg);
-	for (unsigned i = 0; i < cp.identities; i++) {
+	cp->identities = config_identities(cfg);
+	for (unsigned i = 0; i < cp->identities; i++) {
 		const struct config *c = config_identity(cfg, i);
 		if (c->tls_certificate == NULL)
 			continue;
-		r = file_read_all(c->tls_certificate, CERT_MAX_SIZE, 0, &cp.cert_pem[i], &cp.cert_len[i]);
+		r = file_read_all(c->tls_certificate, CERT_MAX_SIZE, 0, &cp->cert_pem[i],
+				  &cp->cert_len[i]);
 		if (r < 0) {
 			errno = -r;
 			fatal("cannot read tls-certificate %s", c->tls_certificate);
 		}
 	}
-	if (l->as_root) {
-		struct passwd *pw = getpwnam(cfg->unprivileged_user);
-		struct stat st;
-		if (pw == NULL)
-			fatalx("unprivileged-user %s does not exist", cfg->unprivileged_user);
-		if (pw->pw_uid == 0 || pw->pw_gid == 0)
-			fatalx("unprivileged-user %s must not have uid or gid 0", cfg->unprivileged_user);
-		cp.uid = pw->pw_uid;
-		cp.gid = pw->pw_gid;
-		if (stat(cfg->empty_dir, &st) < 0)
-			fatal("empty-dir %s", cfg->empty_dir);
-		if (!S_ISDIR(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022) != 0)
-			fatalx("empty-dir %s must be a directory owned by root and writable by no one else",
-			       cfg->empty_dir);
-		cp.empty_dir = cfg->empty_dir;
-	}
+	if (!l->as_root)
+		return;
+	struct passwd *pw = getpwnam(cfg->unprivileged_user);
+	struct stat st;
+	if (pw == NULL)
+		fatalx("unprivileged-user %s does not exist", cfg->unprivileged_user);
+	if (pw->pw_uid == 0 || pw->pw_gid == 0)
+		fatalx("unprivileged-user %s must not have uid or gid 0", cfg->unprivileged_user);
+	cp->uid = pw->pw_uid;
+	cp->gid = pw->pw_gid;
+	if (stat(cfg->empty_dir, &st) < 0)
+		fatal("empty-dir %s", cfg->empty_dir);
+	if (!S_ISDIR(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022) != 0)
+		fatalx("empty-dir %s must be a directory owned by root and writable by no one else",
+		       cfg->empty_dir);
+	cp->empty_dir = cfg->empty_dir;
+}
 
-	if (cfg->xferlog != NULL) {
-		/* Opened now, as root: after login the monitor may open nothing. */
-		m.xferlog = open(cfg->xferlog, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
-						       O_NOCTTY, 0640);
-		if (m.xferlog < 0)
-			fatal("xferlog %s", cfg->xferlog);
-	}
+/* The monitor's own log files, opened now, as root: after login the
+ * monitor may open nothing. */
+static void mon_open_logs(struct monitor *m)
+{
+	if (m->cfg->xferlog == NULL)
+		return;
+	m->xferlog = open(m->cfg->xferlog,
+			  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0640);
+	if (m->xferlog < 0)
+		fatal("xferlog %s", m->cfg->xferlog);
+}
+
+/* Fork the child, which runs child(cp) and never comes back, with one end of
+ * a SOCK_SEQPACKET pair; the monitor keeps the other and lets go of the
+ * client's connection. */
+static void mon_fork_child(struct monitor *m, struct launch *l, struct child_params *cp,
+			   child_entry child)
+{
+	int sv[2];
 
 	/* Fresh for each session, and known to the child (it is not a secret):
 	 * the one ServerHello random whose signature by a client key counts. */
-	if (getrandom(m.proof_random, sizeof(m.proof_random), 0) != (ssize_t)sizeof(m.proof_random))
+	if (getrandom(m->proof_random, sizeof(m->proof_random), 0) != (ssize_t)sizeof(m->proof_random))
 		fatal("getrandom");
-	memcpy(cp.proof_random, m.proof_random, sizeof(cp.proof_random));
+	memcpy(cp->proof_random, m->proof_random, sizeof(cp->proof_random));
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		fatal("socketpair");
-	cp.monitor_pid = getpid();
-	cp.ipc_fd = sv[1];
-	m.child = fork();
-	if (m.child < 0)
+	cp->monitor_pid = getpid();
+	cp->ipc_fd = sv[1];
+	m->child = fork();
+	if (m->child < 0)
 		fatal("fork");
-	if (m.child == 0) {
+	if (m->child == 0) {
 		close(sv[0]);
-		child(&cp);
+		child(cp);
 	}
 	close(sv[1]);
 	close(l->conn_fd);
@@ -576,38 +592,46 @@ void monitor_run(const struct config *cfg, struct launch *l, child_entry child)
 	struct rlimit nofile = { 64, 64 };
 	if (setrlimit(RLIMIT_NOFILE, &nofile) < 0 && !sandbox_under_valgrind())
 		fatal("setrlimit");
-	m.sock = sv[0];
+	m->sock = sv[0];
 	proctitle_set("ftpsd: monitor %s", l->peer);
+}
 
-	/* Read only after the fork, so that no copy of it ever reaches the child. */
-	for (unsigned i = 0; i < cp.identities; i++) {
+/* The private keys, the ticket secret and the client CA: read only after
+ * the fork, so that no copy of a key ever reaches the child. Each key is
+ * checked against its certificate here (the child does not test it by a
+ * signature: one signature is all it gets before login); the certificates'
+ * text, the child's now, is freed. */
+static void mon_load_keys(struct monitor *m, struct child_params *cp)
+{
+	const struct config *cfg = m->root_cfg;
+	int r;
+
+	for (unsigned i = 0; i < cp->identities; i++) {
 		const struct config *c = config_identity(cfg, i);
 		if (c->tls_key == NULL)
 			continue;
 		r = monitor_tls_load_key(i, c->tls_key);
 		if (r < 0) {
 			errno = -r;
-			kill(m.child, SIGKILL);
-			reap_child(&m);
+			kill(m->child, SIGKILL);
+			reap_child(m);
 			fatal("cannot load tls-key %s", c->tls_key);
 		}
 	}
 	monitor_tls_load_ticket_secret(cfg->tls_ticket_secret);
-	/* The child does not test its keys by a signature (one signature is all
-	 * it gets before login): the key and the certificate must match here. */
-	for (unsigned i = 0; i < cp.identities; i++) {
+	for (unsigned i = 0; i < cp->identities; i++) {
 		const struct config *c = config_identity(cfg, i);
-		if (cp.cert_pem[i] == NULL)
+		if (cp->cert_pem[i] == NULL)
 			continue;
-		r = monitor_tls_leaf(i, cp.cert_pem[i], cp.cert_len[i], m.ours[m.n_ours]);
+		r = monitor_tls_leaf(i, cp->cert_pem[i], cp->cert_len[i], m->ours[m->n_ours]);
 		if (r < 0) {
-			kill(m.child, SIGKILL);
-			reap_child(&m);
+			kill(m->child, SIGKILL);
+			reap_child(m);
 			fatalx("tls-certificate %s %s", c->tls_certificate,
 			       r == -EKEYREJECTED ? "does not match tls-key" : "holds no certificate");
 		}
-		m.n_ours++;
-		free(cp.cert_pem[i]);
+		m->n_ours++;
+		free(cp->cert_pem[i]);
 	}
 
 	/* One CA for client certificates: the global one, else the first host's. */
@@ -621,27 +645,50 @@ void monitor_run(const struct config *cfg, struct launch *l, child_entry child)
 			fatal("cannot load tls-client-ca %s", ca_cfg->tls_client_ca);
 		}
 	}
+}
 
+/* Serve the child, one request at a time, until it goes: then the session
+ * ends (a transfer under way is recorded as cut). */
+static _Noreturn void mon_loop(struct monitor *m)
+{
 	struct ipc_msg *msg = calloc(1, sizeof(*msg));
 	struct mon_request *req = calloc(1, sizeof(*req));
-	m.answer = calloc(1, sizeof(*m.answer));
-	if (msg == NULL || req == NULL || m.answer == NULL)
+	int r;
+
+	m->answer = calloc(1, sizeof(*m->answer));
+	if (msg == NULL || req == NULL || m->answer == NULL)
 		abort();
 	for (;;) {
-		r = ipc_recv(m.sock, msg);
+		r = ipc_recv(m->sock, msg);
 		if (r == -ECONNRESET) {
-			mon_xfer_cut(&m);
-			reap_child(&m);
+			mon_xfer_cut(m);
+			reap_child(m);
 			exit(0);
 		}
 		if (r < 0) {
 			/* After login the monitor may not be allowed to signal the child
 			 * (other uids): it will see this socket close and exit anyway,
 			 * so nothing waits for it here. */
-			(void)kill(m.child, SIGKILL);
+			(void)kill(m->child, SIGKILL);
 			errno = -r;
 			fatal("bad message from the child");
 		}
-		mon_dispatch(&m, msg, req);
+		mon_dispatch(m, msg, req);
 	}
+}
+
+void monitor_run(const struct config *cfg, struct launch *l, child_entry child)
+{
+	struct monitor m = { .cfg = cfg, .root_cfg = cfg, .launch = l, .phase = PHASE_PRELOGIN,
+			     .xferlog = -1, .xfer.up = { .fd = -1, .dirfd = -1 } };
+	struct child_params cp = { .cfg = cfg, .conn_fd = l->conn_fd, .implicit_tls = l->implicit_tls };
+
+	snprintf(cp.peer, sizeof(cp.peer), "%s", l->peer);
+	cp.peer_addr = l->peer_addr;
+	mon_limits();
+	mon_read_for_child(cfg, l, &cp);
+	mon_open_logs(&m);
+	mon_fork_child(&m, l, &cp, child);
+	mon_load_keys(&m, &cp);
+	mon_loop(&m);
 }
