@@ -176,6 +176,14 @@ static void login(struct monitor *m, const struct account *acct, bool tls, int c
 	m->keys_dropped = !(m->user_flags & IPC_USER_DATA_TLS_ANY);
 	if (tls && monitor_tls_ticket_key(identity, acct->name, &m->launch->peer_addr, ticket_key) < 0)
 		fatalx("cannot derive the TLS ticket key");
+	monitor_tls_forget_ticket_secret();
+	/* Least privilege in time: where data connections must resume, no
+	 * handshake needs a signature from now on (MON_KEY refuses them), so
+	 * the keys go now rather than stay for the session's length. */
+	if (m->keys_dropped) {
+		monitor_tls_drop_keys();
+		log_debug("private keys dropped");
+	}
 	m->phase = PHASE_LOGGEDIN;
 	snprintf(m->user, sizeof(m->user), "%s", acct->name);
 	snprintf(m->root, sizeof(m->root), "%s", acct->root);

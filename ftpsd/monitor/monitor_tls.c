@@ -58,6 +58,18 @@ out:
 	return r;
 }
 
+void monitor_tls_drop_keys(void)
+{
+	/* Deinitialising a key clears its private parameters (GnuTLS zeroes
+	 * them as it frees them); the PEM text was wiped when it was read. */
+	for (unsigned i = 0; i < IPC_MAX_IDENTITIES; i++) {
+		if (monitor_keys[i] != NULL) {
+			gnutls_privkey_deinit(monitor_keys[i]);
+			monitor_keys[i] = NULL;
+		}
+	}
+}
+
 int monitor_tls_sign(unsigned identity, unsigned kind, unsigned algo, unsigned flags,
 		     const uint8_t *in, size_t n, uint8_t *out, size_t *outlen, size_t max)
 {
@@ -361,6 +373,12 @@ int monitor_tls_check_ticket_secret(const char *path, const char **why)
 	explicit_bzero(ticket_secret, sizeof(ticket_secret));
 	ticket_secret_len = 0;
 	return r;
+}
+
+void monitor_tls_forget_ticket_secret(void)
+{
+	explicit_bzero(ticket_secret, sizeof(ticket_secret));
+	ticket_secret_len = 0;
 }
 
 int monitor_tls_ticket_key(unsigned identity, const char *user, const struct sockaddr_storage *peer,

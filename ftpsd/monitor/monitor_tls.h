@@ -11,6 +11,8 @@
 
 /* The key of TLS identity (0: the global one, i+1: virtual host i). */
 int monitor_tls_load_key(unsigned identity, const char *path);
+/* Drop every private key, once no signature can be needed any more. */
+void monitor_tls_drop_keys(void);
 int monitor_tls_sign(unsigned identity, unsigned kind, unsigned algo, unsigned flags,
 		     const uint8_t *in, size_t n, uint8_t *out, size_t *outlen, size_t max);
 
@@ -33,6 +35,9 @@ int monitor_tls_check_ticket_secret(const char *path, const char **why);
  * nobody else's. Wipes the secret. 0 or -errno. */
 int monitor_tls_ticket_key(unsigned identity, const char *user, const struct sockaddr_storage *peer,
 			   uint8_t key[64]);
+/* Wipe the secret, at every login (monitor_tls_ticket_key needs it at a
+ * login over TLS only). */
+void monitor_tls_forget_ticket_secret(void);
 /* tls-client-ca, for verifying client certificates. */
 int monitor_tls_load_ca(const char *path);
 /* Verify a DER chain (leaf first) against tls-client-ca; the leaf's SHA-256
