@@ -1,4 +1,5 @@
-/* Huge pages for the password hash's scratch memory.
+/* Huge pages for the password hash's scratch memory: the monitor's, while
+ * it hashes, and nobody else's.
  *
  * yescrypt, libxcrypt's default method, maps 16 MiB with mmap(2) for every
  * hash and walks it at random: with 4 KiB pages that is 4,100 page faults
@@ -6,13 +7,23 @@
  * transparent huge pages are "madvise" (Debian's default) nobody gets huge
  * pages without asking, and libxcrypt has no hook for its allocator.
  *
- * So while the monitor computes a hash, ftpsd's own mmap() stands in front
- * of libc's (ELF interposition: libcrypt's calls through its PLT reach the
- * executable's definition first) and asks for huge pages for a large,
- * anonymous, private mapping: aligned to 2 MiB, then MADV_HUGEPAGE. Every
- * other call, and every call outside a hash, is passed to the kernel as it
- * came. The memory is the same memory; only the page size changes, and the
- * region is still unmapped by libxcrypt when the hash is done.
+ * So ftpsd's own mmap() stands in front of libc's (ELF interposition:
+ * libcrypt's calls through its PLT reach the executable's definition first)
+ * and, while the monitor computes a hash, asks for huge pages for a large,
+ * anonymous, private mapping: aligned to 2 MiB, then MADV_HUGEPAGE. The
+ * memory is the same memory; only the page size changes, and the region is
+ * still unmapped by libxcrypt when the hash is done.
+ *
+ * The interposition covers the whole executable, so what may act is kept
+ * narrow:
+ * - only between hugepages_begin() and hugepages_end(), which only monitor
+ *   code calls (monitor_auth.c, around crypt(3) and pam_authenticate());
+ *   child code cannot even name them (tests/boundary.sh);
+ * - only in the process that called hugepages_begin(): a process forked
+ *   meanwhile (a PAM module's helper) passes through, and so does the child,
+ *   which is forked before any hash;
+ * - every other call, in the monitor too, goes to the kernel as it came,
+ *   through the raw syscall.
  *
  * Only on x86_64 and arm64 (where SYS_mmap takes mmap's own six arguments
  * and off_t is 64 bits), only with 4 KiB base pages, and not in sanitizer
@@ -31,10 +42,12 @@
 #define HUGE_MIN ((size_t)4 << 20) /* yescrypt's region is 16 MiB; glibc's malloc arenas never come here */
 
 static int huge_depth;
+static pid_t huge_pid; /* the process that asked */
 
 void hugepages_begin(void)
 {
-	huge_depth++;
+	if (huge_depth++ == 0)
+		huge_pid = getpid();
 }
 
 void hugepages_end(void)
@@ -66,8 +79,9 @@ void *hugepages_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 {
 	const int anon = MAP_PRIVATE | MAP_ANONYMOUS;
 
-	if (huge_depth == 0 || addr != NULL || (flags & ~MAP_NORESERVE) != anon || len < HUGE_MIN ||
-	    len > SIZE_MAX / 2 || sysconf(_SC_PAGESIZE) != 4096)
+	if (huge_depth == 0 || getpid() != huge_pid || addr != NULL ||
+	    (flags & ~MAP_NORESERVE) != anon || len < HUGE_MIN || len > SIZE_MAX / 2 ||
+	    sysconf(_SC_PAGESIZE) != 4096)
 		return sys_mmap(addr, len, prot, flags, fd, off);
 
 	int saved = errno;
