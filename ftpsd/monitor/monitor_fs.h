@@ -8,6 +8,25 @@
 #include <time.h>
 
 void monitor_fs_set_root(int root_fd, bool read_only);
+/* Hidden name prefix of uploads where the filesystem lacks O_TMPFILE:
+ * listings leave such names out. */
+#define UPLOAD_PREFIX ".ftpsd-upload-"
+
+/* The logged-in user may change nothing. */
+bool monitor_fs_read_only(void);
+
+/* The kernel's containment, for monitor_fs.c and monitor_fs_upload.c: fds or
+ * -errno. An absolute path inside the root (RESOLVE_IN_ROOT); -EPERM
+ * before login. */
+int monitor_fs_openat2(const char *path, int flags, mode_t mode);
+/* One name below a directory already resolved inside the root
+ * (RESOLVE_BENEATH, no symlinks). */
+int monitor_fs_openat2_beneath(int dfd, const char *name, int flags, mode_t mode);
+/* A path's parent directory opened with flags (| O_DIRECTORY) inside the
+ * root, and its last component, which must be a real name, in base. */
+int monitor_fs_open_parent(const char *path, char *base, size_t size, int flags);
+/* 0 when fd is a regular file (st filled), -EISDIR or -EINVAL otherwise. */
+int monitor_fs_regular(int fd, struct stat *st);
 int monitor_fs_stat(const char *path, struct stat *st);
 /* A file to read: IPC_OPEN_READ or IPC_OPEN_SEND (-ERANGE when offset is
  * past its end). */
