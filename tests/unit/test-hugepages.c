@@ -18,6 +18,15 @@
 
 #define BIG ((size_t)16 << 20)
 
+/* Where hugepages.c builds its interposer (sanitizers intercept mmap). */
+#if (defined(__x86_64__) || defined(__aarch64__)) && !FTPSD_SANITIZED
+#define INTERPOSED 1
+#else
+#define INTERPOSED 0
+#endif
+
+#if INTERPOSED
+
 /* Whether the mapping that holds p has MADV_HUGEPAGE (smaps "hg"). */
 static bool advised(const void *p)
 {
@@ -50,9 +59,11 @@ static void *map(size_t len)
 	return p;
 }
 
+#endif
+
 int main(void)
 {
-#if !(defined(__x86_64__) || defined(__aarch64__)) || FTPSD_SANITIZED
+#if !INTERPOSED
 	return 77; /* no interposer in this build */
 #else
 	if (sysconf(_SC_PAGESIZE) != 4096 || access("/sys/kernel/mm/transparent_hugepage", F_OK) < 0)
