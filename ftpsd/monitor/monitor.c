@@ -446,9 +446,10 @@ static void mon_dispatch(struct monitor *m, struct ipc_msg *msg, struct mon_requ
 		fatalx("malformed message of type %u from the child", msg->type);
 
 	const struct mon_dispatch *d = monitor_request(req->type);
+	const struct mon_dispatch *closer = d != NULL && d->until != 0 ? monitor_request(d->until) : NULL;
 	unsigned t = req->type;
 
-	if (d == NULL || t >= MON_TYPES || d->until >= MON_TYPES)
+	if (d == NULL || t >= MON_TYPES || (d->until != 0 && (closer == NULL || d->until >= MON_TYPES)))
 		fatalx("no handler for request type %u", msg->type);
 	/* Counted before the checks: what was refused still counts. */
 	if (m->served[t] < UINT_MAX)
@@ -467,7 +468,7 @@ static void mon_dispatch(struct monitor *m, struct ipc_msg *msg, struct mon_requ
 	if ((d->flags & MON_KEY) && m->keys_dropped)
 		fatalx("the child asked for a %s after login, where data connections resume", d->what);
 	if (d->until != 0 && m->served[d->until] > 0)
-		fatalx("%s after the %s", d->what, monitor_request(d->until)->what);
+		fatalx("%s after the %s", d->what, closer->what);
 	d->handler(m, req);
 	/* The message may have held a password. */
 	explicit_bzero(msg->payload, msg->len);

@@ -1067,6 +1067,22 @@ def test_a_child_claiming_a_certificate_it_has_seen_logs_no_one_in(cert_server, 
     assert "login: user carol" not in srv.log
 
 
+def test_the_monitor_checks_one_client_certificate_per_session(cert_server, cpki):
+    """The monitor's request table: one client-certificate check per session, and no
+    handshake messages after it. A child that claims a certificate a second time (here:
+    the test hook twice) ends the session."""
+    srv = cert_server(invalid="refuse")
+    with open(cpki.carol[0]) as f:
+        der = ssl.PEM_cert_to_DER_cert(f.read())
+    with tls_control(srv) as c:
+        r = c.cmd("SITE TESTHOOK CERT-CLAIM " + der.hex())
+        if r.code == 504:
+            pytest.skip("ftpsd built without -Dtest-hooks=true")
+        assert r.code == 200 and r.text.endswith("answered -13"), r.lines
+        hook_ends_session(c, "CERT-CLAIM " + der.hex())
+    assert "handshake messages after the client certificate" in srv.log
+
+
 def hook_ends_session(c, hook):
     """SITE TESTHOOK hook: the monitor ends the session (no reply, or 421)."""
     c.send("SITE TESTHOOK " + hook)
