@@ -10,7 +10,8 @@
 
 int file_open(const char *path, unsigned flags)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | ((flags & FILE_NOFOLLOW) ? O_NOFOLLOW : 0));
+	int fd = open(path,
+		      O_RDONLY | O_CLOEXEC | O_NOCTTY | ((flags & FILE_NOFOLLOW) ? O_NOFOLLOW : 0));
 	struct stat st;
 
 	if (fd < 0)
@@ -18,9 +19,8 @@ int file_open(const char *path, unsigned flags)
 	/* A secret others can read, or one another user put there, is no
 	 * secret: checked on what was opened, so a swap of the path after
 	 * the check changes nothing. */
-	if ((flags & FILE_PRIVATE) &&
-	    (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
-	     (st.st_mode & 077) != 0)) {
+	if ((flags & FILE_PRIVATE) && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+				       st.st_uid != geteuid() || (st.st_mode & 077) != 0)) {
 		close(fd);
 		return -EPERM;
 	}

@@ -11,7 +11,7 @@ enum {
 	FILE_NOFOLLOW = 1, /* a symbolic link as the last component is refused (-ELOOP) */
 	FILE_PRIVATE = 2,  /* only a regular file of the effective user with no group or
 			    * other permission bits (else -EPERM) */
-	FILE_HEAD = 4,     /* a file longer than cap is cut at cap, not refused */
+	FILE_HEAD = 4,	   /* a file longer than cap is cut at cap, not refused */
 };
 
 /* Open path for file_read_fd(). With FILE_PRIVATE the open file is checked

@@ -11,9 +11,9 @@
 #include "monitor_msg.h"
 #include "monitor_session.h"
 
-#define PRE PHASE_PRELOGIN
+#define PRE	 PHASE_PRELOGIN
 #define LOGGEDIN PHASE_LOGGEDIN
-#define BOTH (PHASE_PRELOGIN | PHASE_LOGGEDIN)
+#define BOTH	 (PHASE_PRELOGIN | PHASE_LOGGEDIN)
 
 /* At most so many signatures in a session (data-tls-reuse = off signs one per
  * data connection): a bound on what a child taken over gets from the key. */

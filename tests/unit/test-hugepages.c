@@ -38,7 +38,8 @@ static bool advised(const void *p)
 		return false;
 	while (fgets(line, sizeof(line), f) != NULL) {
 		unsigned long lo, hi;
-		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
+		    strchr(line, '-') < strchr(line, ' '))
 			in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
 		else if (in && strncmp(line, "VmFlags:", 8) == 0)
 			hg = strstr(line, " hg") != NULL;
@@ -53,7 +54,8 @@ void *mmap_symbol(void *addr, size_t len, int prot, int flags, int fd, off_t off
 
 static void *map(size_t len)
 {
-	void *p = mmap_symbol(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *p =
+		mmap_symbol(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	CHECK(p != MAP_FAILED);
 	return p;
@@ -66,7 +68,8 @@ int main(void)
 #if !INTERPOSED
 	return 77; /* no interposer in this build */
 #else
-	if (sysconf(_SC_PAGESIZE) != 4096 || access("/sys/kernel/mm/transparent_hugepage", F_OK) < 0)
+	if (sysconf(_SC_PAGESIZE) != 4096 ||
+	    access("/sys/kernel/mm/transparent_hugepage", F_OK) < 0)
 		return 77;
 
 	void *before = map(BIG);
@@ -80,7 +83,8 @@ int main(void)
 	/* A process forked meanwhile is not the one that asked. */
 	pid_t pid = fork();
 	if (pid == 0) {
-		void *p = mmap_symbol(NULL, BIG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		void *p = mmap_symbol(NULL, BIG, PROT_READ | PROT_WRITE,
+				      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		_exit(p != MAP_FAILED && !advised(p) ? 0 : 1);
 	}
 	int status = -1;

@@ -59,7 +59,8 @@ static void test_table(void)
 		for (size_t j = 0; j < monitor_table_len; j++)
 			n += monitor_table[j].type == requests[i].type;
 		if (n != (want ? 1u : 0u))
-			fprintf(stderr, "%s: %u rows in the monitor's table\n", requests[i].name, n);
+			fprintf(stderr, "%s: %u rows in the monitor's table\n", requests[i].name,
+				n);
 		CHECK(n == (want ? 1u : 0u));
 		CHECK((monitor_request(requests[i].type) != NULL) == want);
 		rows += n;
@@ -148,10 +149,11 @@ static void test_sign(void)
 		ipc_put_i32(&answer, 0);
 		ipc_put_bytes(&answer, sig, sizeof(sig));
 		queue();
-		CHECK(mm_sign(3, IPC_SIGN_HASH, 9, 16, in, sizeof(in), out, &outlen, sizeof(out)) == 0);
+		CHECK(mm_sign(3, IPC_SIGN_HASH, 9, 16, in, sizeof(in), out, &outlen, sizeof(out)) ==
+		      0);
 		take(IPC_SIGN, phase, &r);
-		CHECK(r.u.sign.identity == 3 && r.u.sign.kind == IPC_SIGN_HASH && r.u.sign.algo == 9 &&
-		      r.u.sign.flags == 16);
+		CHECK(r.u.sign.identity == 3 && r.u.sign.kind == IPC_SIGN_HASH &&
+		      r.u.sign.algo == 9 && r.u.sign.flags == 16);
 		CHECK(r.u.sign.len == sizeof(in) && memcmp(r.u.sign.input, in, sizeof(in)) == 0);
 		CHECK(outlen == sizeof(sig) && memcmp(out, sig, sizeof(sig)) == 0);
 	}
@@ -215,7 +217,8 @@ static void test_auth_user(void)
 	CHECK_STR(r.u.auth.password, "pass word");
 	CHECK(r.u.auth.session == IPC_SESSION_TLS);
 	CHECK(login.flags == (IPC_USER_READ_ONLY | IPC_USER_DATA_TLS_ANY));
-	CHECK(login.ticket_key_len == sizeof(key) && memcmp(login.ticket_key, key, sizeof(key)) == 0);
+	CHECK(login.ticket_key_len == sizeof(key) &&
+	      memcmp(login.ticket_key, key, sizeof(key)) == 0);
 
 	stub("mm_auth (no TLS, failed)");
 	queue_rc(IPC_AUTH_FAILED);
