@@ -161,14 +161,24 @@ def test_private_key_is_in_the_monitor_never_in_the_child(server, tls):
     assert secret[::-1] not in found, "the child holds the key's scalar (little-endian)"
     assert pem_head not in found, "the child holds the PEM key file"
 
-    # positive control: the same scan finds the scalar where it must be
+    # data-tls-reuse (the default): no signature can be needed after login, and the
+    # monitor has dropped the key (test_monitor_keys.py)
     found, n = memory_find(monitor, needles)
-    assert found & {secret, secret[::-1]}, \
-        "the key's scalar was not found in the monitor (%d bytes scanned)" % n
+    assert not found & {secret, secret[::-1]}, "the monitor kept the key after login"
 
     # the session is intact after being read
     assert retr_bytes(ftp, "hello.txt") == HELLO
     quit_(ftp)
+
+    # positive control: the same scan finds the scalar where it must be, in a monitor
+    # before login (the control handshake has just been signed)
+    with secured(srv, tls, login=False):
+        monitor, child = session_pids(srv)
+        found, n = memory_find(monitor, needles)
+        assert found & {secret, secret[::-1]}, \
+            "the key's scalar was not found in the monitor (%d bytes scanned)" % n
+        found, n = memory_find(child, needles)
+        assert not found, "the child holds the key before login"
 
 
 # ------------------------------------------------------- 3. process hygiene
