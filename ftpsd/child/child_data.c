@@ -16,6 +16,7 @@
 #include "child_mon.h"
 #include "child_session.h"
 #include "child_tls.h"
+#include "ftp_codes.h"
 #include "log.h"
 
 #define STEP_BUDGET 8 /* buffers per step, so the control connection is read in between */
@@ -141,25 +142,25 @@ static int upload_error_code(int e)
 {
 	switch (e) {
 	case -ENOSPC:
-		return 452;
+		return FTP_NOSPACE;
 	case -EDQUOT:
 	case -EFBIG:
-		return 552;
+		return FTP_EXCEEDED;
 	case -ERANGE:
-		return 554;
+		return FTP_BADREST;
 	case -EACCES:
 	case -EPERM:
 	case -EROFS:
 	case -ENOENT:
 	case -ENOTDIR:
-		return 550;
+		return FTP_FILEFAIL;
 	case -EEXIST:
 	case -EISDIR:
 	case -EINVAL:
 	case -ENAMETOOLONG:
-		return 553;
+		return FTP_BADFILENAME;
 	default:
-		return 451;
+		return FTP_LOCALERR;
 	}
 }
 
@@ -193,15 +194,15 @@ static void xfer_finish(struct session *s, int code, const char *text)
 		shutdown(s->data_fd, SHUT_WR);
 	data_close(s);
 	if (!x->listing) {
-		int r = xfer_report(s, code == 226);
-		if (r < 0 && code == 226) {
+		int r = xfer_report(s, code == FTP_TRANSFEROK);
+		if (r < 0 && code == FTP_TRANSFEROK) {
 			code = upload_error_code(r);
 			snprintf(failed, sizeof(failed), "Upload received, but it could not be stored: %s.",
 				 strerror(-r));
 			text = failed;
 		}
 	}
-	if (code != 226)
+	if (code != FTP_TRANSFEROK)
 		log_info("transfer of %s ended with %d after %llu bytes", x->path, code,
 			 (unsigned long long)x->bytes);
 	x->dir = XFER_NONE;
@@ -252,9 +253,9 @@ static void log_unresumed(struct session *s)
 static void data_failed_reply(struct session *s)
 {
 	if (s->data_unresumed)
-		xfer_finish(s, 522, DATA_UNRESUMED_TEXT);
+		xfer_finish(s, FTP_DATATLSBAD, DATA_UNRESUMED_TEXT);
 	else
-		xfer_finish(s, 425, "The data connection failed.");
+		xfer_finish(s, FTP_BADSENDCONN, "The data connection failed.");
 }
 
 /* The data connection is up (and its TLS done): check it may be used. */
@@ -266,7 +267,7 @@ static void xfer_ready(struct session *s)
 		 * address, and this process's cache, resume: a fresh session could
 		 * be anyone. */
 		log_unresumed(s);
-		xfer_finish(s, 522, DATA_UNRESUMED_TEXT);
+		xfer_finish(s, FTP_DATATLSBAD, DATA_UNRESUMED_TEXT);
 		return;
 	}
 	if (s->xfer.dir == XFER_RECV && s->xfer.file_fd < 0 && !open_upload(s))
@@ -334,7 +335,7 @@ static void data_connect(struct session *s)
 
 	s->active = false;
 	if (fd < 0) {
-		xfer_finish(s, 425, "Cannot open the data connection.");
+		xfer_finish(s, FTP_BADSENDCONN, "Cannot open the data connection.");
 		return;
 	}
 	s->data_fd = fd;
@@ -343,7 +344,7 @@ static void data_connect(struct session *s)
 		return;
 	}
 	if (errno != EINPROGRESS) {
-		xfer_finish(s, 425, "Cannot open the data connection.");
+		xfer_finish(s, FTP_BADSENDCONN, "Cannot open the data connection.");
 		return;
 	}
 	s->data_connecting = true;
@@ -355,7 +356,7 @@ static void connect_step(struct session *s)
 	socklen_t len = sizeof(err);
 
 	if (getsockopt(s->data_fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0) {
-		xfer_finish(s, 425, "Cannot open the data connection.");
+		xfer_finish(s, FTP_BADSENDCONN, "Cannot open the data connection.");
 		return;
 	}
 	s->data_connecting = false;
@@ -426,7 +427,7 @@ void data_start(struct session *s, const struct xfer_request *rq)
 		return;
 	}
 	if (!s->prot_private && s->data_tls != NULL) {
-		xfer_finish(s, 425, "The data connection was opened with another protection level.");
+		xfer_finish(s, FTP_BADSENDCONN, "The data connection was opened with another protection level.");
 		return;
 	}
 	if (s->data_tls != NULL && !s->data_handshaken) {
@@ -441,7 +442,7 @@ void data_abort(struct session *s)
 	if (s->xfer.dir == XFER_RECV)
 		log_warn("upload of %s aborted after %llu bytes: the file is incomplete", s->xfer.path,
 			 (unsigned long long)s->xfer.bytes);
-	xfer_finish(s, 426, "Connection closed; transfer aborted.");
+	xfer_finish(s, FTP_BADSENDNET, "Connection closed; transfer aborted.");
 }
 
 /* TYPE A out: LF becomes CRLF (an existing CRLF stays as it is). */
@@ -494,7 +495,7 @@ static void send_step(struct session *s)
 			if (n < 0 && errno == EAGAIN)
 				return;
 			if (n < 0) {
-				xfer_finish(s, 426, "Connection closed; transfer aborted.");
+				xfer_finish(s, FTP_BADSENDNET, "Connection closed; transfer aborted.");
 				return;
 			}
 			if (n == 0) {
@@ -511,7 +512,7 @@ static void send_step(struct session *s)
 			if (n < 0) {
 				char text[128];
 				snprintf(text, sizeof(text), "Error reading file: %s.", strerror(errno));
-				xfer_finish(s, 451, text);
+				xfer_finish(s, FTP_LOCALERR, text);
 				return;
 			}
 			if (n == 0) {
@@ -538,7 +539,7 @@ static void send_step(struct session *s)
 			if (n == -EAGAIN)
 				return;
 			if (n < 0) {
-				xfer_finish(s, 426, "Connection closed; transfer aborted.");
+				xfer_finish(s, FTP_BADSENDNET, "Connection closed; transfer aborted.");
 				return;
 			}
 			x->buf_off += (size_t)n;
@@ -553,7 +554,7 @@ static void send_step(struct session *s)
 		data_step(s);
 		return;
 	}
-	xfer_finish(s, 226, x->listing ? "Directory send OK." : "Transfer complete.");
+	xfer_finish(s, FTP_TRANSFEROK, x->listing ? "Directory send OK." : "Transfer complete.");
 }
 
 static void finish_upload(struct session *s)
@@ -567,7 +568,7 @@ static void finish_upload(struct session *s)
 		log_warn("upload of %s ended without TLS close_notify after %llu bytes: it may be truncated",
 			 x->path, (unsigned long long)x->bytes);
 		if (s->cfg->data_tls_strict_eof) {
-			xfer_finish(s, 426, "Upload ended without TLS close_notify: possibly truncated, not stored.");
+			xfer_finish(s, FTP_BADSENDNET, "Upload ended without TLS close_notify: possibly truncated, not stored.");
 			return;
 		}
 	}
@@ -579,7 +580,7 @@ static void finish_upload(struct session *s)
 		xfer_finish(s, upload_error_code(-e), text);
 		return;
 	}
-	xfer_finish(s, 226, x->unsure ? "Transfer complete (no TLS close_notify: possibly truncated)."
+	xfer_finish(s, FTP_TRANSFEROK, x->unsure ? "Transfer complete (no TLS close_notify: possibly truncated)."
 				      : "Transfer complete.");
 }
 
@@ -644,7 +645,7 @@ static void recv_step(struct session *s)
 		if (n < 0) {
 			log_warn("upload of %s cut off after %llu bytes: the file is incomplete",
 				 x->path, (unsigned long long)x->bytes);
-			xfer_finish(s, 426, "Connection closed; transfer aborted.");
+			xfer_finish(s, FTP_BADSENDNET, "Connection closed; transfer aborted.");
 			return;
 		}
 		if (n == 0) {
@@ -702,7 +703,7 @@ void data_step(struct session *s)
 		int r = tls_bye(s->data_tls);
 		if (r == -EAGAIN)
 			return;
-		xfer_finish(s, 226, s->xfer.listing ? "Directory send OK." : "Transfer complete.");
+		xfer_finish(s, FTP_TRANSFEROK, s->xfer.listing ? "Directory send OK." : "Transfer complete.");
 		break;
 	}
 	default:

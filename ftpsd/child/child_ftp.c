@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "build_config.h"
+#include "ftp_codes.h"
 #include "child_mon.h"
 #include "child_session.h"
 #include "child_tls.h"
@@ -30,6 +31,7 @@
 #define XFER_BUF_SIZE (256 * 1024)
 
 enum {
+	CMD_BEFORE_TLS = 1 << 0, /* runs before TLS whatever allow-before-tls says */
 	CMD_LOGIN = 1 << 1,      /* needs a logged-in user */
 	CMD_ARG = 1 << 2,        /* argument required */
 	CMD_NOARG = 1 << 3,      /* argument forbidden */
@@ -103,15 +105,13 @@ static void ctl_write_telnet(struct session *s, const char *text)
 	ctl_write(s, out, j);
 }
 
-void reply(struct session *s, int code, const char *fmt, ...)
+/* One reply line: "code text" ends a reply, "code-text" starts a longer one. */
+__attribute__((format(printf, 4, 0))) static void reply_line(struct session *s, int code, char sep, const char *fmt, va_list ap)
 {
 	char line[1024];
-	va_list ap;
-	int n = snprintf(line, sizeof(line), "%d ", code);
+	int n = snprintf(line, sizeof(line), "%d%c", code, sep);
 
-	va_start(ap, fmt);
 	vsnprintf(line + n, sizeof(line) - (size_t)n - 2, fmt, ap);
-	va_end(ap);
 	/* Nothing a client put in a reply (a path, a name) may end it early. */
 	for (char *p = line + n; *p != '\0'; p++)
 		if (*p == '\r' || *p == '\n')
@@ -120,9 +120,40 @@ void reply(struct session *s, int code, const char *fmt, ...)
 	ctl_write_telnet(s, line);
 }
 
+void reply(struct session *s, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	reply_line(s, code, ' ', fmt, ap);
+	va_end(ap);
+}
+
+/* The first line of a reply of several lines; reply() ends it. */
+static void reply_start(struct session *s, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void reply_start(struct session *s, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	reply_line(s, code, '-', fmt, ap);
+	va_end(ap);
+}
+
+/* Lines inside a reply of several lines, as they are. */
 static void reply_raw(struct session *s, const char *text)
 {
 	ctl_write_telnet(s, text);
+}
+
+/* A refusal by policy: its code and text come from one table (policy.c). */
+static void refuse(struct session *s, enum policy_verdict v)
+{
+	int code;
+	const char *text = policy_reply(v, &code);
+
+	reply(s, code, "%s", text);
 }
 
 /* Drive a control handshake to its end, bounded by the login timeout. */
@@ -193,7 +224,7 @@ static void start_tls(struct session *s, bool implicit)
 		tls_free(s->ctl_tls);
 		s->ctl_tls = NULL;
 		if (clear)
-			reply(s, 421, "TLS negotiation failed; closing the connection.");
+			reply(s, FTP_TLS_FAIL, "TLS negotiation failed; closing the connection.");
 		_exit(0);
 	}
 	log_info("control connection: %s", tls_describe(s->ctl_tls, desc, sizeof(desc)));
@@ -207,7 +238,7 @@ static void start_tls(struct session *s, bool implicit)
 	if (sni >= 0 && (unsigned)sni != s->identity) {
 		if (s->host_given) {
 			/* RFC 7151: HOST and the TLS server name must agree. */
-			reply(s, 421, "The TLS server name does not match HOST; closing the connection.");
+			reply(s, FTP_TLS_FAIL, "The TLS server name does not match HOST; closing the connection.");
 			session_end(s, 0);
 		}
 		select_host(s, (unsigned)sni);
@@ -223,7 +254,7 @@ static void start_tls(struct session *s, bool implicit)
 	    s->cfg->tls_client_certificate_invalid == CERT_INVALID_CLOSE) {
 		/* RFC 4217 9.1: a certificate the server does not accept may end
 		 * the session at once. */
-		reply(s, 421, "Client certificate not accepted; closing the connection.");
+		reply(s, FTP_TLS_FAIL, "Client certificate not accepted; closing the connection.");
 		session_end(s, 0);
 	}
 }
@@ -249,12 +280,9 @@ static void cmd_auth(struct session *s, char *arg)
 	bool private;
 
 	struct policy_state st = policy_state(s);
-	switch (policy_auth(s->cfg, &st)) {
-	case 534:
-		reply(s, 534, "TLS is not available on this server.");
-		return;
-	case 503:
-		reply(s, 503, "TLS is already active.");
+	enum policy_verdict v = policy_auth(s->cfg, &st);
+	if (v != POLICY_ALLOW) {
+		refuse(s, v);
 		return;
 	}
 	if (arg_is(arg, "TLS") || arg_is(arg, "TLS-C"))
@@ -264,7 +292,7 @@ static void cmd_auth(struct session *s, char *arg)
 		private = !(s->cfg->data_tls == TLS_POLICY_OFF &&
 			    s->cfg->data_tls_listings == TLS_POLICY_OFF);
 	else {
-		reply(s, 504, "AUTH type not supported; use AUTH TLS.");
+		reply(s, FTP_BADAUTH, "AUTH type not supported; use AUTH TLS.");
 		return;
 	}
 	if (s->in.len > 0) {
@@ -273,7 +301,7 @@ static void cmd_auth(struct session *s, char *arg)
 		log_warn("discarding %zu bytes sent in clear after AUTH", s->in.len);
 		s->in.len = 0;
 	}
-	reply(s, 234, "Proceed with negotiation.");
+	reply(s, FTP_AUTHOK, "Proceed with negotiation.");
 	start_tls(s, false);
 	s->secured = true;
 	s->prot_private = private;
@@ -287,21 +315,15 @@ static void cmd_ccc(struct session *s, char *arg)
 	struct policy_state st = policy_state(s);
 	uint64_t deadline = now_ms() + s->cfg->idle_timeout_ms;
 
-	switch (policy_ccc(s->cfg, &st)) {
-	case 503:
-		reply(s, 503, "CCC after login only: USER and PASS stay protected.");
-		return;
-	case 533:
-		reply(s, 533, "CCC needs a protected control connection.");
-		return;
-	case 534:
-		reply(s, 534, "CCC is not allowed on this server.");
+	enum policy_verdict v = policy_ccc(s->cfg, &st);
+	if (v != POLICY_ALLOW) {
+		refuse(s, v);
 		return;
 	}
 	/* The last ticket this connection can send: data connections after CCC
 	 * still resume the control session with it. */
 	send_ticket(s);
-	reply(s, 200, "Clearing the control connection.");
+	reply(s, FTP_CCCOK, "Clearing the control connection.");
 	for (;;) {
 		int r = tls_bye(s->ctl_tls);
 		if (r != -EAGAIN)
@@ -322,15 +344,15 @@ static void cmd_ccc(struct session *s, char *arg)
 static void cmd_pbsz(struct session *s, char *arg)
 {
 	if (s->ctl_tls == NULL) {
-		reply(s, 503, "PBSZ needs AUTH first.");
+		reply(s, FTP_BADSEQ, "PBSZ needs AUTH first.");
 		return;
 	}
 	if (strspn(arg, "0123456789") != strlen(arg)) {
-		reply(s, 501, "PBSZ takes a number.");
+		reply(s, FTP_BADARGS, "PBSZ takes a number.");
 		return;
 	}
 	s->pbsz = true;
-	reply(s, 200, "PBSZ=0");
+	reply(s, FTP_PBSZOK, "PBSZ=0");
 }
 
 static void cmd_prot(struct session *s, char *arg)
@@ -338,24 +360,14 @@ static void cmd_prot(struct session *s, char *arg)
 	struct policy_state st = policy_state(s);
 	char level = strlen(arg) == 1 ? arg[0] : '?';
 
-	switch (policy_prot(s->cfg, &st, level)) {
-	case 200:
-		s->prot_private = level == 'P' || level == 'p';
-		reply(s, 200, "Protection level set to %s.", s->prot_private ? "Private" : "Clear");
-		break;
-	case 503:
-		reply(s, 503, "PROT needs AUTH and PBSZ first.");
-		break;
-	case 534:
-		reply(s, 534, "Data protection is not available here: only PROT C.");
-		break;
-	case 536:
-		reply(s, 536, "Protection level not supported.");
-		break;
-	default:
-		reply(s, 504, "Unknown protection level.");
-		break;
+	enum policy_verdict v = policy_prot(s->cfg, &st, level);
+
+	if (v != POLICY_ALLOW) {
+		refuse(s, v);
+		return;
 	}
+	s->prot_private = level == 'P' || level == 'p';
+	reply(s, FTP_PROTOK, "Protection level set to %s.", s->prot_private ? "Private" : "Clear");
 }
 
 static void logged_in(struct session *s, const struct mm_login *login)
@@ -378,16 +390,16 @@ static void logged_in(struct session *s, const struct mm_login *login)
 static void cmd_user(struct session *s, char *arg)
 {
 	if (s->logged_in) {
-		reply(s, 503, "Already logged in.");
+		reply(s, FTP_BADSEQ, "Already logged in.");
 		return;
 	}
 	if (strlen(arg) >= sizeof(s->user)) {
-		reply(s, 501, "User name too long.");
+		reply(s, FTP_BADARGS, "User name too long.");
 		return;
 	}
 	for (const char *p = arg; *p != '\0'; p++) {
 		if ((unsigned char)*p < 0x20 || *p == ':') {
-			reply(s, 501, "Invalid user name.");
+			reply(s, FTP_BADARGS, "Invalid user name.");
 			return;
 		}
 	}
@@ -398,24 +410,24 @@ static void cmd_user(struct session *s, char *arg)
 	if (r == IPC_USER_LOGGED_IN) {
 		logged_in(s, &login);
 		explicit_bzero(&login, sizeof(login));
-		reply(s, 232, "User logged in, authorized by security data exchange.");
+		reply(s, FTP_LOGIN_CERTOK, "User logged in, authorized by security data exchange.");
 		return;
 	}
 	if (r == IPC_AUTH_NEEDS_TLS) {
-		reply(s, 530, "User %s must log in over TLS: send AUTH TLS first.", s->user);
+		reply(s, FTP_LOGINERR, "User %s must log in over TLS: send AUTH TLS first.", s->user);
 		return;
 	}
 	if (r == IPC_AUTH_FORBIDS_TLS) {
-		reply(s, 530, "User %s must log in without TLS.", s->user);
+		reply(s, FTP_LOGINERR, "User %s must log in without TLS.", s->user);
 		return;
 	}
 	if (r == IPC_AUTH_LOCKED) {
-		reply(s, 530, "Login incorrect.");
-		reply(s, 421, "Too many login attempts; closing the connection.");
+		reply(s, FTP_LOGINERR, "Login incorrect.");
+		reply(s, FTP_CLOSING, "Too many login attempts; closing the connection.");
 		session_end(s, 0);
 	}
 	s->user_given = true;
-	reply(s, 331, "Password required for %s.", s->user);
+	reply(s, FTP_GIVEPWORD, "Password required for %s.", s->user);
 }
 
 static void cmd_pass(struct session *s, char *arg)
@@ -424,11 +436,11 @@ static void cmd_pass(struct session *s, char *arg)
 	int r;
 
 	if (s->logged_in) {
-		reply(s, 503, "Already logged in.");
+		reply(s, FTP_BADSEQ, "Already logged in.");
 		return;
 	}
 	if (!s->user_given) {
-		reply(s, 503, "Login with USER first.");
+		reply(s, FTP_NEEDUSER, "Login with USER first.");
 		return;
 	}
 	r = mm_auth(s->user, arg != NULL ? arg : "", s->ctl_tls != NULL, &login);
@@ -436,55 +448,55 @@ static void cmd_pass(struct session *s, char *arg)
 		explicit_bzero(arg, strlen(arg));
 	s->user_given = false;
 	if (r == IPC_AUTH_FAILED) {
-		reply(s, 530, "Login incorrect.");
+		reply(s, FTP_LOGINERR, "Login incorrect.");
 		return;
 	}
 	if (r == IPC_AUTH_NEEDS_TLS) {
-		reply(s, 530, "User %s must log in over TLS.", s->user);
+		reply(s, FTP_LOGINERR, "User %s must log in over TLS.", s->user);
 		return;
 	}
 	if (r == IPC_AUTH_FORBIDS_TLS) {
-		reply(s, 530, "User %s must log in without TLS.", s->user);
+		reply(s, FTP_LOGINERR, "User %s must log in without TLS.", s->user);
 		return;
 	}
 	if (r == IPC_AUTH_LOCKED) {
-		reply(s, 530, "Login incorrect.");
-		reply(s, 421, "Too many login failures; closing the connection.");
+		reply(s, FTP_LOGINERR, "Login incorrect.");
+		reply(s, FTP_CLOSING, "Too many login failures; closing the connection.");
 		session_end(s, 0);
 	}
 	if (r < 0) {
-		reply(s, 421, "Login failed: the home directory is not available.");
+		reply(s, FTP_CLOSING, "Login failed: the home directory is not available.");
 		session_end(s, 0);
 	}
 	logged_in(s, &login);
 	explicit_bzero(&login, sizeof(login));
-	reply(s, 230, "Login successful.");
+	reply(s, FTP_LOGINOK, "Login successful.");
 }
 
 static void cmd_quit(struct session *s, char *arg)
 {
-	reply(s, 221, "Goodbye.");
+	reply(s, FTP_GOODBYE, "Goodbye.");
 	session_end(s, 0);
 }
 
 static void cmd_noop(struct session *s, char *arg)
 {
-	reply(s, 200, "NOOP ok.");
+	reply(s, FTP_NOOPOK, "NOOP ok.");
 }
 
 static void cmd_allo(struct session *s, char *arg)
 {
-	reply(s, 202, "ALLO is not needed here.");
+	reply(s, FTP_ALLOOK, "ALLO is not needed here.");
 }
 
 static void cmd_acct(struct session *s, char *arg)
 {
-	reply(s, 502, "ACCT not implemented.");
+	reply(s, FTP_COMMANDNOTIMPL, "ACCT not implemented.");
 }
 
 static void cmd_smnt(struct session *s, char *arg)
 {
-	reply(s, 502, "SMNT not implemented.");
+	reply(s, FTP_COMMANDNOTIMPL, "SMNT not implemented.");
 }
 
 /* REIN: before login, forget USER; after it, the monitor has become the user
@@ -493,13 +505,13 @@ static void cmd_smnt(struct session *s, char *arg)
 static void cmd_rein(struct session *s, char *arg)
 {
 	if (s->logged_in) {
-		reply(s, 502, "REIN after login is not supported: reconnect to log in again.");
+		reply(s, FTP_COMMANDNOTIMPL, "REIN after login is not supported: reconnect to log in again.");
 		return;
 	}
 	s->user_given = false;
 	s->user[0] = '\0';
 	data_close(s);
-	reply(s, 220, "Service ready for new user.");
+	reply(s, FTP_GREET, "Service ready for new user.");
 }
 
 /* HOST (RFC 7151): before USER. With no virtual hosts configured, every
@@ -507,36 +519,36 @@ static void cmd_rein(struct session *s, char *arg)
 static void cmd_host(struct session *s, char *arg)
 {
 	if (s->logged_in || s->user_given) {
-		reply(s, 503, "HOST must come before USER.");
+		reply(s, FTP_BADSEQ, "HOST must come before USER.");
 		return;
 	}
 	size_t n = strlen(arg);
 	if (n == 0 || n > 255 || strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-[]:") != n) {
-		reply(s, 501, "Bad host name.");
+		reply(s, FTP_BADARGS, "Bad host name.");
 		return;
 	}
 	if (s->root_cfg->nhosts > 0) {
 		const struct config *h = config_host(s->root_cfg, arg);
 		if (h == NULL) {
-			reply(s, 504, "Unknown host %s.", arg);
+			reply(s, FTP_BADPARAM, "Unknown host %s.", arg);
 			return;
 		}
 		unsigned id = config_identity_of(s->root_cfg, h);
 		int sni = s->ctl_tls != NULL ? tls_sni_identity(s->ctl_tls) : -1;
 		if (sni >= 0 && (unsigned)sni != id) {
-			reply(s, 504, "HOST does not match the TLS server name.");
+			reply(s, FTP_BADPARAM, "HOST does not match the TLS server name.");
 			return;
 		}
 		if (id != s->identity)
 			select_host(s, id);
 	}
 	s->host_given = true;
-	reply(s, 220, "Host accepted.");
+	reply(s, FTP_HOSTOK, "Host accepted.");
 }
 
 static void cmd_syst(struct session *s, char *arg)
 {
-	reply(s, 215, "UNIX Type: L8");
+	reply(s, FTP_SYSTOK, "UNIX Type: L8");
 }
 
 static const struct {
@@ -549,7 +561,7 @@ static const struct {
 
 static void cmd_feat(struct session *s, char *arg)
 {
-	reply_raw(s, "211-Features:\r\n");
+	reply_start(s, FTP_FEAT, "Features:");
 	if (s->cfg->control_tls != TLS_POLICY_OFF)
 		reply_raw(s, " AUTH TLS\r\n AUTH SSL\r\n PBSZ\r\n PROT\r\n");
 	if (s->cfg->control_tls != TLS_POLICY_OFF && s->cfg->ccc)
@@ -564,7 +576,7 @@ static void cmd_feat(struct session *s, char *arg)
 	strcat(mlst, "\r\n");
 	reply_raw(s, mlst);
 	reply_raw(s, " PASV\r\n REST STREAM\r\n SIZE\r\n TVFS\r\n UTF8\r\n");
-	reply(s, 211, "End");
+	reply(s, FTP_FEAT, "End");
 }
 
 
@@ -587,74 +599,74 @@ static void opts_mlst(struct session *s, const char *list)
 	for (size_t i = 0; i < sizeof(mlst_facts) / sizeof(mlst_facts[0]); i++)
 		if (facts & mlst_facts[i].bit)
 			snprintf(out + strlen(out), sizeof(out) - strlen(out), "%s;", mlst_facts[i].name);
-	reply(s, 200, "MLST OPTS %s", out);
+	reply(s, FTP_OPTSOK, "MLST OPTS %s", out);
 }
 
 static void cmd_opts(struct session *s, char *arg)
 {
 	if (arg_is(arg, "UTF8 ON") || arg_is(arg, "UTF8")) {
-		reply(s, 200, "Always in UTF8 mode.");
+		reply(s, FTP_OPTSOK, "Always in UTF8 mode.");
 		return;
 	}
 	if (arg_is(arg, "HASH")) {
-		reply(s, 200, "%s", tls_hash_name(s->hash_algo));
+		reply(s, FTP_OPTSOK, "%s", tls_hash_name(s->hash_algo));
 		return;
 	}
 	if (strncasecmp(arg, "HASH ", 5) == 0) {
 		for (unsigned i = 0; i < TLS_HASH_COUNT; i++) {
 			if (strcasecmp(arg + 5, tls_hash_name(i)) == 0) {
 				s->hash_algo = i;
-				reply(s, 200, "%s", tls_hash_name(i));
+				reply(s, FTP_OPTSOK, "%s", tls_hash_name(i));
 				return;
 			}
 		}
-		reply(s, 501, "Unknown hash algorithm.");
+		reply(s, FTP_BADARGS, "Unknown hash algorithm.");
 		return;
 	}
 	if (strncasecmp(arg, "MLST ", 5) == 0 || arg_is(arg, "MLST")) {
 		opts_mlst(s, arg[4] == ' ' ? arg + 5 : "");
 		return;
 	}
-	reply(s, 501, "Option not understood.");
+	reply(s, FTP_BADARGS, "Option not understood.");
 }
 
 static void cmd_type(struct session *s, char *arg)
 {
 	if (arg_is(arg, "I") || arg_is(arg, "L 8")) {
 		s->type_ascii = false;
-		reply(s, 200, "Switching to Binary mode.");
+		reply(s, FTP_TYPEOK, "Switching to Binary mode.");
 	} else if (arg_is(arg, "A") || arg_is(arg, "A N")) {
 		s->type_ascii = true;
-		reply(s, 200, "Switching to ASCII mode.");
+		reply(s, FTP_TYPEOK, "Switching to ASCII mode.");
 	} else {
-		reply(s, 504, "Type not supported.");
+		reply(s, FTP_BADPARAM, "Type not supported.");
 	}
 }
 
 static void cmd_mode(struct session *s, char *arg)
 {
 	if (arg_is(arg, "S"))
-		reply(s, 200, "Mode set to S.");
+		reply(s, FTP_MODEOK, "Mode set to S.");
 	else
-		reply(s, 504, "Only stream mode is supported.");
+		reply(s, FTP_BADPARAM, "Only stream mode is supported.");
 }
 
 static void cmd_stru(struct session *s, char *arg)
 {
 	if (arg_is(arg, "F"))
-		reply(s, 200, "Structure set to F.");
+		reply(s, FTP_STRUOK, "Structure set to F.");
 	else
-		reply(s, 504, "Only file structure is supported.");
+		reply(s, FTP_BADPARAM, "Only file structure is supported.");
 }
 
 static bool resolve(struct session *s, const char *arg, char *path)
 {
 	if (arg != NULL && strchr(arg, '\r') != NULL) {
-		reply(s, 553, "File name not allowed.");
+		reply(s, FTP_BADFILENAME, "File name not allowed.");
 		return false;
 	}
 	if (ftp_path_resolve(s->cwd, arg != NULL ? arg : "", path, IPC_MAX_PATH) < 0) {
-		reply(s, 553, "Path too long.");
+		reply(s, FTP_BADFILENAME, "Path too long.");
 		return false;
 	}
 	return true;
@@ -665,10 +677,10 @@ static void cmd_pwd(struct session *s, char *arg)
 	char q[IPC_MAX_PATH * 2];
 
 	if (ftp_quote_path(s->cwd, q, sizeof(q)) < 0) {
-		reply(s, 550, "Path too long.");
+		reply(s, FTP_FILEFAIL, "Path too long.");
 		return;
 	}
-	reply(s, 257, "\"%s\" is the current directory.", q);
+	reply(s, FTP_PWDOK, "\"%s\" is the current directory.", q);
 }
 
 static void change_dir(struct session *s, const char *arg)
@@ -679,11 +691,11 @@ static void change_dir(struct session *s, const char *arg)
 	if (!resolve(s, arg, path))
 		return;
 	if (mm_stat(path, &st) < 0 || !S_ISDIR(st.mode)) {
-		reply(s, 550, "Failed to change directory.");
+		reply(s, FTP_FILEFAIL, "Failed to change directory.");
 		return;
 	}
 	snprintf(s->cwd, sizeof(s->cwd), "%s", path);
-	reply(s, 250, "Directory successfully changed.");
+	reply(s, FTP_CWDOK, "Directory successfully changed.");
 }
 
 static void cmd_cwd(struct session *s, char *arg)
@@ -704,7 +716,7 @@ static void cmd_size(struct session *s, char *arg)
 	if (!resolve(s, arg, path))
 		return;
 	if (mm_stat(path, &st) < 0 || !S_ISREG(st.mode)) {
-		reply(s, 550, "Could not get file size.");
+		reply(s, FTP_FILEFAIL, "Could not get file size.");
 		return;
 	}
 	if (s->type_ascii) {
@@ -714,7 +726,7 @@ static void cmd_size(struct session *s, char *arg)
 		bool prev_cr = false;
 		int fd;
 		if (st.size > (64u << 20) || mm_open(path, IPC_OPEN_READ, 0, &fd, &size) < 0) {
-			reply(s, 550, "SIZE in ASCII mode is not available for this file; use TYPE I.");
+			reply(s, FTP_FILEFAIL, "SIZE in ASCII mode is not available for this file; use TYPE I.");
 			return;
 		}
 		for (off_t off = 0;;) {
@@ -729,10 +741,10 @@ static void cmd_size(struct session *s, char *arg)
 			off += n;
 		}
 		close(fd);
-		reply(s, 213, "%llu", (unsigned long long)(size + extra));
+		reply(s, FTP_SIZEOK, "%llu", (unsigned long long)(size + extra));
 		return;
 	}
-	reply(s, 213, "%llu", (unsigned long long)st.size);
+	reply(s, FTP_SIZEOK, "%llu", (unsigned long long)st.size);
 }
 
 static void cmd_mdtm(struct session *s, char *arg)
@@ -744,17 +756,17 @@ static void cmd_mdtm(struct session *s, char *arg)
 	if (!resolve(s, arg, path))
 		return;
 	if (mm_stat(path, &st) < 0 || !S_ISREG(st.mode)) {
-		reply(s, 550, "Could not get file modification time.");
+		reply(s, FTP_FILEFAIL, "Could not get file modification time.");
 		return;
 	}
 	time_t t = (time_t)st.mtime;
 	/* The answer is YYYYMMDDHHMMSS (RFC 3659 2.3): no year beyond 9999, and
 	 * none that gmtime_r cannot hold (tmpfs keeps any 64-bit mtime). */
 	if (gmtime_r(&t, &tm) == NULL || tm.tm_year < 0 - 1900 || tm.tm_year > 9999 - 1900) {
-		reply(s, 550, "Modification time out of range (years 0 to 9999).");
+		reply(s, FTP_FILEFAIL, "Modification time out of range (years 0 to 9999).");
 		return;
 	}
-	reply(s, 213, "%04d%02d%02d%02d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+	reply(s, FTP_MDTMOK, "%04d%02d%02d%02d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
 	      tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
@@ -778,7 +790,7 @@ static void cmd_pasv(struct session *s, char *arg)
 	uint16_t port;
 
 	if (s->epsv_all) {
-		reply(s, 503, "PASV not allowed after EPSV ALL.");
+		reply(s, FTP_BADSEQ, "PASV not allowed after EPSV ALL.");
 		return;
 	}
 	if (s->local_addr.ss_family == AF_INET) {
@@ -786,23 +798,23 @@ static void cmd_pasv(struct session *s, char *arg)
 	} else {
 		const struct in6_addr *v6 = &((struct sockaddr_in6 *)&s->local_addr)->sin6_addr;
 		if (!IN6_IS_ADDR_V4MAPPED(v6)) {
-			reply(s, 425, "PASV is for IPv4; use EPSV.");
+			reply(s, FTP_BADSENDCONN, "PASV is for IPv4; use EPSV.");
 			return;
 		}
 		memcpy(&a, v6->s6_addr + 12, 4);
 	}
 	if (s->cfg->pasv_address != NULL && inet_pton(AF_INET, s->cfg->pasv_address, &a) != 1) {
-		reply(s, 425, "Cannot open a passive connection.");
+		reply(s, FTP_BADSENDCONN, "Cannot open a passive connection.");
 		return;
 	}
 	if (data_listen(s, &port) < 0) {
-		reply(s, 425, "Cannot open a passive connection.");
+		reply(s, FTP_BADSENDCONN, "Cannot open a passive connection.");
 		return;
 	}
 	if (s->ctl_tls != NULL)
 		send_ticket(s);
 	uint8_t *b = (uint8_t *)&a.s_addr;
-	reply(s, 227, "Entering Passive Mode (%u,%u,%u,%u,%u,%u).", b[0], b[1], b[2], b[3],
+	reply(s, FTP_PASVOK, "Entering Passive Mode (%u,%u,%u,%u,%u,%u).", b[0], b[1], b[2], b[3],
 	      port >> 8, port & 0xff);
 }
 
@@ -813,23 +825,23 @@ static void cmd_epsv(struct session *s, char *arg)
 	if (arg != NULL) {
 		if (arg_is(arg, "ALL")) {
 			s->epsv_all = true;
-			reply(s, 200, "EPSV ALL ok.");
+			reply(s, FTP_EPSVALLOK, "EPSV ALL ok.");
 			return;
 		}
 		bool v6 = s->local_addr.ss_family == AF_INET6 &&
 			  !IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&s->local_addr)->sin6_addr);
 		if (!(strcmp(arg, "1") == 0 && !v6) && !(strcmp(arg, "2") == 0 && v6)) {
-			reply(s, 522, "Network protocol not supported, use (%d)", v6 ? 2 : 1);
+			reply(s, FTP_EPSVBAD, "Network protocol not supported, use (%d)", v6 ? 2 : 1);
 			return;
 		}
 	}
 	if (data_listen(s, &port) < 0) {
-		reply(s, 425, "Cannot open a passive connection.");
+		reply(s, FTP_BADSENDCONN, "Cannot open a passive connection.");
 		return;
 	}
 	if (s->ctl_tls != NULL)
 		send_ticket(s);
-	reply(s, 229, "Entering Extended Passive Mode (|||%u|)", port);
+	reply(s, FTP_EPSVOK, "Entering Extended Passive Mode (|||%u|)", port);
 }
 
 /* PORT and EPRT: the client's own address only, never a privileged port,
@@ -841,28 +853,28 @@ static void set_active(struct session *s, const struct sockaddr_storage *a)
 
 	if (!data_same_host(a, &s->peer_addr)) {
 		log_warn("refused active mode to another host than the client");
-		reply(s, 504, "Active mode connects only to your own address.");
+		reply(s, FTP_BADPARAM, "Active mode connects only to your own address.");
 		return;
 	}
 	if (port < 1024) {
 		log_warn("refused active mode to privileged port %u", port);
-		reply(s, 504, "Active mode to a port below 1024 is refused.");
+		reply(s, FTP_BADPARAM, "Active mode to a port below 1024 is refused.");
 		return;
 	}
 	data_set_active(s, a);
 	if (s->ctl_tls != NULL)
 		send_ticket(s);
-	reply(s, 200, "PORT command successful. Consider using EPSV.");
+	reply(s, FTP_PORTOK, "PORT command successful. Consider using EPSV.");
 }
 
 static bool active_allowed(struct session *s)
 {
 	if (!s->cfg->active_mode) {
-		reply(s, 502, "Active mode is disabled; use EPSV or PASV.");
+		reply(s, FTP_COMMANDNOTIMPL, "Active mode is disabled; use EPSV or PASV.");
 		return false;
 	}
 	if (s->epsv_all) {
-		reply(s, 503, "Only EPSV after EPSV ALL.");
+		reply(s, FTP_BADSEQ, "Only EPSV after EPSV ALL.");
 		return false;
 	}
 	return true;
@@ -880,7 +892,7 @@ static void cmd_port(struct session *s, char *arg)
 	if (sscanf(arg, "%3u,%3u,%3u,%3u,%3u,%3u%n", &h[0], &h[1], &h[2], &h[3], &h[4], &h[5], &n) != 6 ||
 	    n < 0 || arg[n] != '\0' || h[0] > 255 || h[1] > 255 || h[2] > 255 || h[3] > 255 ||
 	    h[4] > 255 || h[5] > 255) {
-		reply(s, 501, "Syntax: PORT h1,h2,h3,h4,p1,p2.");
+		reply(s, FTP_BADARGS, "Syntax: PORT h1,h2,h3,h4,p1,p2.");
 		return;
 	}
 	a->sin_family = AF_INET;
@@ -902,27 +914,27 @@ static void cmd_eprt(struct session *s, char *arg)
 	/* |proto|address|port| with any printable delimiter (RFC 2428). */
 	d = arg[0];
 	if (d < 33 || d > 126) {
-		reply(s, 501, "Syntax: EPRT |proto|address|port|.");
+		reply(s, FTP_BADARGS, "Syntax: EPRT |proto|address|port|.");
 		return;
 	}
 	f[0] = arg + 1;
 	for (int i = 1; i < 4; i++) {
 		const char *p = strchr(f[i - 1], d);
 		if (p == NULL) {
-			reply(s, 501, "Syntax: EPRT |proto|address|port|.");
+			reply(s, FTP_BADARGS, "Syntax: EPRT |proto|address|port|.");
 			return;
 		}
 		f[i] = p + 1;
 	}
 	if (f[3][0] != '\0' || (size_t)(f[2] - f[1] - 1) >= sizeof(host)) {
-		reply(s, 501, "Syntax: EPRT |proto|address|port|.");
+		reply(s, FTP_BADARGS, "Syntax: EPRT |proto|address|port|.");
 		return;
 	}
 	memcpy(host, f[1], (size_t)(f[2] - f[1] - 1));
 	host[f[2] - f[1] - 1] = '\0';
 	port = strtoul(f[2], &end, 10);
 	if (end != f[3] - 1 || end == f[2] || port > 65535) {
-		reply(s, 501, "Syntax: EPRT |proto|address|port|.");
+		reply(s, FTP_BADARGS, "Syntax: EPRT |proto|address|port|.");
 		return;
 	}
 	if (f[1] - f[0] == 2 && f[0][0] == '1') {
@@ -930,7 +942,7 @@ static void cmd_eprt(struct session *s, char *arg)
 		a->sin_family = AF_INET;
 		a->sin_port = htons((uint16_t)port);
 		if (inet_pton(AF_INET, host, &a->sin_addr) != 1) {
-			reply(s, 501, "Bad IPv4 address.");
+			reply(s, FTP_BADARGS, "Bad IPv4 address.");
 			return;
 		}
 	} else if (f[1] - f[0] == 2 && f[0][0] == '2') {
@@ -938,11 +950,11 @@ static void cmd_eprt(struct session *s, char *arg)
 		a->sin6_family = AF_INET6;
 		a->sin6_port = htons((uint16_t)port);
 		if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1) {
-			reply(s, 501, "Bad IPv6 address.");
+			reply(s, FTP_BADARGS, "Bad IPv6 address.");
 			return;
 		}
 	} else {
-		reply(s, 522, "Network protocol not supported, use (1,2)");
+		reply(s, FTP_EPSVBAD, "Network protocol not supported, use (1,2)");
 		return;
 	}
 	set_active(s, &ss);
@@ -955,26 +967,22 @@ static bool data_allowed_for(struct session *s, bool listing)
 		/* Known before anything starts (a data handshake that came first
 		 * and failed, perhaps someone else's): say so instead of 150. */
 		if (s->data_unresumed)
-			reply(s, 522, DATA_UNRESUMED_TEXT);
+			reply(s, FTP_DATATLSBAD, DATA_UNRESUMED_TEXT);
 		else
-			reply(s, 425, "The data connection failed.");
+			reply(s, FTP_BADSENDCONN, "The data connection failed.");
 		data_close(s);
 		return false;
 	}
 	if (s->pasv_fd < 0 && s->data_fd < 0 && !s->active) {
-		reply(s, 425, "Use PORT, EPRT, PASV or EPSV first.");
+		reply(s, FTP_BADSENDCONN, "Use PORT, EPRT, PASV or EPSV first.");
 		return false;
 	}
 	struct policy_state st = policy_state(s);
-	if (policy_data(s->cfg, &st, listing) != 0) {
+	enum policy_verdict v = policy_data(s->cfg, &st, listing);
+	if (v != POLICY_ALLOW) {
 		/* The refusal changes nothing: the next transfer at the same level
 		 * is judged afresh. */
-		if (s->prot_private)
-			reply(s, 521, "%s must not be protected here: send PROT C.",
-			      listing ? "Listings" : "Data connections");
-		else
-			reply(s, 521, "%s must be protected: send PROT P.",
-			      listing ? "Listings" : "Data connections");
+		refuse(s, v);
 		data_close(s);
 		return false;
 	}
@@ -988,7 +996,7 @@ static bool data_allowed(struct session *s)
 
 static void open_error(struct session *s, int r, const char *what)
 {
-	reply(s, 550, "%s: %s.", what, strerror(-r));
+	reply(s, FTP_FILEFAIL, "%s: %s.", what, strerror(-r));
 	data_close(s);
 }
 
@@ -1000,7 +1008,7 @@ static const char *error_text(int r)
 /* The reply for a failed change to the tree. */
 static void change_error(struct session *s, int r, const char *what)
 {
-	int code = (r == -EINVAL || r == -ENAMETOOLONG) ? 553 : 550;
+	int code = (r == -EINVAL || r == -ENAMETOOLONG) ? FTP_BADFILENAME : FTP_FILEFAIL;
 
 	reply(s, code, "%s: %s.", what, error_text(r));
 }
@@ -1024,7 +1032,7 @@ static void cmd_retr(struct session *s, char *arg)
 	r = mm_open(path, IPC_OPEN_SEND, offset, &fd, &size);
 	if (r == -ERANGE) {
 		data_close(s);
-		reply(s, 554, "Restart offset %llu is beyond the end of the file.",
+		reply(s, FTP_BADREST, "Restart offset %llu is beyond the end of the file.",
 		      (unsigned long long)offset);
 		return;
 	}
@@ -1032,7 +1040,7 @@ static void cmd_retr(struct session *s, char *arg)
 		open_error(s, r, "Failed to open file");
 		return;
 	}
-	reply(s, 150, "Opening %s mode data connection for %s (%llu bytes).",
+	reply(s, FTP_DATACONN, "Opening %s mode data connection for %s (%llu bytes).",
 	      s->type_ascii ? "ASCII" : "BINARY", arg, (unsigned long long)size);
 	struct xfer_request rq = { .dir = XFER_SEND, .file_fd = fd, .size = size, .offset = offset,
 				   .ascii = s->type_ascii, .path = path };
@@ -1048,13 +1056,13 @@ static void store(struct session *s, const char *path, unsigned how, uint64_t of
 	int r;
 
 	if (s->read_only) {
-		reply(s, 550, "Permission denied.");
+		reply(s, FTP_NOPERM, "Permission denied.");
 		data_close(s);
 		return;
 	}
 	r = mm_upload_check(path, how, offset);
 	if (r == -ERANGE) {
-		reply(s, 554, "Restart offset %llu is beyond the end of the file.",
+		reply(s, FTP_BADREST, "Restart offset %llu is beyond the end of the file.",
 		      (unsigned long long)offset);
 		data_close(s);
 		return;
@@ -1065,9 +1073,9 @@ static void store(struct session *s, const char *path, unsigned how, uint64_t of
 		return;
 	}
 	if (how == IPC_OPEN_UNIQUE)
-		reply(s, 150, "FILE: %s", shown);
+		reply(s, FTP_DATACONN, "FILE: %s", shown);
 	else
-		reply(s, 150, "Ok to send data.");
+		reply(s, FTP_DATACONN, "Ok to send data.");
 	struct xfer_request rq = { .dir = XFER_RECV, .file_fd = -1, .how = how, .offset = offset,
 				   .ascii = s->type_ascii, .path = path };
 	data_start(s, &rq);
@@ -1122,7 +1130,7 @@ static void cmd_stou(struct session *s, char *arg)
 			return;
 		}
 	}
-	reply(s, 553, "Could not find a unique file name.");
+	reply(s, FTP_BADFILENAME, "Could not find a unique file name.");
 	data_close(s);
 }
 
@@ -1131,12 +1139,12 @@ static void cmd_rest(struct session *s, char *arg)
 	uint64_t v;
 
 	if (ftp_parse_offset(arg, &v) < 0) {
-		reply(s, 501, "REST takes a byte offset.");
+		reply(s, FTP_BADARGS, "REST takes a byte offset.");
 		return;
 	}
 	s->rest = v;
 	s->rest_set = true;
-	reply(s, 350, "Restart position accepted (%llu).", (unsigned long long)v);
+	reply(s, FTP_RESTOK, "Restart position accepted (%llu).", (unsigned long long)v);
 }
 
 static void cmd_dele(struct session *s, char *arg)
@@ -1150,7 +1158,7 @@ static void cmd_dele(struct session *s, char *arg)
 	if (r < 0)
 		change_error(s, r, "Delete operation failed");
 	else
-		reply(s, 250, "Delete operation successful.");
+		reply(s, FTP_DELEOK, "Delete operation successful.");
 }
 
 static void cmd_mkd(struct session *s, char *arg)
@@ -1167,7 +1175,7 @@ static void cmd_mkd(struct session *s, char *arg)
 	}
 	if (ftp_quote_path(path, q, sizeof(q)) < 0)
 		snprintf(q, sizeof(q), "?");
-	reply(s, 257, "\"%s\" created.", q);
+	reply(s, FTP_MKDIROK, "\"%s\" created.", q);
 }
 
 static void cmd_rmd(struct session *s, char *arg)
@@ -1181,7 +1189,7 @@ static void cmd_rmd(struct session *s, char *arg)
 	if (r < 0)
 		change_error(s, r, "Remove directory operation failed");
 	else
-		reply(s, 250, "Remove directory operation successful.");
+		reply(s, FTP_RMDIROK, "Remove directory operation successful.");
 }
 
 static void cmd_rnfr(struct session *s, char *arg)
@@ -1193,12 +1201,12 @@ static void cmd_rnfr(struct session *s, char *arg)
 	if (!resolve(s, arg, path))
 		return;
 	if (mm_stat(path, &st) < 0) {
-		reply(s, 550, "RNFR command failed.");
+		reply(s, FTP_FILEFAIL, "RNFR command failed.");
 		return;
 	}
 	snprintf(s->rnfr, sizeof(s->rnfr), "%s", path);
 	s->rnfr_set = true;
-	reply(s, 350, "Ready for RNTO.");
+	reply(s, FTP_RNFROK, "Ready for RNTO.");
 }
 
 static void cmd_rnto(struct session *s, char *arg)
@@ -1207,7 +1215,7 @@ static void cmd_rnto(struct session *s, char *arg)
 	int r;
 
 	if (!s->rnfr_set) {
-		reply(s, 503, "RNFR required first.");
+		reply(s, FTP_NEEDRNFR, "RNFR required first.");
 		return;
 	}
 	s->rnfr_set = false;
@@ -1215,10 +1223,10 @@ static void cmd_rnto(struct session *s, char *arg)
 		return;
 	r = mm_rename(s->rnfr, path);
 	if (r < 0)
-		reply(s, r == -EINVAL || r == -ENAMETOOLONG ? 553 : 550, "Rename failed: %s.",
+		reply(s, r == -EINVAL || r == -ENAMETOOLONG ? FTP_BADFILENAME : FTP_FILEFAIL, "Rename failed: %s.",
 		      error_text(r));
 	else
-		reply(s, 250, "Rename successful.");
+		reply(s, FTP_RENAMEOK, "Rename successful.");
 }
 
 /* YYYYMMDDHHMMSS (UTC), as MDTM answers and MFMT takes. */
@@ -1253,12 +1261,12 @@ static void cmd_mfmt(struct session *s, char *arg)
 	int r;
 
 	if (sp == NULL) {
-		reply(s, 501, "Syntax: MFMT YYYYMMDDHHMMSS path.");
+		reply(s, FTP_BADARGS, "Syntax: MFMT YYYYMMDDHHMMSS path.");
 		return;
 	}
 	*sp = '\0';
 	if (parse_time(arg, &t) < 0) {
-		reply(s, 501, "Bad time: use YYYYMMDDHHMMSS.");
+		reply(s, FTP_BADARGS, "Bad time: use YYYYMMDDHHMMSS.");
 		return;
 	}
 	if (!resolve(s, sp + 1, path))
@@ -1268,7 +1276,7 @@ static void cmd_mfmt(struct session *s, char *arg)
 		change_error(s, r, "Could not set the modification time");
 		return;
 	}
-	reply(s, 213, "Modify=%s; %s", arg, sp + 1);
+	reply(s, FTP_MFMTOK, "Modify=%s; %s", arg, sp + 1);
 }
 
 static void site_chmod(struct session *s, char *arg)
@@ -1279,20 +1287,20 @@ static void site_chmod(struct session *s, char *arg)
 	int r;
 
 	if (sp == NULL) {
-		reply(s, 501, "Syntax: SITE CHMOD mode path.");
+		reply(s, FTP_BADARGS, "Syntax: SITE CHMOD mode path.");
 		return;
 	}
 	*sp = '\0';
 	errno = 0;
 	mode = strtoul(arg, &end, 8);
 	if (*end != '\0' || errno != 0 || mode > 07777 || arg[0] == '\0') {
-		reply(s, 501, "Bad mode: use octal such as 644.");
+		reply(s, FTP_BADARGS, "Bad mode: use octal such as 644.");
 		return;
 	}
 	/* A setuid file would run with the user's ids for anyone on the host;
 	 * the monitor refuses these bits too. */
 	if (mode & 07000) {
-		reply(s, 550, "SITE CHMOD cannot set setuid, setgid or sticky bits.");
+		reply(s, FTP_NOPERM, "SITE CHMOD cannot set setuid, setgid or sticky bits.");
 		return;
 	}
 	if (!resolve(s, sp + 1, path))
@@ -1301,7 +1309,7 @@ static void site_chmod(struct session *s, char *arg)
 	if (r < 0)
 		change_error(s, r, "SITE CHMOD failed");
 	else
-		reply(s, 200, "SITE CHMOD command ok.");
+		reply(s, FTP_CHMODOK, "SITE CHMOD command ok.");
 }
 
 static void cmd_hash(struct session *s, char *arg)
@@ -1314,16 +1322,16 @@ static void cmd_hash(struct session *s, char *arg)
 		return;
 	r = mm_open(path, IPC_OPEN_READ, 0, &fd, &size);
 	if (r < 0) {
-		reply(s, 550, "Cannot hash %s: %s.", arg, error_text(r));
+		reply(s, FTP_FILEFAIL, "Cannot hash %s: %s.", arg, error_text(r));
 		return;
 	}
 	r = tls_hash_file(fd, s->hash_algo, s->buf, s->buf_size, hex, sizeof(hex));
 	close(fd);
 	if (r < 0) {
-		reply(s, 450, "Hashing failed: %s.", error_text(r));
+		reply(s, FTP_FILETMPFAIL, "Hashing failed: %s.", error_text(r));
 		return;
 	}
-	reply(s, 213, "%s 0-%llu %s %s", tls_hash_name(s->hash_algo), (unsigned long long)size, hex,
+	reply(s, FTP_HASHOK, "%s 0-%llu %s %s", tls_hash_name(s->hash_algo), (unsigned long long)size, hex,
 	      arg);
 }
 
@@ -1351,7 +1359,7 @@ static void list_common(struct session *s, char *arg, unsigned format)
 	}
 	struct stat st;
 	size = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
-	reply(s, 150, "Here comes the directory listing.");
+	reply(s, FTP_DATACONN, "Here comes the directory listing.");
 	struct xfer_request rq = { .dir = XFER_SEND, .file_fd = fd, .size = size, .listing = true,
 				   .path = path };
 	data_start(s, &rq);
@@ -1412,33 +1420,33 @@ static void cmd_mlst(struct session *s, char *arg)
 		return;
 	r = mm_list(path, IPC_LIST_MLSD, IPC_LIST_SELF | s->mlst_facts, "", &fd);
 	if (r < 0) {
-		reply(s, 550, "%s: %s.", arg != NULL ? arg : path, error_text(r));
+		reply(s, FTP_FILEFAIL, "%s: %s.", arg != NULL ? arg : path, error_text(r));
 		return;
 	}
-	reply_raw(s, "250-Listing\r\n");
+	reply_start(s, FTP_MLSTOK, "Listing");
 	listing_to_control(s, fd);
-	reply(s, 250, "End");
+	reply(s, FTP_MLSTOK, "End");
 }
 
 static void cmd_abor(struct session *s, char *arg)
 {
 	if (data_transfer_active(s)) {
 		data_abort(s);
-		reply(s, 226, "ABOR successful.");
+		reply(s, FTP_ABOROK, "ABOR successful.");
 		return;
 	}
 	data_close(s);
-	reply(s, 225, "No transfer to abort.");
+	reply(s, FTP_ABOR_NOCONN, "No transfer to abort.");
 }
 
 static void cmd_stat(struct session *s, char *arg)
 {
 	if (data_transfer_active(s)) {
 		if (s->xfer.dir == XFER_RECV)
-			reply(s, 213, "Status: %llu bytes received for %s.",
+			reply(s, FTP_STATFILE_OK, "Status: %llu bytes received for %s.",
 			      (unsigned long long)s->xfer.bytes, s->xfer.path);
 		else
-			reply(s, 213, "Status: %llu of %llu bytes sent for %s.",
+			reply(s, FTP_STATFILE_OK, "Status: %llu of %llu bytes sent for %s.",
 			      (unsigned long long)s->xfer.bytes, (unsigned long long)s->xfer.size,
 			      s->xfer.path);
 		return;
@@ -1447,31 +1455,31 @@ static void cmd_stat(struct session *s, char *arg)
 		char path[IPC_MAX_PATH];
 		int fd, r;
 		if (!s->logged_in) {
-			reply(s, 530, "Please log in with USER and PASS first.");
+			reply(s, FTP_LOGINERR, "Please log in with USER and PASS first.");
 			return;
 		}
 		if (!resolve(s, arg, path))
 			return;
 		r = mm_list(path, IPC_LIST_LONG, 0, arg, &fd);
 		if (r < 0) {
-			reply(s, 550, "%s: %s.", arg, error_text(r));
+			reply(s, FTP_FILEFAIL, "%s: %s.", arg, error_text(r));
 			return;
 		}
-		reply_raw(s, "213-Status follows:\r\n");
+		reply_start(s, FTP_STATFILE_OK, "Status follows:");
 		listing_to_control(s, fd);
-		reply(s, 213, "End of status.");
+		reply(s, FTP_STATFILE_OK, "End of status.");
 		return;
 	}
 	char desc[64] = "none";
 	if (s->ctl_tls != NULL)
 		tls_describe(s->ctl_tls, desc, sizeof(desc));
-	reply_raw(s, "211-ftpsd status:\r\n");
+	reply_start(s, FTP_STATOK, "ftpsd status:");
 	char line[512];
 	snprintf(line, sizeof(line), " Connected from %s\r\n Logged in as %s\r\n TLS %s, data %s\r\n",
 		 s->peer, s->logged_in ? s->user : "(nobody)", desc,
 		 s->prot_private ? "Private" : "Clear");
 	reply_raw(s, line);
-	reply(s, 211, "End of status.");
+	reply(s, FTP_STATOK, "End of status.");
 }
 
 static void cmd_help(struct session *s, char *arg);
@@ -1498,14 +1506,14 @@ static void site_testhook_raw(struct session *s, const char *what)
 #ifdef SYS_open
 		r = syscall(SYS_open, path, O_RDONLY);
 #else
-		reply(s, 502, "No open syscall on this architecture.");
+		reply(s, FTP_COMMANDNOTIMPL, "No open syscall on this architecture.");
 		return;
 #endif
 	} else if (strcasecmp(what, "CREAT") == 0) {
 #ifdef SYS_creat
 		r = syscall(SYS_creat, missing, 0600);
 #else
-		reply(s, 502, "No creat syscall on this architecture.");
+		reply(s, FTP_COMMANDNOTIMPL, "No creat syscall on this architecture.");
 		return;
 #endif
 	} else if (strcasecmp(what, "OPENAT2") == 0) {
@@ -1518,10 +1526,10 @@ static void site_testhook_raw(struct session *s, const char *what)
 		h.fh.handle_bytes = 8;
 		r = syscall(SYS_open_by_handle_at, AT_FDCWD, &h.fh, O_RDONLY);
 	} else {
-		reply(s, 501, "Unknown test hook.");
+		reply(s, FTP_BADARGS, "Unknown test hook.");
 		return;
 	}
-	reply(s, 200, "%s returned %ld", what, r);
+	reply(s, FTP_CMDOK, "%s returned %ld", what, r);
 }
 
 /* Test builds only: make a process of this session break its sandbox. */
@@ -1530,23 +1538,23 @@ static void site_testhook(struct session *s, const char *what)
 	log_warn("test hook %s", what);
 	if (strcasecmp(what, "CHILD-OPEN") == 0) {
 		int fd = open("/etc/passwd", O_RDONLY);
-		reply(s, 200, "open returned %d", fd);
+		reply(s, FTP_CMDOK, "open returned %d", fd);
 	} else if (strncasecmp(what, "CHILD-RAW-", 10) == 0) {
 		site_testhook_raw(s, what + 10);
 	} else if (strcasecmp(what, "CHILD-EXEC") == 0) {
 		char *argv[] = { "/bin/true", NULL };
 		execv(argv[0], argv);
-		reply(s, 200, "exec returned");
+		reply(s, FTP_CMDOK, "exec returned");
 	} else if (strcasecmp(what, "CHILD-UNIX-SOCKET") == 0) {
 		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-		reply(s, 200, "socket returned %d", fd);
+		reply(s, FTP_CMDOK, "socket returned %d", fd);
 	} else if (strcasecmp(what, "SIGN") == 0) {
 		/* The signing oracle used once more than a handshake needs. */
 		uint8_t sig[2048];
 		size_t n = 0;
 		int r = mm_sign(s->identity, IPC_SIGN_DATA, GNUTLS_SIGN_ECDSA_SECP256R1_SHA256, 0, "x", 1,
 				sig, &n, sizeof(sig));
-		reply(s, 200, "monitor signed %d", r);
+		reply(s, FTP_CMDOK, "monitor signed %d", r);
 	} else if (strncasecmp(what, "CERT-CLAIM ", 11) == 0) {
 		/* A certificate the child has seen, claimed as the client's. */
 		static uint8_t der[2048], msgs[TLS_PROOF_MAX];
@@ -1557,24 +1565,24 @@ static void site_testhook(struct session *s, const char *what)
 		while (n < sizeof(der) && 2 * n + 1 < digits && sscanf(hex + 2 * n, "%2x", &byte) == 1)
 			der[n++] = (uint8_t)byte;
 		if (n == 0 || tls_test_forge_claim(der, n, msgs, &len) < 0)
-			reply(s, 501, "Bad certificate.");
+			reply(s, FTP_BADARGS, "Bad certificate.");
 		else
-			reply(s, 200, "monitor answered %d", mm_cert(msgs, len));
+			reply(s, FTP_CMDOK, "monitor answered %d", mm_cert(msgs, len));
 	} else if (strncasecmp(what, "CHMOD ", 6) == 0) {
 		/* IPC_CHMOD as a child taken over would send it, past the checks
 		 * of site_chmod: "CHMOD 4755 /path". */
 		unsigned mode;
 		char path[IPC_MAX_PATH];
 		if (sscanf(what + 6, "%o %4095s", &mode, path) != 2)
-			reply(s, 501, "Syntax: SITE TESTHOOK CHMOD mode /path.");
+			reply(s, FTP_BADARGS, "Syntax: SITE TESTHOOK CHMOD mode /path.");
 		else
-			reply(s, 200, "monitor answered %d", mm_chmod(path, mode));
+			reply(s, FTP_CMDOK, "monitor answered %d", mm_chmod(path, mode));
 	} else if (strcasecmp(what, "MONITOR-EXEC") == 0) {
-		reply(s, 200, "monitor answered %d", mm_test_hook(1));
+		reply(s, FTP_CMDOK, "monitor answered %d", mm_test_hook(1));
 	} else if (strcasecmp(what, "MONITOR-SOCKET") == 0) {
-		reply(s, 200, "monitor answered %d", mm_test_hook(2));
+		reply(s, FTP_CMDOK, "monitor answered %d", mm_test_hook(2));
 	} else {
-		reply(s, 501, "Unknown test hook.");
+		reply(s, FTP_BADARGS, "Unknown test hook.");
 	}
 }
 #endif
@@ -1588,12 +1596,12 @@ static void cmd_site(struct session *s, char *arg)
 	}
 #endif
 	if (strncasecmp(arg, "CHMOD", 5) == 0 && !s->logged_in) {
-		reply(s, 530, "Please log in with USER and PASS first.");
+		reply(s, FTP_LOGINERR, "Please log in with USER and PASS first.");
 		return;
 	}
 	/* chmod = off, or the user's chmod=off: the monitor refuses it too. */
 	if ((arg_is(arg, "CHMOD") || strncasecmp(arg, "CHMOD ", 6) == 0) && s->no_chmod) {
-		reply(s, 550, "SITE CHMOD is disabled.");
+		reply(s, FTP_NOPERM, "SITE CHMOD is disabled.");
 		return;
 	}
 	if (strncasecmp(arg, "CHMOD ", 6) == 0) {
@@ -1601,16 +1609,16 @@ static void cmd_site(struct session *s, char *arg)
 		return;
 	}
 	if (arg_is(arg, "CHMOD")) {
-		reply(s, 501, "Syntax: SITE CHMOD mode path.");
+		reply(s, FTP_BADARGS, "Syntax: SITE CHMOD mode path.");
 		return;
 	}
 	if (arg_is(arg, "HELP")) {
 		/* Before login only the configuration is known; after it, the user's. */
 		bool chmod = s->logged_in ? !s->no_chmod : s->cfg->chmod;
-		reply(s, 214, "SITE commands: %sHELP.", chmod ? "CHMOD " : "");
+		reply(s, FTP_SITEHELP, "SITE commands: %sHELP.", chmod ? "CHMOD " : "");
 		return;
 	}
-	reply(s, 504, "Unknown SITE command.");
+	reply(s, FTP_BADPARAM, "Unknown SITE command.");
 }
 
 static const struct command commands[] = {
@@ -1618,17 +1626,17 @@ static const struct command commands[] = {
 	{ "ACCT", 0, cmd_acct },
 	{ "ALLO", CMD_LOGIN | CMD_ARG, cmd_allo },
 	{ "APPE", CMD_LOGIN | CMD_ARG, cmd_appe },
-	{ "AUTH", CMD_ARG, cmd_auth },
+	{ "AUTH", CMD_BEFORE_TLS | CMD_ARG, cmd_auth },
 	{ "CCC", CMD_NOARG, cmd_ccc },
 	{ "CDUP", CMD_LOGIN | CMD_NOARG, cmd_cdup },
 	{ "CWD", CMD_LOGIN | CMD_ARG, cmd_cwd },
 	{ "DELE", CMD_LOGIN | CMD_ARG, cmd_dele },
 	{ "EPRT", CMD_LOGIN | CMD_ARG, cmd_eprt },
 	{ "EPSV", CMD_LOGIN, cmd_epsv },
-	{ "FEAT", CMD_NOARG, cmd_feat },
+	{ "FEAT", CMD_BEFORE_TLS | CMD_NOARG, cmd_feat },
 	{ "HASH", CMD_LOGIN | CMD_ARG, cmd_hash },
 	{ "HELP", 0, cmd_help },
-	{ "HOST", CMD_ARG, cmd_host },
+	{ "HOST", CMD_BEFORE_TLS | CMD_ARG, cmd_host },
 	{ "LIST", CMD_LOGIN, cmd_list },
 	{ "MDTM", CMD_LOGIN | CMD_ARG, cmd_mdtm },
 	{ "MFMT", CMD_LOGIN | CMD_ARG, cmd_mfmt },
@@ -1637,7 +1645,7 @@ static const struct command commands[] = {
 	{ "MLST", CMD_LOGIN, cmd_mlst },
 	{ "MODE", CMD_ARG, cmd_mode },
 	{ "NLST", CMD_LOGIN, cmd_nlst },
-	{ "NOOP", CMD_IN_XFER, cmd_noop },
+	{ "NOOP", CMD_BEFORE_TLS | CMD_IN_XFER, cmd_noop },
 	{ "OPTS", CMD_ARG, cmd_opts },
 	{ "PASS", 0, cmd_pass },
 	{ "PASV", CMD_LOGIN | CMD_NOARG, cmd_pasv },
@@ -1645,7 +1653,7 @@ static const struct command commands[] = {
 	{ "PORT", CMD_LOGIN | CMD_ARG, cmd_port },
 	{ "PROT", CMD_ARG, cmd_prot },
 	{ "PWD", CMD_LOGIN | CMD_NOARG, cmd_pwd },
-	{ "QUIT", 0, cmd_quit },
+	{ "QUIT", CMD_BEFORE_TLS, cmd_quit },
 	{ "REIN", CMD_NOARG, cmd_rein },
 	{ "REST", CMD_LOGIN | CMD_ARG, cmd_rest },
 	{ "RETR", CMD_LOGIN | CMD_ARG, cmd_retr },
@@ -1672,7 +1680,7 @@ static const struct command commands[] = {
 static void cmd_help(struct session *s, char *arg)
 {
 	char line[128] = "";
-	reply_raw(s, "214-The following commands are recognized:\r\n");
+	reply_start(s, FTP_HELP, "The following commands are recognized:");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strlen(line) > 70) {
 			strcat(line, "\r\n");
@@ -1684,7 +1692,7 @@ static void cmd_help(struct session *s, char *arg)
 	}
 	strcat(line, "\r\n");
 	reply_raw(s, line);
-	reply(s, 214, "Help OK.");
+	reply(s, FTP_HELP, "Help OK.");
 }
 
 static const struct command *find_command(const char *verb)
@@ -1703,7 +1711,7 @@ static void handle_line(struct session *s, char *line, size_t len)
 	const struct command *c;
 
 	if (ftp_parse_command(line, len, &cmd) < 0) {
-		reply(s, 500, "Syntax error, command unrecognized.");
+		reply(s, FTP_BADCMD, "Syntax error, command unrecognized.");
 		return;
 	}
 	c = find_command(cmd.verb);
@@ -1716,24 +1724,26 @@ static void handle_line(struct session *s, char *line, size_t len)
 		return;
 	}
 	if (c == NULL) {
-		reply(s, 500, "Unknown command.");
+		reply(s, FTP_BADCMD, "Unknown command.");
 		return;
 	}
 	struct policy_state st = policy_state(s);
-	if (policy_before_tls(s->cfg, &st, c->verb) != 0) {
-		reply(s, 530, "This server requires TLS: send AUTH TLS first.");
+	enum policy_verdict v = policy_before_tls(s->cfg, &st, c->verb,
+						  (c->flags & CMD_BEFORE_TLS) != 0);
+	if (v != POLICY_ALLOW) {
+		refuse(s, v);
 		return;
 	}
 	if ((c->flags & CMD_LOGIN) && !s->logged_in) {
-		reply(s, 530, "Please log in with USER and PASS first.");
+		reply(s, FTP_LOGINERR, "Please log in with USER and PASS first.");
 		return;
 	}
 	if ((c->flags & CMD_ARG) && cmd.arg == NULL) {
-		reply(s, 501, "%s needs an argument.", c->verb);
+		reply(s, FTP_BADARGS, "%s needs an argument.", c->verb);
 		return;
 	}
 	if ((c->flags & CMD_NOARG) && cmd.arg != NULL) {
-		reply(s, 501, "%s takes no argument.", c->verb);
+		reply(s, FTP_BADARGS, "%s takes no argument.", c->verb);
 		return;
 	}
 	bool was_rnfr = s->rnfr_set;
@@ -1799,7 +1809,7 @@ static void run_lines(struct session *s)
 		if (r == 0)
 			return;
 		if (r == -E2BIG) {
-			reply(s, 500, "Command line too long.");
+			reply(s, FTP_BADCMD, "Command line too long.");
 			continue;
 		}
 		handle_line(s, line, len);
@@ -1815,12 +1825,12 @@ static void check_timeouts(struct session *s)
 	uint64_t now = now_ms();
 
 	if (!s->logged_in && now - s->session_start_ms >= s->cfg->login_timeout_ms) {
-		reply(s, 421, "Login timeout; closing the connection.");
+		reply(s, FTP_IDLE_TIMEOUT, "Login timeout; closing the connection.");
 		log_info("login timeout");
 		session_end(s, 0);
 	}
 	if (now - s->last_activity_ms >= s->cfg->idle_timeout_ms) {
-		reply(s, 421, "Idle timeout; closing the connection.");
+		reply(s, FTP_IDLE_TIMEOUT, "Idle timeout; closing the connection.");
 		log_info("idle timeout");
 		session_end(s, 0);
 	}
@@ -1842,7 +1852,7 @@ static struct session *the_session;
 static void monitor_silent(void)
 {
 	if (the_session != NULL)
-		reply(the_session, 421, "Service not available; closing the connection.");
+		reply(the_session, FTP_CLOSING, "Service not available; closing the connection.");
 	_exit(1);
 }
 
@@ -1889,7 +1899,7 @@ void session_run(const struct config *cfg, int ctl, bool implicit, const char *p
 		s->pbsz = true;
 		s->prot_private = true;
 	}
-	reply(s, 220, "%s", cfg->banner);
+	reply(s, FTP_GREET, "%s", cfg->banner);
 
 	for (;;) {
 		struct pollfd p[4];
