@@ -16,6 +16,7 @@
 #include "child_mon.h"
 #include "child_session.h"
 #include "child_tls.h"
+#include "ctl.h"
 #include "ftp_codes.h"
 #include "log.h"
 
@@ -88,7 +89,7 @@ int data_listen(struct session *s, uint16_t *port)
 
 	data_close(s);
 	if (getrandom(&start, sizeof(start), 0) != sizeof(start))
-		start = (unsigned)now_ms();
+		start = (unsigned)session_now_ms();
 	fd = -1;
 	for (unsigned i = 0; i < range && i < 4096; i++) {
 		uint16_t p = (uint16_t)(lo + (start + i) % range);
@@ -171,7 +172,7 @@ static int xfer_report(struct session *s, bool complete)
 	struct transfer *x = &s->xfer;
 
 	return mm_xfer(x->path, x->dir == XFER_SEND ? IPC_XFER_SENT : IPC_XFER_RECEIVED, x->bytes,
-		       now_ms() - x->start_ms,
+		       session_now_ms() - x->start_ms,
 		       (complete ? IPC_XFER_COMPLETE : 0) | (x->ascii ? IPC_XFER_ASCII : 0) |
 			       (x->unsure ? IPC_XFER_UNSURE : 0));
 }
@@ -206,7 +207,7 @@ static void xfer_finish(struct session *s, int code, const char *text)
 		log_info("transfer of %s ended with %d after %llu bytes", x->path, code,
 			 (unsigned long long)x->bytes);
 	x->dir = XFER_NONE;
-	reply(s, code, "%s", text);
+	ctl_reply(s, code, "%s", text);
 }
 
 void data_end(struct session *s)
@@ -407,8 +408,8 @@ void data_start(struct session *s, const struct xfer_request *rq)
 			abort();
 	}
 	snprintf(x->path, sizeof(x->path), "%s", rq->path);
-	x->start_ms = now_ms();
-	s->last_activity_ms = now_ms();
+	x->start_ms = session_now_ms();
+	s->last_activity_ms = session_now_ms();
 
 	if (s->data_failed) {
 		data_failed_reply(s);
@@ -435,6 +436,34 @@ void data_start(struct session *s, const struct xfer_request *rq)
 		return;
 	}
 	xfer_ready(s);
+}
+
+bool data_may_start(struct session *s, bool listing)
+{
+	if (s->data_failed) {
+		/* Known before anything starts (a data handshake that came first
+		 * and failed, perhaps someone else's): say so instead of 150. */
+		if (s->data_unresumed)
+			ctl_reply(s, FTP_DATATLSBAD, DATA_UNRESUMED_TEXT);
+		else
+			ctl_reply(s, FTP_BADSENDCONN, "The data connection failed.");
+		data_close(s);
+		return false;
+	}
+	if (s->pasv_fd < 0 && s->data_fd < 0 && !s->active) {
+		ctl_reply(s, FTP_BADSENDCONN, "Use PORT, EPRT, PASV or EPSV first.");
+		return false;
+	}
+	struct policy_state st = session_policy(s);
+	enum policy_verdict v = policy_data(s->cfg, &st, listing);
+	if (v != POLICY_ALLOW) {
+		/* The refusal changes nothing: the next transfer at the same level
+		 * is judged afresh. */
+		ctl_refuse(s, v);
+		data_close(s);
+		return false;
+	}
+	return true;
 }
 
 void data_abort(struct session *s)
@@ -504,7 +533,7 @@ static void send_step(struct session *s)
 			}
 			x->offset += (uint64_t)n;
 			x->bytes += (uint64_t)n;
-			s->last_activity_ms = now_ms();
+			s->last_activity_ms = session_now_ms();
 			continue;
 		}
 		if (x->buf_off == x->buf_len) {
@@ -544,7 +573,7 @@ static void send_step(struct session *s)
 			}
 			x->buf_off += (size_t)n;
 			x->bytes += (uint64_t)n;
-			s->last_activity_ms = now_ms();
+			s->last_activity_ms = session_now_ms();
 		}
 	}
 	if (!eof)
@@ -631,7 +660,7 @@ static void recv_step(struct session *s)
 			fill += (size_t)n;
 		if (fill > 0) {
 			x->bytes += fill;
-			s->last_activity_ms = now_ms();
+			s->last_activity_ms = session_now_ms();
 			if (x->ascii) {
 				size_t m = from_crlf(x, s->buf, fill, s->abuf);
 				if (!write_out(s, s->abuf, m))

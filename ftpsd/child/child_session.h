@@ -1,15 +1,18 @@
-/* The child's FTP session: state shared by the command code (child_ftp.c)
- * and the data channel (child_data.c). */
+/* The child's FTP session: its state, shared by the session (session.c),
+ * the control connection (ctl.c), the commands (commands.c, cmd_*.c) and the
+ * data channel (child_data.c). */
 #pragma once
 
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "config.h"
 #include "ftp_parse.h"
 #include "ipc.h"
+#include "policy.h"
 
 struct tls;
 
@@ -107,10 +110,28 @@ void session_run(const struct config *cfg, int ctl, bool implicit, const char *p
 		 const struct sockaddr_storage *peer_addr)
 	__attribute__((__noreturn__));
 
-/* child_ftp.c */
-void reply(struct session *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-uint64_t now_ms(void);
+/* session.c */
+/* End the session (the client's data channel reported first) and exit. */
 void session_end(struct session *s, int status) __attribute__((__noreturn__));
+
+/* Milliseconds on the monotonic clock, for timeouts and durations. */
+static inline uint64_t session_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The session as the policy functions see it. */
+static inline struct policy_state session_policy(const struct session *s)
+{
+	return (struct policy_state){ .tls = s->ctl_tls != NULL,
+				      .secured = s->secured,
+				      .logged_in = s->logged_in,
+				      .pbsz = s->pbsz,
+				      .prot_private = s->prot_private };
+}
 
 /* child_data.c */
 /* Open a passive listener; fills the port. 0 or -errno. */
@@ -128,6 +149,11 @@ void data_start(struct session *s, const struct xfer_request *rq);
 void data_step(struct session *s);
 /* Poll events wanted on the data socket (0: none). */
 short data_events(const struct session *s);
+/* A command that opens the data channel may go on: a data connection is
+ * set up and usable, and its protection is what the policy wants for this
+ * kind of transfer (listing or not). false after answering why not (the
+ * data channel is closed then). */
+bool data_may_start(struct session *s, bool listing);
 /* ABOR: end a running transfer with 426. */
 void data_abort(struct session *s);
 /* The session ends: a transfer still running is reported as cut off. */
