@@ -37,6 +37,12 @@ static inline bool arg_is(const char *arg, const char *want)
 	return arg != NULL && strcasecmp(arg, want) == 0;
 }
 
+/* PROT's level: one letter, or '?' for anything else. */
+static inline char prot_level(const char *arg)
+{
+	return strlen(arg) == 1 ? arg[0] : '?';
+}
+
 /* The client's path (arg, NULL for none) made absolute against the working
  * directory into path (IPC_MAX_PATH bytes); false after answering 553. */
 static inline bool resolve_path(struct session *s, const char *arg, char *path)

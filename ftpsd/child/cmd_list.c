@@ -118,10 +118,6 @@ void cmd_stat(struct session *s, char *arg)
 	if (arg != NULL) {
 		char path[IPC_MAX_PATH];
 		int fd, r;
-		if (!s->logged_in) {
-			ctl_reply(s, FTP_LOGINERR, "Please log in with USER and PASS first.");
-			return;
-		}
 		if (!resolve_path(s, arg, path))
 			return;
 		r = mm_list(path, IPC_LIST_LONG, 0, arg, &fd);

@@ -14,12 +14,6 @@ void cmd_auth(struct session *s, char *arg)
 {
 	bool private;
 
-	struct policy_state st = session_policy(s);
-	enum policy_verdict v = policy_auth(s->cfg, &st);
-	if (v != POLICY_ALLOW) {
-		ctl_refuse(s, v);
-		return;
-	}
 	if (arg_is(arg, "TLS") || arg_is(arg, "TLS-C"))
 		private = false;
 	else if (arg_is(arg, "SSL") || arg_is(arg, "TLS-P"))
@@ -47,13 +41,6 @@ void cmd_auth(struct session *s, char *arg)
  * this reply; data protection stays as it is. */
 void cmd_ccc(struct session *s, char *arg)
 {
-	struct policy_state st = session_policy(s);
-	enum policy_verdict v = policy_ccc(s->cfg, &st);
-
-	if (v != POLICY_ALLOW) {
-		ctl_refuse(s, v);
-		return;
-	}
 	/* The last ticket this connection can send: data connections after CCC
 	 * still resume the control session with it. */
 	ctl_send_ticket(s);
@@ -63,10 +50,6 @@ void cmd_ccc(struct session *s, char *arg)
 
 void cmd_pbsz(struct session *s, char *arg)
 {
-	if (s->ctl_tls == NULL) {
-		ctl_reply(s, FTP_BADSEQ, "PBSZ needs AUTH first.");
-		return;
-	}
 	if (strspn(arg, "0123456789") != strlen(arg)) {
 		ctl_reply(s, FTP_BADARGS, "PBSZ takes a number.");
 		return;
@@ -77,15 +60,8 @@ void cmd_pbsz(struct session *s, char *arg)
 
 void cmd_prot(struct session *s, char *arg)
 {
-	struct policy_state st = session_policy(s);
-	char level = strlen(arg) == 1 ? arg[0] : '?';
+	char level = prot_level(arg);
 
-	enum policy_verdict v = policy_prot(s->cfg, &st, level);
-
-	if (v != POLICY_ALLOW) {
-		ctl_refuse(s, v);
-		return;
-	}
 	s->prot_private = level == 'P' || level == 'p';
 	ctl_reply(s, FTP_PROTOK, "Protection level set to %s.", s->prot_private ? "Private" : "Clear");
 }
@@ -109,10 +85,6 @@ static void logged_in(struct session *s, const struct mm_login *login)
 
 void cmd_user(struct session *s, char *arg)
 {
-	if (s->logged_in) {
-		ctl_reply(s, FTP_BADSEQ, "Already logged in.");
-		return;
-	}
 	if (strlen(arg) >= sizeof(s->user)) {
 		ctl_reply(s, FTP_BADARGS, "User name too long.");
 		return;
@@ -155,14 +127,6 @@ void cmd_pass(struct session *s, char *arg)
 	struct mm_login login = { 0 };
 	int r;
 
-	if (s->logged_in) {
-		ctl_reply(s, FTP_BADSEQ, "Already logged in.");
-		return;
-	}
-	if (!s->user_given) {
-		ctl_reply(s, FTP_NEEDUSER, "Login with USER first.");
-		return;
-	}
 	r = mm_auth(s->user, arg != NULL ? arg : "", s->ctl_tls != NULL, &login);
 	if (arg != NULL)
 		explicit_bzero(arg, strlen(arg));
@@ -209,10 +173,6 @@ void cmd_acct(struct session *s, char *arg)
  * connection. */
 void cmd_rein(struct session *s, char *arg)
 {
-	if (s->logged_in) {
-		ctl_reply(s, FTP_COMMANDNOTIMPL, "REIN after login is not supported: reconnect to log in again.");
-		return;
-	}
 	s->user_given = false;
 	s->user[0] = '\0';
 	data_close(s);
@@ -223,10 +183,6 @@ void cmd_rein(struct session *s, char *arg)
  * well-formed name is this server. */
 void cmd_host(struct session *s, char *arg)
 {
-	if (s->logged_in || s->user_given) {
-		ctl_reply(s, FTP_BADSEQ, "HOST must come before USER.");
-		return;
-	}
 	size_t n = strlen(arg);
 	if (n == 0 || n > 255 || strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-[]:") != n) {
 		ctl_reply(s, FTP_BADARGS, "Bad host name.");
