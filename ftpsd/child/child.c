@@ -91,6 +91,9 @@ void child_main(struct child_params *p)
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 ||
 	    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		fatal("prctl");
+	/* The monitor died before PR_SET_PDEATHSIG was set. No session exists
+	 * yet (nothing to close, no one to tell), and the log went with the
+	 * monitor: session_end() has nothing to do here. */
 	if (getppid() != p->monitor_pid)
 		_exit(1);
 	if (setrlimit(RLIMIT_CORE, &core) < 0)

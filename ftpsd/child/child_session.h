@@ -111,8 +111,19 @@ void session_run(const struct config *cfg, int ctl, bool implicit, const char *p
 	__attribute__((__noreturn__));
 
 /* session.c */
-/* End the session (the client's data channel reported first) and exit. */
-void session_end(struct session *s, int status) __attribute__((__noreturn__));
+/* How a session ends. */
+enum session_exit {
+	SESSION_DONE,       /* exit 0: the client quit or went away, a timeout, a 421 */
+	SESSION_FAILED,     /* exit 1: something the session needs failed */
+	SESSION_NO_MONITOR, /* exit 1: the monitor is silent or gone, and the log with it */
+};
+/* The one end of every session, whatever ends it: a transfer still running
+ * is reported as cut off, why the session ends is logged (one line, fmt;
+ * not when the monitor, the log's only way out, is the reason), the control
+ * connection gets our close_notify if TLS is up there (one try, without
+ * waiting), and the process exits. A last reply (221, 421) is sent before. */
+void session_end(struct session *s, enum session_exit how, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4), __noreturn__));
 
 /* Milliseconds on the monotonic clock, for timeouts and durations. */
 static inline uint64_t session_now_ms(void)

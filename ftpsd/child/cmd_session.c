@@ -116,7 +116,7 @@ void cmd_user(struct session *s, char *arg)
 	if (r == IPC_AUTH_LOCKED) {
 		ctl_reply(s, FTP_LOGINERR, "Login incorrect.");
 		ctl_reply(s, FTP_CLOSING, "Too many login attempts; closing the connection.");
-		session_end(s, 0);
+		session_end(s, SESSION_DONE, "too many USER commands");
 	}
 	s->user_given = true;
 	ctl_reply(s, FTP_GIVEPWORD, "Password required for %s.", s->user);
@@ -146,11 +146,11 @@ void cmd_pass(struct session *s, char *arg)
 	if (r == IPC_AUTH_LOCKED) {
 		ctl_reply(s, FTP_LOGINERR, "Login incorrect.");
 		ctl_reply(s, FTP_CLOSING, "Too many login failures; closing the connection.");
-		session_end(s, 0);
+		session_end(s, SESSION_DONE, "too many failed passwords");
 	}
 	if (r < 0) {
 		ctl_reply(s, FTP_CLOSING, "Login failed: the home directory is not available.");
-		session_end(s, 0);
+		session_end(s, SESSION_DONE, "the home directory is not available: %s", strerror(-r));
 	}
 	logged_in(s, &login);
 	explicit_bzero(&login, sizeof(login));
@@ -160,7 +160,7 @@ void cmd_pass(struct session *s, char *arg)
 void cmd_quit(struct session *s, char *arg)
 {
 	ctl_reply(s, FTP_GOODBYE, "Goodbye.");
-	session_end(s, 0);
+	session_end(s, SESSION_DONE, "client sent QUIT");
 }
 
 void cmd_acct(struct session *s, char *arg)

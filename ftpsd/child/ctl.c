@@ -36,11 +36,11 @@ static void ctl_write(struct session *s, const char *buf, size_t len)
 		if (n == -EAGAIN) {
 			struct pollfd p = { .fd = s->ctl, .events = POLLOUT };
 			if (poll(&p, 1, (int)s->cfg->idle_timeout_ms) <= 0)
-				_exit(0);
+				session_end(s, SESSION_DONE, "the client reads no replies");
 			continue;
 		}
 		if (n < 0)
-			_exit(0);
+			session_end(s, SESSION_DONE, "control connection lost: %s", strerror(-(int)n));
 		off += (size_t)n;
 	}
 }
@@ -173,12 +173,12 @@ void ctl_start_tls(struct session *s, bool implicit)
 		 * anything leaves the connection in clear: say 421 there. One that
 		 * failed midway cannot be answered in any protocol: drop it. */
 		bool clear = tls_bytes_sent(s->ctl_tls) == 0;
-		log_info("control TLS handshake failed%s", clear ? " before any reply" : "");
 		tls_free(s->ctl_tls);
 		s->ctl_tls = NULL;
 		if (clear)
 			ctl_reply(s, FTP_TLS_FAIL, "TLS negotiation failed; closing the connection.");
-		_exit(0);
+		session_end(s, SESSION_DONE, "control TLS handshake failed%s",
+			    clear ? " before any reply" : "");
 	}
 	log_info("control connection: %s", tls_describe(s->ctl_tls, desc, sizeof(desc)));
 	/* Under TLS 1.3 the client speaks last in the handshake: acknowledge
@@ -191,8 +191,9 @@ void ctl_start_tls(struct session *s, bool implicit)
 	if (sni >= 0 && (unsigned)sni != s->identity) {
 		if (s->host_given) {
 			/* RFC 7151: HOST and the TLS server name must agree. */
-			ctl_reply(s, FTP_TLS_FAIL, "The TLS server name does not match HOST; closing the connection.");
-			session_end(s, 0);
+			ctl_reply(s, FTP_TLS_FAIL,
+				  "The TLS server name does not match HOST; closing the connection.");
+			session_end(s, SESSION_DONE, "the TLS server name does not match HOST");
 		}
 		ctl_select_host(s, (unsigned)sni);
 	}
@@ -208,7 +209,7 @@ void ctl_start_tls(struct session *s, bool implicit)
 		/* RFC 4217 9.1: a certificate the server does not accept may end
 		 * the session at once. */
 		ctl_reply(s, FTP_TLS_FAIL, "Client certificate not accepted; closing the connection.");
-		session_end(s, 0);
+		session_end(s, SESSION_DONE, "the client's certificate was not accepted");
 	}
 }
 
@@ -222,7 +223,7 @@ void ctl_send_ticket(struct session *s)
 			return;
 		struct pollfd p = { .fd = s->ctl, .events = POLLOUT };
 		if (poll(&p, 1, (int)s->cfg->idle_timeout_ms) <= 0)
-			_exit(0);
+			session_end(s, SESSION_DONE, "the client reads no replies");
 	}
 }
 
@@ -237,7 +238,7 @@ void ctl_clear_tls(struct session *s)
 		struct pollfd p = { .fd = s->ctl, .events = POLLOUT };
 		uint64_t now = session_now_ms();
 		if (now >= deadline || poll(&p, 1, (int)(deadline - now)) <= 0)
-			_exit(0);
+			session_end(s, SESSION_DONE, "the client reads no replies");
 	}
 	tls_free(s->ctl_tls);
 	s->ctl_tls = NULL;

@@ -4,10 +4,12 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "child_mon.h"
@@ -22,9 +24,35 @@
 
 #define XFER_BUF_SIZE (256 * 1024)
 
-void session_end(struct session *s, int status)
+/* session_end() has begun: anything that fails inside it ends the process
+ * at once instead of starting another end. */
+static bool ending;
+/* The monitor did not answer or is gone: nothing may go through it now. */
+static bool monitor_down;
+
+void session_end(struct session *s, enum session_exit how, const char *fmt, ...)
 {
-	data_end(s);
+	if (how == SESSION_NO_MONITOR)
+		monitor_down = true;
+	int status = how == SESSION_DONE && !monitor_down ? 0 : 1;
+
+	if (ending)
+		_exit(status);
+	ending = true;
+	if (!monitor_down) {
+		char why[512];
+		va_list ap;
+
+		va_start(ap, fmt);
+		vsnprintf(why, sizeof(why), fmt, ap);
+		va_end(ap);
+		data_end(s);
+		/* Logged before our close_notify goes out: a client that sees
+		 * the connection end finds the reason in the log already. */
+		log_write(how == SESSION_DONE ? LOG_INFO : LOG_ERR, why);
+	}
+	/* Best effort and bounded: the socket is non-blocking, and a client
+	 * that does not read gets no more of our time. */
 	if (s->ctl_tls != NULL)
 		(void)tls_bye(s->ctl_tls);
 	_exit(status);
@@ -63,13 +91,11 @@ static void check_timeouts(struct session *s)
 
 	if (!s->logged_in && now - s->session_start_ms >= s->cfg->login_timeout_ms) {
 		ctl_reply(s, FTP_IDLE_TIMEOUT, "Login timeout; closing the connection.");
-		log_info("login timeout");
-		session_end(s, 0);
+		session_end(s, SESSION_DONE, "login timeout");
 	}
 	if (now - s->last_activity_ms >= s->cfg->idle_timeout_ms) {
 		ctl_reply(s, FTP_IDLE_TIMEOUT, "Idle timeout; closing the connection.");
-		log_info("idle timeout");
-		session_end(s, 0);
+		session_end(s, SESSION_DONE, "idle timeout");
 	}
 }
 
@@ -85,12 +111,17 @@ static int poll_timeout(const struct session *s)
 static struct session *the_session;
 
 /* The monitor did not answer within the idle timeout: it is stopped or
- * stuck, and nothing may go through it now, the log included. */
+ * stuck, and nothing may go through it now, the log included. (A broken
+ * channel ends the child in child_mon.c, where nothing can be said.) */
 static void monitor_silent(void)
 {
-	if (the_session != NULL)
-		ctl_reply(the_session, FTP_CLOSING, "Service not available; closing the connection.");
-	_exit(1);
+	monitor_down = true;
+	/* Called from inside an IPC call: perhaps session_end()'s own, after
+	 * its last reply. */
+	if (ending || the_session == NULL)
+		_exit(1);
+	ctl_reply(the_session, FTP_CLOSING, "Service not available; closing the connection.");
+	session_end(the_session, SESSION_NO_MONITOR, "the monitor does not answer");
 }
 
 void session_run(const struct config *cfg, int ctl, bool implicit, const char *peer,
@@ -119,7 +150,7 @@ void session_run(const struct config *cfg, int ctl, bool implicit, const char *p
 	s->peer_addr = *peer_addr;
 	len = sizeof(s->local_addr);
 	if (getsockname(ctl, (struct sockaddr *)&s->local_addr, &len) < 0)
-		fatal("getsockname");
+		session_end(s, SESSION_FAILED, "getsockname: %s", strerror(errno));
 	/* Replies are small and often come in twos (a ticket and 229, 150 and
 	 * 226): without this, Nagle's algorithm meets the client's delayed ACK
 	 * and each waits some 40 ms. */
@@ -127,7 +158,7 @@ void session_run(const struct config *cfg, int ctl, bool implicit, const char *p
 	(void)setsockopt(ctl, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	int fl = fcntl(ctl, F_GETFL);
 	if (fl < 0 || fcntl(ctl, F_SETFL, fl | O_NONBLOCK) < 0)
-		fatal("O_NONBLOCK");
+		session_end(s, SESSION_FAILED, "O_NONBLOCK: %s", strerror(errno));
 	s->session_start_ms = s->last_activity_ms = session_now_ms();
 
 	if (implicit) {
@@ -168,22 +199,19 @@ void session_run(const struct config *cfg, int ctl, bool implicit, const char *p
 
 		int r = poll(p, (nfds_t)n, timeout);
 		if (r < 0 && errno != EINTR)
-			fatal("poll");
+			session_end(s, SESSION_FAILED, "poll: %s", strerror(errno));
 		if (r <= 0 && !ctl_buffered && !data_buffered) {
 			check_timeouts(s);
 			continue;
 		}
-		if (p[0].revents != 0) {
-			log_warn("the monitor is gone; ending the session");
-			_exit(1);
-		}
+		if (p[0].revents != 0)
+			session_end(s, SESSION_NO_MONITOR, "the monitor is gone");
 		if (ictl >= 0 && (ctl_buffered || (p[ictl].revents & (POLLIN | POLLHUP | POLLERR)))) {
 			if (!ctl_read(s)) {
 				if (data_transfer_active(s) && s->xfer.dir == XFER_RECV)
 					log_warn("control connection closed during the upload of %s",
 						 s->xfer.path);
-				log_info("client closed the control connection");
-				session_end(s, 0);
+				session_end(s, SESSION_DONE, "client closed the control connection");
 			}
 		}
 		if (ipasv >= 0 && (p[ipasv].revents & POLLIN))
