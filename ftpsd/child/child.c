@@ -15,12 +15,12 @@
 #include <unistd.h>
 
 #include "child_mon.h"
-#include "child_session.h"
-#include "child_tls.h"
+#include "ctls.h"
 #include "log.h"
 #include "proctitle.h"
 #include "sandbox.h"
 #include "sanitizer.h"
+#include "session.h"
 
 /* Keep only the connection and the monitor's socket. */
 static void close_others(int a, int b)
@@ -73,7 +73,7 @@ void child_main(struct child_params *p)
 	log_set_sink(mm_log);
 	proctitle_set("ftpsd: child %s", p->peer);
 
-	if (tls_prepare(p->cfg, p->cert_pem, p->cert_len, p->identities, p->proof_random) < 0)
+	if (ctls_prepare(p->cfg, p->cert_pem, p->cert_len, p->identities, p->proof_random) < 0)
 		fatalx("TLS set-up failed");
 	for (unsigned i = 0; i < p->identities; i++)
 		if (p->cert_pem[i] != NULL)

@@ -9,11 +9,12 @@
 #include <string.h>
 #include <strings.h>
 
-#include "child_session.h"
 #include "ctl.h"
+#include "data.h"
 #include "ftp_codes.h"
 #include "ftp_parse.h"
 #include "ipc.h"
+#include "session.h"
 
 /* arg: the command's argument, NULL when there is none (the table says
  * whether one is required or refused). */

@@ -11,8 +11,9 @@
 
 #include "build_config.h"
 #include "child_mon.h"
-#include "child_tls.h"
 #include "cmd.h"
+#include "ctls.h"
+#include "digest.h"
 #include "testhooks.h"
 
 void cmd_pwd(struct session *s, char *arg)
@@ -449,12 +450,12 @@ void cmd_hash(struct session *s, char *arg)
 		ctl_reply(s, FTP_FILEFAIL, "Cannot hash %s: %s.", arg, strerror(-r));
 		return;
 	}
-	r = tls_hash_file(fd, s->hash_algo, s->buf, s->buf_size, hex, sizeof(hex));
+	r = digest_file(fd, s->hash_algo, s->buf, s->buf_size, hex, sizeof(hex));
 	close(fd);
 	if (r < 0) {
 		ctl_reply(s, FTP_FILETMPFAIL, "Hashing failed: %s.", strerror(-r));
 		return;
 	}
-	ctl_reply(s, FTP_HASHOK, "%s 0-%llu %s %s", tls_hash_name(s->hash_algo), (unsigned long long)size, hex,
+	ctl_reply(s, FTP_HASHOK, "%s 0-%llu %s %s", digest_name(s->hash_algo), (unsigned long long)size, hex,
 	      arg);
 }

@@ -3,8 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "child_tls.h"
 #include "cmd.h"
+#include "ctls.h"
+#include "digest.h"
 
 void cmd_noop(struct session *s, char *arg)
 {
@@ -83,14 +84,14 @@ void cmd_opts(struct session *s, char *arg)
 		return;
 	}
 	if (arg_is(arg, "HASH")) {
-		ctl_reply(s, FTP_OPTSOK, "%s", tls_hash_name(s->hash_algo));
+		ctl_reply(s, FTP_OPTSOK, "%s", digest_name(s->hash_algo));
 		return;
 	}
 	if (strncasecmp(arg, "HASH ", 5) == 0) {
-		for (unsigned i = 0; i < TLS_HASH_COUNT; i++) {
-			if (strcasecmp(arg + 5, tls_hash_name(i)) == 0) {
+		for (unsigned i = 0; i < DIGEST_COUNT; i++) {
+			if (strcasecmp(arg + 5, digest_name(i)) == 0) {
 				s->hash_algo = i;
-				ctl_reply(s, FTP_OPTSOK, "%s", tls_hash_name(i));
+				ctl_reply(s, FTP_OPTSOK, "%s", digest_name(i));
 				return;
 			}
 		}

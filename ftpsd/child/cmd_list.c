@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include "child_mon.h"
-#include "child_tls.h"
 #include "cmd.h"
+#include "ctls.h"
 
 static void list_common(struct session *s, char *arg, unsigned format)
 {
@@ -132,7 +132,7 @@ void cmd_stat(struct session *s, char *arg)
 	}
 	char desc[64] = "none";
 	if (s->ctl_tls != NULL)
-		tls_describe(s->ctl_tls, desc, sizeof(desc));
+		ctls_describe(s->ctl_tls, desc, sizeof(desc));
 	ctl_reply_start(s, FTP_STATOK, "ftpsd status:");
 	char line[512];
 	snprintf(line, sizeof(line), " Connected from %s\r\n Logged in as %s\r\n TLS %s, data %s\r\n",

@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "child_mon.h"
-#include "child_tls.h"
 #include "cmd.h"
+#include "ctls.h"
 #include "log.h"
 #include "proctitle.h"
 
@@ -73,10 +73,10 @@ static void logged_in(struct session *s, const struct mm_login *login)
 	s->no_chmod = (login->flags & IPC_USER_NO_CHMOD) != 0;
 	s->data_tls_reuse = (login->flags & IPC_USER_DATA_TLS_ANY) == 0;
 	if (s->data_tls_reuse)
-		tls_retire_key();
+		ctls_retire_key();
 	/* Before the reply: a TLS 1.3 client reads this user's first ticket
-	 * with it (send_ticket). */
-	tls_login_tickets(s->ctl_tls, login->ticket_key, login->ticket_key_len);
+	 * with it (ctl_send_ticket). */
+	ctls_login_tickets(s->ctl_tls, login->ticket_key, login->ticket_key_len);
 	if (s->ctl_tls != NULL)
 		ctl_send_ticket(s);
 	snprintf(s->cwd, sizeof(s->cwd), "/");
@@ -195,7 +195,7 @@ void cmd_host(struct session *s, char *arg)
 			return;
 		}
 		unsigned id = config_identity_of(s->root_cfg, h);
-		int sni = s->ctl_tls != NULL ? tls_sni_identity(s->ctl_tls) : -1;
+		int sni = s->ctl_tls != NULL ? ctls_sni_identity(s->ctl_tls) : -1;
 		if (sni >= 0 && (unsigned)sni != id) {
 			ctl_reply(s, FTP_BADPARAM, "HOST does not match the TLS server name.");
 			return;

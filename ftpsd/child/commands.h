@@ -3,7 +3,7 @@
 
 #include <stddef.h>
 
-#include "child_session.h"
+#include "session.h"
 
 /* Parse one line from the control connection, check the command against the
  * session's state and run it. During a transfer, a command that is not

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "child_mon.h"
-#include "child_tls.h"
+#include "ctls.h"
 #include "ftp_codes.h"
 #include "log.h"
 
@@ -27,7 +27,7 @@ static void ctl_write(struct session *s, const char *buf, size_t len)
 	while (off < len) {
 		ssize_t n;
 		if (s->ctl_tls != NULL) {
-			n = tls_send(s->ctl_tls, buf + off, len - off);
+			n = ctls_send(s->ctl_tls, buf + off, len - off);
 		} else {
 			n = send(s->ctl, buf + off, len - off, MSG_NOSIGNAL);
 			if (n < 0)
@@ -118,13 +118,13 @@ static int ctl_handshake(struct session *s)
 	uint64_t deadline = session_now_ms() + s->cfg->login_timeout_ms;
 
 	for (;;) {
-		int r = tls_handshake(s->ctl_tls);
+		int r = ctls_handshake(s->ctl_tls);
 		if (r != -EAGAIN)
 			return r;
 		uint64_t now = session_now_ms();
 		if (now >= deadline)
 			return -ETIMEDOUT;
-		struct pollfd p = { .fd = s->ctl, .events = tls_want_write(s->ctl_tls) ? POLLOUT : POLLIN };
+		struct pollfd p = { .fd = s->ctl, .events = ctls_want_write(s->ctl_tls) ? POLLOUT : POLLIN };
 		if (poll(&p, 1, (int)(deadline - now)) < 0 && errno != EINTR)
 			return -errno;
 	}
@@ -139,7 +139,7 @@ void ctl_select_host(struct session *s, unsigned identity)
 }
 
 /* TLS 1.3 tickets come after login, under this user's key
- * (tls_login_tickets), so that a user's sessions from one address can
+ * (ctls_login_tickets), so that a user's sessions from one address can
  * resume each other's. But GnuTLS clients such as wget take the session they
  * will resume once, right after the handshake, waiting a round trip and
  * 60 ms for a ticket: a client that says nothing for about that long gets
@@ -156,7 +156,7 @@ static void ticket_before_login(struct session *s, bool implicit)
 		if (getsockopt(s->ctl, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0)
 			ms += (int)(ti.tcpi_rtt / 1000 > 1000 ? 1000 : ti.tcpi_rtt / 1000);
 		struct pollfd p = { .fd = s->ctl, .events = POLLIN };
-		if (tls_pending(s->ctl_tls) > 0 || poll(&p, 1, ms) != 0)
+		if (ctls_pending(s->ctl_tls) > 0 || poll(&p, 1, ms) != 0)
 			return;
 	}
 	ctl_send_ticket(s);
@@ -166,28 +166,28 @@ void ctl_start_tls(struct session *s, bool implicit)
 {
 	char desc[64];
 
-	s->ctl_tls = tls_new(s->ctl, false, s->identity);
+	s->ctl_tls = ctls_new(s->ctl, false, s->identity);
 	int r = ctl_handshake(s);
 	if (r < 0) {
 		/* RFC 4217 9.1/9.3: a handshake that failed before the server said
 		 * anything leaves the connection in clear: say 421 there. One that
 		 * failed midway cannot be answered in any protocol: drop it. */
-		bool clear = tls_bytes_sent(s->ctl_tls) == 0;
-		tls_free(s->ctl_tls);
+		bool clear = ctls_bytes_sent(s->ctl_tls) == 0;
+		ctls_free(s->ctl_tls);
 		s->ctl_tls = NULL;
 		if (clear)
 			ctl_reply(s, FTP_TLS_FAIL, "TLS negotiation failed; closing the connection.");
 		session_end(s, SESSION_DONE, "control TLS handshake failed%s",
 			    clear ? " before any reply" : "");
 	}
-	log_info("control connection: %s", tls_describe(s->ctl_tls, desc, sizeof(desc)));
+	log_info("control connection: %s", ctls_describe(s->ctl_tls, desc, sizeof(desc)));
 	/* Under TLS 1.3 the client speaks last in the handshake: acknowledge
 	 * its Finished now, so that its next command is not held back by
 	 * Nagle's algorithm meeting our delayed ACK (some 40 ms per login). */
 	int one = 1;
 	(void)setsockopt(s->ctl, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
 	ticket_before_login(s, implicit);
-	int sni = tls_sni_identity(s->ctl_tls);
+	int sni = ctls_sni_identity(s->ctl_tls);
 	if (sni >= 0 && (unsigned)sni != s->identity) {
 		if (s->host_given) {
 			/* RFC 7151: HOST and the TLS server name must agree. */
@@ -198,13 +198,13 @@ void ctl_start_tls(struct session *s, bool implicit)
 		ctl_select_host(s, (unsigned)sni);
 	}
 	const char *version, *cipher;
-	tls_names(s->ctl_tls, &version, &cipher);
+	ctls_names(s->ctl_tls, &version, &cipher);
 	mm_tls_info(version, cipher);
 
 	const uint8_t *msgs;
 	size_t msgs_len;
-	if (tls_has_peer_certificate(s->ctl_tls) &&
-	    (tls_handshake_messages(s->ctl_tls, &msgs, &msgs_len) < 0 || mm_cert(msgs, msgs_len) < 0) &&
+	if (ctls_has_peer_certificate(s->ctl_tls) &&
+	    (ctls_handshake_messages(s->ctl_tls, &msgs, &msgs_len) < 0 || mm_cert(msgs, msgs_len) < 0) &&
 	    s->cfg->tls_client_certificate_invalid == CERT_INVALID_CLOSE) {
 		/* RFC 4217 9.1: a certificate the server does not accept may end
 		 * the session at once. */
@@ -218,7 +218,7 @@ void ctl_send_ticket(struct session *s)
 	/* A fresh ticket for each data connection: a TLS 1.3 client never runs
 	 * out of tickets nor holds an expired one. */
 	for (;;) {
-		int r = tls_send_ticket(s->ctl_tls);
+		int r = ctls_send_ticket(s->ctl_tls);
 		if (r != -EAGAIN)
 			return;
 		struct pollfd p = { .fd = s->ctl, .events = POLLOUT };
@@ -232,7 +232,7 @@ void ctl_clear_tls(struct session *s)
 	uint64_t deadline = session_now_ms() + s->cfg->idle_timeout_ms;
 
 	for (;;) {
-		int r = tls_bye(s->ctl_tls);
+		int r = ctls_bye(s->ctl_tls);
 		if (r != -EAGAIN)
 			break;
 		struct pollfd p = { .fd = s->ctl, .events = POLLOUT };
@@ -240,7 +240,7 @@ void ctl_clear_tls(struct session *s)
 		if (now >= deadline || poll(&p, 1, (int)(deadline - now)) <= 0)
 			session_end(s, SESSION_DONE, "the client reads no replies");
 	}
-	tls_free(s->ctl_tls);
+	ctls_free(s->ctl_tls);
 	s->ctl_tls = NULL;
 	/* A client that answers with its own close_notify sends it in what is
 	 * now the clear stream: it is skipped there (ctl_read). */
@@ -257,7 +257,7 @@ bool ctl_read(struct session *s)
 	if (space == 0)
 		return true;
 	if (s->ctl_tls != NULL) {
-		n = tls_recv(s->ctl_tls, tail, space);
+		n = ctls_recv(s->ctl_tls, tail, space);
 		if (n == -EAGAIN)
 			return true;
 	} else {

@@ -5,8 +5,8 @@
 
 #include <stdbool.h>
 
-#include "child_session.h"
 #include "policy.h"
+#include "session.h"
 
 /* One reply line, "code text"; CR and LF in the text become spaces, so
  * nothing a client put there (a path, a name) can end it early. Waits at

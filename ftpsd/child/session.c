@@ -13,14 +13,15 @@
 #include <unistd.h>
 
 #include "child_mon.h"
-#include "child_session.h"
-#include "child_tls.h"
 #include "commands.h"
 #include "ctl.h"
+#include "ctls.h"
+#include "data.h"
 #include "ftp_codes.h"
 #include "ftp_parse.h"
 #include "ipc.h"
 #include "log.h"
+#include "session.h"
 
 #define XFER_BUF_SIZE (256 * 1024)
 
@@ -54,7 +55,7 @@ void session_end(struct session *s, enum session_exit how, const char *fmt, ...)
 	/* Best effort and bounded: the socket is non-blocking, and a client
 	 * that does not read gets no more of our time. */
 	if (s->ctl_tls != NULL)
-		(void)tls_bye(s->ctl_tls);
+		(void)ctls_bye(s->ctl_tls);
 	_exit(status);
 }
 
@@ -192,8 +193,8 @@ void session_run(const struct config *cfg, int ctl, bool implicit, const char *p
 			p[n++] = (struct pollfd){ .fd = s->data_fd, .events = ev };
 		}
 		int timeout = poll_timeout(s);
-		bool ctl_buffered = s->ctl_tls != NULL && tls_pending(s->ctl_tls) > 0 && ictl >= 0;
-		bool data_buffered = s->data_tls != NULL && (ev & POLLIN) && tls_pending(s->data_tls) > 0;
+		bool ctl_buffered = s->ctl_tls != NULL && ctls_pending(s->ctl_tls) > 0 && ictl >= 0;
+		bool data_buffered = s->data_tls != NULL && (ev & POLLIN) && ctls_pending(s->data_tls) > 0;
 		if (ctl_buffered || data_buffered)
 			timeout = 0;
 

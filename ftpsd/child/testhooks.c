@@ -15,12 +15,12 @@
 #include <unistd.h>
 
 #include "child_mon.h"
-#include "child_session.h"
-#include "child_tls.h"
 #include "ctl.h"
+#include "ctls.h"
 #include "ftp_codes.h"
 #include "ipc.h"
 #include "log.h"
+#include "session.h"
 #include "tls_proof.h"
 
 /* Test builds only: a syscall that opens files, made raw. glibc's open() is
@@ -98,7 +98,7 @@ void testhooks_site(struct session *s, const char *what)
 		unsigned byte;
 		while (n < sizeof(der) && 2 * n + 1 < digits && sscanf(hex + 2 * n, "%2x", &byte) == 1)
 			der[n++] = (uint8_t)byte;
-		if (n == 0 || tls_test_forge_claim(der, n, msgs, &len) < 0)
+		if (n == 0 || ctls_test_forge_claim(der, n, msgs, &len) < 0)
 			ctl_reply(s, FTP_BADARGS, "Bad certificate.");
 		else
 			ctl_reply(s, FTP_CMDOK, "monitor answered %d", mm_cert(msgs, len));

@@ -1,6 +1,6 @@
 /* The child's FTP session: its state, shared by the session (session.c),
  * the control connection (ctl.c), the commands (commands.c, cmd_*.c) and the
- * data channel (child_data.c). */
+ * data channel (data.c). */
 #pragma once
 
 #include <netinet/in.h>
@@ -14,7 +14,7 @@
 #include "ipc.h"
 #include "policy.h"
 
-struct tls;
+struct ctls;
 
 enum xfer_dir { XFER_NONE, XFER_SEND, XFER_RECV };
 enum xfer_phase { XP_WAIT_CONN, XP_HANDSHAKE, XP_RUN, XP_BYE };
@@ -38,24 +38,12 @@ struct transfer {
 	char path[IPC_MAX_PATH];
 };
 
-/* How a transfer starts: everything the command decided. */
-struct xfer_request {
-	enum xfer_dir dir;
-	int file_fd;       /* downloads; uploads open theirs once the data connection is up */
-	unsigned how;      /* uploads: IPC_OPEN_WRITE, APPEND or UNIQUE */
-	uint64_t size;
-	uint64_t offset;   /* REST */
-	bool listing;
-	bool ascii;
-	const char *path;
-};
-
 struct session {
 	const struct config *cfg;      /* the session's: global, or its virtual host's */
 	const struct config *root_cfg; /* the whole file */
 	unsigned identity;             /* TLS identity: 0 global, i+1 virtual host i */
 	int ctl;
-	struct tls *ctl_tls;
+	struct ctls *ctl_tls;
 	struct ftp_linebuf in;
 	char *pending;            /* a command read during a transfer, run after it */
 	size_t pending_len;
@@ -77,7 +65,7 @@ struct session {
 	/* data channel */
 	int pasv_fd;
 	int data_fd;
-	struct tls *data_tls;
+	struct ctls *data_tls;
 	bool data_handshaken;
 	bool data_failed;
 	bool data_unresumed; /* it failed as a full TLS handshake where one had to resume */
@@ -99,18 +87,12 @@ struct session {
 	unsigned mlst_facts;      /* IPC_FACT_*, chosen with OPTS MLST */
 };
 
-/* The 522 answer to a data connection that did not resume the control
- * connection's TLS session. */
-#define DATA_UNRESUMED_TEXT                                                                       \
-	"Data connection refused: it did not resume the TLS session of the control connection "  \
-	"(TLS session resumption is required)."
-
+/* session.c */
 /* Run the session on the control connection; never returns. */
 void session_run(const struct config *cfg, int ctl, bool implicit, const char *peer,
 		 const struct sockaddr_storage *peer_addr)
 	__attribute__((__noreturn__));
 
-/* session.c */
 /* How a session ends. */
 enum session_exit {
 	SESSION_DONE,       /* exit 0: the client quit or went away, a timeout, a 421 */
@@ -143,30 +125,3 @@ static inline struct policy_state session_policy(const struct session *s)
 				      .pbsz = s->pbsz,
 				      .prot_private = s->prot_private };
 }
-
-/* child_data.c */
-/* Open a passive listener; fills the port. 0 or -errno. */
-int data_listen(struct session *s, uint16_t *port);
-void data_close(struct session *s);
-/* PORT/EPRT: connect to addr when the transfer starts. */
-void data_set_active(struct session *s, const struct sockaddr_storage *addr);
-/* True when a and b are the same host (IPv4-mapped IPv6 equals IPv4). */
-bool data_same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
-/* The listener became readable: accept (checking the peer). */
-void data_accept(struct session *s);
-/* Start a transfer whose 150 was sent. */
-void data_start(struct session *s, const struct xfer_request *rq);
-/* Advance the data channel after poll; revents of the data socket. */
-void data_step(struct session *s);
-/* Poll events wanted on the data socket (0: none). */
-short data_events(const struct session *s);
-/* A command that opens the data channel may go on: a data connection is
- * set up and usable, and its protection is what the policy wants for this
- * kind of transfer (listing or not). false after answering why not (the
- * data channel is closed then). */
-bool data_may_start(struct session *s, bool listing);
-/* ABOR: end a running transfer with 426. */
-void data_abort(struct session *s);
-/* The session ends: a transfer still running is reported as cut off. */
-void data_end(struct session *s);
-bool data_transfer_active(const struct session *s);

@@ -1,6 +1,8 @@
 /* The data channel: passive listeners, the peer check, data TLS with the
  * resumption check, and transfers that move in steps from the event loop so
  * that the control connection stays live. */
+#include "data.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/tcp.h>
@@ -14,9 +16,8 @@
 #include <unistd.h>
 
 #include "child_mon.h"
-#include "child_session.h"
-#include "child_tls.h"
 #include "ctl.h"
+#include "ctls.h"
 #include "ftp_codes.h"
 #include "log.h"
 
@@ -55,7 +56,7 @@ static void addr_string(const struct sockaddr_storage *a, char *buf, size_t size
 void data_close(struct session *s)
 {
 	if (s->data_tls != NULL) {
-		tls_free(s->data_tls);
+		ctls_free(s->data_tls);
 		s->data_tls = NULL;
 	}
 	if (s->data_fd >= 0) {
@@ -190,7 +191,7 @@ static void xfer_finish(struct session *s, int code, const char *text)
 	 * clients (PHP's ftp_put) report its absence. Best effort: this socket
 	 * is not waited for. */
 	if (s->data_tls != NULL && s->data_handshaken)
-		(void)tls_bye(s->data_tls);
+		(void)ctls_bye(s->data_tls);
 	if (s->data_fd >= 0)
 		shutdown(s->data_fd, SHUT_WR);
 	data_close(s);
@@ -262,8 +263,8 @@ static void data_failed_reply(struct session *s)
 /* The data connection is up (and its TLS done): check it may be used. */
 static void xfer_ready(struct session *s)
 {
-	if (s->data_tls != NULL && s->data_tls_reuse && !tls_resumed(s->data_tls)) {
-		/* Refused from the ClientHello already (tls_handshake); this is the
+	if (s->data_tls != NULL && s->data_tls_reuse && !ctls_resumed(s->data_tls)) {
+		/* Refused from the ClientHello already (ctls_handshake); this is the
 		 * second lock. Only tickets issued after login to this user at this
 		 * address, and this process's cache, resume: a fresh session could
 		 * be anyone. */
@@ -284,7 +285,7 @@ static void handshake_step(struct session *s)
 	 * on every data connection. */
 	int one = 1;
 	(void)setsockopt(s->data_fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
-	int r = tls_handshake(s->data_tls);
+	int r = ctls_handshake(s->data_tls);
 
 	if (r == -EAGAIN)
 		return;
@@ -317,7 +318,7 @@ static void data_connected(struct session *s)
 	(void)setsockopt(s->data_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	/* curl starts the data handshake before it sends the command: answer now. */
 	if (s->prot_private) {
-		s->data_tls = tls_new(s->data_fd, true, s->identity);
+		s->data_tls = ctls_new(s->data_fd, true, s->identity);
 		handshake_step(s);
 	} else if (data_transfer_active(s)) {
 		xfer_ready(s);
@@ -422,7 +423,7 @@ void data_start(struct session *s, const struct xfer_request *rq)
 		return;
 	}
 	if (s->prot_private && s->data_tls == NULL) {
-		s->data_tls = tls_new(s->data_fd, true, s->identity);
+		s->data_tls = ctls_new(s->data_fd, true, s->identity);
 		x->phase = XP_HANDSHAKE;
 		handshake_step(s);
 		return;
@@ -506,7 +507,7 @@ static size_t from_crlf(struct transfer *x, const uint8_t *in, size_t n, uint8_t
 static ssize_t data_send(struct session *s, const uint8_t *buf, size_t len)
 {
 	if (s->data_tls != NULL)
-		return tls_send(s->data_tls, buf, len);
+		return ctls_send(s->data_tls, buf, len);
 	ssize_t n = send(s->data_fd, buf, len, MSG_NOSIGNAL);
 	return n < 0 ? (errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno) : n;
 }
@@ -563,7 +564,7 @@ static void send_step(struct session *s)
 			/* The buffer's records are kept back and go out with its last
 			 * one: two system calls per buffer, not one per 16 KiB record. */
 			if (s->data_tls != NULL)
-				tls_set_more(s->data_tls, left > tls_record_size(s->data_tls));
+				ctls_set_more(s->data_tls, left > ctls_record_size(s->data_tls));
 			ssize_t n = data_send(s, x->out + x->buf_off, left);
 			if (n == -EAGAIN)
 				return;
@@ -638,7 +639,7 @@ static bool write_out(struct session *s, const uint8_t *buf, size_t n)
 static ssize_t data_recv(struct session *s, uint8_t *buf, size_t len)
 {
 	if (s->data_tls != NULL) {
-		ssize_t n = tls_recv(s->data_tls, buf, len);
+		ssize_t n = ctls_recv(s->data_tls, buf, len);
 		if (n == 0)
 			s->xfer.eof_clean = true;
 		return n == -ECONNRESET ? 0 : n;
@@ -694,7 +695,7 @@ short data_events(const struct session *s)
 	if (s->data_connecting)
 		return POLLOUT;
 	if (s->data_tls != NULL && !s->data_handshaken && !s->data_failed)
-		return tls_want_write(s->data_tls) ? POLLOUT : POLLIN;
+		return ctls_want_write(s->data_tls) ? POLLOUT : POLLIN;
 	if (!data_transfer_active(s))
 		return 0;
 	switch (s->xfer.phase) {
@@ -729,7 +730,7 @@ void data_step(struct session *s)
 			recv_step(s);
 		break;
 	case XP_BYE: {
-		int r = tls_bye(s->data_tls);
+		int r = ctls_bye(s->data_tls);
 		if (r == -EAGAIN)
 			return;
 		xfer_finish(s, FTP_TRANSFEROK, s->xfer.listing ? "Directory send OK." : "Transfer complete.");
