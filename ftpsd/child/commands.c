@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "build_config.h"
+#include "child.h"
 #include "cmd.h"
 #include "ftp_parse.h"
 #include "policy.h"
@@ -251,6 +252,14 @@ static const struct command *find_command(const char *verb)
 		if (strcmp(commands[i].verb, verb) == 0)
 			return &commands[i];
 	return NULL;
+}
+
+bool commands_known(const char *verb)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcasecmp(commands[i].verb, verb) == 0)
+			return true;
+	return false;
 }
 
 void commands_run_line(struct session *s, char *line, size_t len)
