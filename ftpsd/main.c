@@ -166,8 +166,9 @@ static int check_verbs(const struct config *cfg)
 			memcpy(verb, p, n);
 			verb[n] = '\0';
 			if (!commands_known(verb)) {
-				snprintf(msg, sizeof(msg), "%s:%u: allow-before-tls: unknown command %s",
-					 cfg->path, config_key_line(cfg, "allow-before-tls"), verb);
+				snprintf(msg, sizeof(msg),
+					 "%s:%u: allow-before-tls: unknown command %s", cfg->path,
+					 config_key_line(cfg, "allow-before-tls"), verb);
 				print_error(&errors, msg);
 			}
 		}

@@ -34,8 +34,8 @@ void cmd_pasv(struct session *s, char *arg)
 	if (s->ctl_tls != NULL)
 		ctl_send_ticket(s);
 	uint8_t *b = (uint8_t *)&a.s_addr;
-	ctl_reply(s, FTP_PASVOK, "Entering Passive Mode (%u,%u,%u,%u,%u,%u).", b[0], b[1], b[2], b[3],
-	      port >> 8, port & 0xff);
+	ctl_reply(s, FTP_PASVOK, "Entering Passive Mode (%u,%u,%u,%u,%u,%u).", b[0], b[1], b[2],
+		  b[3], port >> 8, port & 0xff);
 }
 
 void cmd_epsv(struct session *s, char *arg)
@@ -51,7 +51,8 @@ void cmd_epsv(struct session *s, char *arg)
 		bool v6 = s->local_addr.ss_family == AF_INET6 &&
 			  !IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&s->local_addr)->sin6_addr);
 		if (!(strcmp(arg, "1") == 0 && !v6) && !(strcmp(arg, "2") == 0 && v6)) {
-			ctl_reply(s, FTP_EPSVBAD, "Network protocol not supported, use (%d)", v6 ? 2 : 1);
+			ctl_reply(s, FTP_EPSVBAD, "Network protocol not supported, use (%d)",
+				  v6 ? 2 : 1);
 			return;
 		}
 	}

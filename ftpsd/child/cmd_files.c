@@ -70,7 +70,8 @@ void cmd_size(struct session *s, char *arg)
 		bool prev_cr = false;
 		int fd;
 		if (st.size > (64u << 20) || mm_open(path, IPC_OPEN_READ, 0, &fd, &size) < 0) {
-			ctl_reply(s, FTP_FILEFAIL, "SIZE in ASCII mode is not available for this file; use TYPE I.");
+			ctl_reply(s, FTP_FILEFAIL,
+				  "SIZE in ASCII mode is not available for this file; use TYPE I.");
 			return;
 		}
 		for (off_t off = 0;;) {
@@ -110,8 +111,8 @@ void cmd_mdtm(struct session *s, char *arg)
 		ctl_reply(s, FTP_FILEFAIL, "Modification time out of range (years 0 to 9999).");
 		return;
 	}
-	ctl_reply(s, FTP_MDTMOK, "%04d%02d%02d%02d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-	      tm.tm_hour, tm.tm_min, tm.tm_sec);
+	ctl_reply(s, FTP_MDTMOK, "%04d%02d%02d%02d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+		  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 /* The reply for a failed change to the tree. */
@@ -142,7 +143,7 @@ void cmd_retr(struct session *s, char *arg)
 	if (r == -ERANGE) {
 		data_close(s);
 		ctl_reply(s, FTP_BADREST, "Restart offset %llu is beyond the end of the file.",
-		      (unsigned long long)offset);
+			  (unsigned long long)offset);
 		return;
 	}
 	if (r < 0) {
@@ -150,7 +151,7 @@ void cmd_retr(struct session *s, char *arg)
 		return;
 	}
 	ctl_reply(s, FTP_DATACONN, "Opening %s mode data connection for %s (%llu bytes).",
-	      s->type_ascii ? "ASCII" : "BINARY", arg, (unsigned long long)size);
+		  s->type_ascii ? "ASCII" : "BINARY", arg, (unsigned long long)size);
 	struct xfer_request rq = { .dir = XFER_SEND, .file_fd = fd, .size = size, .offset = offset,
 				   .ascii = s->type_ascii, .path = path };
 	data_start(s, &rq);
@@ -167,7 +168,7 @@ static void store(struct session *s, const char *path, unsigned how, uint64_t of
 	r = mm_upload_check(path, how, offset);
 	if (r == -ERANGE) {
 		ctl_reply(s, FTP_BADREST, "Restart offset %llu is beyond the end of the file.",
-		      (unsigned long long)offset);
+			  (unsigned long long)offset);
 		data_close(s);
 		return;
 	}
@@ -323,8 +324,8 @@ void cmd_rnto(struct session *s, char *arg)
 		return;
 	r = mm_rename(s->rnfr, path);
 	if (r < 0)
-		ctl_reply(s, r == -EINVAL || r == -ENAMETOOLONG ? FTP_BADFILENAME : FTP_FILEFAIL, "Rename failed: %s.",
-		      strerror(-r));
+		ctl_reply(s, r == -EINVAL || r == -ENAMETOOLONG ? FTP_BADFILENAME : FTP_FILEFAIL,
+			  "Rename failed: %s.", strerror(-r));
 	else
 		ctl_reply(s, FTP_RENAMEOK, "Rename successful.");
 }
@@ -456,6 +457,6 @@ void cmd_hash(struct session *s, char *arg)
 		ctl_reply(s, FTP_FILETMPFAIL, "Hashing failed: %s.", strerror(-r));
 		return;
 	}
-	ctl_reply(s, FTP_HASHOK, "%s 0-%llu %s %s", digest_name(s->hash_algo), (unsigned long long)size, hex,
-	      arg);
+	ctl_reply(s, FTP_HASHOK, "%s 0-%llu %s %s", digest_name(s->hash_algo),
+		  (unsigned long long)size, hex, arg);
 }

@@ -108,11 +108,11 @@ void cmd_stat(struct session *s, char *arg)
 	if (data_transfer_active(s)) {
 		if (s->xfer.dir == XFER_RECV)
 			ctl_reply(s, FTP_STATFILE_OK, "Status: %llu bytes received for %s.",
-			      (unsigned long long)s->xfer.bytes, s->xfer.path);
+				  (unsigned long long)s->xfer.bytes, s->xfer.path);
 		else
 			ctl_reply(s, FTP_STATFILE_OK, "Status: %llu of %llu bytes sent for %s.",
-			      (unsigned long long)s->xfer.bytes, (unsigned long long)s->xfer.size,
-			      s->xfer.path);
+				  (unsigned long long)s->xfer.bytes,
+				  (unsigned long long)s->xfer.size, s->xfer.path);
 		return;
 	}
 	if (arg != NULL) {

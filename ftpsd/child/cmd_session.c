@@ -63,7 +63,8 @@ void cmd_prot(struct session *s, char *arg)
 	char level = prot_level(arg);
 
 	s->prot_private = level == 'P' || level == 'p';
-	ctl_reply(s, FTP_PROTOK, "Protection level set to %s.", s->prot_private ? "Private" : "Clear");
+	ctl_reply(s, FTP_PROTOK, "Protection level set to %s.",
+		  s->prot_private ? "Private" : "Clear");
 }
 
 static void logged_in(struct session *s, const struct mm_login *login)
@@ -102,11 +103,13 @@ void cmd_user(struct session *s, char *arg)
 	if (r == IPC_USER_LOGGED_IN) {
 		logged_in(s, &login);
 		explicit_bzero(&login, sizeof(login));
-		ctl_reply(s, FTP_LOGIN_CERTOK, "User logged in, authorized by security data exchange.");
+		ctl_reply(s, FTP_LOGIN_CERTOK,
+			  "User logged in, authorized by security data exchange.");
 		return;
 	}
 	if (r == IPC_AUTH_NEEDS_TLS) {
-		ctl_reply(s, FTP_LOGINERR, "User %s must log in over TLS: send AUTH TLS first.", s->user);
+		ctl_reply(s, FTP_LOGINERR, "User %s must log in over TLS: send AUTH TLS first.",
+			  s->user);
 		return;
 	}
 	if (r == IPC_AUTH_FORBIDS_TLS) {
@@ -150,7 +153,8 @@ void cmd_pass(struct session *s, char *arg)
 	}
 	if (r < 0) {
 		ctl_reply(s, FTP_CLOSING, "Login failed: the home directory is not available.");
-		session_end(s, SESSION_DONE, "the home directory is not available: %s", strerror(-r));
+		session_end(s, SESSION_DONE, "the home directory is not available: %s",
+			    strerror(-r));
 	}
 	logged_in(s, &login);
 	explicit_bzero(&login, sizeof(login));

@@ -51,7 +51,8 @@ struct command {
 };
 
 static const struct refusal allowed = { 0, NULL };
-static const struct refusal need_login = { FTP_LOGINERR, "Please log in with USER and PASS first." };
+static const struct refusal need_login = { FTP_LOGINERR,
+					   "Please log in with USER and PASS first." };
 
 static struct refusal by_policy(enum policy_verdict v)
 {
@@ -106,8 +107,10 @@ static struct refusal check_pass(const struct session *s, const char *arg)
 static struct refusal check_rein(const struct session *s, const char *arg)
 {
 	if (s->logged_in)
-		return (struct refusal){ FTP_COMMANDNOTIMPL,
-					 "REIN after login is not supported: reconnect to log in again." };
+		return (struct refusal){
+			FTP_COMMANDNOTIMPL,
+			"REIN after login is not supported: reconnect to log in again."
+		};
 	return allowed;
 }
 
@@ -137,7 +140,8 @@ static struct refusal check_pasv(const struct session *s, const char *arg)
 static struct refusal check_active(const struct session *s, const char *arg)
 {
 	if (!s->cfg->active_mode)
-		return (struct refusal){ FTP_COMMANDNOTIMPL, "Active mode is disabled; use EPSV or PASV." };
+		return (struct refusal){ FTP_COMMANDNOTIMPL,
+					 "Active mode is disabled; use EPSV or PASV." };
 	if (s->epsv_all)
 		return (struct refusal){ FTP_BADSEQ, "Only EPSV after EPSV ALL." };
 	return allowed;

@@ -40,7 +40,8 @@ static void ctl_write(struct session *s, const char *buf, size_t len)
 			continue;
 		}
 		if (n < 0)
-			session_end(s, SESSION_DONE, "control connection lost: %s", strerror(-(int)n));
+			session_end(s, SESSION_DONE, "control connection lost: %s",
+				    strerror(-(int)n));
 		off += (size_t)n;
 	}
 }
@@ -124,7 +125,8 @@ static int ctl_handshake(struct session *s)
 		uint64_t now = session_now_ms();
 		if (now >= deadline)
 			return -ETIMEDOUT;
-		struct pollfd p = { .fd = s->ctl, .events = ctls_want_write(s->ctl_tls) ? POLLOUT : POLLIN };
+		struct pollfd p = { .fd = s->ctl,
+				    .events = ctls_want_write(s->ctl_tls) ? POLLOUT : POLLIN };
 		if (poll(&p, 1, (int)(deadline - now)) < 0 && errno != EINTR)
 			return -errno;
 	}
@@ -176,7 +178,8 @@ void ctl_start_tls(struct session *s, bool implicit)
 		ctls_free(s->ctl_tls);
 		s->ctl_tls = NULL;
 		if (clear)
-			ctl_reply(s, FTP_TLS_FAIL, "TLS negotiation failed; closing the connection.");
+			ctl_reply(s, FTP_TLS_FAIL,
+				  "TLS negotiation failed; closing the connection.");
 		session_end(s, SESSION_DONE, "control TLS handshake failed%s",
 			    clear ? " before any reply" : "");
 	}
@@ -191,8 +194,9 @@ void ctl_start_tls(struct session *s, bool implicit)
 	if (sni >= 0 && (unsigned)sni != s->identity) {
 		if (s->host_given) {
 			/* RFC 7151: HOST and the TLS server name must agree. */
-			ctl_reply(s, FTP_TLS_FAIL,
-				  "The TLS server name does not match HOST; closing the connection.");
+			ctl_reply(
+				s, FTP_TLS_FAIL,
+				"The TLS server name does not match HOST; closing the connection.");
 			session_end(s, SESSION_DONE, "the TLS server name does not match HOST");
 		}
 		ctl_select_host(s, (unsigned)sni);
@@ -204,11 +208,13 @@ void ctl_start_tls(struct session *s, bool implicit)
 	const uint8_t *msgs;
 	size_t msgs_len;
 	if (ctls_has_peer_certificate(s->ctl_tls) &&
-	    (ctls_handshake_messages(s->ctl_tls, &msgs, &msgs_len) < 0 || mm_cert(msgs, msgs_len) < 0) &&
+	    (ctls_handshake_messages(s->ctl_tls, &msgs, &msgs_len) < 0 ||
+	     mm_cert(msgs, msgs_len) < 0) &&
 	    s->cfg->tls_client_certificate_invalid == CERT_INVALID_CLOSE) {
 		/* RFC 4217 9.1: a certificate the server does not accept may end
 		 * the session at once. */
-		ctl_reply(s, FTP_TLS_FAIL, "Client certificate not accepted; closing the connection.");
+		ctl_reply(s, FTP_TLS_FAIL,
+			  "Client certificate not accepted; closing the connection.");
 		session_end(s, SESSION_DONE, "the client's certificate was not accepted");
 	}
 }

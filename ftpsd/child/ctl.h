@@ -11,7 +11,8 @@
 /* One reply line, "code text"; CR and LF in the text become spaces, so
  * nothing a client put there (a path, a name) can end it early. Waits at
  * most the idle timeout for the client to take it. */
-void ctl_reply(struct session *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void ctl_reply(struct session *s, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* The first line of a reply of several lines, "code-text"; ctl_reply()
  * with the same code ends it. */
 void ctl_reply_start(struct session *s, int code, const char *fmt, ...)

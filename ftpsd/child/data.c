@@ -429,7 +429,8 @@ void data_start(struct session *s, const struct xfer_request *rq)
 		return;
 	}
 	if (!s->prot_private && s->data_tls != NULL) {
-		xfer_finish(s, FTP_BADSENDCONN, "The data connection was opened with another protection level.");
+		xfer_finish(s, FTP_BADSENDCONN,
+			    "The data connection was opened with another protection level.");
 		return;
 	}
 	if (s->data_tls != NULL && !s->data_handshaken) {
@@ -525,7 +526,8 @@ static void send_step(struct session *s)
 			if (n < 0 && errno == EAGAIN)
 				return;
 			if (n < 0) {
-				xfer_finish(s, FTP_BADSENDNET, "Connection closed; transfer aborted.");
+				xfer_finish(s, FTP_BADSENDNET,
+					    "Connection closed; transfer aborted.");
 				return;
 			}
 			if (n == 0) {
@@ -569,7 +571,8 @@ static void send_step(struct session *s)
 			if (n == -EAGAIN)
 				return;
 			if (n < 0) {
-				xfer_finish(s, FTP_BADSENDNET, "Connection closed; transfer aborted.");
+				xfer_finish(s, FTP_BADSENDNET,
+					    "Connection closed; transfer aborted.");
 				return;
 			}
 			x->buf_off += (size_t)n;
@@ -598,7 +601,9 @@ static void finish_upload(struct session *s)
 		log_warn("upload of %s ended without TLS close_notify after %llu bytes: it may be truncated",
 			 x->path, (unsigned long long)x->bytes);
 		if (s->cfg->data_tls_strict_eof) {
-			xfer_finish(s, FTP_BADSENDNET, "Upload ended without TLS close_notify: possibly truncated, not stored.");
+			xfer_finish(
+				s, FTP_BADSENDNET,
+				"Upload ended without TLS close_notify: possibly truncated, not stored.");
 			return;
 		}
 	}
@@ -610,8 +615,9 @@ static void finish_upload(struct session *s)
 		xfer_finish(s, upload_error_code(-e), text);
 		return;
 	}
-	xfer_finish(s, FTP_TRANSFEROK, x->unsure ? "Transfer complete (no TLS close_notify: possibly truncated)."
-				      : "Transfer complete.");
+	xfer_finish(s, FTP_TRANSFEROK,
+		    x->unsure ? "Transfer complete (no TLS close_notify: possibly truncated)." :
+				"Transfer complete.");
 }
 
 /* Write all of buf at the transfer's offset; false after answering an error. */
@@ -733,7 +739,8 @@ void data_step(struct session *s)
 		int r = ctls_bye(s->data_tls);
 		if (r == -EAGAIN)
 			return;
-		xfer_finish(s, FTP_TRANSFEROK, s->xfer.listing ? "Directory send OK." : "Transfer complete.");
+		xfer_finish(s, FTP_TRANSFEROK,
+			    s->xfer.listing ? "Directory send OK." : "Transfer complete.");
 		break;
 	}
 	default:

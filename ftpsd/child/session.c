@@ -194,7 +194,8 @@ void session_run(const struct config *cfg, int ctl, bool implicit, const char *p
 		}
 		int timeout = poll_timeout(s);
 		bool ctl_buffered = s->ctl_tls != NULL && ctls_pending(s->ctl_tls) > 0 && ictl >= 0;
-		bool data_buffered = s->data_tls != NULL && (ev & POLLIN) && ctls_pending(s->data_tls) > 0;
+		bool data_buffered =
+			s->data_tls != NULL && (ev & POLLIN) && ctls_pending(s->data_tls) > 0;
 		if (ctl_buffered || data_buffered)
 			timeout = 0;
 
@@ -212,7 +213,8 @@ void session_run(const struct config *cfg, int ctl, bool implicit, const char *p
 				if (data_transfer_active(s) && s->xfer.dir == XFER_RECV)
 					log_warn("control connection closed during the upload of %s",
 						 s->xfer.path);
-				session_end(s, SESSION_DONE, "client closed the control connection");
+				session_end(s, SESSION_DONE,
+					    "client closed the control connection");
 			}
 		}
 		if (ipasv >= 0 && (p[ipasv].revents & POLLIN))

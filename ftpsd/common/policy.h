@@ -51,7 +51,8 @@ enum policy_verdict policy_before_tls(const struct config *cfg, const struct pol
 /* AUTH: go ahead (234), or refused. */
 enum policy_verdict policy_auth(const struct config *cfg, const struct policy_state *st);
 /* PROT with level 'C', 'P', 'S', 'E' or anything else: set (200), or refused. */
-enum policy_verdict policy_prot(const struct config *cfg, const struct policy_state *st, char level);
+enum policy_verdict policy_prot(const struct config *cfg, const struct policy_state *st,
+				char level);
 /* A command that opens the data channel: refused (521) when the protection
  * the policy demands for this kind of transfer is missing. */
 enum policy_verdict policy_data(const struct config *cfg, const struct policy_state *st,

@@ -38,14 +38,20 @@ int main(void)
 		bool exempt;
 		enum policy_verdict want;
 	} before[] = {
-		{ "AUTH", true, POLICY_ALLOW },       { "FEAT", true, POLICY_ALLOW },
-		{ "HOST", true, POLICY_ALLOW },       { "QUIT", true, POLICY_ALLOW },
-		{ "NOOP", true, POLICY_ALLOW },       { "USER", false, POLICY_TLS_FIRST },
-		{ "PASS", false, POLICY_TLS_FIRST },  { "SITE", false, POLICY_TLS_FIRST },
-		{ "LIST", false, POLICY_TLS_FIRST },  { "HELP", false, POLICY_TLS_FIRST },
+		{ "AUTH", true, POLICY_ALLOW },
+		{ "FEAT", true, POLICY_ALLOW },
+		{ "HOST", true, POLICY_ALLOW },
+		{ "QUIT", true, POLICY_ALLOW },
+		{ "NOOP", true, POLICY_ALLOW },
+		{ "USER", false, POLICY_TLS_FIRST },
+		{ "PASS", false, POLICY_TLS_FIRST },
+		{ "SITE", false, POLICY_TLS_FIRST },
+		{ "LIST", false, POLICY_TLS_FIRST },
+		{ "HELP", false, POLICY_TLS_FIRST },
 	};
 	for (size_t i = 0; i < sizeof(before) / sizeof(before[0]); i++)
-		CHECK(policy_before_tls(&c, &clear, before[i].verb, before[i].exempt) == before[i].want);
+		CHECK(policy_before_tls(&c, &clear, before[i].verb, before[i].exempt) ==
+		      before[i].want);
 	CHECK(policy_before_tls(&c, &tls, "USER", false) == POLICY_ALLOW);
 	/* After CCC the session was secured: commands go on in clear. */
 	CHECK(policy_before_tls(&c, &cleared, "LIST", false) == POLICY_ALLOW);
@@ -125,7 +131,8 @@ int main(void)
 		c.data_tls = data[i].data;
 		c.data_tls_listings = data[i].listings;
 		enum policy_verdict v = policy_data(&c, data[i].st, data[i].listing);
-		if (v != data[i].want || (v != POLICY_ALLOW && code_of(v) != FTP_DATAPROT_REFUSED)) {
+		if (v != data[i].want ||
+		    (v != POLICY_ALLOW && code_of(v) != FTP_DATAPROT_REFUSED)) {
 			fprintf(stderr, "data case %zu\n", i);
 			check_failures++;
 		}
