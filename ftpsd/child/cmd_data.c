@@ -1,8 +1,6 @@
 /* Commands that set up the data channel (PASV EPSV PORT EPRT) or end it
  * (ABOR). A data connection is only ever with the client's own address. */
 #include <arpa/inet.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
@@ -90,78 +88,33 @@ static void set_active(struct session *s, const struct sockaddr_storage *a)
 
 void cmd_port(struct session *s, char *arg)
 {
-	unsigned h[6];
-	int n = -1;
 	struct sockaddr_storage ss = { 0 };
-	struct sockaddr_in *a = (struct sockaddr_in *)&ss;
 
-	if (sscanf(arg, "%3u,%3u,%3u,%3u,%3u,%3u%n", &h[0], &h[1], &h[2], &h[3], &h[4], &h[5], &n) != 6 ||
-	    n < 0 || arg[n] != '\0' || h[0] > 255 || h[1] > 255 || h[2] > 255 || h[3] > 255 ||
-	    h[4] > 255 || h[5] > 255) {
+	if (ftp_parse_port(arg, (struct sockaddr_in *)&ss) < 0) {
 		ctl_reply(s, FTP_BADARGS, "Syntax: PORT h1,h2,h3,h4,p1,p2.");
 		return;
 	}
-	a->sin_family = AF_INET;
-	a->sin_addr.s_addr = htonl(h[0] << 24 | h[1] << 16 | h[2] << 8 | h[3]);
-	a->sin_port = htons((uint16_t)(h[4] << 8 | h[5]));
 	set_active(s, &ss);
 }
 
 void cmd_eprt(struct session *s, char *arg)
 {
-	char d, host[INET6_ADDRSTRLEN + 1];
-	const char *f[4];
 	struct sockaddr_storage ss = { 0 };
-	unsigned long port;
-	char *end;
 
-	/* |proto|address|port| with any printable delimiter (RFC 2428). */
-	d = arg[0];
-	if (d < 33 || d > 126) {
-		ctl_reply(s, FTP_BADARGS, "Syntax: EPRT |proto|address|port|.");
-		return;
-	}
-	f[0] = arg + 1;
-	for (int i = 1; i < 4; i++) {
-		const char *p = strchr(f[i - 1], d);
-		if (p == NULL) {
-			ctl_reply(s, FTP_BADARGS, "Syntax: EPRT |proto|address|port|.");
-			return;
-		}
-		f[i] = p + 1;
-	}
-	if (f[3][0] != '\0' || (size_t)(f[2] - f[1] - 1) >= sizeof(host)) {
-		ctl_reply(s, FTP_BADARGS, "Syntax: EPRT |proto|address|port|.");
-		return;
-	}
-	memcpy(host, f[1], (size_t)(f[2] - f[1] - 1));
-	host[f[2] - f[1] - 1] = '\0';
-	port = strtoul(f[2], &end, 10);
-	if (end != f[3] - 1 || end == f[2] || port > 65535) {
-		ctl_reply(s, FTP_BADARGS, "Syntax: EPRT |proto|address|port|.");
-		return;
-	}
-	if (f[1] - f[0] == 2 && f[0][0] == '1') {
-		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-		a->sin_family = AF_INET;
-		a->sin_port = htons((uint16_t)port);
-		if (inet_pton(AF_INET, host, &a->sin_addr) != 1) {
-			ctl_reply(s, FTP_BADARGS, "Bad IPv4 address.");
-			return;
-		}
-	} else if (f[1] - f[0] == 2 && f[0][0] == '2') {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons((uint16_t)port);
-		if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1) {
-			ctl_reply(s, FTP_BADARGS, "Bad IPv6 address.");
-			return;
-		}
-	} else {
+	switch (ftp_parse_eprt(arg, &ss)) {
+	case 0:
+		set_active(s, &ss);
+		break;
+	case -EAFNOSUPPORT:
 		ctl_reply(s, FTP_EPSVBAD, "Network protocol not supported, use (1,2)");
-		return;
+		break;
+	case -EADDRNOTAVAIL:
+		ctl_reply(s, FTP_BADARGS, "Bad %s address.", ss.ss_family == AF_INET6 ? "IPv6" : "IPv4");
+		break;
+	default:
+		ctl_reply(s, FTP_BADARGS, "Syntax: EPRT |proto|address|port|.");
+		break;
 	}
-	set_active(s, &ss);
 }
 
 void cmd_abor(struct session *s, char *arg)

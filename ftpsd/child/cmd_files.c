@@ -330,30 +330,6 @@ void cmd_rnto(struct session *s, char *arg)
 		ctl_reply(s, FTP_RENAMEOK, "Rename successful.");
 }
 
-/* YYYYMMDDHHMMSS (UTC), as MDTM answers and MFMT takes. */
-static int parse_time(const char *t, int64_t *out)
-{
-	struct tm tm = { 0 };
-
-	if (strlen(t) < 14 || strspn(t, "0123456789") < 14)
-		return -EINVAL;
-	if (t[14] != '\0' && !(t[14] == '.' && strspn(t + 15, "0123456789") == strlen(t + 15)))
-		return -EINVAL;
-	if (sscanf(t, "%4d%2d%2d%2d%2d%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-		   &tm.tm_min, &tm.tm_sec) != 6)
-		return -EINVAL;
-	if (tm.tm_year < 1970 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
-	    tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
-		return -EINVAL;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	time_t v = timegm(&tm);
-	if (v < 0)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 void cmd_mfmt(struct session *s, char *arg)
 {
 	char path[IPC_MAX_PATH];
@@ -366,7 +342,7 @@ void cmd_mfmt(struct session *s, char *arg)
 		return;
 	}
 	*sp = '\0';
-	if (parse_time(arg, &t) < 0) {
+	if (ftp_parse_time(arg, &t) < 0) {
 		ctl_reply(s, FTP_BADARGS, "Bad time: use YYYYMMDDHHMMSS.");
 		return;
 	}
