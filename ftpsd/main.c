@@ -149,6 +149,48 @@ static int check_files(const struct config *cfg)
 	return errors;
 }
 
+/* allow-before-tls of one configuration (the global part or a host that
+ * sets its own) against the child's command table: a verb it does not know
+ * would never run, before TLS or after. */
+static int check_verbs(const struct config *cfg)
+{
+	int errors = 0;
+	char msg[1024];
+
+	for (const char *p = cfg->allow_before_tls; p != NULL && *p != '\0';) {
+		const char *comma = strchr(p, ',');
+		size_t n = comma != NULL ? (size_t)(comma - p) : strlen(p);
+		char verb[8];
+		/* The parser keeps only verbs of 3 or 4 letters, "A,B". */
+		if (n > 0 && n < sizeof(verb)) {
+			memcpy(verb, p, n);
+			verb[n] = '\0';
+			if (!commands_known(verb)) {
+				snprintf(msg, sizeof(msg),
+					 "%s:%u: allow-before-tls: unknown command %s", cfg->path,
+					 config_key_line(cfg, "allow-before-tls"), verb);
+				print_error(&errors, msg);
+			}
+		}
+		p = comma != NULL ? comma + 1 : NULL;
+	}
+	return errors;
+}
+
+/* --check-config: the configuration's commands, for the global part and each
+ * virtual host. A host that did not set allow-before-tls has the global
+ * value, from the same line: said once. */
+static int check_commands(const struct config *cfg)
+{
+	unsigned global = config_key_line(cfg, "allow-before-tls");
+	int errors = check_verbs(cfg);
+
+	for (size_t i = 0; i < cfg->nhosts; i++)
+		if (config_key_line(&cfg->hosts[i], "allow-before-tls") != global)
+			errors += check_verbs(&cfg->hosts[i]);
+	return errors;
+}
+
 /* The connection: fd 3 from systemd, else fd 0 from inetd. */
 static int find_connection(bool *from_inetd, bool *implicit)
 {
@@ -316,6 +358,8 @@ int main(int argc, char **argv)
 	config_defaults(&cfg);
 	if (check || print) {
 		config_load(&cfg, config_path, print_error, &errors);
+		if (check)
+			errors += check_commands(&cfg);
 		if (check && errors == 0)
 			errors += check_files(&cfg);
 		if (print && errors == 0)

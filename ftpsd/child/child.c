@@ -15,12 +15,12 @@
 #include <unistd.h>
 
 #include "child_mon.h"
-#include "child_session.h"
-#include "child_tls.h"
+#include "ctls.h"
 #include "log.h"
 #include "proctitle.h"
 #include "sandbox.h"
 #include "sanitizer.h"
+#include "session.h"
 
 /* Keep only the connection and the monitor's socket. */
 static void close_others(int a, int b)
@@ -73,7 +73,7 @@ void child_main(struct child_params *p)
 	log_set_sink(mm_log);
 	proctitle_set("ftpsd: child %s", p->peer);
 
-	if (tls_prepare(p->cfg, p->cert_pem, p->cert_len, p->identities, p->proof_random) < 0)
+	if (ctls_prepare(p->cfg, p->cert_pem, p->cert_len, p->identities, p->proof_random) < 0)
 		fatalx("TLS set-up failed");
 	for (unsigned i = 0; i < p->identities; i++)
 		if (p->cert_pem[i] != NULL)
@@ -91,6 +91,9 @@ void child_main(struct child_params *p)
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 ||
 	    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		fatal("prctl");
+	/* The monitor died before PR_SET_PDEATHSIG was set. No session exists
+	 * yet (nothing to close, no one to tell), and the log went with the
+	 * monitor: session_end() has nothing to do here. */
 	if (getppid() != p->monitor_pid)
 		_exit(1);
 	if (setrlimit(RLIMIT_CORE, &core) < 0)

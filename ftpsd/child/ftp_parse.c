@@ -1,7 +1,11 @@
 #include "ftp_parse.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define TELNET_IAC 255
 #define TELNET_WILL 251
@@ -212,4 +216,88 @@ char *ftp_parse_list_args(char *arg, bool *all)
 			arg = NULL;
 	}
 	return arg;
+}
+
+int ftp_parse_port(const char *arg, struct sockaddr_in *a)
+{
+	unsigned h[6];
+	int n = -1;
+
+	if (sscanf(arg, "%3u,%3u,%3u,%3u,%3u,%3u%n", &h[0], &h[1], &h[2], &h[3], &h[4], &h[5],
+		   &n) != 6 ||
+	    n < 0 || arg[n] != '\0' || h[0] > 255 || h[1] > 255 || h[2] > 255 || h[3] > 255 ||
+	    h[4] > 255 || h[5] > 255)
+		return -EINVAL;
+	memset(a, 0, sizeof(*a));
+	a->sin_family = AF_INET;
+	a->sin_addr.s_addr = htonl(h[0] << 24 | h[1] << 16 | h[2] << 8 | h[3]);
+	a->sin_port = htons((uint16_t)(h[4] << 8 | h[5]));
+	return 0;
+}
+
+int ftp_parse_eprt(const char *arg, struct sockaddr_storage *ss)
+{
+	char d, host[INET6_ADDRSTRLEN + 1];
+	const char *f[4];
+	unsigned long port;
+	char *end;
+
+	/* |proto|address|port| with any printable delimiter (RFC 2428). */
+	d = arg[0];
+	if (d < 33 || d > 126)
+		return -EINVAL;
+	f[0] = arg + 1;
+	for (int i = 1; i < 4; i++) {
+		const char *p = strchr(f[i - 1], d);
+		if (p == NULL)
+			return -EINVAL;
+		f[i] = p + 1;
+	}
+	if (f[3][0] != '\0' || (size_t)(f[2] - f[1] - 1) >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, f[1], (size_t)(f[2] - f[1] - 1));
+	host[f[2] - f[1] - 1] = '\0';
+	port = strtoul(f[2], &end, 10);
+	if (end != f[3] - 1 || end == f[2] || port > 65535)
+		return -EINVAL;
+	memset(ss, 0, sizeof(*ss));
+	if (f[1] - f[0] == 2 && f[0][0] == '1') {
+		struct sockaddr_in *a = (struct sockaddr_in *)ss;
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
+			return -EADDRNOTAVAIL;
+	} else if (f[1] - f[0] == 2 && f[0][0] == '2') {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1)
+			return -EADDRNOTAVAIL;
+	} else {
+		return -EAFNOSUPPORT;
+	}
+	return 0;
+}
+
+int ftp_parse_time(const char *t, int64_t *out)
+{
+	struct tm tm = { 0 };
+
+	if (strlen(t) < 14 || strspn(t, "0123456789") < 14)
+		return -EINVAL;
+	if (t[14] != '\0' && !(t[14] == '.' && strspn(t + 15, "0123456789") == strlen(t + 15)))
+		return -EINVAL;
+	if (sscanf(t, "%4d%2d%2d%2d%2d%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+		   &tm.tm_min, &tm.tm_sec) != 6)
+		return -EINVAL;
+	if (tm.tm_year < 1970 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
+	    tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+		return -EINVAL;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	time_t v = timegm(&tm);
+	if (v < 0)
+		return -EINVAL;
+	*out = v;
+	return 0;
 }

@@ -5,7 +5,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <netinet/in.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #define FTP_MAX_LINE 4096
 
@@ -51,3 +53,15 @@ int ftp_parse_offset(const char *arg, uint64_t *out);
  * clients send them, then the path. Returns the path (NULL when there is
  * none); *all when an option asks for dot files ('a'). */
 char *ftp_parse_list_args(char *arg, bool *all);
+
+/* PORT h1,h2,h3,h4,p1,p2 (RFC 959): the IPv4 address and port. 0 or -EINVAL. */
+int ftp_parse_port(const char *arg, struct sockaddr_in *a);
+/* EPRT |proto|address|port| with any printable delimiter (RFC 2428): 0;
+ * -EINVAL for a syntax error; -EAFNOSUPPORT for a protocol other than 1
+ * (IPv4) and 2 (IPv6); -EADDRNOTAVAIL for an address its protocol does not
+ * take (ss->ss_family says which protocol). */
+int ftp_parse_eprt(const char *arg, struct sockaddr_storage *ss);
+/* YYYYMMDDHHMMSS, UTC, as MDTM answers and MFMT takes (RFC 3659; a
+ * fraction of a second is allowed and ignored): seconds since 1970, which
+ * must not be before it. 0 or -EINVAL. */
+int ftp_parse_time(const char *t, int64_t *out);

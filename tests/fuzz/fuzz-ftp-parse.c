@@ -1,6 +1,7 @@
 /* libFuzzer target: bytes from the network through line framing, Telnet
- * stripping, command splitting, REST offsets, LIST options and path
- * resolution. */
+ * stripping, command splitting, REST offsets, LIST options, PORT and EPRT
+ * addresses, MFMT times and path resolution. */
+#include <arpa/inet.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -35,6 +36,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			/* REST's offset: never past a file offset. */
 			uint64_t offset;
 			if (ftp_parse_offset(cmd.arg, &offset) == 0 && offset > INT64_MAX)
+				__builtin_trap();
+			/* PORT and EPRT: an address of the family they say, or nothing. */
+			struct sockaddr_storage ss;
+			if (ftp_parse_port(cmd.arg, (struct sockaddr_in *)&ss) == 0 &&
+			    ss.ss_family != AF_INET)
+				__builtin_trap();
+			if (ftp_parse_eprt(cmd.arg, &ss) == 0 && ss.ss_family != AF_INET &&
+			    ss.ss_family != AF_INET6)
+				__builtin_trap();
+			/* MFMT's time: never before 1970. */
+			int64_t t;
+			if (ftp_parse_time(cmd.arg, &t) == 0 && t < 0)
 				__builtin_trap();
 			/* LIST's options, then the path they leave, as the child does. */
 			bool all;

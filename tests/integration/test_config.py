@@ -120,6 +120,46 @@ def test_check_config_missing_file(ftpsd_bin, tmp_path):
     assert "nope.conf" in r.stderr
 
 
+def test_check_config_holds_allow_before_tls_to_the_command_table(server, ftpsd_bin):
+    """A verb the server does not have would never run: FILE:LINE: allow-before-tls: unknown
+    command XYZ, for the global part and for a [host] that sets its own list; a host that
+    inherits the global list is not told twice."""
+    text = (HEADER
+            + "allow-before-tls = SITE, XYZ,help\n"    # line 7
+            + "[host ftp.example.org]\n"
+            + "allow-before-tls = feat,ABCD\n"          # line 9
+            + "[host www.example.org]\n"
+            + "banner = the global list\n")
+    srv = server(start=False, config_text=text)
+    r = check_config(ftpsd_bin, srv.config_path)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    unknown = [m for m in r.stderr.splitlines() if "unknown command" in m]
+    assert unknown == ["%s:7: allow-before-tls: unknown command XYZ" % srv.config_path,
+                       "%s:9: allow-before-tls: unknown command ABCD" % srv.config_path], r.stderr
+
+
+def test_check_config_knows_every_command_help_lists(server, ftpsd_bin):
+    """Every verb HELP lists may be named in allow-before-tls, in either case; so may the
+    examples in policy/."""
+    srv = server(control_tls="optional")
+    with Control(srv.port) as c:
+        assert c.reply().code == 220
+        r = c.cmd("HELP")
+    assert r.code == 214, r
+    verbs = [v for line in r.body for v in line.split()]
+    assert "SITE" in verbs and "XPWD" in verbs, r
+    examples = []
+    for name in sorted(os.listdir(os.path.join(lib.REPO, "policy"))):
+        with open(os.path.join(lib.REPO, "policy", name)) as f:
+            examples += re.findall(r"^#?\s*allow-before-tls\s*=\s*(.+)$", f.read(), re.M)
+    assert examples, "no allow-before-tls example in policy/"
+    for value in [",".join(verbs), ",".join(v.lower() for v in verbs)] + examples:
+        conf = good_config(server, GOOD + "allow-before-tls = %s\n" % value)
+        r = check_config(ftpsd_bin, conf.config_path)
+        assert r.returncode == 0, (value, r.stderr)
+        assert "unknown command" not in r.stderr, (value, r.stderr)
+
+
 def test_version(ftpsd_bin):
     r = subprocess.run([ftpsd_bin, "--version"], capture_output=True, text=True,
                        timeout=IO_TIMEOUT)

@@ -1,4 +1,6 @@
-/* Control-line framing, Telnet stripping, command splitting, path arithmetic. */
+/* Control-line framing, Telnet stripping, command splitting, path arithmetic,
+ * and the arguments of REST, LIST, PORT, EPRT and MFMT. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 
@@ -155,8 +157,101 @@ static void test_list_args(void)
 	CHECK(ftp_parse_list_args(NULL, &all) == NULL && !all);
 }
 
+static void test_port(void)
+{
+	struct sockaddr_in a;
+
+	CHECK(ftp_parse_port("127,0,0,1,200,10", &a) == 0);
+	CHECK(a.sin_family == AF_INET && ntohl(a.sin_addr.s_addr) == 0x7f000001 &&
+	      ntohs(a.sin_port) == 200 * 256 + 10);
+	CHECK(ftp_parse_port("255,255,255,255,255,255", &a) == 0 && ntohs(a.sin_port) == 65535);
+	static const char *const bad[] = {
+		"", "1,2,3,4,5", "1,2,3,4,5,6,7", "256,0,0,1,1,1", "1,2,3,4,5,256", "1,2,3,4,5,6 ",
+		"1,2,3,4,5,x", "1.2.3.4,5,6", "1000,2,3,4,5,6",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(ftp_parse_port(bad[i], &a) == -EINVAL);
+}
+
+static void test_eprt(void)
+{
+	static const struct {
+		const char *arg;
+		int want, family;
+		const char *host;
+		unsigned port;
+	} cases[] = {
+		{ "|1|127.0.0.1|51210|", 0, AF_INET, "127.0.0.1", 51210 },
+		{ "|2|::1|2121|", 0, AF_INET6, "::1", 2121 },
+		{ "!1!10.0.0.2!65535!", 0, AF_INET, "10.0.0.2", 65535 }, /* any printable delimiter */
+		{ "|2|1.2.3.4|21|", -EADDRNOTAVAIL, AF_INET6, NULL, 0 },
+		{ "|1|::1|21|", -EADDRNOTAVAIL, AF_INET, NULL, 0 },
+		{ "|1|host.example|21|", -EADDRNOTAVAIL, AF_INET, NULL, 0 },
+		{ "|3|127.0.0.1|21|", -EAFNOSUPPORT, 0, NULL, 0 },
+		{ "|11|127.0.0.1|21|", -EAFNOSUPPORT, 0, NULL, 0 },
+		{ "|1|127.0.0.1|65536|", -EINVAL, 0, NULL, 0 },
+		{ "|1|127.0.0.1||", -EINVAL, 0, NULL, 0 },
+		{ "|1|127.0.0.1|21x|", -EINVAL, 0, NULL, 0 },
+		{ "|1|127.0.0.1|21", -EINVAL, 0, NULL, 0 },
+		{ "|1|127.0.0.1|21|x", -EINVAL, 0, NULL, 0 },
+		{ " 1 127.0.0.1 21 ", -EINVAL, 0, NULL, 0 }, /* a space is no delimiter */
+		/* An address longer than any IPv6 address is refused before it is copied. */
+		{ "|2|0000:0000:0000:0000:0000:ffff:127.000.000.001xx|21|", -EINVAL, 0, NULL, 0 },
+		{ "|2|0000:0000:0000:0000:0000:ffff:127.000.000.001x|21|", -EADDRNOTAVAIL, AF_INET6,
+		  NULL, 0 },
+		{ "", -EINVAL, 0, NULL, 0 },
+	};
+	struct sockaddr_storage ss;
+	char host[INET6_ADDRSTRLEN];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int r = ftp_parse_eprt(cases[i].arg, &ss);
+		if (r != cases[i].want || (cases[i].family != 0 && ss.ss_family != cases[i].family)) {
+			fprintf(stderr, "eprt case %zu: %d\n", i, r);
+			check_failures++;
+			continue;
+		}
+		if (r != 0)
+			continue;
+		const void *addr = ss.ss_family == AF_INET
+					   ? (const void *)&((struct sockaddr_in *)&ss)->sin_addr
+					   : (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr;
+		unsigned port = ss.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
+						       : ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		CHECK(inet_ntop(ss.ss_family, addr, host, sizeof(host)) != NULL);
+		CHECK_STR(host, cases[i].host);
+		CHECK(port == cases[i].port);
+	}
+}
+
+static void test_time(void)
+{
+	int64_t t = 7;
+
+	CHECK(ftp_parse_time("19700101000000", &t) == 0 && t == 0);
+	CHECK(ftp_parse_time("20200101000000", &t) == 0 && t == 1577836800);
+	CHECK(ftp_parse_time("20200101000000.123", &t) == 0 && t == 1577836800);
+	CHECK(ftp_parse_time("20200101000000.", &t) == 0 && t == 1577836800);
+	CHECK(ftp_parse_time("20201231235960", &t) == 0); /* a leap second is a time */
+	static const char *const bad[] = {
+		"", "2020010100000", "20200101000000.1x", "20200101000000 ",
+		"19691231235959", "20201301000000", "20200001000000", "20200100000000",
+		"20200132000000", "20200101240000", "20200101006000", "20200101000061",
+		"2020-1-1000000", "+2020010100000",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (ftp_parse_time(bad[i], &t) != -EINVAL) {
+			fprintf(stderr, "time case %zu: %s\n", i, bad[i]);
+			check_failures++;
+		}
+	}
+}
+
 int main(void)
 {
+	test_port();
+	test_eprt();
+	test_time();
 	test_offsets();
 	test_list_args();
 	test_lines();

@@ -1,4 +1,8 @@
-#include "child_tls.h"
+/* The child's TLS sessions on GnuTLS (ctls_*; common/'s tls_proof_* is the
+ * proof checking both processes share): credentials whose key signs through
+ * the monitor, this process's ticket key and session cache, and the control
+ * and data sessions themselves. */
+#include "ctls.h"
 
 #include <errno.h>
 #include <gnutls/abstract.h>
@@ -22,7 +26,7 @@
 /* A data channel reads its socket in this size: a few large reads instead of
  * two small ones (record header, then body) per 16 KiB record. */
 #define TLS_DATA_RBUF (256 * 1024)
-/* ... and keeps the records of one burst (tls_set_more) for one send: 16
+/* ... and keeps the records of one burst (ctls_set_more) for one send: 16
  * full records and their headers and tags. */
 #define TLS_DATA_WBUF (16 * (16384 + 256))
 /* The most handshake messages one handshake may carry, both ways: GnuTLS
@@ -38,7 +42,7 @@
 #define TLS_MAX_UNYIELDED (2 * TLS_MAX_HANDSHAKE)
 _Static_assert(TLS_MAX_UNYIELDED == 128 * 1024, "the log lines say 128 KiB");
 
-struct tls {
+struct ctls {
 	gnutls_session_t s;
 	int fd;
 	int sni_identity; /* the virtual host the client's SNI named, -1 for none */
@@ -56,7 +60,7 @@ struct tls {
 	bool hs_overflow, hs_done;
 	size_t unyielded; /* bytes read since application data last came out */
 	bool flooded;     /* over TLS_MAX_UNYIELDED: the session failed for that */
-	bool unresumed;   /* a data handshake refused: it did not resume (tls_handshake) */
+	bool unresumed;   /* a data handshake refused: it did not resume (ctls_handshake) */
 	bool bye_sent;    /* our close_notify is out */
 	bool canceled;    /* TLS 1.3 user_canceled came: only a close_notify may follow */
 	bool canceled12;  /* the same under TLS 1.2, where GnuTLS reads on */
@@ -73,13 +77,13 @@ static const struct config *tls_cfg;
 static gnutls_priority_t tls_prio;
 /* The key of the tickets data connections resume: this process's own until
  * login, then (TLS 1.3) the one the monitor derived for this user, virtual
- * host and client address (tls_login_tickets). */
+ * host and client address (ctls_login_tickets). */
 static gnutls_datum_t tls_ticket_key;
 static uint8_t tls_user_ticket_key[64];
 static gnutls_certificate_request_t tls_client_cert = GNUTLS_CERT_IGNORE;
 static uint8_t tls_proof_random[32]; /* the monitor's, for the control handshake */
 /* After login, when data connections must resume: no handshake needs the
- * key any more, and one that asks is not a resumption (tls_retire_key). */
+ * key any more, and one that asks is not a resumption (ctls_retire_key). */
 static bool tls_key_retired, tls_sign_refused;
 static bool tls_offers_tls13;
 
@@ -249,7 +253,7 @@ static int prepare_identity(unsigned id, const char *cert_pem, size_t cert_len)
 	return 0;
 }
 
-int tls_prepare(const struct config *cfg, char *const *cert_pem, const size_t *cert_len,
+int ctls_prepare(const struct config *cfg, char *const *cert_pem, const size_t *cert_len,
 		unsigned identities, const uint8_t *proof_random)
 {
 	const char *errpos = NULL;
@@ -289,7 +293,7 @@ int tls_prepare(const struct config *cfg, char *const *cert_pem, const size_t *c
 
 /* Write the records kept back; MSG_MORE, since the record that made us flush
  * follows. 0 when all are out, -1 with errno (EAGAIN: call again later). */
-static int flush_kept(struct tls *t)
+static int flush_kept(struct ctls *t)
 {
 	while (t->woff < t->wlen) {
 		ssize_t r = send(t->fd, t->wbuf + t->woff, t->wlen - t->woff, MSG_NOSIGNAL | MSG_MORE);
@@ -304,7 +308,7 @@ static int flush_kept(struct tls *t)
 
 static ssize_t tls_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int n)
 {
-	struct tls *t = ptr;
+	struct ctls *t = ptr;
 
 	if (t->wbuf != NULL && t->more) {
 		/* More records follow at once: keep this one, and send the burst
@@ -336,7 +340,7 @@ static ssize_t tls_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int n)
 
 static ssize_t tls_pull(gnutls_transport_ptr_t ptr, void *buf, size_t len)
 {
-	struct tls *t = ptr;
+	struct ctls *t = ptr;
 
 	if (t->unyielded >= TLS_MAX_UNYIELDED) {
 		t->flooded = true;
@@ -365,7 +369,7 @@ static ssize_t tls_pull(gnutls_transport_ptr_t ptr, void *buf, size_t len)
 
 static int tls_pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms)
 {
-	struct tls *t = ptr;
+	struct ctls *t = ptr;
 	struct pollfd p = { .fd = t->fd, .events = POLLIN };
 
 	if (t->roff < t->rlen)
@@ -377,7 +381,7 @@ static int tls_pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms)
 /* TLS SNI names a virtual host: answer with its certificate. */
 static int choose_by_sni(gnutls_session_t session)
 {
-	struct tls *t = gnutls_session_get_ptr(session);
+	struct ctls *t = gnutls_session_get_ptr(session);
 	char name[256];
 	size_t len = sizeof(name);
 	unsigned type;
@@ -434,7 +438,7 @@ static void set_server_random(gnutls_session_t session, const gnutls_datum_t *cl
 static int refuse_unresumed(gnutls_session_t session, unsigned htype, unsigned when,
 			    unsigned incoming, const gnutls_datum_t *msg)
 {
-	struct tls *t = gnutls_session_get_ptr(session);
+	struct ctls *t = gnutls_session_get_ptr(session);
 
 	(void)when;
 	(void)msg;
@@ -450,7 +454,7 @@ static int refuse_unresumed(gnutls_session_t session, unsigned htype, unsigned w
 static int record_handshake(gnutls_session_t session, unsigned htype, unsigned when,
 			    unsigned incoming, const gnutls_datum_t *msg)
 {
-	struct tls *t = gnutls_session_get_ptr(session);
+	struct ctls *t = gnutls_session_get_ptr(session);
 
 	(void)when;
 	if (t == NULL || t->hs == NULL || t->hs_done)
@@ -462,9 +466,9 @@ static int record_handshake(gnutls_session_t session, unsigned htype, unsigned w
 	return 0;
 }
 
-struct tls *tls_new(int fd, bool data, unsigned identity)
+struct ctls *ctls_new(int fd, bool data, unsigned identity)
 {
-	struct tls *t = calloc(1, sizeof(*t));
+	struct ctls *t = calloc(1, sizeof(*t));
 
 	if (t == NULL)
 		abort();
@@ -509,7 +513,7 @@ struct tls *tls_new(int fd, bool data, unsigned identity)
 	return t;
 }
 
-void tls_free(struct tls *t)
+void ctls_free(struct ctls *t)
 {
 	if (t == NULL)
 		return;
@@ -520,7 +524,7 @@ void tls_free(struct tls *t)
 	free(t);
 }
 
-int tls_handshake(struct tls *t)
+int ctls_handshake(struct ctls *t)
 {
 	int r = gnutls_handshake(t->s);
 
@@ -532,7 +536,7 @@ int tls_handshake(struct tls *t)
 		return -EAGAIN;
 	if (!gnutls_error_is_fatal(r))
 		return -EAGAIN;
-	if (t->data && (t->unresumed || tls_take_refused_signature())) {
+	if (t->data && (t->unresumed || ctls_take_refused_signature())) {
 		/* Said at once, in an alert: a client that handshakes before it
 		 * sends its command learns it now, not at a time-out. */
 		t->unresumed = true;
@@ -544,7 +548,7 @@ int tls_handshake(struct tls *t)
 	return -EPROTO;
 }
 
-bool tls_want_write(const struct tls *t)
+bool ctls_want_write(const struct ctls *t)
 {
 	return gnutls_record_get_direction(t->s) == 1;
 }
@@ -552,7 +556,7 @@ bool tls_want_write(const struct tls *t)
 /* The TLS 1.3 record in rec (header and all, n bytes), opened with the
  * session's read key at its next sequence number: the inner content type
  * and the plaintext's length, or -1 when it does not open. */
-static int open_record(struct tls *t, const uint8_t *rec, size_t n, uint8_t *out, size_t *len)
+static int open_record(struct ctls *t, const uint8_t *rec, size_t n, uint8_t *out, size_t *len)
 {
 	gnutls_cipher_algorithm_t c = gnutls_cipher_get(t->s);
 	gnutls_datum_t iv, key;
@@ -590,7 +594,7 @@ static int open_record(struct tls *t, const uint8_t *rec, size_t n, uint8_t *out
  * (and nothing else) right after the alert is a complete stream; anything
  * else, or the connection's end, is a stream cut short. 0 (complete),
  * -EAGAIN or -EPROTO. */
-static ssize_t after_cancel(struct tls *t)
+static ssize_t after_cancel(struct ctls *t)
 {
 	uint8_t plain[64];
 	size_t need, len = sizeof(plain);
@@ -630,7 +634,7 @@ static ssize_t after_cancel(struct tls *t)
 	return -EPROTO;
 }
 
-ssize_t tls_recv(struct tls *t, void *buf, size_t len)
+ssize_t ctls_recv(struct ctls *t, void *buf, size_t len)
 {
 	if (t->canceled)
 		return after_cancel(t);
@@ -668,7 +672,7 @@ ssize_t tls_recv(struct tls *t, void *buf, size_t len)
 	return -EPROTO;
 }
 
-ssize_t tls_send(struct tls *t, const void *buf, size_t len)
+ssize_t ctls_send(struct ctls *t, const void *buf, size_t len)
 {
 	ssize_t r = gnutls_record_send(t->s, buf, len);
 
@@ -680,22 +684,22 @@ ssize_t tls_send(struct tls *t, const void *buf, size_t len)
 	return -EPROTO;
 }
 
-size_t tls_pending(struct tls *t)
+size_t ctls_pending(struct ctls *t)
 {
 	return gnutls_record_check_pending(t->s) + (t->rlen - t->roff);
 }
 
-void tls_set_more(struct tls *t, bool more)
+void ctls_set_more(struct ctls *t, bool more)
 {
 	t->more = more;
 }
 
-size_t tls_record_size(struct tls *t)
+size_t ctls_record_size(struct ctls *t)
 {
 	return gnutls_record_get_max_size(t->s);
 }
 
-int tls_send_ticket(struct tls *t)
+int ctls_send_ticket(struct ctls *t)
 {
 	int r;
 
@@ -713,19 +717,19 @@ int tls_send_ticket(struct tls *t)
 	return 0;
 }
 
-bool tls_has_peer_certificate(const struct tls *t)
+bool ctls_has_peer_certificate(const struct ctls *t)
 {
 	unsigned n = 0;
 
 	return gnutls_certificate_get_peers(t->s, &n) != NULL && n > 0;
 }
 
-void tls_retire_key(void)
+void ctls_retire_key(void)
 {
 	tls_key_retired = true;
 }
 
-void tls_login_tickets(struct tls *ctl, const uint8_t *key, size_t len)
+void ctls_login_tickets(struct ctls *ctl, const uint8_t *key, size_t len)
 {
 	/* TLS 1.2 sends its ticket in the handshake, before login, under this
 	 * process's key: data connections go on resuming only that (and the
@@ -734,7 +738,7 @@ void tls_login_tickets(struct tls *ctl, const uint8_t *key, size_t len)
 	    gnutls_protocol_get_version(ctl->s) != GNUTLS_TLS1_3)
 		return;
 	/* A client that took a ticket before login (ticket_before_login in
-	 * child_ftp.c) resumes this connection's tickets: they stay under this
+	 * ctl.c) resumes this connection's tickets: they stay under this
 	 * process's key. */
 	if (ctl->tickets > 0)
 		return;
@@ -759,7 +763,7 @@ void tls_login_tickets(struct tls *ctl, const uint8_t *key, size_t len)
 	}
 }
 
-bool tls_take_refused_signature(void)
+bool ctls_take_refused_signature(void)
 {
 	bool refused = tls_sign_refused;
 
@@ -767,7 +771,7 @@ bool tls_take_refused_signature(void)
 	return refused;
 }
 
-int tls_handshake_messages(const struct tls *t, const uint8_t **msgs, size_t *len)
+int ctls_handshake_messages(const struct ctls *t, const uint8_t **msgs, size_t *len)
 {
 	if (t->hs == NULL || !t->hs_done)
 		return -ENOENT;
@@ -779,7 +783,7 @@ int tls_handshake_messages(const struct tls *t, const uint8_t **msgs, size_t *le
 }
 
 #if FTPSD_TEST_HOOKS
-int tls_test_forge_claim(const uint8_t *der, size_t der_len, uint8_t *buf, size_t *len)
+int ctls_test_forge_claim(const uint8_t *der, size_t der_len, uint8_t *buf, size_t *len)
 {
 	/* What a child taken over could send: this session's random in a
 	 * ServerHello, a certificate it has seen, and a signature it cannot make. */
@@ -820,22 +824,22 @@ int tls_test_forge_claim(const uint8_t *der, size_t der_len, uint8_t *buf, size_
 }
 #endif
 
-int tls_sni_identity(const struct tls *t)
+int ctls_sni_identity(const struct ctls *t)
 {
 	return t->sni_identity;
 }
 
-size_t tls_bytes_sent(const struct tls *t)
+size_t ctls_bytes_sent(const struct ctls *t)
 {
 	return t->sent;
 }
 
-bool tls_resumed(const struct tls *t)
+bool ctls_resumed(const struct ctls *t)
 {
 	return gnutls_session_is_resumed(t->s) != 0;
 }
 
-int tls_bye(struct tls *t)
+int ctls_bye(struct ctls *t)
 {
 	if (t->bye_sent)
 		return 0;
@@ -851,7 +855,7 @@ int tls_bye(struct tls *t)
 	return -EPROTO;
 }
 
-void tls_names(const struct tls *t, const char **version, const char **cipher)
+void ctls_names(const struct ctls *t, const char **version, const char **cipher)
 {
 	*version = gnutls_protocol_get_name(gnutls_protocol_get_version(t->s));
 	*cipher = gnutls_cipher_get_name(gnutls_cipher_get(t->s));
@@ -861,56 +865,11 @@ void tls_names(const struct tls *t, const char **version, const char **cipher)
 		*cipher = "?";
 }
 
-const char *tls_describe(const struct tls *t, char *buf, size_t size)
+const char *ctls_describe(const struct ctls *t, char *buf, size_t size)
 {
 	const char *v = gnutls_protocol_get_name(gnutls_protocol_get_version(t->s));
 	const char *c = gnutls_cipher_get_name(gnutls_cipher_get(t->s));
 
 	snprintf(buf, size, "%s/%s", v ? v : "?", c ? c : "?");
 	return buf;
-}
-
-static const struct {
-	const char *name;
-	gnutls_digest_algorithm_t algo;
-} tls_hashes[TLS_HASH_COUNT] = {
-	{ "SHA-256", GNUTLS_DIG_SHA256 },
-	{ "SHA-1", GNUTLS_DIG_SHA1 },
-	{ "MD5", GNUTLS_DIG_MD5 },
-};
-
-const char *tls_hash_name(unsigned algo)
-{
-	return algo < TLS_HASH_COUNT ? tls_hashes[algo].name : NULL;
-}
-
-int tls_hash_file(int fd, unsigned algo, uint8_t *buf, size_t bufsize, char *hex, size_t hexsize)
-{
-	gnutls_hash_hd_t h;
-	uint8_t digest[64];
-	off_t off = 0;
-
-	if (algo >= TLS_HASH_COUNT)
-		return -EINVAL;
-	unsigned len = gnutls_hash_get_len(tls_hashes[algo].algo);
-	if (len == 0 || len > sizeof(digest) || hexsize < 2 * len + 1)
-		return -EINVAL;
-	if (gnutls_hash_init(&h, tls_hashes[algo].algo) < 0)
-		return -ENOTSUP;
-	for (;;) {
-		ssize_t n = pread(fd, buf, bufsize, off);
-		if (n < 0) {
-			int e = -errno;
-			gnutls_hash_deinit(h, NULL);
-			return e;
-		}
-		if (n == 0)
-			break;
-		gnutls_hash(h, buf, (size_t)n);
-		off += n;
-	}
-	gnutls_hash_deinit(h, digest);
-	for (unsigned i = 0; i < len; i++)
-		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-	return 0;
 }

@@ -1,17 +1,20 @@
-/* The child's FTP session: state shared by the command code (child_ftp.c)
- * and the data channel (child_data.c). */
+/* The child's FTP session: its state, shared by the session (session.c),
+ * the control connection (ctl.c), the commands (commands.c, cmd_*.c) and the
+ * data channel (data.c). */
 #pragma once
 
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "config.h"
 #include "ftp_parse.h"
 #include "ipc.h"
+#include "policy.h"
 
-struct tls;
+struct ctls;
 
 enum xfer_dir { XFER_NONE, XFER_SEND, XFER_RECV };
 enum xfer_phase { XP_WAIT_CONN, XP_HANDSHAKE, XP_RUN, XP_BYE };
@@ -35,24 +38,12 @@ struct transfer {
 	char path[IPC_MAX_PATH];
 };
 
-/* How a transfer starts: everything the command decided. */
-struct xfer_request {
-	enum xfer_dir dir;
-	int file_fd;       /* downloads; uploads open theirs once the data connection is up */
-	unsigned how;      /* uploads: IPC_OPEN_WRITE, APPEND or UNIQUE */
-	uint64_t size;
-	uint64_t offset;   /* REST */
-	bool listing;
-	bool ascii;
-	const char *path;
-};
-
 struct session {
 	const struct config *cfg;      /* the session's: global, or its virtual host's */
 	const struct config *root_cfg; /* the whole file */
 	unsigned identity;             /* TLS identity: 0 global, i+1 virtual host i */
 	int ctl;
-	struct tls *ctl_tls;
+	struct ctls *ctl_tls;
 	struct ftp_linebuf in;
 	char *pending;            /* a command read during a transfer, run after it */
 	size_t pending_len;
@@ -74,7 +65,7 @@ struct session {
 	/* data channel */
 	int pasv_fd;
 	int data_fd;
-	struct tls *data_tls;
+	struct ctls *data_tls;
 	bool data_handshaken;
 	bool data_failed;
 	bool data_unresumed; /* it failed as a full TLS handshake where one had to resume */
@@ -96,40 +87,41 @@ struct session {
 	unsigned mlst_facts;      /* IPC_FACT_*, chosen with OPTS MLST */
 };
 
-/* The 522 answer to a data connection that did not resume the control
- * connection's TLS session. */
-#define DATA_UNRESUMED_TEXT                                                                       \
-	"Data connection refused: it did not resume the TLS session of the control connection "  \
-	"(TLS session resumption is required)."
-
+/* session.c */
 /* Run the session on the control connection; never returns. */
 void session_run(const struct config *cfg, int ctl, bool implicit, const char *peer,
 		 const struct sockaddr_storage *peer_addr)
 	__attribute__((__noreturn__));
 
-/* child_ftp.c */
-void reply(struct session *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-uint64_t now_ms(void);
-void session_end(struct session *s, int status) __attribute__((__noreturn__));
+/* How a session ends. */
+enum session_exit {
+	SESSION_DONE,       /* exit 0: the client quit or went away, a timeout, a 421 */
+	SESSION_FAILED,     /* exit 1: something the session needs failed */
+	SESSION_NO_MONITOR, /* exit 1: the monitor is silent or gone, and the log with it */
+};
+/* The one end of every session, whatever ends it: a transfer still running
+ * is reported as cut off, why the session ends is logged (one line, fmt;
+ * not when the monitor, the log's only way out, is the reason), the control
+ * connection gets our close_notify if TLS is up there (one try, without
+ * waiting), and the process exits. A last reply (221, 421) is sent before. */
+void session_end(struct session *s, enum session_exit how, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4), __noreturn__));
 
-/* child_data.c */
-/* Open a passive listener; fills the port. 0 or -errno. */
-int data_listen(struct session *s, uint16_t *port);
-void data_close(struct session *s);
-/* PORT/EPRT: connect to addr when the transfer starts. */
-void data_set_active(struct session *s, const struct sockaddr_storage *addr);
-/* True when a and b are the same host (IPv4-mapped IPv6 equals IPv4). */
-bool data_same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
-/* The listener became readable: accept (checking the peer). */
-void data_accept(struct session *s);
-/* Start a transfer whose 150 was sent. */
-void data_start(struct session *s, const struct xfer_request *rq);
-/* Advance the data channel after poll; revents of the data socket. */
-void data_step(struct session *s);
-/* Poll events wanted on the data socket (0: none). */
-short data_events(const struct session *s);
-/* ABOR: end a running transfer with 426. */
-void data_abort(struct session *s);
-/* The session ends: a transfer still running is reported as cut off. */
-void data_end(struct session *s);
-bool data_transfer_active(const struct session *s);
+/* Milliseconds on the monotonic clock, for timeouts and durations. */
+static inline uint64_t session_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The session as the policy functions see it. */
+static inline struct policy_state session_policy(const struct session *s)
+{
+	return (struct policy_state){ .tls = s->ctl_tls != NULL,
+				      .secured = s->secured,
+				      .logged_in = s->logged_in,
+				      .pbsz = s->pbsz,
+				      .prot_private = s->prot_private };
+}

@@ -1,6 +1,8 @@
 /* The data channel: passive listeners, the peer check, data TLS with the
  * resumption check, and transfers that move in steps from the event loop so
  * that the control connection stays live. */
+#include "data.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/tcp.h>
@@ -14,8 +16,9 @@
 #include <unistd.h>
 
 #include "child_mon.h"
-#include "child_session.h"
-#include "child_tls.h"
+#include "ctl.h"
+#include "ctls.h"
+#include "ftp_codes.h"
 #include "log.h"
 
 #define STEP_BUDGET 8 /* buffers per step, so the control connection is read in between */
@@ -53,7 +56,7 @@ static void addr_string(const struct sockaddr_storage *a, char *buf, size_t size
 void data_close(struct session *s)
 {
 	if (s->data_tls != NULL) {
-		tls_free(s->data_tls);
+		ctls_free(s->data_tls);
 		s->data_tls = NULL;
 	}
 	if (s->data_fd >= 0) {
@@ -87,7 +90,7 @@ int data_listen(struct session *s, uint16_t *port)
 
 	data_close(s);
 	if (getrandom(&start, sizeof(start), 0) != sizeof(start))
-		start = (unsigned)now_ms();
+		start = (unsigned)session_now_ms();
 	fd = -1;
 	for (unsigned i = 0; i < range && i < 4096; i++) {
 		uint16_t p = (uint16_t)(lo + (start + i) % range);
@@ -141,25 +144,25 @@ static int upload_error_code(int e)
 {
 	switch (e) {
 	case -ENOSPC:
-		return 452;
+		return FTP_NOSPACE;
 	case -EDQUOT:
 	case -EFBIG:
-		return 552;
+		return FTP_EXCEEDED;
 	case -ERANGE:
-		return 554;
+		return FTP_BADREST;
 	case -EACCES:
 	case -EPERM:
 	case -EROFS:
 	case -ENOENT:
 	case -ENOTDIR:
-		return 550;
+		return FTP_FILEFAIL;
 	case -EEXIST:
 	case -EISDIR:
 	case -EINVAL:
 	case -ENAMETOOLONG:
-		return 553;
+		return FTP_BADFILENAME;
 	default:
-		return 451;
+		return FTP_LOCALERR;
 	}
 }
 
@@ -170,7 +173,7 @@ static int xfer_report(struct session *s, bool complete)
 	struct transfer *x = &s->xfer;
 
 	return mm_xfer(x->path, x->dir == XFER_SEND ? IPC_XFER_SENT : IPC_XFER_RECEIVED, x->bytes,
-		       now_ms() - x->start_ms,
+		       session_now_ms() - x->start_ms,
 		       (complete ? IPC_XFER_COMPLETE : 0) | (x->ascii ? IPC_XFER_ASCII : 0) |
 			       (x->unsure ? IPC_XFER_UNSURE : 0));
 }
@@ -188,24 +191,24 @@ static void xfer_finish(struct session *s, int code, const char *text)
 	 * clients (PHP's ftp_put) report its absence. Best effort: this socket
 	 * is not waited for. */
 	if (s->data_tls != NULL && s->data_handshaken)
-		(void)tls_bye(s->data_tls);
+		(void)ctls_bye(s->data_tls);
 	if (s->data_fd >= 0)
 		shutdown(s->data_fd, SHUT_WR);
 	data_close(s);
 	if (!x->listing) {
-		int r = xfer_report(s, code == 226);
-		if (r < 0 && code == 226) {
+		int r = xfer_report(s, code == FTP_TRANSFEROK);
+		if (r < 0 && code == FTP_TRANSFEROK) {
 			code = upload_error_code(r);
 			snprintf(failed, sizeof(failed), "Upload received, but it could not be stored: %s.",
 				 strerror(-r));
 			text = failed;
 		}
 	}
-	if (code != 226)
+	if (code != FTP_TRANSFEROK)
 		log_info("transfer of %s ended with %d after %llu bytes", x->path, code,
 			 (unsigned long long)x->bytes);
 	x->dir = XFER_NONE;
-	reply(s, code, "%s", text);
+	ctl_reply(s, code, "%s", text);
 }
 
 void data_end(struct session *s)
@@ -252,21 +255,21 @@ static void log_unresumed(struct session *s)
 static void data_failed_reply(struct session *s)
 {
 	if (s->data_unresumed)
-		xfer_finish(s, 522, DATA_UNRESUMED_TEXT);
+		xfer_finish(s, FTP_DATATLSBAD, DATA_UNRESUMED_TEXT);
 	else
-		xfer_finish(s, 425, "The data connection failed.");
+		xfer_finish(s, FTP_BADSENDCONN, "The data connection failed.");
 }
 
 /* The data connection is up (and its TLS done): check it may be used. */
 static void xfer_ready(struct session *s)
 {
-	if (s->data_tls != NULL && s->data_tls_reuse && !tls_resumed(s->data_tls)) {
-		/* Refused from the ClientHello already (tls_handshake); this is the
+	if (s->data_tls != NULL && s->data_tls_reuse && !ctls_resumed(s->data_tls)) {
+		/* Refused from the ClientHello already (ctls_handshake); this is the
 		 * second lock. Only tickets issued after login to this user at this
 		 * address, and this process's cache, resume: a fresh session could
 		 * be anyone. */
 		log_unresumed(s);
-		xfer_finish(s, 522, DATA_UNRESUMED_TEXT);
+		xfer_finish(s, FTP_DATATLSBAD, DATA_UNRESUMED_TEXT);
 		return;
 	}
 	if (s->xfer.dir == XFER_RECV && s->xfer.file_fd < 0 && !open_upload(s))
@@ -282,7 +285,7 @@ static void handshake_step(struct session *s)
 	 * on every data connection. */
 	int one = 1;
 	(void)setsockopt(s->data_fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
-	int r = tls_handshake(s->data_tls);
+	int r = ctls_handshake(s->data_tls);
 
 	if (r == -EAGAIN)
 		return;
@@ -315,7 +318,7 @@ static void data_connected(struct session *s)
 	(void)setsockopt(s->data_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	/* curl starts the data handshake before it sends the command: answer now. */
 	if (s->prot_private) {
-		s->data_tls = tls_new(s->data_fd, true, s->identity);
+		s->data_tls = ctls_new(s->data_fd, true, s->identity);
 		handshake_step(s);
 	} else if (data_transfer_active(s)) {
 		xfer_ready(s);
@@ -334,7 +337,7 @@ static void data_connect(struct session *s)
 
 	s->active = false;
 	if (fd < 0) {
-		xfer_finish(s, 425, "Cannot open the data connection.");
+		xfer_finish(s, FTP_BADSENDCONN, "Cannot open the data connection.");
 		return;
 	}
 	s->data_fd = fd;
@@ -343,7 +346,7 @@ static void data_connect(struct session *s)
 		return;
 	}
 	if (errno != EINPROGRESS) {
-		xfer_finish(s, 425, "Cannot open the data connection.");
+		xfer_finish(s, FTP_BADSENDCONN, "Cannot open the data connection.");
 		return;
 	}
 	s->data_connecting = true;
@@ -355,7 +358,7 @@ static void connect_step(struct session *s)
 	socklen_t len = sizeof(err);
 
 	if (getsockopt(s->data_fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0) {
-		xfer_finish(s, 425, "Cannot open the data connection.");
+		xfer_finish(s, FTP_BADSENDCONN, "Cannot open the data connection.");
 		return;
 	}
 	s->data_connecting = false;
@@ -406,8 +409,8 @@ void data_start(struct session *s, const struct xfer_request *rq)
 			abort();
 	}
 	snprintf(x->path, sizeof(x->path), "%s", rq->path);
-	x->start_ms = now_ms();
-	s->last_activity_ms = now_ms();
+	x->start_ms = session_now_ms();
+	s->last_activity_ms = session_now_ms();
 
 	if (s->data_failed) {
 		data_failed_reply(s);
@@ -420,13 +423,14 @@ void data_start(struct session *s, const struct xfer_request *rq)
 		return;
 	}
 	if (s->prot_private && s->data_tls == NULL) {
-		s->data_tls = tls_new(s->data_fd, true, s->identity);
+		s->data_tls = ctls_new(s->data_fd, true, s->identity);
 		x->phase = XP_HANDSHAKE;
 		handshake_step(s);
 		return;
 	}
 	if (!s->prot_private && s->data_tls != NULL) {
-		xfer_finish(s, 425, "The data connection was opened with another protection level.");
+		xfer_finish(s, FTP_BADSENDCONN,
+			    "The data connection was opened with another protection level.");
 		return;
 	}
 	if (s->data_tls != NULL && !s->data_handshaken) {
@@ -436,12 +440,40 @@ void data_start(struct session *s, const struct xfer_request *rq)
 	xfer_ready(s);
 }
 
+bool data_may_start(struct session *s, bool listing)
+{
+	if (s->data_failed) {
+		/* Known before anything starts (a data handshake that came first
+		 * and failed, perhaps someone else's): say so instead of 150. */
+		if (s->data_unresumed)
+			ctl_reply(s, FTP_DATATLSBAD, DATA_UNRESUMED_TEXT);
+		else
+			ctl_reply(s, FTP_BADSENDCONN, "The data connection failed.");
+		data_close(s);
+		return false;
+	}
+	if (s->pasv_fd < 0 && s->data_fd < 0 && !s->active) {
+		ctl_reply(s, FTP_BADSENDCONN, "Use PORT, EPRT, PASV or EPSV first.");
+		return false;
+	}
+	struct policy_state st = session_policy(s);
+	enum policy_verdict v = policy_data(s->cfg, &st, listing);
+	if (v != POLICY_ALLOW) {
+		/* The refusal changes nothing: the next transfer at the same level
+		 * is judged afresh. */
+		ctl_refuse(s, v);
+		data_close(s);
+		return false;
+	}
+	return true;
+}
+
 void data_abort(struct session *s)
 {
 	if (s->xfer.dir == XFER_RECV)
 		log_warn("upload of %s aborted after %llu bytes: the file is incomplete", s->xfer.path,
 			 (unsigned long long)s->xfer.bytes);
-	xfer_finish(s, 426, "Connection closed; transfer aborted.");
+	xfer_finish(s, FTP_BADSENDNET, "Connection closed; transfer aborted.");
 }
 
 /* TYPE A out: LF becomes CRLF (an existing CRLF stays as it is). */
@@ -476,7 +508,7 @@ static size_t from_crlf(struct transfer *x, const uint8_t *in, size_t n, uint8_t
 static ssize_t data_send(struct session *s, const uint8_t *buf, size_t len)
 {
 	if (s->data_tls != NULL)
-		return tls_send(s->data_tls, buf, len);
+		return ctls_send(s->data_tls, buf, len);
 	ssize_t n = send(s->data_fd, buf, len, MSG_NOSIGNAL);
 	return n < 0 ? (errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno) : n;
 }
@@ -494,7 +526,8 @@ static void send_step(struct session *s)
 			if (n < 0 && errno == EAGAIN)
 				return;
 			if (n < 0) {
-				xfer_finish(s, 426, "Connection closed; transfer aborted.");
+				xfer_finish(s, FTP_BADSENDNET,
+					    "Connection closed; transfer aborted.");
 				return;
 			}
 			if (n == 0) {
@@ -503,7 +536,7 @@ static void send_step(struct session *s)
 			}
 			x->offset += (uint64_t)n;
 			x->bytes += (uint64_t)n;
-			s->last_activity_ms = now_ms();
+			s->last_activity_ms = session_now_ms();
 			continue;
 		}
 		if (x->buf_off == x->buf_len) {
@@ -511,7 +544,7 @@ static void send_step(struct session *s)
 			if (n < 0) {
 				char text[128];
 				snprintf(text, sizeof(text), "Error reading file: %s.", strerror(errno));
-				xfer_finish(s, 451, text);
+				xfer_finish(s, FTP_LOCALERR, text);
 				return;
 			}
 			if (n == 0) {
@@ -533,17 +566,18 @@ static void send_step(struct session *s)
 			/* The buffer's records are kept back and go out with its last
 			 * one: two system calls per buffer, not one per 16 KiB record. */
 			if (s->data_tls != NULL)
-				tls_set_more(s->data_tls, left > tls_record_size(s->data_tls));
+				ctls_set_more(s->data_tls, left > ctls_record_size(s->data_tls));
 			ssize_t n = data_send(s, x->out + x->buf_off, left);
 			if (n == -EAGAIN)
 				return;
 			if (n < 0) {
-				xfer_finish(s, 426, "Connection closed; transfer aborted.");
+				xfer_finish(s, FTP_BADSENDNET,
+					    "Connection closed; transfer aborted.");
 				return;
 			}
 			x->buf_off += (size_t)n;
 			x->bytes += (uint64_t)n;
-			s->last_activity_ms = now_ms();
+			s->last_activity_ms = session_now_ms();
 		}
 	}
 	if (!eof)
@@ -553,7 +587,7 @@ static void send_step(struct session *s)
 		data_step(s);
 		return;
 	}
-	xfer_finish(s, 226, x->listing ? "Directory send OK." : "Transfer complete.");
+	xfer_finish(s, FTP_TRANSFEROK, x->listing ? "Directory send OK." : "Transfer complete.");
 }
 
 static void finish_upload(struct session *s)
@@ -567,7 +601,9 @@ static void finish_upload(struct session *s)
 		log_warn("upload of %s ended without TLS close_notify after %llu bytes: it may be truncated",
 			 x->path, (unsigned long long)x->bytes);
 		if (s->cfg->data_tls_strict_eof) {
-			xfer_finish(s, 426, "Upload ended without TLS close_notify: possibly truncated, not stored.");
+			xfer_finish(
+				s, FTP_BADSENDNET,
+				"Upload ended without TLS close_notify: possibly truncated, not stored.");
 			return;
 		}
 	}
@@ -579,8 +615,9 @@ static void finish_upload(struct session *s)
 		xfer_finish(s, upload_error_code(-e), text);
 		return;
 	}
-	xfer_finish(s, 226, x->unsure ? "Transfer complete (no TLS close_notify: possibly truncated)."
-				      : "Transfer complete.");
+	xfer_finish(s, FTP_TRANSFEROK,
+		    x->unsure ? "Transfer complete (no TLS close_notify: possibly truncated)." :
+				"Transfer complete.");
 }
 
 /* Write all of buf at the transfer's offset; false after answering an error. */
@@ -608,7 +645,7 @@ static bool write_out(struct session *s, const uint8_t *buf, size_t n)
 static ssize_t data_recv(struct session *s, uint8_t *buf, size_t len)
 {
 	if (s->data_tls != NULL) {
-		ssize_t n = tls_recv(s->data_tls, buf, len);
+		ssize_t n = ctls_recv(s->data_tls, buf, len);
 		if (n == 0)
 			s->xfer.eof_clean = true;
 		return n == -ECONNRESET ? 0 : n;
@@ -630,7 +667,7 @@ static void recv_step(struct session *s)
 			fill += (size_t)n;
 		if (fill > 0) {
 			x->bytes += fill;
-			s->last_activity_ms = now_ms();
+			s->last_activity_ms = session_now_ms();
 			if (x->ascii) {
 				size_t m = from_crlf(x, s->buf, fill, s->abuf);
 				if (!write_out(s, s->abuf, m))
@@ -644,7 +681,7 @@ static void recv_step(struct session *s)
 		if (n < 0) {
 			log_warn("upload of %s cut off after %llu bytes: the file is incomplete",
 				 x->path, (unsigned long long)x->bytes);
-			xfer_finish(s, 426, "Connection closed; transfer aborted.");
+			xfer_finish(s, FTP_BADSENDNET, "Connection closed; transfer aborted.");
 			return;
 		}
 		if (n == 0) {
@@ -664,7 +701,7 @@ short data_events(const struct session *s)
 	if (s->data_connecting)
 		return POLLOUT;
 	if (s->data_tls != NULL && !s->data_handshaken && !s->data_failed)
-		return tls_want_write(s->data_tls) ? POLLOUT : POLLIN;
+		return ctls_want_write(s->data_tls) ? POLLOUT : POLLIN;
 	if (!data_transfer_active(s))
 		return 0;
 	switch (s->xfer.phase) {
@@ -699,10 +736,11 @@ void data_step(struct session *s)
 			recv_step(s);
 		break;
 	case XP_BYE: {
-		int r = tls_bye(s->data_tls);
+		int r = ctls_bye(s->data_tls);
 		if (r == -EAGAIN)
 			return;
-		xfer_finish(s, 226, s->xfer.listing ? "Directory send OK." : "Transfer complete.");
+		xfer_finish(s, FTP_TRANSFEROK,
+			    s->xfer.listing ? "Directory send OK." : "Transfer complete.");
 		break;
 	}
 	default:

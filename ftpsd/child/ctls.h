@@ -1,5 +1,6 @@
-/* The child's TLS sessions (GnuTLS), control and data. The private key is
- * not here: signatures are asked of the monitor. */
+/* The child's TLS sessions (GnuTLS), control and data: ctls_*, the child's
+ * TLS, apart from common/'s tls_proof_*. The private key is not here:
+ * signatures are asked of the monitor. */
 #pragma once
 
 #include <stdbool.h>
@@ -10,82 +11,75 @@
 #include "build_config.h"
 #include "config.h"
 
-struct tls;
+struct ctls;
 
 /* Credentials (certificate chain + a key that signs through the monitor),
  * priorities and this process's own ticket key; proof_random (32 bytes):
  * the monitor's server random for the control handshake. Call before the
  * chroot. */
-int tls_prepare(const struct config *cfg, char *const *cert_pem, const size_t *cert_len,
+int ctls_prepare(const struct config *cfg, char *const *cert_pem, const size_t *cert_len,
 		unsigned identities, const uint8_t *proof_random);
 /* A server session on a non-blocking socket. data: a data channel (never
  * sends tickets, never feeds the session cache). identity: whose
  * certificate (0 the global one, i+1 virtual host i). */
-struct tls *tls_new(int fd, bool data, unsigned identity);
+struct ctls *ctls_new(int fd, bool data, unsigned identity);
 /* The virtual host the client's TLS SNI chose (its identity), -1 for none. */
-int tls_sni_identity(const struct tls *t);
-void tls_free(struct tls *t);
-/* 0 when done, -EAGAIN to be called again when tls_want_write() says which
+int ctls_sni_identity(const struct ctls *t);
+void ctls_free(struct ctls *t);
+/* 0 when done, -EAGAIN to be called again when ctls_want_write() says which
  * way, -EPROTO when the handshake failed (logged), -EACCES when a data
- * handshake did not resume where it had to (tls_retire_key): refused from
+ * handshake did not resume where it had to (ctls_retire_key): refused from
  * its ClientHello with an access_denied alert, not logged here. */
-int tls_handshake(struct tls *t);
-bool tls_want_write(const struct tls *t);
+int ctls_handshake(struct ctls *t);
+bool ctls_want_write(const struct ctls *t);
 /* > 0 bytes, 0 on close_notify, -EAGAIN, -ECONNRESET on a close without
  * close_notify, -EPROTO on any other failure. On a TLS 1.3 data channel,
  * user_canceled followed at once by close_notify (how the JDK ends what it
  * wrote) is a close_notify; user_canceled followed by anything else fails. */
-ssize_t tls_recv(struct tls *t, void *buf, size_t len);
+ssize_t ctls_recv(struct ctls *t, void *buf, size_t len);
 /* > 0 bytes, -EAGAIN (call again with the same buffer), -EPROTO. */
-ssize_t tls_send(struct tls *t, const void *buf, size_t len);
+ssize_t ctls_send(struct ctls *t, const void *buf, size_t len);
 /* Bytes readable without waiting for the socket: decrypted and not yet
  * returned, or (data channels) read from the socket and not yet decrypted. */
-size_t tls_pending(struct tls *t);
+size_t ctls_pending(struct ctls *t);
 /* More data follows at once: data channels keep such records back and send
  * a burst in one system call (MSG_MORE: the kernel may hold a partial segment
  * until the next send). Clear it for the last record of a burst, which sends
  * what was kept. */
-void tls_set_more(struct tls *t, bool more);
+void ctls_set_more(struct ctls *t, bool more);
 /* The largest plaintext one record carries. */
-size_t tls_record_size(struct tls *t);
+size_t ctls_record_size(struct ctls *t);
 /* Send one new session ticket (TLS 1.3 only; a no-op otherwise). */
-int tls_send_ticket(struct tls *t);
-bool tls_resumed(const struct tls *t);
+int ctls_send_ticket(struct ctls *t);
+bool ctls_resumed(const struct ctls *t);
 /* Whether the client sent a certificate (the monitor takes it from the
- * handshake's messages, tls_handshake_messages). */
-bool tls_has_peer_certificate(const struct tls *t);
+ * handshake's messages, ctls_handshake_messages). */
+bool ctls_has_peer_certificate(const struct ctls *t);
 /* After login with data-tls-reuse: data handshakes resume, so none may sign;
- * one that would (a full handshake) fails, and tls_take_refused_signature()
+ * one that would (a full handshake) fails, and ctls_take_refused_signature()
  * says so once. The monitor refuses such signatures too. */
-void tls_retire_key(void);
-bool tls_take_refused_signature(void);
+void ctls_retire_key(void);
+bool ctls_take_refused_signature(void);
 /* At login, the monitor's ticket key (64 bytes) for this user, virtual host
  * and client address. Under TLS 1.3 the control connection's tickets from
  * now on are under it (none were sent before login), and so data
  * connections resume the tickets of any session of the same user from the
  * same address, and nobody else's. Under TLS 1.2 (tickets are sent in the
  * handshake, before login) nothing changes: this process's key. */
-void tls_login_tickets(struct tls *ctl, const uint8_t *key, size_t len);
+void ctls_login_tickets(struct ctls *ctl, const uint8_t *key, size_t len);
 /* The control handshake's messages, when client certificates are asked for
  * (tls_proof.h): 0, -ENOENT (not recorded), -EMSGSIZE (too long). */
-int tls_handshake_messages(const struct tls *t, const uint8_t **msgs, size_t *len);
+int ctls_handshake_messages(const struct ctls *t, const uint8_t **msgs, size_t *len);
 #if FTPSD_TEST_HOOKS
 /* Test builds: handshake messages claiming the certificate der without
  * holding its key (buf: TLS_PROOF_MAX bytes). 0 or -EMSGSIZE. */
-int tls_test_forge_claim(const uint8_t *der, size_t der_len, uint8_t *buf, size_t *len);
+int ctls_test_forge_claim(const uint8_t *der, size_t der_len, uint8_t *buf, size_t *len);
 #endif
 /* Bytes the session has written to its socket so far. */
-size_t tls_bytes_sent(const struct tls *t);
+size_t ctls_bytes_sent(const struct ctls *t);
 /* Send close_notify (once; again is a no-op): 0, -EAGAIN, -EPROTO. */
-int tls_bye(struct tls *t);
+int ctls_bye(struct ctls *t);
 /* The protocol ("TLS1.3") and cipher ("AES-128-GCM") names. */
-void tls_names(const struct tls *t, const char **version, const char **cipher);
+void ctls_names(const struct ctls *t, const char **version, const char **cipher);
 /* "TLS1.3/AES-128-GCM" */
-const char *tls_describe(const struct tls *t, char *buf, size_t size);
-
-/* HASH (draft-bryan-ftpext-hash): algorithms by index, and the digest of a
- * whole file in hex. */
-enum { TLS_HASH_SHA256 = 0, TLS_HASH_SHA1 = 1, TLS_HASH_MD5 = 2, TLS_HASH_COUNT };
-const char *tls_hash_name(unsigned algo);
-/* 0 or -errno; hex holds 2 * digest size + 1. */
-int tls_hash_file(int fd, unsigned algo, uint8_t *buf, size_t bufsize, char *hex, size_t hexsize);
+const char *ctls_describe(const struct ctls *t, char *buf, size_t size);

@@ -1,0 +1,57 @@
+/* The data channel (data.c): passive listeners and active connections,
+ * only ever with the client's own address; data TLS, which must resume the
+ * control connection's session; transfers that move in steps from the event
+ * loop. It answers the client only through ctl_reply(). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "session.h"
+
+/* How a transfer starts: everything the command decided. */
+struct xfer_request {
+	enum xfer_dir dir;
+	int file_fd;       /* downloads; uploads open theirs once the data connection is up */
+	unsigned how;      /* uploads: IPC_OPEN_WRITE, APPEND or UNIQUE */
+	uint64_t size;
+	uint64_t offset;   /* REST */
+	bool listing;
+	bool ascii;
+	const char *path;
+};
+
+/* The 522 answer to a data connection that did not resume the control
+ * connection's TLS session. */
+#define DATA_UNRESUMED_TEXT                                                                       \
+	"Data connection refused: it did not resume the TLS session of the control connection "  \
+	"(TLS session resumption is required)."
+
+/* Open a passive listener; fills the port. 0 or -errno. */
+int data_listen(struct session *s, uint16_t *port);
+/* Close the data connection, its listener and its TLS. */
+void data_close(struct session *s);
+/* PORT/EPRT: connect to addr when the transfer starts. */
+void data_set_active(struct session *s, const struct sockaddr_storage *addr);
+/* True when a and b are the same host (IPv4-mapped IPv6 equals IPv4). */
+bool data_same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
+/* The listener became readable: accept (checking the peer). */
+void data_accept(struct session *s);
+/* Start a transfer whose 150 was sent. */
+void data_start(struct session *s, const struct xfer_request *rq);
+/* Advance the data channel after poll; revents of the data socket. */
+void data_step(struct session *s);
+/* Poll events wanted on the data socket (0: none). */
+short data_events(const struct session *s);
+/* A command that opens the data channel may go on: a data connection is
+ * set up and usable, and its protection is what the policy wants for this
+ * kind of transfer (listing or not). false after answering why not (the
+ * data channel is closed then). */
+bool data_may_start(struct session *s, bool listing);
+/* ABOR: end a running transfer with 426. */
+void data_abort(struct session *s);
+/* The session ends: a transfer still running is reported as cut off. */
+void data_end(struct session *s);
+/* A transfer runs: its 150 was sent, its last reply not yet. */
+bool data_transfer_active(const struct session *s);

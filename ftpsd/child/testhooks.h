@@ -1,0 +1,12 @@
+/* Test builds only (-Dtest-hooks=true): SITE TESTHOOK. */
+#pragma once
+
+#include "build_config.h"
+
+#if FTPSD_TEST_HOOKS
+struct session;
+
+/* Make a process of this session try what its sandbox must stop, and
+ * answer what happened. */
+void testhooks_site(struct session *s, const char *what);
+#endif
