@@ -1081,7 +1081,7 @@ def test_stat_and_noop_during_retr(big_session, big_file):
 def test_slow_reader_gets_every_byte_in_order(big_session, big_file):
     """A PROT P reader that takes 16 KiB at a time with pauses, on a small receive buffer:
     the server's socket fills again and again while it holds records back for one send
-    (child_tls.c), and the stream still arrives whole and in order, then 226."""
+    (ctls.c), and the stream still arrives whole and in order, then 226."""
     srv, ftp = big_session
     host, port = ftp.makepasv()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

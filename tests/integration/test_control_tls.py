@@ -425,3 +425,37 @@ def test_implicit_tls_refuses_clear_text_client(server):
         c.send("USER " + USER)
         data = c.wait_closed(timeout=6)
         assert not data.startswith(b"220") and not data.startswith(b"331"), data
+
+
+# ------------------------------------------------------------ the session's end
+
+def strict_secured(srv, pki):
+    """A logged-in Control whose TLS tells close_notify from a bare TCP close."""
+    from ftpsd_testlib import strict_eof_context
+    c = greeted(srv)
+    assert c.cmd("AUTH TLS").code == 234
+    c.sock = strict_eof_context(pki.cert).wrap_socket(c.sock, server_hostname=c.host,
+                                                      suppress_ragged_eofs=False)
+    c.login()
+    return c
+
+
+def test_quit_ends_with_close_notify_and_a_logged_reason(server, pki):
+    from ftpsd_testlib import tls_read_to_end
+    srv = server()
+    with strict_secured(srv, pki) as c:
+        assert c.cmd("QUIT").code == 221
+        rest, ending = tls_read_to_end(c.sock)
+        assert (rest, ending) == (b"", "close_notify")
+    assert wait_for(lambda: "client sent QUIT" in srv.log), srv.log[-2000:]
+
+
+def test_idle_timeout_ends_with_421_close_notify_and_a_logged_reason(server, pki):
+    from ftpsd_testlib import tls_read_to_end
+    srv = server(idle_timeout="1s")
+    with strict_secured(srv, pki) as c:
+        c.sock.settimeout(10)
+        rest, ending = tls_read_to_end(c.sock)
+        assert rest.startswith(b"421 "), rest
+        assert ending == "close_notify"
+    assert wait_for(lambda: "idle timeout" in srv.log), srv.log[-2000:]
