@@ -199,8 +199,7 @@ void config_free(struct config *cfg)
 	}
 }
 
-/* Parse a decimal unsigned number filling the whole string. */
-static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+int config_parse_uint(const char *s, unsigned long long max, unsigned long long *out)
 {
 	unsigned long long v = 0;
 
@@ -228,7 +227,7 @@ static int parse_duration_ms(const char *s, unsigned long long *ms)
 		return -EINVAL;
 	memcpy(num, s, n);
 	num[n] = '\0';
-	if (parse_uint(num, UINT32_MAX, &v) < 0)
+	if (config_parse_uint(num, UINT32_MAX, &v) < 0)
 		return -EINVAL;
 	if (strcmp(unit, "") == 0 || strcmp(unit, "s") == 0)
 		mult = 1000;
@@ -349,7 +348,7 @@ static int set_value(struct config *cfg, const struct key *k, const char *value,
 		}
 		return 0;
 	case V_UINT:
-		if (parse_uint(value, k->max, &v) < 0 || v < k->min) {
+		if (config_parse_uint(value, k->max, &v) < 0 || v < k->min) {
 			snprintf(why, whylen, "%s must be a number from %u to %u", k->name, k->min, k->max);
 			return -1;
 		}
@@ -384,7 +383,7 @@ static int set_value(struct config *cfg, const struct key *k, const char *value,
 		memcpy(lo, value, (size_t)(dash - value));
 		lo[dash - value] = '\0';
 		strcpy(hi, dash + 1);
-		if (parse_uint(lo, 65535, &l) < 0 || parse_uint(hi, 65535, &h) < 0 || l < k->min ||
+		if (config_parse_uint(lo, 65535, &l) < 0 || config_parse_uint(hi, 65535, &h) < 0 || l < k->min ||
 		    h < l)
 			goto bad_ports;
 		cfg->pasv_port_low = (unsigned)l;

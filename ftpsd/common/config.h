@@ -67,6 +67,10 @@ struct config {
 /* The virtual host called name (case-insensitive), or NULL. */
 const struct config *config_host(const struct config *cfg, const char *name);
 
+/* A decimal number that fills the whole string, at most max: 0, -EINVAL or
+ * -ERANGE. (Also the users file's uid and gid.) */
+int config_parse_uint(const char *s, unsigned long long max, unsigned long long *out);
+
 /* TLS identities, which are also IPC_HOST's numbers: 0 is the global
  * configuration, i + 1 the virtual host hosts[i]. The one mapping between
  * identities and configurations, both ways. */

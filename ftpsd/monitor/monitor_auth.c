@@ -17,21 +17,15 @@
 
 #define USERS_MAX_SIZE (16 * 1024 * 1024)
 
+/* A uid or gid: decimal, at most 2^31 - 1. */
 static int parse_id(const char *s, unsigned *out)
 {
-	unsigned long v = 0;
+	unsigned long long v;
+	int r = config_parse_uint(s, 0x7fffffffULL, &v);
 
-	if (*s == '\0')
-		return -EINVAL;
-	for (; *s != '\0'; s++) {
-		if (*s < '0' || *s > '9')
-			return -EINVAL;
-		v = v * 10 + (unsigned)(*s - '0');
-		if (v > 0x7fffffffUL)
-			return -ERANGE;
-	}
-	*out = (unsigned)v;
-	return 0;
+	if (r == 0)
+		*out = (unsigned)v;
+	return r;
 }
 
 static int hexval(char c)
@@ -118,7 +112,7 @@ int monitor_auth_parse_line(char *line, const char *user, struct account *acct, 
 	if (strcmp(field[0], user) != 0)
 		return 0;
 
-	unsigned uid, gid;
+	unsigned uid = 0, gid = 0;
 	memset(acct, 0, sizeof(*acct));
 	if (strlen(field[0]) >= sizeof(acct->name) || parse_id(field[2], &uid) < 0 ||
 	    parse_id(field[3], &gid) < 0 || field[4][0] != '/' ||
