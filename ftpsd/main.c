@@ -23,6 +23,7 @@
 #include "config.h"
 #include "log.h"
 #include "monitor.h"
+#include "monitor_auth.h"
 #include "monitor_tls.h"
 #include "proctitle.h"
 #include "proxy.h"
@@ -135,6 +136,15 @@ static int check_files(const struct config *cfg)
 				 config_key_line(cfg, files[i].key), files[i].key, files[i].path, why);
 			print_error(&errors, msg);
 		}
+	}
+	/* Every users file's lines, as a login would read them: the global
+	 * one and each host's own. (print_error counts.) */
+	for (size_t i = 0; i <= cfg->nhosts; i++) {
+		const struct config *c = config_identity(cfg, (unsigned)i);
+		if (c->users_file == NULL || access(c->users_file, R_OK) < 0 ||
+		    (i > 0 && cfg->users_file != NULL && strcmp(c->users_file, cfg->users_file) == 0))
+			continue;
+		(void)monitor_auth_check_file(c->users_file, print_error, &errors);
 	}
 	const char *why = "";
 	int r = monitor_tls_check_ticket_secret(cfg->tls_ticket_secret, &why);

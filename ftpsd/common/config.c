@@ -566,6 +566,20 @@ int config_parse(struct config *cfg, const char *name, const char *text, size_t 
 			errors++;
 			continue;
 		}
+		/* "key = value # note": the '#' would be part of the value (a
+		 * banner would show it), so it is refused; comments go on lines
+		 * of their own. */
+		const char *hash = value;
+		while ((hash = strchr(hash, '#')) != NULL && !(hash > value && is_space(hash[-1])))
+			hash++;
+		if (hash != NULL) {
+			snprintf(why, sizeof(why),
+				 "%s: a '#' after the value is not a comment; put comments on a line of their own",
+				 keys[i].name);
+			report(err, ctx, name, lineno, why);
+			errors++;
+			continue;
+		}
 		if (cur != cfg) {
 			bool global = false;
 			for (size_t g = 0; global_only[g] != NULL; g++)

@@ -128,6 +128,95 @@ int monitor_auth_parse_line(char *line, const char *user, struct account *acct, 
 	return 1;
 }
 
+/* --check-config: what is wrong with one users-file line, as a login would
+ * read it; NULL when nothing is. line is cut into its fields. */
+static const char *check_line(char *line, const char **name)
+{
+	char *field[6] = { NULL };
+	struct account acct;
+	int n = 0;
+	unsigned id = 0;
+
+	for (char *p = line; n < 6;) {
+		field[n++] = p;
+		if (n == 6 || (p = strchr(p, ':')) == NULL)
+			break;
+		*p++ = '\0';
+	}
+	*name = field[0];
+	if (n < 5)
+		return "fewer than 5 fields (NAME:HASH:UID:GID:ROOT[:OPTIONS])";
+	if (field[0][0] == '\0')
+		return "no user name";
+	if (strlen(field[0]) >= sizeof(acct.name))
+		return "user name longer than 255 bytes";
+	if (field[1][0] == '\0')
+		return "no password hash (a locked account has \"!\" or \"*\")";
+	if (parse_id(field[2], &id) < 0)
+		return "the uid is not a number from 1 to 2147483647";
+	if (id == 0)
+		return "uid 0: a user may not log in as root";
+	if (parse_id(field[3], &id) < 0)
+		return "the gid is not a number from 1 to 2147483647";
+	if (id == 0)
+		return "gid 0: a user may not log in with group root";
+	if (field[4][0] != '/' || strlen(field[4]) >= sizeof(acct.root))
+		return "the root is not an absolute path";
+	memset(&acct, 0, sizeof(acct));
+	if (n == 6 && parse_options(field[5], &acct) < 0)
+		return "unknown option (read-only, chmod=off, tls=, upload-mode=, data-tls-reuse=, "
+		       "cert=sha256:HEX)";
+	return NULL;
+}
+
+int monitor_auth_check_file(const char *path, config_error_fn err, void *ctx)
+{
+	char *text = NULL, msg[1024];
+	size_t len = 0;
+	unsigned lineno = 0;
+	int errors = 0, r;
+
+	r = file_read_all(path, USERS_MAX_SIZE - 1, 0, &text, &len);
+	if (r < 0) {
+		snprintf(msg, sizeof(msg), "%s: cannot read it: %s", path, strerror(-r));
+		err(ctx, msg);
+		return 1;
+	}
+	/* One copy of each line, names compared across lines. */
+	char **names = calloc(len / 2 + 1, sizeof(*names));
+	size_t nnames = 0;
+	if (names == NULL)
+		abort();
+	for (char *p = text, *end = text + strlen(text); p < end;) {
+		char *eol = memchr(p, '\n', (size_t)(end - p));
+		const char *name = "", *why;
+
+		if (eol == NULL)
+			eol = end;
+		*eol = '\0';
+		lineno++;
+		if (p[0] != '#' && p[0] != '\0') {
+			why = check_line(p, &name);
+			for (size_t i = 0; why == NULL && i < nnames; i++)
+				if (strcmp(names[i], name) == 0)
+					why = "the user appears on an earlier line too";
+			if (why == NULL) {
+				names[nnames++] = (char *)name;
+			} else {
+				snprintf(msg, sizeof(msg), "%s:%u: user '%.100s': %s", path, lineno, name,
+					 why);
+				err(ctx, msg);
+				errors++;
+			}
+		}
+		p = eol + 1;
+	}
+	free(names);
+	explicit_bzero(text, len);
+	free(text);
+	return errors;
+}
+
 /* Compare without an early exit, so timing says nothing of the hash. */
 static bool hash_equal(const char *a, const char *b)
 {

@@ -43,4 +43,7 @@ ssize_t monitor_auth_hash_setting(const char *hash, size_t n);
 /* Parse one users-file line for user; 1 when it matched and filled acct,
  * 0 when it is another user's, -EINVAL when malformed. *hash points into line. */
 int monitor_auth_parse_line(char *line, const char *user, struct account *acct, char **hash);
-
+/* --check-config: every line of a users file, as a login would read it;
+ * each problem reported through err as "FILE:LINE: user 'NAME': why".
+ * The error count. */
+int monitor_auth_check_file(const char *path, config_error_fn err, void *ctx);

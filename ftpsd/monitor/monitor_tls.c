@@ -234,22 +234,56 @@ int monitor_tls_check(const struct config *cfg, config_error_fn err, void *ctx)
 
 	if (cfg->control_tls == TLS_POLICY_OFF)
 		return 0;
+	/* The priority string as the child will use it: GnuTLS says where it
+	 * stops making sense, and it must leave some protocol version. */
+	if (cfg->tls_priority != NULL) {
+		gnutls_priority_t prio;
+		const char *pos = NULL;
+		char where[300];
+
+		r = gnutls_priority_init2(&prio, cfg->tls_priority, &pos, 0);
+		if (r < 0) {
+			snprintf(where, sizeof(where), "GnuTLS cannot use it from '%.200s' on (%s)",
+				 pos != NULL ? pos : "", gnutls_strerror(r));
+			check_error(cfg, "tls-priority", err, ctx, "tls-priority", where);
+			errors++;
+		} else {
+			const unsigned *versions;
+			if (gnutls_priority_protocol_list(prio, &versions) <= 0) {
+				check_error(cfg, "tls-priority", err, ctx, "tls-priority",
+					    "enables no TLS version");
+				errors++;
+			}
+			gnutls_priority_deinit(prio);
+		}
+	}
 	r = gnutls_load_file(cfg->tls_certificate, &pem);
 	if (r < 0) {
-		check_error(cfg, "tls-certificate", err, ctx, cfg->tls_certificate, gnutls_strerror(r));
-		return 1;
+		/* GnuTLS says "Error while reading file."; the system says why. */
+		char what[4200];
+		int fd = open(cfg->tls_certificate, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		const char *why = fd < 0 ? strerror(errno) : gnutls_strerror(r);
+
+		if (fd >= 0)
+			close(fd);
+		snprintf(what, sizeof(what), "cannot read %s", cfg->tls_certificate);
+		check_error(cfg, "tls-certificate", err, ctx, what, why);
+		return errors + 1;
 	}
 	r = gnutls_pcert_list_import_x509_raw(pcerts, &n, &pem, GNUTLS_X509_FMT_PEM, 0);
 	gnutls_free(pem.data);
 	if (r < 0 || n == 0) {
 		check_error(cfg, "tls-certificate", err, ctx, cfg->tls_certificate,
 			    r < 0 ? gnutls_strerror(r) : "no certificate");
-		return 1;
+		return errors + 1;
 	}
 	r = monitor_tls_load_key(0, cfg->tls_key);
 	monitor_key = monitor_keys[0];
 	if (r < 0) {
-		check_error(cfg, "tls-key", err, ctx, cfg->tls_key,
+		char what[4200];
+
+		snprintf(what, sizeof(what), r == -EINVAL ? "%s" : "cannot read %s", cfg->tls_key);
+		check_error(cfg, "tls-key", err, ctx, what,
 			    r == -EINVAL ? "not a PEM private key" : strerror(-r));
 		errors++;
 	} else {

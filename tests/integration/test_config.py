@@ -160,6 +160,74 @@ def test_check_config_knows_every_command_help_lists(server, ftpsd_bin):
         assert "unknown command" not in r.stderr, (value, r.stderr)
 
 
+@pytest.mark.parametrize("line", [
+    "banner = hello # a comment",
+    "users-file = /etc/ftpsd/users   # the users",
+])
+def test_check_config_refuses_a_comment_after_a_value(server, ftpsd_bin, line):
+    """'#' after a value would become part of it (a banner would show it): refused with
+    FILE:LINE, while a '#' inside a word is the value's own."""
+    srv = server(start=False, config_text=HEADER + line + "\n")
+    r = check_config(ftpsd_bin, srv.config_path)
+    assert r.returncode == 1, r.stderr
+    assert "%s:%d: " % (srv.config_path, BAD_LINE) in r.stderr, r.stderr
+    assert "not a comment" in r.stderr, r.stderr
+    srv = server(start=False, config_text=HEADER + "banner = Welcome to host#1\n")
+    r = check_config(ftpsd_bin, srv.config_path)
+    assert "not a comment" not in r.stderr, r.stderr
+
+
+def test_check_config_reads_every_users_file_line(server, ftpsd_bin):
+    """Each line a login would refuse is an error at --check-config, with FILE:LINE and
+    the user's name; comments, blank lines and good lines are not."""
+    srv = server(start=False)
+    bad = [
+        ("carol:x:1000", "fewer than 5 fields"),
+        ("dave:$6$salt$hash:10a0:100:/srv", "uid is not a number"),
+        ("erin:$6$salt$hash:100:x:/srv", "gid is not a number"),
+        ("root2:$6$salt$hash:0:100:/srv", "uid 0"),
+        ("wheel:$6$salt$hash:100:0:/srv", "gid 0"),
+        ("frank:$6$salt$hash:100:100:relative", "not an absolute path"),
+        ("gina:$6$salt$hash:100:100:/srv:read-only,bogus", "unknown option"),
+        (":$6$salt$hash:100:100:/srv", "no user name"),
+        ("hank::100:100:/srv", "no password hash"),
+    ]
+    with open(srv.users_path) as f:
+        good = f.read()
+    first = good.splitlines()[0].split(":")[0]
+    lines = good.rstrip("\n").split("\n") + ["# a comment", ""]
+    start = len(lines) + 1
+    lines += [text for text, _ in bad] + [first + ":!:100:100:/srv", "ivy:!:100:100:/srv:tls=required"]
+    with open(srv.users_path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    r = check_config(ftpsd_bin, srv.config_path)
+    assert r.returncode == 1, r.stderr
+    errors = [m for m in r.stderr.splitlines() if m.startswith(srv.users_path + ":")]
+    for i, (text, why) in enumerate(bad):
+        want = "%s:%d: " % (srv.users_path, start + i)
+        found = [m for m in errors if m.startswith(want)]
+        assert found and why in found[0], (want, why, r.stderr)
+    dup = "%s:%d: user '%s'" % (srv.users_path, start + len(bad), first)
+    assert any(m.startswith(dup) and "earlier line" in m for m in errors), r.stderr
+    assert len(errors) == len(bad) + 1, r.stderr
+
+
+def test_check_config_reports_a_bad_tls_priority_where_gnutls_stops(server, ftpsd_bin):
+    srv = server(start=False, tls_priority="NORMAL:+BOGUS")
+    r = check_config(ftpsd_bin, srv.config_path)
+    assert r.returncode == 1, r.stderr
+    line = [m for m in r.stderr.splitlines() if "tls-priority" in m]
+    assert line and line[0].startswith(srv.config_path + ":") and "'+BOGUS'" in line[0], r.stderr
+
+
+def test_check_config_says_why_a_certificate_cannot_be_read(server, ftpsd_bin, tmp_path):
+    missing = str(tmp_path / "cert.pem")
+    srv = server(start=False, tls_certificate=missing)
+    r = check_config(ftpsd_bin, srv.config_path)
+    assert r.returncode == 1, r.stderr
+    assert "cannot read %s: No such file or directory" % missing in r.stderr, r.stderr
+
+
 def test_version(ftpsd_bin):
     r = subprocess.run([ftpsd_bin, "--version"], capture_output=True, text=True,
                        timeout=IO_TIMEOUT)
