@@ -20,10 +20,25 @@ port=${DEMO_PORT:-2121}
 # shellcheck source=tests/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+# Only what the demo uses: the build, certtool (gnutls-bin), openssl passwd,
+# systemd-socket-activate, and the clients it suggests (curl, lftp).
 deps=(
     "${build_deps[@]}"
-    clang python3-pytest curl lftp gnutls-bin openssl systemd xinetd procps
+    curl lftp gnutls-bin openssl systemd
 )
+
+# Is something listening on addr:port already? Checked before anything is
+# built or printed, and again just before the demo starts.
+port_taken() {
+    (exec 3<>"/dev/tcp/$addr/$port") 2>/dev/null
+}
+check_port() {
+    if port_taken; then
+        say "$addr:$port is in use: stop what listens there, or choose another port," \
+            "e.g. DEMO_PORT=2122 tests/demo.sh (DEMO_ADDR sets the address)"
+        exit 1
+    fi
+}
 
 
 # Run a command, showing its output only if it fails.
@@ -46,6 +61,7 @@ ensure_system_user() {
         --shell /usr/sbin/nologin --comment "$comment" "$name"
 }
 
+check_port
 install_deps "${deps[@]}"
 
 say "building in $build"
@@ -131,6 +147,7 @@ hash=$(openssl passwd -6 demo)
 } >"$demo/ftpsd.conf"
 
 "$ftpsd" --check-config --config "$demo/ftpsd.conf"
+check_port
 
 cat <<EOF
 
@@ -140,6 +157,7 @@ serving $abs_demo/srv. Try, from another terminal:
   curl --ssl-reqd -k ftp://demo:demo@$addr:$port/
   curl --ssl-reqd -k ftp://demo:demo@$addr:$port/hello.txt
   curl --ssl-reqd --cacert $abs_demo/cert.pem ftp://demo:demo@$addr:$port/hello.txt
+  curl --ssl-reqd -k -T $abs_demo/srv/hello.txt ftp://demo:demo@$addr:$port/copy.txt
 
   lftp -e 'set ftp:ssl-force true; set ftp:ssl-protect-data true; set ssl:verify-certificate no; ls; bye' -u demo,demo $addr:$port
 

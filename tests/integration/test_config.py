@@ -228,6 +228,17 @@ def test_check_config_says_why_a_certificate_cannot_be_read(server, ftpsd_bin, t
     assert "cannot read %s: No such file or directory" % missing in r.stderr, r.stderr
 
 
+def test_the_example_users_file_passes_check_config(server, ftpsd_bin):
+    """policy/users.example, as users-file, is read line by line without an error."""
+    srv = server(start=False)
+    with open(os.path.join(lib.REPO, "policy", "users.example")) as f, \
+            open(srv.users_path, "w") as out:
+        out.write(f.read())
+    r = check_config(ftpsd_bin, srv.config_path)
+    assert srv.users_path + ":" not in r.stderr, r.stderr
+    assert r.returncode == 0, r.stderr
+
+
 def test_version(ftpsd_bin):
     r = subprocess.run([ftpsd_bin, "--version"], capture_output=True, text=True,
                        timeout=IO_TIMEOUT)

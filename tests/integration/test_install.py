@@ -122,6 +122,8 @@ def test_configuration_and_pam_in_sysconfdir(installed):
     assert stat.S_IMODE(os.stat(at(dest, conf)).st_mode) == 0o644
     pam = read(dest, os.path.join(lay.sysconfdir, "pam.d", "ftpsd"))
     assert "common-auth" in pam, pam
+    rotate = read(dest, os.path.join(lay.sysconfdir, "logrotate.d", "ftpsd"))
+    assert re.search(r"^/var/log/ftpsd/xferlog \{", rotate, re.M), rotate
 
 
 def test_man_pages_in_mandir(installed):
