@@ -16,7 +16,7 @@
 #define CONFIG_MAX_LINE 4096
 
 enum value_kind { V_STRING, V_PATH, V_ADDRLIST, V_VERBS, V_ENUM, V_REUSE, V_BOOL, V_UINT, V_DURATION, V_PORTS, V_OCTAL,
-		  V_ADDR4 };
+		  V_ADDR4, V_SIZE };
 
 struct key {
 	const char *name;
@@ -74,6 +74,15 @@ static const struct key keys[] = {
 	{ "max-login-failures", V_UINT, F(max_login_failures), 1, 100, NULL },
 	{ "umask", V_OCTAL, F(umask), 0, 0777, NULL },
 	{ "chmod", V_BOOL, F(chmod), 0, 0, NULL },
+	{ "runtime-dir", V_PATH, F(runtime_dir), 0, 0, NULL },
+	{ "max-sessions", V_UINT, F(max_sessions), 0, 100000, NULL },
+	{ "max-sessions-per-address", V_UINT, F(max_sessions_per_address), 0, 100000, NULL },
+	{ "max-sessions-per-user", V_UINT, F(max_sessions_per_user), 0, 100000, NULL },
+	{ "quota-dir", V_PATH, F(quota_dir), 0, 0, NULL },
+	{ "quota-bytes", V_SIZE, F(quota_bytes), 0, 0, NULL },
+	{ "quota-files", V_UINT, F(quota_files), 0, 4000000000u, NULL },
+	{ "download-rate", V_SIZE, F(download_rate), 0, 0, NULL },
+	{ "upload-rate", V_SIZE, F(upload_rate), 0, 0, NULL },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -113,6 +122,12 @@ void config_defaults(struct config *cfg)
 	cfg->empty_dir = strdup("/run/ftpsd/empty");
 	cfg->tls_ticket_secret = strdup("/run/ftpsd/ticket-secret");
 	cfg->banner = strdup("ftpsd ready");
+	cfg->runtime_dir = strdup("/run/ftpsd");
+	cfg->quota_dir = strdup("/var/lib/ftpsd/quota");
+	/* Below the socket unit's MaxConnections=64 and MaxConnectionsPerSource=16,
+	 * so that clients meet these, which answer 421 and say why. */
+	cfg->max_sessions = 50;
+	cfg->max_sessions_per_address = 8;
 	cfg->anonymous_user = strdup("ftp");
 	cfg->data_tls_listings = TLS_POLICY_REQUIRED;
 	cfg->pasv_port_low = 49152;
@@ -129,7 +144,7 @@ void config_defaults(struct config *cfg)
 	cfg->umask = 022;
 	cfg->chmod = true;
 	if (cfg->tls_priority == NULL || cfg->unprivileged_user == NULL || cfg->empty_dir == NULL ||
-	    cfg->tls_ticket_secret == NULL ||
+	    cfg->tls_ticket_secret == NULL || cfg->runtime_dir == NULL || cfg->quota_dir == NULL ||
 	    cfg->banner == NULL || cfg->anonymous_user == NULL)
 		abort();
 }
@@ -213,6 +228,31 @@ int config_parse_uint(const char *s, unsigned long long max, unsigned long long 
 			return -ERANGE;
 	}
 	*out = v;
+	return 0;
+}
+
+int config_parse_size(const char *s, unsigned long long *out)
+{
+	static const char units[] = "KMGT";
+	char num[32];
+	size_t n = strspn(s, "0123456789");
+	const char *unit = s + n, *u;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	if (n == 0 || n >= sizeof(num))
+		return -EINVAL;
+	memcpy(num, s, n);
+	num[n] = '\0';
+	if (unit[0] != '\0') {
+		if ((u = strchr(units, unit[0] & ~0x20)) == NULL ||
+		    (unit[1] != '\0' && strcmp(unit + 1, "iB") != 0 && strcmp(unit + 1, "B") != 0))
+			return -EINVAL;
+		shift = 10 * (unsigned)(u - units + 1);
+	}
+	if (config_parse_uint(num, UINT64_MAX >> 20 >> shift, &v) < 0)
+		return -ERANGE;
+	*out = v << shift;
 	return 0;
 }
 
@@ -354,6 +394,14 @@ static int set_value(struct config *cfg, const struct key *k, const char *value,
 		}
 		*(unsigned *)field = (unsigned)v;
 		return 0;
+	case V_SIZE:
+		if (config_parse_size(value, &v) < 0) {
+			snprintf(why, whylen, "%s must be a number of bytes, with K, M, G or T (1024s) "
+				 "if you like", k->name);
+			return -1;
+		}
+		*(unsigned long long *)field = v;
+		return 0;
 	case V_DURATION:
 		if (parse_duration_ms(value, &v) < 0 || v < k->min || v > k->max) {
 			snprintf(why, whylen,
@@ -414,7 +462,9 @@ static bool is_space(char c)
 /* Keys that belong to the process, not to a virtual host: they are used
  * before anyone could say which host they want. */
 static const char *const global_only[] = { "unprivileged-user", "empty-dir", "proxy-protocol",
-					   "proxy-protocol-from", "xferlog", "login-timeout", NULL };
+					   "proxy-protocol-from", "xferlog", "login-timeout",
+					   "runtime-dir", "max-sessions", "max-sessions-per-address",
+					   NULL };
 
 /* The rules that join keys, for the global part and for each host. */
 static int validate(struct config *cfg, const bool *seen, const char *name, unsigned lineno,
@@ -683,6 +733,9 @@ void config_print(const struct config *cfg, FILE *f)
 			break;
 		case V_UINT:
 			fprintf(f, "%u\n", *(const unsigned *)field);
+			break;
+		case V_SIZE:
+			fprintf(f, "%llu\n", *(const unsigned long long *)field);
 			break;
 		case V_DURATION: {
 			unsigned ms = *(const unsigned *)field;

@@ -48,6 +48,16 @@ struct config {
 	bool active_mode;
 	bool proxy_protocol;
 	bool chmod;                  /* SITE CHMOD allowed (never setuid, setgid, sticky) */
+	/* Coordination between sessions, through the kernel: lock slots and
+	 * session records below runtime-dir (created by the root monitor). */
+	char *runtime_dir;
+	unsigned max_sessions, max_sessions_per_address, max_sessions_per_user; /* 0: none */
+	/* Quotas (0: none): usage per user in quota-dir. */
+	char *quota_dir;
+	unsigned long long quota_bytes;
+	unsigned quota_files;
+	/* Bytes per second (0: unlimited), the total of one user's sessions. */
+	unsigned long long download_rate, upload_rate;
 	unsigned idle_timeout_ms;
 	unsigned login_timeout_ms;
 	unsigned login_failure_delay_ms;
@@ -70,6 +80,10 @@ const struct config *config_host(const struct config *cfg, const char *name);
 /* A decimal number that fills the whole string, at most max: 0, -EINVAL or
  * -ERANGE. (Also the users file's uid and gid.) */
 int config_parse_uint(const char *s, unsigned long long max, unsigned long long *out);
+
+/* A size in bytes: decimal with an optional K, M, G or T (powers of 1024,
+ * "K", "KB" or "KiB"): 0, -EINVAL or -ERANGE. */
+int config_parse_size(const char *s, unsigned long long *out);
 
 /* TLS identities, which are also IPC_HOST's numbers: 0 is the global
  * configuration, i + 1 the virtual host hosts[i]. The one mapping between

@@ -1,6 +1,7 @@
 /* Authentication: the users file (crypt(3) hashes) and PAM. */
 #include <crypt.h>
 #include <errno.h>
+#include <stddef.h>
 #include <pwd.h>
 #include <security/pam_appl.h>
 #include <stdio.h>
@@ -58,6 +59,44 @@ static int parse_pin(const char *s, uint8_t pin[32])
 	return n == 32 ? 0 : -EINVAL;
 }
 
+/* NAME=VALUE options of numbers (uint) or sizes (K, M, G, T). */
+static int parse_number_option(const char *o, struct account *acct)
+{
+	static const struct {
+		const char *name;
+		bool size;
+		size_t has, value;
+	} nums[] = {
+		{ "max-sessions=", false, offsetof(struct account, has_max_sessions),
+		  offsetof(struct account, max_sessions) },
+		{ "quota-files=", false, offsetof(struct account, has_quota_files),
+		  offsetof(struct account, quota_files) },
+		{ "quota-bytes=", true, offsetof(struct account, has_quota_bytes),
+		  offsetof(struct account, quota_bytes) },
+		{ "download-rate=", true, offsetof(struct account, has_download_rate),
+		  offsetof(struct account, download_rate) },
+		{ "upload-rate=", true, offsetof(struct account, has_upload_rate),
+		  offsetof(struct account, upload_rate) },
+	};
+	unsigned long long v;
+
+	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+		size_t n = strlen(nums[i].name);
+		if (strncmp(o, nums[i].name, n) != 0)
+			continue;
+		if (nums[i].size ? config_parse_size(o + n, &v) < 0
+				 : config_parse_uint(o + n, 4000000000ULL, &v) < 0)
+			return -EINVAL;
+		*(bool *)((char *)acct + nums[i].has) = true;
+		if (nums[i].size)
+			*(unsigned long long *)((char *)acct + nums[i].value) = v;
+		else
+			*(unsigned *)((char *)acct + nums[i].value) = (unsigned)v;
+		return 0;
+	}
+	return -EINVAL;
+}
+
 static int parse_options(char *opts, struct account *acct)
 {
 	char *save = NULL;
@@ -82,7 +121,7 @@ static int parse_options(char *opts, struct account *acct)
 			acct->data_tls_reuse = o[15] == 'r';
 		} else if (strncmp(o, "cert=", 5) == 0 && parse_pin(o + 5, acct->pin) == 0)
 			acct->has_pin = true;
-		else
+		else if (parse_number_option(o, acct) < 0)
 			return -EINVAL;
 	}
 	return 0;
@@ -164,8 +203,9 @@ static const char *check_line(char *line, const char **name)
 		return "the root is not an absolute path";
 	memset(&acct, 0, sizeof(acct));
 	if (n == 6 && parse_options(field[5], &acct) < 0)
-		return "unknown option (read-only, chmod=off, tls=, upload-mode=, data-tls-reuse=, "
-		       "cert=sha256:HEX)";
+		return "unknown option or bad value (read-only, chmod=off, tls=, upload-mode=, "
+		       "data-tls-reuse=, cert=sha256:HEX, max-sessions=N, quota-bytes=SIZE, "
+		       "quota-files=N, download-rate=SIZE, upload-rate=SIZE)";
 	return NULL;
 }
 

@@ -22,6 +22,11 @@ struct account {
 	enum upload_mode upload_mode;
 	bool has_data_tls_reuse; /* users-file data-tls-reuse=, else the configuration's */
 	bool data_tls_reuse;
+	/* users-file max-sessions=, quota-bytes=, quota-files=, download-rate=,
+	 * upload-rate= (0: none), else the configuration's. */
+	bool has_max_sessions, has_quota_bytes, has_quota_files, has_download_rate, has_upload_rate;
+	unsigned max_sessions, quota_files;
+	unsigned long long quota_bytes, download_rate, upload_rate;
 };
 /* The users-file entry of user, without checking any password: 1 found,
  * 0 not there, -errno. For decisions at USER time. The file is read once
