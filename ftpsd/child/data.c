@@ -226,6 +226,7 @@ static int xfer_report(struct session *s, bool complete)
 			       (x->unsure ? IPC_XFER_UNSURE : 0));
 }
 
+/* End the transfer with this reply; text NULL: the quota's (552). */
 static void xfer_finish(struct session *s, int code, const char *text)
 {
 	struct transfer *x = &s->xfer;
@@ -256,6 +257,12 @@ static void xfer_finish(struct session *s, int code, const char *text)
 					 strerror(-r));
 			text = failed;
 		}
+	}
+	/* Stopped at the quota: its text says what is used once the monitor has
+	 * counted what this upload kept. */
+	if (text == NULL) {
+		data_quota_text(s, false, failed, sizeof(failed));
+		text = failed;
 	}
 	if (code != FTP_TRANSFEROK)
 		log_info("transfer of %s ended with %d after %llu bytes", x->path, code,
@@ -707,11 +714,9 @@ static bool write_out(struct session *s, const uint8_t *buf, size_t n)
 		x->written += (uint64_t)w;
 	}
 	if (over) {
-		char text[IPC_MAX_NAME + 160];
 		log_info("upload of %s stopped after %llu bytes: its quota allows no more", x->path,
 			 (unsigned long long)x->written);
-		data_quota_text(s, false, text, sizeof(text));
-		xfer_finish(s, FTP_EXCEEDED, text);
+		xfer_finish(s, FTP_EXCEEDED, NULL);
 		return false;
 	}
 	return true;
