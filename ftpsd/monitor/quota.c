@@ -77,6 +77,50 @@ int quota_dir_open(const char *dir, bool check_owner)
 	return fd;
 }
 
+int quota_dir_check(const char *dir, bool check_owner, const char **why)
+{
+	char parent[PATH_MAX];
+	struct stat st;
+
+	*why = "";
+	if (dir[0] != '/') {
+		*why = "not an absolute path";
+		return -EINVAL;
+	}
+	if (lstat(dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode)) {
+			*why = "not a directory";
+			return -ENOTDIR;
+		}
+		if (check_owner && (st.st_uid != 0 || (st.st_mode & 022) != 0)) {
+			*why = "not owned by root, or writable by others";
+			return -EPERM;
+		}
+		return 0;
+	}
+	if (errno != ENOENT) {
+		*why = strerror(errno);
+		return -errno;
+	}
+	/* Missing: made at the first login, in a parent that must be there. */
+	size_t n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	const char *slash = memrchr(dir, '/', n);
+	size_t plen = slash == NULL || slash == dir ? 1 : (size_t)(slash - dir);
+	if (plen >= sizeof(parent)) {
+		*why = strerror(ENAMETOOLONG);
+		return -ENAMETOOLONG;
+	}
+	memcpy(parent, dir, plen);
+	parent[plen] = '\0';
+	if (stat(parent, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		*why = "missing, and so is the directory it would be made in";
+		return -ENOENT;
+	}
+	return 0;
+}
+
 int quota_file_open(int dfd, const char *user, bool check_owner, bool *empty)
 {
 	char name[QUOTA_NAME_MAX];

@@ -34,6 +34,11 @@ int quota_file_name(const char *user, char *out, size_t size);
  * that is not a directory is -ENOTDIR. Returns an O_DIRECTORY descriptor. */
 int quota_dir_open(const char *dir, bool check_owner);
 
+/* Would quota_dir_open() work, without creating anything? 0, or -errno
+ * with *why saying what is wrong (a missing directory whose parent exists
+ * is fine: it is made at the first login). */
+int quota_dir_check(const char *dir, bool check_owner, const char **why);
+
 /* The user's usage file in the directory dfd, created (0600) if missing,
  * O_RDWR | O_CLOEXEC | O_NOFOLLOW; *empty when it holds nothing yet (new,
  * or never written: a scan must fill it). As root, a file not owned by

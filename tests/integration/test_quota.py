@@ -421,3 +421,38 @@ def test_a_full_disk_is_552_and_the_session_goes_on(server, tmp_path):
         quit_(ftp)
     finally:
         subprocess.run(["umount", "-l", small], timeout=IO_TIMEOUT)
+
+
+# ------------------------------------------------------------- --check-config
+
+def check_config(srv):
+    return subprocess.run([srv.binary, "--check-config", "--config", srv.config_path],
+                          capture_output=True, text=True, timeout=IO_TIMEOUT)
+
+
+def test_check_config_reports_an_unusable_quota_dir(server, tmp_path):
+    srv = server(start=False, quota_bytes="1M", quota_dir=str(tmp_path / "no" / "quota"))
+    r = check_config(srv)
+    assert r.returncode != 0
+    assert "quota-dir %s: missing, and so is the directory it would be made in" % (
+        tmp_path / "no" / "quota") in r.stderr + r.stdout, r
+    # Made at the first login where its parent is.
+    srv = server(start=False, quota_bytes="1M", quota_dir=str(tmp_path / "quota"))
+    r = check_config(srv)
+    assert r.returncode == 0, r
+    (tmp_path / "file").write_text("")
+    srv = server(start=False, quota_files="9", quota_dir=str(tmp_path / "file"))
+    r = check_config(srv)
+    assert r.returncode != 0 and "quota-dir %s: not a directory" % (tmp_path / "file") in (
+        r.stderr + r.stdout), r
+    if lib.ROOT:
+        shared = tmp_path / "shared"
+        shared.mkdir()
+        os.chmod(shared, 0o777)
+        srv = server(start=False, quota_bytes="1M", quota_dir=str(shared))
+        r = check_config(srv)
+        assert r.returncode != 0 and "not owned by root, or writable by others" in (
+            r.stderr + r.stdout), r
+    srv = server(start=False, quota_dir="relative/quota")
+    r = check_config(srv)
+    assert r.returncode != 0 and "quota-dir must be an absolute path" in r.stderr + r.stdout, r
