@@ -300,6 +300,43 @@ def test_two_sessions_of_one_user_cannot_pass_the_quota_together(server, tmp_pat
     assert len(stored) == 1
 
 
+def curl_put(srv, src, name, *extra):
+    url = "ftp://%s:%s@127.0.0.1:%d/%s" % (lib.USER, lib.PASSWORD, srv.port, name)
+    return subprocess.run(["curl", "-sS", "-v", "--ssl-reqd", "--cacert", srv.cafile,
+                           "--max-time", str(IO_TIMEOUT * 2), "-T", str(src)] + list(extra)
+                          + [url], capture_output=True, text=True, timeout=IO_TIMEOUT * 3)
+
+
+def test_curl_and_the_users_file_quota(server, tmp_path):
+    """curl, and alice's own quota-bytes= in the users file over the configuration's:
+    an upload past it fails in curl with the server's 552, the next one fits."""
+    srv = quota_server(server, tmp_path, quota_bytes="10M")
+    with open(srv.users_path) as f:
+        lines = f.read().splitlines()
+    lines[0] += ":quota-bytes=200K"
+    with open(srv.users_path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    put(srv, "target.bin", OLD)
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(MIB))
+    r = curl_put(srv, big, "target.bin")
+    assert r.returncode != 0, r
+    assert "< 552 Quota exceeded: alice may store 200 KiB (quota-bytes), " in r.stderr, r.stderr
+    assert on_disk(srv, "target.bin") == OLD
+    consistent(srv)
+    fits = tmp_path / "fits.bin"
+    fits.write_bytes(os.urandom(100 * KIB))
+    r = curl_put(srv, fits, "target.bin")
+    assert r.returncode == 0, r.stderr
+    assert on_disk(srv, "target.bin") == fits.read_bytes()
+    consistent(srv)
+    # curl --append: APPE past the quota.
+    r = curl_put(srv, fits, "target.bin", "--append")
+    assert r.returncode != 0 and "< 552 Quota exceeded" in r.stderr, r.stderr
+    assert on_disk(srv, "target.bin") == fits.read_bytes()
+    consistent(srv)
+
+
 # ----------------------------------------------------------------- quota-files
 
 def test_quota_files_refuses_mkd_and_new_files_and_dele_frees_room(server, tmp_path):
