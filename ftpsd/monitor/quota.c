@@ -355,3 +355,16 @@ int quota_scan(int root_fd, struct quota_usage *u)
 		*u = v;
 	return r;
 }
+
+int quota_rescan(int fd, int root_fd, struct quota_usage *u)
+{
+	int r = quota_lock(fd);
+
+	if (r < 0)
+		return r;
+	r = quota_scan(root_fd, u);
+	if (r == 0)
+		r = quota_write(fd, u);
+	quota_unlock(fd);
+	return r;
+}

@@ -66,5 +66,11 @@ int quota_write(int fd, const struct quota_usage *u);
  * Holds one descriptor at a time besides root_fd. */
 int quota_scan(int root_fd, struct quota_usage *u);
 
+/* ftpsd-user quota NAME --rescan: under the lock of the usage file fd,
+ * count the tree below root_fd and write what it holds; *u filled. (The
+ * monitor scans as the user, so a tool scanning as root should change ids
+ * first where some directories are closed to the user.) */
+int quota_rescan(int fd, int root_fd, struct quota_usage *u);
+
 /* usage + (delta), each floored at 0: what DELE, RMD and a commit do. */
 void quota_add(struct quota_usage *u, int64_t bytes, int64_t files);

@@ -186,6 +186,23 @@ static void test_scan(void)
 	}
 	CHECK(quota_scan(root, &u) == 0);
 	CHECK(u.files == 206 && u.bytes == 1234);
+
+	/* A rescan writes what the tree holds, over whatever the file said. */
+	bool empty;
+	int dfd = quota_dir_open(dir, false);
+	CHECK(dfd >= 0);
+	int fd = quota_file_open(dfd, "rescanned", false, &empty);
+	CHECK(fd >= 0 && empty);
+	CHECK(quota_write(fd, &(struct quota_usage){ 5, 5 }) == 0);
+	u = (struct quota_usage){ 0, 0 };
+	CHECK(quota_rescan(fd, root, &u) == 0);
+	CHECK(u.files == 206 && u.bytes == 1234);
+	u = (struct quota_usage){ 0, 0 };
+	CHECK(quota_read(fd, &u) == 0 && u.files == 206 && u.bytes == 1234);
+	/* The lock was given back. */
+	CHECK(flock(fd, LOCK_EX | LOCK_NB) == 0);
+	close(fd);
+	close(dfd);
 	close(root);
 }
 
