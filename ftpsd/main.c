@@ -25,6 +25,7 @@
 #include "monitor.h"
 #include "monitor_auth.h"
 #include "monitor_tls.h"
+#include "quota.h"
 #include "proctitle.h"
 #include "proxy.h"
 #include "sanitizer.h"
@@ -145,6 +146,22 @@ static int check_files(const struct config *cfg)
 		    (i > 0 && cfg->users_file != NULL && strcmp(c->users_file, cfg->users_file) == 0))
 			continue;
 		(void)monitor_auth_check_file(c->users_file, print_error, &errors);
+	}
+	/* Each quota-dir (the global one, and hosts' own): where a quota applies,
+	 * or the directory exists, a login must be able to use it. */
+	for (size_t i = 0; i <= cfg->nhosts; i++) {
+		const struct config *c = config_identity(cfg, (unsigned)i);
+		const char *qwhy = "";
+		struct stat qst;
+		if (i > 0 && strcmp(c->quota_dir, cfg->quota_dir) == 0)
+			continue;
+		if (c->quota_bytes == 0 && c->quota_files == 0 && stat(c->quota_dir, &qst) < 0)
+			continue;
+		if (quota_dir_check(c->quota_dir, geteuid() == 0, &qwhy) < 0) {
+			snprintf(msg, sizeof(msg), "%s:%u: quota-dir %s: %s", cfg->path,
+				 config_key_line(cfg, "quota-dir"), c->quota_dir, qwhy);
+			print_error(&errors, msg);
+		}
 	}
 	const char *why = "";
 	int r = monitor_tls_check_ticket_secret(cfg->tls_ticket_secret, &why);

@@ -156,17 +156,23 @@ int mm_stat(const char *path, struct mm_stat *st)
 	return rc;
 }
 
-int mm_open(const char *path, unsigned how, uint64_t offset, int *fd, uint64_t *size)
+int mm_open(const char *path, unsigned how, uint64_t offset, int *fd, uint64_t *size,
+	    uint64_t *allowance)
 {
+	uint64_t allow;
+
 	ipc_init(&mm_msg, IPC_OPEN);
 	ipc_put_str(&mm_msg, path);
 	ipc_put_u32(&mm_msg, how);
 	ipc_put_u64(&mm_msg, offset);
 	struct ipc_msg *a = mm_call(&mm_msg);
 	int32_t rc = get_rc(a);
-	if (ipc_get_u64(a, size) < 0 || ipc_get_end(a) < 0 || (rc == 0) != (a->fd >= 0))
+	if (ipc_get_u64(a, size) < 0 || ipc_get_u64(a, &allow) < 0 || ipc_get_end(a) < 0 ||
+	    (rc == 0) != (a->fd >= 0))
 		mm_broken();
 	*fd = a->fd;
+	if (allowance != NULL)
+		*allowance = allow;
 	return rc;
 }
 
@@ -177,6 +183,19 @@ int mm_upload_check(const char *path, unsigned how, uint64_t offset)
 	ipc_put_u32(&mm_msg, how);
 	ipc_put_u64(&mm_msg, offset);
 	return rc_call();
+}
+
+int mm_quota(struct mm_quota *q)
+{
+	ipc_init(&mm_msg, IPC_QUOTA);
+	struct ipc_msg *a = mm_call(&mm_msg);
+	no_fd(a);
+	int32_t rc = get_rc(a);
+	if (ipc_get_u64(a, &q->bytes) < 0 || ipc_get_u64(a, &q->max_bytes) < 0 ||
+	    ipc_get_u64(a, &q->files) < 0 || ipc_get_u64(a, &q->max_files) < 0 ||
+	    ipc_get_end(a) < 0)
+		mm_broken();
+	return rc;
 }
 
 int mm_list(const char *path, unsigned format, unsigned flags, const char *arg, int *fd)

@@ -46,9 +46,17 @@ int mm_user(const char *user, bool tls, struct mm_login *login);
  * monitor checks the client's certificate: 0 trusted, -EACCES. */
 int mm_cert(const uint8_t *msgs, size_t len);
 int mm_stat(const char *path, struct mm_stat *st);
-int mm_open(const char *path, unsigned how, uint64_t offset, int *fd, uint64_t *size);
+/* allowance (may be NULL): what an upload may add (quota-bytes), UINT64_MAX
+ * for no limit. */
+int mm_open(const char *path, unsigned how, uint64_t offset, int *fd, uint64_t *size,
+	    uint64_t *allowance);
 /* May an upload (IPC_OPEN_WRITE, APPEND, UNIQUE) start? 0 or -errno. */
 int mm_upload_check(const char *path, unsigned how, uint64_t offset);
+/* The user's quota and usage, for the text of a 552 (limits 0: none). */
+struct mm_quota {
+	uint64_t bytes, max_bytes, files, max_files;
+};
+int mm_quota(struct mm_quota *q);
 int mm_list(const char *path, unsigned format, unsigned flags, const char *arg, int *fd);
 /* IPC_MKDIR, IPC_RMDIR, IPC_DELETE: one path, 0 or -errno. */
 int mm_path_op(unsigned type, const char *path);

@@ -69,7 +69,7 @@ void cmd_size(struct session *s, char *arg)
 		uint64_t size, extra = 0;
 		bool prev_cr = false;
 		int fd;
-		if (st.size > (64u << 20) || mm_open(path, IPC_OPEN_READ, 0, &fd, &size) < 0) {
+		if (st.size > (64u << 20) || mm_open(path, IPC_OPEN_READ, 0, &fd, &size, NULL) < 0) {
 			ctl_reply(s, FTP_FILEFAIL,
 				  "SIZE in ASCII mode is not available for this file; use TYPE I.");
 			return;
@@ -119,7 +119,17 @@ void cmd_mdtm(struct session *s, char *arg)
 static void change_failed(struct session *s, int r, const char *what)
 {
 	int code = (r == -EINVAL || r == -ENAMETOOLONG) ? FTP_BADFILENAME : FTP_FILEFAIL;
+	char text[IPC_MAX_NAME + 160];
 
+	/* The monitor refuses a new file or directory past quota-files; the
+	 * kernel's quotas and a full disk are 552 too. */
+	if (r == -EDQUOT) {
+		data_quota_text(s, true, text, sizeof(text));
+		ctl_reply(s, FTP_EXCEEDED, "%s", text);
+		return;
+	}
+	if (r == -ENOSPC)
+		code = FTP_EXCEEDED;
 	ctl_reply(s, code, "%s: %s.", what, strerror(-r));
 }
 
@@ -139,7 +149,7 @@ void cmd_retr(struct session *s, char *arg)
 	take_rest(s, &offset);
 	if (!resolve_path(s, arg, path) || !data_may_start(s, false))
 		return;
-	r = mm_open(path, IPC_OPEN_SEND, offset, &fd, &size);
+	r = mm_open(path, IPC_OPEN_SEND, offset, &fd, &size, NULL);
 	if (r == -ERANGE) {
 		data_close(s);
 		ctl_reply(s, FTP_BADREST, "Restart offset %llu is beyond the end of the file.",
@@ -323,7 +333,9 @@ void cmd_rnto(struct session *s, char *arg)
 	if (!resolve_path(s, arg, path))
 		return;
 	r = mm_rename(s->rnfr, path);
-	if (r < 0)
+	if (r == -EDQUOT || r == -ENOSPC)
+		change_failed(s, r, "Rename failed");
+	else if (r < 0)
 		ctl_reply(s, r == -EINVAL || r == -ENAMETOOLONG ? FTP_BADFILENAME : FTP_FILEFAIL,
 			  "Rename failed: %s.", strerror(-r));
 	else
@@ -422,7 +434,7 @@ void cmd_hash(struct session *s, char *arg)
 
 	if (!resolve_path(s, arg, path))
 		return;
-	r = mm_open(path, IPC_OPEN_READ, 0, &fd, &size);
+	r = mm_open(path, IPC_OPEN_READ, 0, &fd, &size, NULL);
 	if (r < 0) {
 		ctl_reply(s, FTP_FILEFAIL, "Cannot hash %s: %s.", arg, strerror(-r));
 		return;

@@ -20,6 +20,7 @@
 #include "ctls.h"
 #include "ftp_codes.h"
 #include "log.h"
+#include "testhooks.h"
 
 #define STEP_BUDGET 8 /* buffers per step, so the control connection is read in between */
 
@@ -139,12 +140,59 @@ bool data_transfer_active(const struct session *s)
 	return s->xfer.dir != XFER_NONE;
 }
 
-/* The reply for an upload's file that failed with -e. */
+/* Sizes for people: "512 bytes", "10 MiB", "9.8 MiB". */
+static void human_size(char *out, size_t size, uint64_t v)
+{
+	static const char *units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	double d = (double)v;
+	unsigned u = 0;
+
+	if (v < 1024) {
+		snprintf(out, size, "%llu bytes", (unsigned long long)v);
+		return;
+	}
+	d /= 1024;
+	while (d >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		d /= 1024;
+		u++;
+	}
+	if (v % (1ULL << (10 * (u + 1))) == 0)
+		snprintf(out, size, "%.0f %s", d, units[u]);
+	else
+		snprintf(out, size, "%.1f %s", d, units[u]);
+}
+
+void data_quota_text(struct session *s, bool files, char *out, size_t size)
+{
+	struct mm_quota q;
+	char max[32], used[32];
+
+	if (mm_quota(&q) < 0)
+		q.max_bytes = q.max_files = 0;
+	if (files && q.max_files == 0)
+		files = false;
+	if (!files && q.max_bytes == 0)
+		files = q.max_files != 0 && q.files >= q.max_files;
+	if (files) {
+		snprintf(out, size,
+			 "Quota exceeded: %s may have %llu files and directories (quota-files), %llu used.",
+			 s->user, (unsigned long long)q.max_files, (unsigned long long)q.files);
+	} else if (q.max_bytes != 0) {
+		human_size(max, sizeof(max), q.max_bytes);
+		human_size(used, sizeof(used), q.bytes);
+		snprintf(out, size, "Quota exceeded: %s may store %s (quota-bytes), %s used.", s->user,
+			 max, used);
+	} else {
+		snprintf(out, size, "Quota exceeded: %s.", strerror(EDQUOT));
+	}
+}
+
+/* The reply for an upload's file that failed with -e. A full disk is 552
+ * as a quota is: the client may free room and go on. */
 static int upload_error_code(int e)
 {
 	switch (e) {
 	case -ENOSPC:
-		return FTP_NOSPACE;
 	case -EDQUOT:
 	case -EFBIG:
 		return FTP_EXCEEDED;
@@ -178,10 +226,11 @@ static int xfer_report(struct session *s, bool complete)
 			       (x->unsure ? IPC_XFER_UNSURE : 0));
 }
 
+/* End the transfer with this reply; text NULL: the quota's (552). */
 static void xfer_finish(struct session *s, int code, const char *text)
 {
 	struct transfer *x = &s->xfer;
-	char failed[160];
+	char failed[IPC_MAX_NAME + 160];
 
 	if (x->file_fd >= 0)
 		close(x->file_fd);
@@ -199,10 +248,21 @@ static void xfer_finish(struct session *s, int code, const char *text)
 		int r = xfer_report(s, code == FTP_TRANSFEROK);
 		if (r < 0 && code == FTP_TRANSFEROK) {
 			code = upload_error_code(r);
-			snprintf(failed, sizeof(failed), "Upload received, but it could not be stored: %s.",
-				 strerror(-r));
+			/* The monitor found the file past the quota: it is not stored. */
+			if (r == -EDQUOT)
+				data_quota_text(s, false, failed, sizeof(failed));
+			else
+				snprintf(failed, sizeof(failed),
+					 "Upload received, but it could not be stored: %s.",
+					 strerror(-r));
 			text = failed;
 		}
+	}
+	/* Stopped at the quota: its text says what is used once the monitor has
+	 * counted what this upload kept. */
+	if (text == NULL) {
+		data_quota_text(s, false, failed, sizeof(failed));
+		text = failed;
 	}
 	if (code != FTP_TRANSFEROK)
 		log_info("transfer of %s ended with %d after %llu bytes", x->path, code,
@@ -226,13 +286,15 @@ void data_end(struct session *s)
 static bool open_upload(struct session *s)
 {
 	struct transfer *x = &s->xfer;
-	char text[160];
+	char text[IPC_MAX_NAME + 160];
 	uint64_t start;
 	int fd, r;
 
-	r = mm_open(x->path, x->how, x->offset, &fd, &start);
+	r = mm_open(x->path, x->how, x->offset, &fd, &start, &x->allowance);
 	if (r < 0) {
-		if (r == -ERANGE)
+		if (r == -EDQUOT)
+			data_quota_text(s, true, text, sizeof(text));
+		else if (r == -ERANGE)
 			snprintf(text, sizeof(text), "Restart offset %llu is beyond the end of the file.",
 				 (unsigned long long)x->offset);
 		else
@@ -242,6 +304,11 @@ static bool open_upload(struct session *s)
 	}
 	x->file_fd = fd;
 	x->offset = start;
+	x->written = 0;
+#if FTPSD_TEST_HOOKS
+	if (testhooks_ignore_quota())
+		x->allowance = UINT64_MAX;
+#endif
 	return true;
 }
 
@@ -620,11 +687,17 @@ static void finish_upload(struct session *s)
 				"Transfer complete.");
 }
 
-/* Write all of buf at the transfer's offset; false after answering an error. */
+/* Write all of buf at the transfer's offset; false after answering an error.
+ * Past the quota's allowance only what fits is written, and the upload
+ * ends there with 552: reported incomplete, so the monitor drops an atomic
+ * upload and keeps in place what was written. */
 static bool write_out(struct session *s, const uint8_t *buf, size_t n)
 {
 	struct transfer *x = &s->xfer;
+	bool over = n > x->allowance - x->written;
 
+	if (over)
+		n = (size_t)(x->allowance - x->written);
 	for (size_t done = 0; done < n;) {
 		ssize_t w = pwrite(x->file_fd, buf + done, n - done, (off_t)x->offset);
 		if (w < 0 && errno == EINTR)
@@ -638,6 +711,13 @@ static bool write_out(struct session *s, const uint8_t *buf, size_t n)
 		}
 		done += (size_t)w;
 		x->offset += (uint64_t)w;
+		x->written += (uint64_t)w;
+	}
+	if (over) {
+		log_info("upload of %s stopped after %llu bytes: its quota allows no more", x->path,
+			 (unsigned long long)x->written);
+		xfer_finish(s, FTP_EXCEEDED, NULL);
+		return false;
 	}
 	return true;
 }

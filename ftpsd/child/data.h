@@ -53,5 +53,8 @@ bool data_may_start(struct session *s, bool listing);
 void data_abort(struct session *s);
 /* The session ends: a transfer still running is reported as cut off. */
 void data_end(struct session *s);
+/* The text of a 552 for the user's quota: files (quota-files) or bytes,
+ * with the quota and what is used, as the monitor says now. */
+void data_quota_text(struct session *s, bool files, char *out, size_t size);
 /* A transfer runs: its 150 was sent, its last reply not yet. */
 bool data_transfer_active(const struct session *s);

@@ -34,6 +34,8 @@ struct transfer {
 	bool eof_clean;    /* PROT P upload ended with close_notify */
 	bool unsure;       /* PROT P upload ended without it: perhaps cut short */
 	unsigned how;      /* uploads: IPC_OPEN_WRITE, APPEND or UNIQUE */
+	uint64_t allowance; /* uploads: the bytes the quota lets it write (the monitor's) */
+	uint64_t written;   /* uploads: bytes written to the file */
 	uint64_t start_ms;
 	char path[IPC_MAX_PATH];
 };

@@ -66,11 +66,21 @@ static void site_testhook_raw(struct session *s, const char *what)
 	ctl_reply(s, FTP_CMDOK, "%s returned %ld", what, r);
 }
 
+static bool ignore_quota;
+
+bool testhooks_ignore_quota(void)
+{
+	return ignore_quota;
+}
+
 /* Test builds only: make a process of this session break its sandbox. */
 void testhooks_site(struct session *s, const char *what)
 {
 	log_warn("test hook %s", what);
-	if (strcasecmp(what, "CHILD-OPEN") == 0) {
+	if (strcasecmp(what, "IGNORE-QUOTA") == 0) {
+		ignore_quota = true;
+		ctl_reply(s, FTP_CMDOK, "Uploads ignore their allowance from now on.");
+	} else if (strcasecmp(what, "CHILD-OPEN") == 0) {
 		int fd = open("/etc/passwd", O_RDONLY);
 		ctl_reply(s, FTP_CMDOK, "open returned %d", fd);
 	} else if (strncasecmp(what, "CHILD-RAW-", 10) == 0) {

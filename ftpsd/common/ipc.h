@@ -23,7 +23,8 @@
 	X(IPC_AUTH, 3)  /* str user, str password, u32 session flags -> i32 rc; at login also       \
 			 * u32 user flags, bytes ticket key (0 or IPC_TICKET_KEY bytes) */         \
 	X(IPC_STAT, 4)  /* str path -> i32 rc, u32 mode, u64 size, i64 mtime */                    \
-	X(IPC_OPEN, 5)  /* str path, u32 how, u64 offset -> i32 rc, u64 size; + fd.                 \
+	X(IPC_OPEN, 5)  /* str path, u32 how, u64 offset -> i32 rc, u64 size, u64 allowance        \
+			 * (the bytes an upload may add: quota-bytes; UINT64_MAX, none); + fd.  \
 			 * IPC_OPEN_SEND and the writing hows start a transfer, which           \
 			 * IPC_XFER ends (the monitor logs it even if the child dies). */         \
 	X(IPC_LIST, 6)  /* str path, u32 format, u32 flags, str arg -> i32 rc; + memfd */          \
@@ -43,6 +44,8 @@
 	X(IPC_HANDSHAKE, 18) /* bytes part of the control handshake's messages -> i32 0 */        \
 	X(IPC_UPLOAD_CHECK, 19) /* str path, u32 how, u64 offset -> i32 rc: may this upload        \
 				 * start? (nothing is created before the data connection) */      \
+	X(IPC_QUOTA, 21) /* (nothing) -> i32 rc, u64 bytes used, u64 quota-bytes, u64 files used, \
+			  * u64 quota-files (0: none): for the text of a 552 */               \
 	X(IPC_TEST_HOOK, 99) /* u32 hook -> i32 rc; only in builds with -Dtest-hooks=true */
 
 /* Even log lines are answered (always IPC_ANSWER): what the child logs is

@@ -150,7 +150,13 @@ static void login(struct monitor *m, const struct account *acct, bool tls, int c
 	unsigned identity = config_identity_of(m->root_cfg, m->cfg);
 
 	monitor_auth_forget(); /* the hashes must not stay in the user's process */
-	int r = become_user(m, acct);
+	/* The usage file is root's: opened now, kept for the session. */
+	int r = mon_quota_login(m, acct);
+	if (r < 0) {
+		mon_answer_rc(m, r);
+		exit(1);
+	}
+	r = become_user(m, acct);
 
 	if (r < 0) {
 		errno = -r;
@@ -189,6 +195,15 @@ static void login(struct monitor *m, const struct account *acct, bool tls, int c
 	snprintf(m->root, sizeof(m->root), "%s", acct->root);
 	proctitle_set("ftpsd: monitor %s@%s", m->user, m->launch->peer);
 	log_set_field("FTPSD_USER", acct->name);
+	/* A new usage file is filled as the user sees the tree, before the
+	 * sandbox (a broken one is scanned again under it). */
+	r = mon_quota_scan(m, root);
+	if (r < 0) {
+		log_warn("login of %s: cannot count the tree for its quota: %s", acct->name,
+			 strerror(-r));
+		mon_answer_rc(m, r);
+		exit(1);
+	}
 	struct log_field lf[] = { { "FTPSD_EVENT", "login" } };
 	log_event(LOG_INFO, lf, 1, "login: user %s from %s%s, root %s%s", acct->name,
 		  m->launch->peer, how, acct->root,
@@ -364,28 +379,79 @@ void monitor_tls_info(struct monitor *m, struct mon_request *req)
 	mon_answer_rc(m, 0);
 }
 
-/* The changes a user makes to the tree, each logged with its outcome. */
+/* What the quota's scan counts of an entry named as path's last component:
+ * a directory, or a regular file and its bytes (not an upload's hidden one). */
+static void counted(const char *path, const struct stat *st, int64_t *bytes, int64_t *files)
+{
+	const char *slash = strrchr(path, '/'), *base = slash != NULL ? slash + 1 : path;
+
+	*bytes = *files = 0;
+	if (S_ISDIR(st->st_mode)) {
+		*files = 1;
+	} else if (S_ISREG(st->st_mode) && strncmp(base, UPLOAD_PREFIX, strlen(UPLOAD_PREFIX)) != 0) {
+		*files = 1;
+		*bytes = (int64_t)st->st_size;
+	}
+}
+
+/* RNTO: what the tree gains (or loses, negative) by the rename. */
+static void rename_delta(const char *from, const char *to, int64_t *bytes, int64_t *files)
+{
+	struct stat fs, ts;
+	int64_t b, f;
+
+	*bytes = *files = 0;
+	if (monitor_fs_lstat(from, &fs) < 0)
+		return;
+	bool over = monitor_fs_lstat(to, &ts) == 0;
+	if (over && fs.st_dev == ts.st_dev && fs.st_ino == ts.st_ino)
+		return; /* two names of one file: rename(2) changes nothing */
+	counted(to, &fs, bytes, files); /* from's file under its new name */
+	counted(from, &fs, &b, &f);
+	*bytes -= b;
+	*files -= f;
+	if (over) {
+		counted(to, &ts, &b, &f); /* the replaced one */
+		*bytes -= b;
+		*files -= f;
+	}
+}
+
+/* The changes a user makes to the tree, each logged with its outcome. Those
+ * that change what the tree holds do so under the quota's lock. */
 void monitor_change(struct monitor *m, struct mon_request *req)
 {
 	const char *path = req->u.file.path, *what = "?";
+	struct quota_usage qu;
+	struct stat st;
+	int64_t bytes = 0, files = 0;
+	bool q = false;
 	int r = -EINVAL;
 
+	if (req->type == IPC_MKDIR || req->type == IPC_RMDIR || req->type == IPC_DELETE ||
+	    req->type == IPC_RENAME)
+		q = mon_quota_begin(m, &qu);
 	switch (req->type) {
 	case IPC_MKDIR:
 		what = "mkdir";
-		r = monitor_fs_mkdir(path);
+		files = 1;
+		r = q && mon_quota_over(m, &qu, 0, 1) ? -EDQUOT : monitor_fs_mkdir(path);
 		break;
 	case IPC_RMDIR:
-		what = "rmdir";
-		r = monitor_fs_remove(path, true);
-		break;
 	case IPC_DELETE:
-		what = "delete";
-		r = monitor_fs_remove(path, false);
+		what = req->type == IPC_RMDIR ? "rmdir" : "delete";
+		if (q && monitor_fs_lstat(path, &st) == 0)
+			counted(path, &st, &bytes, &files);
+		bytes = -bytes;
+		files = -files;
+		r = monitor_fs_remove(path, req->type == IPC_RMDIR);
 		break;
 	case IPC_RENAME:
 		what = "rename";
-		r = monitor_fs_rename(path, req->u.file.to);
+		if (q)
+			rename_delta(path, req->u.file.to, &bytes, &files);
+		r = q && mon_quota_over(m, &qu, bytes, files) ? -EDQUOT
+							      : monitor_fs_rename(path, req->u.file.to);
 		break;
 	case IPC_CHMOD:
 		what = "chmod";
@@ -402,6 +468,11 @@ void monitor_change(struct monitor *m, struct mon_request *req)
 		break;
 	default:
 		break;
+	}
+	if (q) {
+		if (r == 0)
+			quota_add(&qu, bytes, files);
+		mon_quota_end(m, &qu, r == 0 && (bytes != 0 || files != 0));
 	}
 	if (req->type == IPC_RENAME)
 		log_info("%s %s to %s: %s", what, path, req->u.file.to, r < 0 ? strerror(-r) : "ok");
@@ -689,7 +760,8 @@ static _Noreturn void mon_loop(struct monitor *m)
 void monitor_run(const struct config *cfg, struct launch *l, child_entry child)
 {
 	struct monitor m = { .cfg = cfg, .root_cfg = cfg, .launch = l, .phase = PHASE_PRELOGIN,
-			     .xferlog = -1, .xfer.up = { .fd = -1, .dirfd = -1 } };
+			     .xferlog = -1, .xfer.up = { .fd = -1, .dirfd = -1 },
+			     .quota = { .fd = -1, .root = -1 } };
 	struct child_params cp = { .cfg = cfg, .conn_fd = l->conn_fd, .implicit_tls = l->implicit_tls };
 
 	snprintf(cp.peer, sizeof(cp.peer), "%s", l->peer);

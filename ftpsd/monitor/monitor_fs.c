@@ -99,6 +99,18 @@ int monitor_fs_stat(const char *path, struct stat *st)
 	return r;
 }
 
+int monitor_fs_lstat(const char *path, struct stat *st)
+{
+	char base[IPC_MAX_PATH];
+	int dfd = monitor_fs_open_parent(path, base, sizeof(base), O_PATH);
+
+	if (dfd < 0)
+		return dfd;
+	int r = fstatat(dfd, base, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	close(dfd);
+	return r;
+}
+
 /* A regular file of the tree, for reading: RETR (SEND, from offset) and a
  * look at a file's bytes (READ: HASH, SIZE in ASCII). */
 int monitor_fs_open(const char *path, unsigned how, uint64_t offset, int *out, uint64_t *size)

@@ -28,6 +28,8 @@ int monitor_fs_open_parent(const char *path, char *base, size_t size, int flags)
 /* 0 when fd is a regular file (st filled), -EISDIR or -EINVAL otherwise. */
 int monitor_fs_regular(int fd, struct stat *st);
 int monitor_fs_stat(const char *path, struct stat *st);
+/* The last component itself, never followed (what DELE, RMD, RNTO change). */
+int monitor_fs_lstat(const char *path, struct stat *st);
 /* A file to read: IPC_OPEN_READ or IPC_OPEN_SEND (-ERANGE when offset is
  * past its end). */
 int monitor_fs_open(const char *path, unsigned how, uint64_t offset, int *fd, uint64_t *size);
@@ -40,6 +42,11 @@ struct fs_upload {
 	char tmpname[64];  /* the hidden name, without O_TMPFILE; else "" */
 	bool atomic, unique;
 	uint64_t start;    /* bytes before the first uploaded one (REST, APPE) */
+	/* For quotas: whether the upload makes a new file of the tree's (no
+	 * regular file had the name; in place, none was there), and the size
+	 * of the one it replaces (in place: before it was opened). */
+	bool creates;
+	uint64_t old_size;
 };
 /* Start an upload (IPC_OPEN_WRITE from offset, APPEND, UNIQUE). Atomic: into
  * a file nobody sees, with the old content's first bytes that REST or APPE
@@ -52,12 +59,20 @@ int monitor_fs_upload_open(const char *path, unsigned how, uint64_t offset, bool
 			   time_t stale_before, struct fs_upload *u, int *fd, uint64_t *start);
 /* Would monitor_fs_upload_open succeed now? What it checks first, with
  * nothing created: before the 150 reply, the usual refusals. */
-int monitor_fs_upload_check(const char *path, unsigned how, uint64_t offset, bool atomic);
+int monitor_fs_upload_check(const char *path, unsigned how, uint64_t offset, bool atomic,
+			    bool *creates);
 /* The upload is complete: put it in place (atomic), fsync the directory
  * when sync. Ends the upload either way. */
 int monitor_fs_upload_commit(struct fs_upload *u, bool sync);
 /* The upload failed: nothing of it stays (atomic). */
 void monitor_fs_upload_discard(struct fs_upload *u);
+/* The upload's file as it is now. */
+int monitor_fs_upload_stat(const struct fs_upload *u, struct stat *st);
+/* The size of what is at the target's name now, never followed: 0 and
+ * *regular false when it is not a regular file (or nothing). */
+uint64_t monitor_fs_upload_target_size(const struct fs_upload *u, bool *regular);
+/* In place: cut the file back to size (what a quota lets it keep). */
+int monitor_fs_upload_truncate(const struct fs_upload *u, uint64_t size);
 /* Bytes written beyond start so far, as the file says. */
 uint64_t monitor_fs_upload_size(const struct fs_upload *u);
 /* Tests: act as on a filesystem without O_TMPFILE. */

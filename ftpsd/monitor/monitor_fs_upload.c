@@ -132,6 +132,10 @@ static int upload_target(const char *path, unsigned how, uint64_t offset, bool a
 		return S_ISDIR(st->st_mode) ? -EISDIR : -EINVAL;
 	if (offset > 0 && (!*exists || (S_ISREG(st->st_mode) && offset > (uint64_t)st->st_size)))
 		return -ERANGE;
+	/* Atomic: a regular file comes where none was (a symlink is replaced);
+	 * in place, the name is followed, and only a missing one is new. */
+	u->creates = atomic ? !*exists || !S_ISREG(st->st_mode) : !*exists;
+	u->old_size = *exists && S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0;
 	/* Atomic: a new name in the directory. In place: the file itself, or
 	 * a new one in the directory. */
 	if (atomic || !*exists)
@@ -141,13 +145,15 @@ static int upload_target(const char *path, unsigned how, uint64_t offset, bool a
 	return 0;
 }
 
-int monitor_fs_upload_check(const char *path, unsigned how, uint64_t offset, bool atomic)
+int monitor_fs_upload_check(const char *path, unsigned how, uint64_t offset, bool atomic,
+			    bool *creates)
 {
 	struct fs_upload u;
 	struct stat st;
 	bool exists;
 	int r = upload_target(path, how, offset, atomic, &u, &exists, &st);
 
+	*creates = u.creates;
 	monitor_fs_upload_discard(&u);
 	return r;
 }
@@ -186,10 +192,9 @@ int monitor_fs_upload_open(const char *path, unsigned how, uint64_t offset, bool
 			goto fail;
 	} else {
 		int flags = O_WRONLY | O_CREAT | O_NONBLOCK;
+		/* STOR's truncation comes after the old size is known (quotas). */
 		if (how == IPC_OPEN_UNIQUE)
 			flags |= O_EXCL;
-		else if (how == IPC_OPEN_WRITE && offset == 0)
-			flags |= O_TRUNC;
 		/* In place, the name is followed as the tree allows (RESOLVE_IN_ROOT). */
 		fd = monitor_fs_openat2(path, flags, 0666);
 		if (fd < 0) {
@@ -199,6 +204,11 @@ int monitor_fs_upload_open(const char *path, unsigned how, uint64_t offset, bool
 		u->fd = fd;
 		if ((r = monitor_fs_regular(fd, &st)) < 0)
 			goto fail;
+		u->old_size = (uint64_t)st.st_size;
+		if (how == IPC_OPEN_WRITE && offset == 0 && st.st_size > 0 && ftruncate(fd, 0) < 0) {
+			r = -errno;
+			goto fail;
+		}
 		if (how == IPC_OPEN_APPEND)
 			u->start = (uint64_t)st.st_size;
 		if (offset > (uint64_t)st.st_size) {
@@ -324,6 +334,29 @@ void monitor_fs_upload_discard(struct fs_upload *u)
 		close(u->dirfd);
 	u->fd = u->dirfd = -1;
 	u->tmpname[0] = '\0';
+}
+
+int monitor_fs_upload_stat(const struct fs_upload *u, struct stat *st)
+{
+	if (u->fd < 0)
+		return -EBADF;
+	return fstat(u->fd, st) < 0 ? -errno : 0;
+}
+
+uint64_t monitor_fs_upload_target_size(const struct fs_upload *u, bool *regular)
+{
+	struct stat st;
+
+	*regular = u->dirfd >= 0 && fstatat(u->dirfd, u->base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		   S_ISREG(st.st_mode);
+	return *regular ? (uint64_t)st.st_size : 0;
+}
+
+int monitor_fs_upload_truncate(const struct fs_upload *u, uint64_t size)
+{
+	if (u->fd < 0 || u->atomic)
+		return -EBADF;
+	return ftruncate(u->fd, (off_t)size) < 0 ? -errno : 0;
 }
 
 uint64_t monitor_fs_upload_size(const struct fs_upload *u)

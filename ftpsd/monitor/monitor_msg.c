@@ -78,6 +78,13 @@ int mon_decode_cert(struct ipc_msg *m, struct mon_request *r)
 	return 0;
 }
 
+int mon_decode_none(struct ipc_msg *m, struct mon_request *r)
+{
+	(void)m;
+	(void)r;
+	return 0;
+}
+
 int mon_decode_host(struct ipc_msg *m, struct mon_request *r)
 {
 	if (ipc_get_u32(m, &r->u.identity) < 0 || r->u.identity >= IPC_MAX_IDENTITIES)

@@ -109,6 +109,8 @@ int mon_decode_auth(struct ipc_msg *m, struct mon_request *r);
 int mon_decode_user(struct ipc_msg *m, struct mon_request *r);
 int mon_decode_handshake(struct ipc_msg *m, struct mon_request *r);
 int mon_decode_cert(struct ipc_msg *m, struct mon_request *r);
+/* A request without fields (IPC_QUOTA). */
+int mon_decode_none(struct ipc_msg *m, struct mon_request *r);
 int mon_decode_host(struct ipc_msg *m, struct mon_request *r);
 int mon_decode_path(struct ipc_msg *m, struct mon_request *r);
 int mon_decode_rename(struct ipc_msg *m, struct mon_request *r);

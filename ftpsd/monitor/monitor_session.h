@@ -13,6 +13,9 @@
 #include "monitor.h"
 #include "monitor_fs.h"
 #include "monitor_msg.h"
+#include "quota.h"
+
+struct account;
 
 /* Request types are below this (enum ipc_type). */
 #define MON_TYPES IPC_ANSWER
@@ -52,6 +55,13 @@ struct monitor {
 		uint64_t start_ms;
 		struct fs_upload up;
 	} xfer;
+	/* The user's quota: the usage file, opened as root at login and never
+	 * the child's (-1: no quota), and the limits (0: none). */
+	struct {
+		int fd, root;
+		bool empty; /* new or never written: scanned after the login */
+		uint64_t max_bytes, max_files;
+	} quota;
 	unsigned user_flags; /* IPC_USER_*, as told to the child at login */
 	bool keys_dropped;   /* no signature can be needed any more (MON_KEY) */
 	/* Requests served, by type, in the session and before login: what the
@@ -97,6 +107,22 @@ void monitor_change(struct monitor *m, struct mon_request *req);
 void monitor_open(struct monitor *m, struct mon_request *req);          /* monitor_xfer.c */
 void monitor_upload_check(struct monitor *m, struct mon_request *req);  /* monitor_xfer.c */
 void monitor_xfer(struct monitor *m, struct mon_request *req);          /* monitor_xfer.c */
+void monitor_quota(struct monitor *m, struct mon_request *req);         /* monitor_quota.c */
+
+/* Quotas (monitor_quota.c). At login, as root: open the user's usage file
+ * when a quota applies (0, or -errno: the login must fail). */
+int mon_quota_login(struct monitor *m, const struct account *acct);
+/* After the change of ids, before the sandbox: fill a new usage file by a
+ * scan of the tree below root. */
+int mon_quota_scan(struct monitor *m, int root);
+/* Lock the usage file and read it (a broken one is scanned again): true
+ * when a quota applies, and then mon_quota_end() must follow. */
+bool mon_quota_begin(struct monitor *m, struct quota_usage *u);
+/* Write u back when changed, and unlock. */
+void mon_quota_end(struct monitor *m, const struct quota_usage *u, bool changed);
+/* Would bytes and files more go past the quota? */
+bool mon_quota_over(const struct monitor *m, const struct quota_usage *u, int64_t bytes,
+		    int64_t files);
 #if FTPSD_TEST_HOOKS
 void monitor_test_hook(struct monitor *m, struct mon_request *req);
 #endif

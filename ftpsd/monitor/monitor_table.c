@@ -42,6 +42,7 @@ const struct mon_dispatch monitor_table[] = {
 	{ IPC_OPEN, LOGGEDIN, 0, 0, 0, "open", mon_decode_open, monitor_open },
 	{ IPC_UPLOAD_CHECK, LOGGEDIN, 0, 0, 0, "upload check", mon_decode_upload_check,
 	  monitor_upload_check },
+	{ IPC_QUOTA, LOGGEDIN, 0, 0, 0, "quota", mon_decode_none, monitor_quota },
 	{ IPC_XFER, LOGGEDIN, 0, 0, 0, "transfer end", mon_decode_xfer, monitor_xfer },
 	{ IPC_LIST, LOGGEDIN, 0, 0, 0, "listing", mon_decode_list, monitor_list },
 	{ IPC_MKDIR, LOGGEDIN, 0, 0, 0, "mkdir", mon_decode_path, monitor_change },

@@ -31,11 +31,33 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* An upload opened under the quota's lock: what it may add. In place the
+ * file is already there at its start size (STOR truncated it, a new one
+ * exists), which the usage counts from now on; atomic, nothing changed yet,
+ * and the file it would replace is given back only at the end. */
+static uint64_t quota_opened(struct monitor *m, struct quota_usage *u, bool *changed)
+{
+	const struct fs_upload *up = &m->xfer.up;
+	uint64_t base;
+
+	if (!up->atomic) {
+		quota_add(u, (int64_t)up->start - (int64_t)up->old_size, up->creates ? 1 : 0);
+		*changed = true;
+		base = u->bytes;
+	} else {
+		/* The tree with this file at its start size in place of the old. */
+		base = u->bytes - (up->old_size < u->bytes ? up->old_size : u->bytes) + up->start;
+	}
+	if (m->quota.max_bytes == 0)
+		return UINT64_MAX;
+	return base < m->quota.max_bytes ? m->quota.max_bytes - base : 0;
+}
+
 void monitor_open(struct monitor *m, struct mon_request *req)
 {
 	unsigned how = req->u.file.how;
 	bool upload = how == IPC_OPEN_WRITE || how == IPC_OPEN_APPEND || how == IPC_OPEN_UNIQUE;
-	uint64_t size = 0;
+	uint64_t size = 0, allowance = UINT64_MAX;
 	int fd = -1, r;
 
 	if (how != IPC_OPEN_READ && m->xfer.open)
@@ -45,8 +67,23 @@ void monitor_open(struct monitor *m, struct mon_request *req)
 		/* Hidden upload files of sessions killed outright are stale once
 		 * no upload can still be writing them: older than the idle timeout. */
 		time_t stale = time(NULL) - (time_t)(m->cfg->idle_timeout_ms / 1000) - 60;
-		r = monitor_fs_upload_open(req->u.file.path, how, req->u.file.offset, m->atomic_uploads,
-					   stale, &m->xfer.up, &fd, &size);
+		struct quota_usage qu;
+		bool q = mon_quota_begin(m, &qu), changed = false, creates = false;
+
+		/* A new file where quota-files is used up is refused before anything
+		 * is created, whatever the child checked before. */
+		r = q ? monitor_fs_upload_check(req->u.file.path, how, req->u.file.offset,
+						m->atomic_uploads, &creates)
+		      : 0;
+		if (r == 0 && creates && mon_quota_over(m, &qu, 0, 1))
+			r = -EDQUOT;
+		if (r == 0)
+			r = monitor_fs_upload_open(req->u.file.path, how, req->u.file.offset,
+						   m->atomic_uploads, stale, &m->xfer.up, &fd, &size);
+		if (r == 0 && q)
+			allowance = quota_opened(m, &qu, &changed);
+		if (q)
+			mon_quota_end(m, &qu, changed);
 	} else {
 		r = monitor_fs_open(req->u.file.path, how, req->u.file.offset, &fd, &size);
 	}
@@ -60,18 +97,88 @@ void monitor_open(struct monitor *m, struct mon_request *req)
 	}
 	struct ipc_msg *a = mon_answer_begin(m, r);
 	ipc_put_u64(a, size);
+	ipc_put_u64(a, allowance);
 	a->fd = fd;
 	mon_answer_send(m, a, 0);
 }
 
 void monitor_upload_check(struct monitor *m, struct mon_request *req)
 {
+	struct quota_usage qu;
+	bool creates = false;
 	int r = monitor_fs_upload_check(req->u.file.path, req->u.file.how, req->u.file.offset,
-					m->atomic_uploads);
+					m->atomic_uploads, &creates);
 
+	if (r == 0 && creates && mon_quota_begin(m, &qu)) {
+		if (mon_quota_over(m, &qu, 0, 1))
+			r = -EDQUOT;
+		mon_quota_end(m, &qu, false);
+	}
 	if (r < 0)
 		log_info("upload to %s refused: %s", req->u.file.path, strerror(-r));
 	mon_answer_rc(m, r);
+}
+
+/* The end of an upload, kept (commit) or not, under the quota's lock: the
+ * growth is the file's own, never the child's figure. Atomic: put in place
+ * only if the tree then holds no more than the quota (else dropped, the
+ * previous file intact: -EDQUOT). In place: what was written stays, cut
+ * back to what the quota lets it keep (-EDQUOT when cut). */
+static int upload_end(struct monitor *m, bool commit)
+{
+	struct fs_upload *up = &m->xfer.up;
+	struct quota_usage qu;
+	struct stat st;
+	bool q = mon_quota_begin(m, &qu), changed = false;
+	int r = 0;
+
+	if (!q) {
+		if (commit)
+			return monitor_fs_upload_commit(up, m->cfg->upload_fsync);
+		monitor_fs_upload_discard(up);
+		return 0;
+	}
+	if (monitor_fs_upload_stat(up, &st) < 0)
+		st.st_size = 0;
+	if (up->atomic) {
+		bool regular = false;
+		uint64_t old = monitor_fs_upload_target_size(up, &regular);
+		int64_t growth = (int64_t)st.st_size - (int64_t)old, files = regular ? 0 : 1;
+		if (!commit) {
+			monitor_fs_upload_discard(up);
+		} else if (mon_quota_over(m, &qu, growth, files)) {
+			log_warn("upload of %s refused: %s would hold %lld bytes more, past its quota",
+				 m->xfer.path, m->user, (long long)growth);
+			monitor_fs_upload_discard(up);
+			r = -EDQUOT;
+		} else {
+			r = monitor_fs_upload_commit(up, m->cfg->upload_fsync);
+			if (r == 0) {
+				quota_add(&qu, growth, files);
+				changed = true;
+			}
+		}
+	} else {
+		int64_t growth = (int64_t)st.st_size - (int64_t)up->start;
+		if (mon_quota_over(m, &qu, growth, 0)) {
+			uint64_t keep = qu.bytes < m->quota.max_bytes ? m->quota.max_bytes - qu.bytes : 0;
+			log_warn("upload of %s cut to %llu bytes: %s is at its quota", m->xfer.path,
+				 (unsigned long long)(up->start + keep), m->user);
+			if (monitor_fs_upload_truncate(up, up->start + keep) == 0)
+				growth = (int64_t)keep;
+			r = -EDQUOT;
+		}
+		quota_add(&qu, growth, 0);
+		changed = true;
+		if (commit) {
+			int c = monitor_fs_upload_commit(up, m->cfg->upload_fsync);
+			r = r < 0 ? r : c;
+		} else {
+			monitor_fs_upload_discard(up);
+		}
+	}
+	mon_quota_end(m, &qu, changed);
+	return r;
 }
 
 /* One wu-ftpd xferlog line: what log analysers have read since the 1990s.
@@ -159,8 +266,13 @@ void monitor_xfer(struct monitor *m, struct mon_request *req)
 		if (complete && unsure && m->cfg->data_tls_strict_eof)
 			complete = false;
 		if (complete) {
-			r = monitor_fs_upload_commit(&m->xfer.up, m->cfg->upload_fsync);
-			if (r < 0) {
+			r = upload_end(m, true);
+			if (r == -EDQUOT) {
+				complete = false;
+				why = m->xfer.up.atomic
+					      ? ": past the quota; discarded, the previous file is unchanged)"
+					      : ": past the quota; cut back to it)";
+			} else if (r < 0) {
 				log_warn("upload of %s could not be put in place: %s", x.path, strerror(-r));
 				complete = false;
 				why = ": not put in place)";
@@ -168,7 +280,7 @@ void monitor_xfer(struct monitor *m, struct mon_request *req)
 		} else {
 			if (m->xfer.up.atomic)
 				why = "; discarded, the previous file is unchanged)";
-			monitor_fs_upload_discard(&m->xfer.up);
+			(void)upload_end(m, false);
 		}
 	}
 	x.complete = complete && !unsure;
@@ -191,7 +303,7 @@ void mon_xfer_cut(struct monitor *m)
 		return;
 	if (x.direction == IPC_XFER_RECEIVED) {
 		x.bytes = monitor_fs_upload_size(&m->xfer.up);
-		monitor_fs_upload_discard(&m->xfer.up);
+		(void)upload_end(m, false);
 	}
 	m->xfer.open = false;
 	record_xfer(m, &x, x.direction == IPC_XFER_RECEIVED && !m->atomic_uploads

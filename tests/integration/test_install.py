@@ -112,6 +112,7 @@ def test_sysusers_and_tmpfiles_entries(installed):
     assert re.search(r"^u ftpsd ", sysusers, re.M), sysusers
     tmpfiles = read(dest, os.path.join(lay.tmpfilesdir, "ftpsd.conf"))
     assert re.search(r"^d /run/ftpsd/empty 0755 root root", tmpfiles, re.M), tmpfiles
+    assert re.search(r"^d /var/lib/ftpsd/quota 0700 root root", tmpfiles, re.M), tmpfiles
 
 
 def test_configuration_and_pam_in_sysconfdir(installed):

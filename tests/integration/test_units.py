@@ -148,6 +148,22 @@ def test_tmpfiles_entry_makes_a_root_owned_empty_dir(tmp_path):
     assert stat.S_IMODE(st.st_mode) == 0o755 and os.listdir(empty) == []
     if lib.ROOT:
         assert st.st_uid == 0 and st.st_gid == 0
+    # quota-dir's default, root's alone (ftpsd refuses one others may write).
+    quota = root / "var" / "lib" / "ftpsd" / "quota"
+    st = os.stat(quota)
+    assert stat.S_IMODE(st.st_mode) == 0o700 and os.listdir(quota) == []
+    if lib.ROOT:
+        assert st.st_uid == 0 and st.st_gid == 0
+
+
+def test_quota_dir_is_writable_under_protect_system(unit_dir):
+    """ProtectSystem=strict makes /var/lib read-only: the unit's StateDirectory=
+    makes quota-dir's default writable, 0700."""
+    for name in ("ftpsd@.service", "ftpsd-implicit@.service"):
+        text = (unit_dir / name).read_text()
+        assert unit_values(text, "ProtectSystem") == ["strict"], name
+        assert unit_values(text, "StateDirectory") == ["ftpsd/quota"], name
+        assert unit_values(text, "StateDirectoryMode") == ["0700"], name
 
 
 # ------------------------------------------- a session under the restrictions

@@ -306,12 +306,15 @@ static void test_files(void)
 	ipc_init(&answer, IPC_ANSWER);
 	ipc_put_i32(&answer, 0);
 	ipc_put_u64(&answer, 4242);
+	ipc_put_u64(&answer, 1000000);
 	answer.fd = p[0];
 	queue();
-	CHECK(mm_open("/up/file", IPC_OPEN_WRITE, 77, &fd, &size) == 0);
+	uint64_t allowance = 0;
+	CHECK(mm_open("/up/file", IPC_OPEN_WRITE, 77, &fd, &size, &allowance) == 0);
 	take(IPC_OPEN, PHASE_LOGGEDIN, &r);
 	CHECK_STR(r.u.file.path, "/up/file");
 	CHECK(r.u.file.how == IPC_OPEN_WRITE && r.u.file.offset == 77 && size == 4242);
+	CHECK(allowance == 1000000);
 	/* The descriptor is the one sent. */
 	CHECK(fd >= 0 && read(fd, &c, 1) == 1 && c == 'x');
 	if (fd >= 0)
@@ -321,8 +324,9 @@ static void test_files(void)
 	ipc_init(&answer, IPC_ANSWER);
 	ipc_put_i32(&answer, -ENOENT);
 	ipc_put_u64(&answer, 0);
+	ipc_put_u64(&answer, UINT64_MAX);
 	queue();
-	CHECK(mm_open("/gone", IPC_OPEN_SEND, 5, &fd, &size) == -ENOENT && fd < 0);
+	CHECK(mm_open("/gone", IPC_OPEN_SEND, 5, &fd, &size, NULL) == -ENOENT && fd < 0);
 	take(IPC_OPEN, PHASE_LOGGEDIN, &r);
 	CHECK(r.u.file.how == IPC_OPEN_SEND && r.u.file.offset == 5);
 
@@ -332,6 +336,19 @@ static void test_files(void)
 	take(IPC_UPLOAD_CHECK, PHASE_LOGGEDIN, &r);
 	CHECK_STR(r.u.file.path, "/up/new");
 	CHECK(r.u.file.how == IPC_OPEN_UNIQUE && r.u.file.offset == 0);
+
+	stub("mm_quota");
+	struct mm_quota q;
+	ipc_init(&answer, IPC_ANSWER);
+	ipc_put_i32(&answer, 0);
+	ipc_put_u64(&answer, 10276044);
+	ipc_put_u64(&answer, 10485760);
+	ipc_put_u64(&answer, 12);
+	ipc_put_u64(&answer, 0);
+	queue();
+	CHECK(mm_quota(&q) == 0);
+	take(IPC_QUOTA, PHASE_LOGGEDIN, &r);
+	CHECK(q.bytes == 10276044 && q.max_bytes == 10485760 && q.files == 12 && q.max_files == 0);
 
 	stub("mm_list");
 	CHECK(pipe(p) == 0);

@@ -52,6 +52,8 @@ static int build(struct ipc_msg *m, unsigned t)
 		return PHASE_PRELOGIN;
 	case IPC_CERT:
 		return PHASE_PRELOGIN;
+	case IPC_QUOTA:
+		return PHASE_LOGGEDIN;
 	case IPC_STAT:
 	case IPC_MKDIR:
 	case IPC_RMDIR:
@@ -144,10 +146,11 @@ static void test_phases(void)
 		}
 	}
 	/* Every type of enum ipc_type was built (IPC_LOG .. IPC_HANDSHAKE,
-	 * IPC_UPLOAD_CHECK, IPC_TEST_HOOK, IPC_ANSWER) and the loop did run both ways. */
-	CHECK(known == 21);
-	CHECK(accepted[0] == 8 && refused[0] == 11 + FTPSD_TEST_HOOKS);
-	CHECK(accepted[1] == 14 + FTPSD_TEST_HOOKS && refused[1] == 5);
+	 * IPC_UPLOAD_CHECK, IPC_QUOTA, IPC_TEST_HOOK, IPC_ANSWER) and the loop did
+	 * run both ways. */
+	CHECK(known == 22);
+	CHECK(accepted[0] == 8 && refused[0] == 12 + FTPSD_TEST_HOOKS);
+	CHECK(accepted[1] == 15 + FTPSD_TEST_HOOKS && refused[1] == 5);
 }
 
 /* The phase is checked before anything of the request is read: a file
