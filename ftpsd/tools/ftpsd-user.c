@@ -376,7 +376,7 @@ static int find_user(struct users_file *u, const char *name, size_t *start, size
 {
 	if (users_edit_find(u, name, start, end, lineno) == 1)
 		return 0;
-	fail("%s: no user '", u->path);
+	fprintf(stderr, PROG ": %s: no user '", u->path);
 	put_str(stderr, name);
 	fputs("'\n", stderr);
 	return -ENOENT;

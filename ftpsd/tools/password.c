@@ -93,12 +93,15 @@ static ssize_t ask(const char *prompt, char *buf, size_t size)
 	t.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
 	for (int i = 0; i < 4; i++)
 		(void)sigaction(sigs[i], &sa, &old[i]);
-	fputs(prompt, stderr);
-	fflush(stderr);
+	/* Echo off before the prompt shows: what is typed after it is never
+	 * echoed, nor thrown away by the flush. */
+	tty_muted = 1;
 	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &t) < 0) {
 		n = -errno;
+		tty_muted = 0;
 	} else {
-		tty_muted = 1;
+		fputs(prompt, stderr);
+		fflush(stderr);
 		n = read_line(STDIN_FILENO, buf, size);
 		(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tty);
 		tty_muted = 0;
