@@ -70,7 +70,7 @@ static void usage(FILE *f)
 		"  unlock NAME                     unlock an account\n"
 		"  list                            a table of the users\n"
 		"  show NAME                       one user's fields and live sessions\n"
-		"  check                           check the users file as --check-config does\n"
+		"  check                           check the users file as the server reads it\n"
 		"  who [--json]                    the live sessions\n"
 		"\n"
 		"Global options:\n"
@@ -80,16 +80,16 @@ static void usage(FILE *f)
 		"  --help          this text\n"
 		"  --version       the version\n"
 		"\n"
-		"Options of add and passwd:\n"
-		"  --root DIR            the user's root, an absolute existing directory\n"
+		"Command options:\n"
+		"  --root DIR            add: the user's root, an absolute existing directory\n"
 		"  --uid U, --gid G      ids of the user (default: the owner of DIR)\n"
 		"  --option OPT          a users-file option (read-only, tls=required, ...)\n"
 		"  --password-stdin      read the password as one line of standard input\n"
-		"  --hash-method METHOD  %s (default yescrypt)\n"
-		"  --force               allow uid or gid 0\n"
+		"  --hash-method METHOD  add, passwd: yescrypt (the default), gost-yescrypt,\n"
+		"                        scrypt, bcrypt, sha512crypt, sha256crypt\n"
+		"  --force               add: allow uid or gid 0\n"
 		"  --keep-sessions       del, lock: leave running sessions alone\n"
-		"  --json                who: a JSON array\n",
-		password_method_names());
+		"  --json                who: a JSON array\n");
 }
 
 /* ------------------------------------------------------------ printing */
