@@ -607,7 +607,7 @@ static int cmd_edit(struct args *a, enum edit what)
 	struct line_fields lf = { 0 };
 	size_t s, e, hs = 0, he = 0;
 	unsigned lineno, uid = 0;
-	unsigned long long v;
+	unsigned long long v = 0;
 	bool changed = true;
 	int r;
 
