@@ -292,7 +292,8 @@ int sessions_scan(const char *runtime_dir, long long only_uid,
 		closedir(d);
 	}
 	if (r == 0) {
-		qsort(list.v, list.n, sizeof(*list.v), by_pid);
+		if (list.n > 0)
+			qsort(list.v, list.n, sizeof(*list.v), by_pid);
 		for (size_t i = 0; i < list.n; i++)
 			fn(&list.v[i], ctx);
 	}
