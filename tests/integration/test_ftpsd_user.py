@@ -509,3 +509,41 @@ def test_help_lists_commands(tool_bin):
     assert r.returncode == 0 and r.stdout.startswith("ftpsd-user ")
     r = tool(tool_bin, "frobnicate")
     assert r.returncode == 2 and "unknown command" in r.stderr
+
+
+@needs_root
+def test_host_selects_its_users_file_and_sessions(server, tool_bin, tmp_path):
+    srv = server(start=False)
+    uid, gid = srv.accounts.uid, srv.accounts.gid
+    conf, sessions = runtime_config(tmp_path, srv.users_path)
+    host_users = tmp_path / "host-users"
+    host_users.write_text("# users of files.example\n")
+    with open(conf, "a") as f:
+        f.write("\n[host files.example]\ntls-certificate = /nonexistent/h.pem\n"
+                "tls-key = /nonexistent/h.key\nusers-file = %s\n" % host_users)
+    global_before = read_bytes(srv.users_path)
+    r = tool(tool_bin, "--config", conf, "--host", "files.example", "add", lib.USER,
+             "--root", srv.root, "--password-stdin", input=NEW_PW + "\n")
+    assert r.returncode == 0, r.stderr
+    assert host_users.read_text().startswith("# users of files.example\n%s:$y$" % lib.USER)
+    assert read_bytes(srv.users_path) == global_before
+    r = tool(tool_bin, "--config", conf, "--host", "nowhere.example", "list")
+    assert r.returncode != 0 and "no [host nowhere.example]" in r.stderr, r.stderr
+    on_host, on_global = helper(uid, gid), helper(uid, gid)
+    try:
+        write_record(sessions, uid, on_host.pid, record(on_host.pid, proc_start(on_host.pid),
+                                                        user=lib.USER, host="files.example"))
+        write_record(sessions, uid, on_global.pid,
+                     record(on_global.pid, proc_start(on_global.pid), user=lib.USER))
+        r = tool(tool_bin, "--config", conf, "--host", "files.example", "lock", lib.USER)
+        assert r.returncode == 0 and "1 session ended" in r.stdout, r.stdout + r.stderr
+        assert on_host.wait(timeout=IO_TIMEOUT) == 7
+        assert host_users.read_text().splitlines()[1].startswith(lib.USER + ":!$y$")
+        time.sleep(0.3)
+        assert on_global.poll() is None
+        assert read_bytes(srv.users_path) == global_before
+    finally:
+        for p in (on_host, on_global):
+            if p.poll() is None:
+                p.kill()
+            p.wait()
