@@ -44,6 +44,23 @@ def tool_bin():
     return FTPSD_USER_BIN
 
 
+@pytest.fixture
+def server(server, tmp_path):
+    """conftest's server with a runtime-dir of its own: a lock or del here must never
+    reach the sessions of servers that other tests (or other checkouts) run meanwhile
+    under the shared /run/ftpsd."""
+    run = tmp_path / "private-run"
+    run.mkdir(exist_ok=True)
+    os.chmod(run, 0o755)
+
+    def make(**kw):
+        kw.setdefault("runtime_dir", str(run))
+        srv = server(**kw)
+        assert "runtime-dir = %s\n" % kw["runtime_dir"] in srv.config_text
+        return srv
+    return make
+
+
 def tool(tool_bin, *args, input=None):
     return subprocess.run([tool_bin] + list(args), input=input, capture_output=True, text=True,
                           timeout=IO_TIMEOUT * 3)
