@@ -390,7 +390,7 @@ struct end_ctx {
 	bool count_only;
 };
 
-static void end_one(const struct session_record *rec, void *p)
+static void end_one(const struct sessions_record *rec, void *p)
 {
 	struct end_ctx *c = p;
 
@@ -784,7 +784,7 @@ static void json_number(const char *key, bool has, unsigned long long v)
 		printf(", \"%s\": null", key);
 }
 
-static void who_one(const struct session_record *r, void *p)
+static void who_one(const struct sessions_record *r, void *p)
 {
 	struct who_ctx *c = p;
 

@@ -36,7 +36,7 @@ static int number(const char *v, size_t n, unsigned long long max, unsigned long
 	return config_parse_uint(buf, max, out) < 0 ? -EINVAL : 0;
 }
 
-int session_record_parse(const char *text, size_t len, struct session_record *rec)
+int session_record_parse(const char *text, size_t len, struct sessions_record *rec)
 {
 	static const struct {
 		const char *key;
@@ -44,8 +44,8 @@ int session_record_parse(const char *text, size_t len, struct session_record *re
 		size_t num_off;		  /* else a number */
 		unsigned has;
 	} keys[] = {
-#define S(k, f) { k, offsetof(struct session_record, f), sizeof(((struct session_record *)0)->f), 0, 0 }
-#define N(k, f, h) { k, 0, 0, offsetof(struct session_record, f), h }
+#define S(k, f) { k, offsetof(struct sessions_record, f), sizeof(((struct sessions_record *)0)->f), 0, 0 }
+#define N(k, f, h) { k, 0, 0, offsetof(struct sessions_record, f), h }
 		S("user", user),
 		S("host", host),
 		S("address", address),
@@ -182,7 +182,7 @@ static bool all_digits(const char *s)
 }
 
 /* One record file in directory dfd (of uid): 1 and rec filled when live. */
-static int read_record(int dfd, const char *name, unsigned uid, struct session_record *rec)
+static int read_record(int dfd, const char *name, unsigned uid, struct sessions_record *rec)
 {
 	unsigned long long pid;
 	struct stat st;
@@ -212,7 +212,7 @@ static int read_record(int dfd, const char *name, unsigned uid, struct session_r
 }
 
 struct record_list {
-	struct session_record *v;
+	struct sessions_record *v;
 	size_t n, cap;
 };
 
@@ -241,7 +241,7 @@ static int scan_uid_dir(int sfd, const char *name, struct record_list *list)
 	for (struct dirent *e; (e = readdir(d)) != NULL;) {
 		if (list->n == list->cap) {
 			size_t cap = list->cap ? list->cap * 2 : 16;
-			struct session_record *v = realloc(list->v, cap * sizeof(*v));
+			struct sessions_record *v = realloc(list->v, cap * sizeof(*v));
 			if (v == NULL) {
 				closedir(d);
 				return -ENOMEM;
@@ -258,13 +258,13 @@ static int scan_uid_dir(int sfd, const char *name, struct record_list *list)
 
 static int by_pid(const void *a, const void *b)
 {
-	const struct session_record *x = a, *y = b;
+	const struct sessions_record *x = a, *y = b;
 
 	return (x->pid > y->pid) - (x->pid < y->pid);
 }
 
 int sessions_scan(const char *runtime_dir, long long only_uid,
-		  void (*fn)(const struct session_record *rec, void *ctx), void *ctx)
+		  void (*fn)(const struct sessions_record *rec, void *ctx), void *ctx)
 {
 	struct record_list list = { 0 };
 	char path[4200];
@@ -301,7 +301,7 @@ int sessions_scan(const char *runtime_dir, long long only_uid,
 	return r < 0 ? r : (int)list.n;
 }
 
-int session_terminate(const struct session_record *rec)
+int session_terminate(const struct sessions_record *rec)
 {
 	int fd = (int)syscall(SYS_pidfd_open, rec->pid, 0), r = 0;
 

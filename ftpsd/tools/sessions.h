@@ -21,7 +21,7 @@ enum {
 	SESSION_HAS_UPDATED = 32,
 };
 
-struct session_record {
+struct sessions_record {
 	unsigned uid; /* of its directory */
 	pid_t pid;
 	unsigned long long start; /* /proc/PID/stat field 22 */
@@ -34,7 +34,7 @@ struct session_record {
  * unknown keys skipped, longer values cut. 0, or -EINVAL when pid or start
  * is missing or not a number, a key appears twice, a line is longer than
  * 4096 bytes, or the text holds a NUL. */
-int session_record_parse(const char *text, size_t len, struct session_record *rec);
+int session_record_parse(const char *text, size_t len, struct sessions_record *rec);
 
 /* Whether process pid runs now with start time start and real, effective
  * and saved uid uid. */
@@ -44,9 +44,9 @@ bool session_process_is(pid_t pid, unsigned long long start, unsigned uid);
  * only_uid >= 0: only that uid's directory. The number of live records (a
  * missing sessions directory has none), or -errno. */
 int sessions_scan(const char *runtime_dir, long long only_uid,
-		  void (*fn)(const struct session_record *rec, void *ctx), void *ctx);
+		  void (*fn)(const struct sessions_record *rec, void *ctx), void *ctx);
 
 /* SIGTERM to the process of a live record, through a pidfd opened before
  * the record's process is checked again, so that a pid reused in between
  * is never signalled. 0, -ESRCH when it is gone or another, -errno. */
-int session_terminate(const struct session_record *rec);
+int session_terminate(const struct sessions_record *rec);

@@ -10,14 +10,14 @@
 #include "check.h"
 #include "sessions.h"
 
-static int parse(const char *text, struct session_record *r)
+static int parse(const char *text, struct sessions_record *r)
 {
 	return session_record_parse(text, strlen(text), r);
 }
 
 static void test_full_record(void)
 {
-	struct session_record r;
+	struct sessions_record r;
 	const char *text = "pid=1234\nstart=987654\nuser=alice\nhost=files.example\n"
 			   "address=2001:db8::7\nsince=1700000000\nlogin=1700000005\n"
 			   "command=RETR\npath=/a b/c=d.iso\nbytes=1024\nsize=\nrate=512\n"
@@ -39,7 +39,7 @@ static void test_full_record(void)
 
 static void test_refused(void)
 {
-	struct session_record r;
+	struct sessions_record r;
 	char *long_line = malloc(6000);
 
 	CHECK(parse("", &r) == -EINVAL);
@@ -69,7 +69,7 @@ static void test_refused(void)
 
 static void test_liveness(void)
 {
-	struct session_record r;
+	struct sessions_record r;
 	char text[128];
 	unsigned long long start = 0;
 	FILE *f = fopen("/proc/self/stat", "r");
