@@ -25,6 +25,7 @@
 #include "monitor.h"
 #include "monitor_auth.h"
 #include "monitor_tls.h"
+#include "password.h"
 #include "quota.h"
 #include "proctitle.h"
 #include "proxy.h"
@@ -67,43 +68,31 @@ static void usage(FILE *f)
 {
 	fprintf(f, "Usage: ftpsd [--config FILE] [--implicit-tls]\n"
 		   "       ftpsd [--config FILE] --check-config | --print-config\n"
-		   "       ftpsd --hash-password < password\n"
+		   "       ftpsd --hash-password [< password]\n"
 		   "       ftpsd --version\n"
 		   "Serves one FTPS connection handed over by systemd (fd 3) or inetd (fd 0).\n");
 }
 
-/* --hash-password: a yescrypt hash of the first line of standard input, for
- * the users file. */
+/* --hash-password: a yescrypt hash for the users file, of a password asked
+ * twice without echo on a terminal, else of the first line of standard
+ * input. */
 static int hash_password(void)
 {
-	char password[1024], salt[CRYPT_GENSALT_OUTPUT_SIZE];
-	struct crypt_data *cd = calloc(1, sizeof(*cd));
-	const char *hash;
+	char password[PASSWORD_MAX], hash[CRYPT_OUTPUT_SIZE];
+	int r = password_read(false, password, sizeof(password));
 
-	if (cd == NULL)
-		return 1;
-	if (fgets(password, sizeof(password), stdin) == NULL) {
-		fprintf(stderr, "ftpsd: no password on standard input\n");
+	if (r < 0) {
+		fprintf(stderr, "ftpsd: %s\n", password_error(r));
 		return 1;
 	}
-	password[strcspn(password, "\r\n")] = '\0';
-	if (password[0] == '\0') {
-		fprintf(stderr, "ftpsd: empty password\n");
-		return 1;
-	}
-	if (crypt_gensalt_rn("$y$", 0, NULL, 0, salt, sizeof(salt)) == NULL) {
-		perror("ftpsd: crypt_gensalt");
-		return 1;
-	}
-	hash = crypt_rn(password, salt, cd, (int)sizeof(*cd));
+	r = password_hash(password, "$y$", hash, sizeof(hash));
 	explicit_bzero(password, sizeof(password));
-	if (hash == NULL || hash[0] == '*') {
-		perror("ftpsd: crypt");
+	if (r < 0) {
+		fprintf(stderr, "ftpsd: cannot hash the password: %s\n", strerror(-r));
 		return 1;
 	}
 	printf("%s\n", hash);
-	explicit_bzero(cd, sizeof(*cd));
-	free(cd);
+	explicit_bzero(hash, sizeof(hash));
 	return 0;
 }
 

@@ -80,12 +80,13 @@ def read(dest, path):
         return f.read()
 
 
-def test_binary_in_sbindir(installed):
+@pytest.mark.parametrize("name", ["ftpsd", "ftpsd-user"])
+def test_binary_in_sbindir(installed, name):
     dest, lay = installed
-    path = at(dest, os.path.join(lay.sbindir, "ftpsd"))
+    path = at(dest, os.path.join(lay.sbindir, name))
     assert os.access(path, os.X_OK), path
     r = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=IO_TIMEOUT)
-    assert r.returncode == 0 and r.stdout.startswith("ftpsd "), r.stdout + r.stderr
+    assert r.returncode == 0 and r.stdout.startswith(name + " "), r.stdout + r.stderr
 
 
 @pytest.mark.parametrize("name", ["ftpsd.socket", "ftpsd@.service", "ftpsd-implicit.socket",
@@ -129,7 +130,7 @@ def test_configuration_and_pam_in_sysconfdir(installed):
 
 def test_man_pages_in_mandir(installed):
     dest, lay = installed
-    for page in ("man8/ftpsd.8", "man5/ftpsd.conf.5"):
+    for page in ("man8/ftpsd.8", "man5/ftpsd.conf.5", "man8/ftpsd-user.8"):
         text = read(dest, os.path.join(lay.mandir, page))
         assert text.startswith((".TH", "'\\\"", ".\\\"")), page
 

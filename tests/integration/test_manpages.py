@@ -1,4 +1,4 @@
-"""The man pages ftpsd(8) and ftpsd.conf(5).
+"""The man pages ftpsd(8), ftpsd.conf(5) and ftpsd-user(8).
 
   * They render without a single warning: `groff -man -ww -z -Tutf8` and
     `man --warnings -l` print nothing on stderr, and no rendered line is wider
@@ -7,6 +7,7 @@
     `.TP` entry per key under KEYS), each with the default --print-config shows
     ("Default: not set" for a key printed as "# key is not set").
   * ftpsd(8) documents every option `ftpsd --help` shows.
+  * ftpsd-user(8) documents every command and option `ftpsd-user --help` shows.
 """
 
 import os
@@ -20,6 +21,9 @@ import ftpsd_testlib as lib
 from ftpsd_testlib import IO_TIMEOUT
 
 PAGES = {name: os.path.join(lib.REPO, "ftpsd", name) for name in ("ftpsd.8", "ftpsd.conf.5")}
+PAGES["ftpsd-user.8"] = os.path.join(lib.REPO, "ftpsd", "tools", "ftpsd-user.8")
+FTPSD_USER_BIN = os.environ.get("FTPSD_USER_BIN",
+                                os.path.join(lib.REPO, "build", "ftpsd", "ftpsd-user"))
 WIDTH = 80
 
 
@@ -200,3 +204,55 @@ def test_daemon_page_documents_every_option(ftpsd_bin):
     assert options <= documented, sorted(options - documented)
     for name in ("LAUNCH", "PROCESSES", "SIGNALS", "EXIT STATUS", "FILES"):
         section(text, name)
+
+
+def tool_help():
+    r = subprocess.run([FTPSD_USER_BIN, "--help"], capture_output=True, text=True,
+                       timeout=IO_TIMEOUT)
+    assert r.returncode == 0, r.stderr
+    options = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", r.stdout))
+    commands = set(re.findall(r"^  ([a-z]+) ", r.stdout, re.M))
+    return options, commands
+
+
+def tool_page_entries(path):
+    """(options, commands) the OPTIONS and COMMANDS entries of ftpsd-user(8) name."""
+    with open(path) as f:
+        text = f.read()
+    options, commands = set(), set()
+    for tag, body in tp_entries(section(text, "OPTIONS")):
+        options |= set(re.findall(r"--[a-z][a-z-]*", unroff(tag)))
+        # .TQ: a second tag in the same entry
+        for i, line in enumerate(body):
+            if line.strip() == ".TQ" and i + 1 < len(body):
+                options |= set(re.findall(r"--[a-z][a-z-]*", unroff(body[i + 1])))
+    for tag, _ in tp_entries(section(text, "COMMANDS")):
+        commands.add(first_arg(tag).split()[0])
+    for name in ("SESSIONS", "FILES", "EXIT STATUS"):
+        section(text, name)
+    return options, commands
+
+
+def test_tool_page_documents_every_command_and_option():
+    if not os.access(FTPSD_USER_BIN, os.X_OK):
+        pytest.fail("ftpsd-user not found at %s (set FTPSD_USER_BIN)" % FTPSD_USER_BIN)
+    options, commands = tool_help()
+    assert {"--config", "--users", "--keep-sessions"} <= options, options
+    assert {"add", "who", "check"} <= commands, commands
+    doc_options, doc_commands = tool_page_entries(PAGES["ftpsd-user.8"])
+    assert options <= doc_options, sorted(options - doc_options)
+    assert commands <= doc_commands, sorted(commands - doc_commands)
+
+
+def test_tool_page_check_sees_a_missing_entry(tmp_path):
+    """The comparison can fail: drop the entry of --json and of who."""
+    with open(PAGES["ftpsd-user.8"]) as f:
+        text = f.read()
+    cut = re.sub(r"\.TP\n\.B \\-\\-json\n.*?(?=\.TP\n)", "", text, count=1, flags=re.S)
+    cut = re.sub(r"\.TP\n\.B who\n.*?(?=\.SH )", "", cut, count=1, flags=re.S)
+    assert cut != text
+    page = tmp_path / "ftpsd-user.8"
+    page.write_text(cut)
+    options, commands = tool_page_entries(str(page))
+    assert "--json" not in options and "--keep-sessions" in options and "--gid" in options
+    assert "who" not in commands and "check" in commands
