@@ -35,6 +35,8 @@ struct transfer {
 	bool unsure;       /* PROT P upload ended without it: perhaps cut short */
 	unsigned how;      /* uploads: IPC_OPEN_WRITE, APPEND or UNIQUE */
 	uint64_t start_ms;
+	uint64_t progress_ms; /* when the monitor was last told the bytes (IPC_PROGRESS) */
+	uint64_t rate;        /* bytes/s to stay under, as the monitor answered; 0: no limit */
 	char path[IPC_MAX_PATH];
 };
 
@@ -88,9 +90,10 @@ struct session {
 };
 
 /* session.c */
-/* Run the session on the control connection; never returns. */
+/* Run the session on the control connection; never returns. A refusal
+ * ("" for none) is said as a 421 after the implicit TLS handshake. */
 void session_run(const struct config *cfg, int ctl, bool implicit, const char *peer,
-		 const struct sockaddr_storage *peer_addr)
+		 const struct sockaddr_storage *peer_addr, const char *refusal)
 	__attribute__((__noreturn__));
 
 /* How a session ends. */

@@ -12,7 +12,9 @@
 #include "ipc.h"
 #include "monitor.h"
 #include "monitor_fs.h"
+#include "monitor_limits.h"
 #include "monitor_msg.h"
+#include "monitor_record.h"
 
 /* Request types are below this (enum ipc_type). */
 #define MON_TYPES IPC_ANSWER
@@ -57,6 +59,12 @@ struct monitor {
 	/* Requests served, by type, in the session and before login: what the
 	 * table's MON_ONCE, MON_ONCE_PRELOGIN, max and until are checked on. */
 	unsigned served[MON_TYPES], served_prelogin[MON_TYPES];
+	/* The session limits' lock slots (held for the process's life) and the
+	 * session's record. refused: a limit refused the session (implicit TLS:
+	 * the child says so after the handshake), so no login may happen. */
+	struct limits lim;
+	struct session_record rec;
+	bool refused;
 	/* The one answer message (16 KiB), allocated once before the first
 	 * request: see mon_answer_begin(). */
 	struct ipc_msg *answer;
@@ -97,6 +105,7 @@ void monitor_change(struct monitor *m, struct mon_request *req);
 void monitor_open(struct monitor *m, struct mon_request *req);          /* monitor_xfer.c */
 void monitor_upload_check(struct monitor *m, struct mon_request *req);  /* monitor_xfer.c */
 void monitor_xfer(struct monitor *m, struct mon_request *req);          /* monitor_xfer.c */
+void monitor_progress(struct monitor *m, struct mon_request *req);      /* monitor_record.c */
 #if FTPSD_TEST_HOOKS
 void monitor_test_hook(struct monitor *m, struct mon_request *req);
 #endif

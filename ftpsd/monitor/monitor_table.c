@@ -43,6 +43,8 @@ const struct mon_dispatch monitor_table[] = {
 	{ IPC_UPLOAD_CHECK, LOGGEDIN, 0, 0, 0, "upload check", mon_decode_upload_check,
 	  monitor_upload_check },
 	{ IPC_XFER, LOGGEDIN, 0, 0, 0, "transfer end", mon_decode_xfer, monitor_xfer },
+	{ IPC_PROGRESS, LOGGEDIN, 0, 0, 0, "transfer progress", mon_decode_progress,
+	  monitor_progress },
 	{ IPC_LIST, LOGGEDIN, 0, 0, 0, "listing", mon_decode_list, monitor_list },
 	{ IPC_MKDIR, LOGGEDIN, 0, 0, 0, "mkdir", mon_decode_path, monitor_change },
 	{ IPC_RMDIR, LOGGEDIN, 0, 0, 0, "rmdir", mon_decode_path, monitor_change },

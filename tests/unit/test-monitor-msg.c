@@ -97,6 +97,12 @@ static int build(struct ipc_msg *m, unsigned t)
 		ipc_put_u64(m, 5);
 		ipc_put_u32(m, IPC_XFER_COMPLETE);
 		return PHASE_LOGGEDIN;
+	case IPC_PROGRESS:
+		ipc_put_u64(m, 1 << 20);
+		return PHASE_LOGGEDIN;
+	case IPC_SHUTDOWN:
+		/* The monitor's own word to the child; never a request. */
+		return 0;
 	case IPC_TEST_HOOK:
 		ipc_put_u32(m, TEST_HOOK_MONITOR_EXEC);
 		/* Only test builds know it, and only after login (the hooks
