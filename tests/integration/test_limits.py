@@ -1,0 +1,325 @@
+"""Session limits and session records, with no daemon: lock slots below
+runtime-dir/limits (max-sessions, max-sessions-per-address, max-sessions-per-user
+and the users file's max-sessions=), one record per session below
+runtime-dir/sessions, the progress of a transfer in the record and the process
+title, and SIGTERM to a monitor (ftpsd-user lock/del) ending its session with a
+421. The server listens on 127.0.0.1; clients bind 127.0.0.2 and 127.0.0.3 to be
+other addresses."""
+
+import os
+import signal
+import socket
+import ssl
+import time
+
+import pytest
+
+import ftpsd_testlib as lib
+from ftpsd_testlib import (IO_TIMEOUT, ROOT, USER, Control, ConnectionClosed, ReusingFTP_TLS,
+                           client_context, proc_args, session_pids, wait_for)
+
+TOTAL = "421 Too many sessions (max-sessions %d), try again later."
+ADDRESS = "421 Too many sessions from your address (max-sessions-per-address %d), try again later."
+PER_USER = "421 Too many sessions of this user (max-sessions-per-user %d), try again later."
+
+
+def connect(srv, source="127.0.0.1", proxy=None, implicit=None):
+    """A Control from a chosen source address, after an optional PROXY header and
+    implicit TLS handshake."""
+    c = Control.__new__(Control)
+    c.host = "127.0.0.1"
+    c.timeout = IO_TIMEOUT
+    c.buf = b""
+    c.sock = socket.create_connection(("127.0.0.1", srv.port), timeout=IO_TIMEOUT,
+                                      source_address=(source, 0))
+    if proxy is not None:
+        c.sock.sendall(("PROXY TCP4 %s 127.0.0.1 40000 21\r\n" % proxy).encode())
+    if implicit is not None:
+        c.starttls(implicit)
+    return c
+
+
+def greeting(c):
+    """The first reply's line, or "" when the server closed without one."""
+    try:
+        return c.reply().lines[0]
+    except ConnectionClosed:
+        return ""
+
+
+def accepted(srv, n, **kw):
+    out = []
+    for _ in range(n):
+        c = connect(srv, **kw)
+        g = greeting(c)
+        assert g.startswith("220 "), g
+        out.append(c)
+    return out
+
+
+def refused_then_accepted(srv, opened, text, **kw):
+    """One more is refused with text and closed; once one of `opened` ends, one
+    more is accepted again (the monitor's exit frees its slot)."""
+    c = connect(srv, **kw)
+    assert greeting(c) == text
+    c.wait_closed()
+    c.close()
+    opened.pop().close()
+
+    def again():
+        c = connect(srv, **kw)
+        g = greeting(c)
+        if g.startswith("220 "):
+            opened.append(c)
+            return True
+        c.close()
+        return False
+    assert wait_for(again, timeout=5, interval=0.2), "no session accepted after one ended"
+
+
+def close_all(cs):
+    for c in cs:
+        c.close()
+
+
+def test_max_sessions(server):
+    srv = server(max_sessions=3, max_sessions_per_address=0)
+    opened = accepted(srv, 3)
+    refused_then_accepted(srv, opened, TOTAL % 3)
+    close_all(opened)
+    assert "refused: Too many sessions (max-sessions 3)" in srv.log, srv.log
+
+
+def test_max_sessions_per_address(server):
+    srv = server(max_sessions_per_address=2)
+    two = accepted(srv, 2, source="127.0.0.2")
+    # Another address has slots of its own.
+    three = accepted(srv, 2, source="127.0.0.3")
+    refused_then_accepted(srv, two, ADDRESS % 2, source="127.0.0.2")
+    c = connect(srv, source="127.0.0.3")
+    assert greeting(c) == ADDRESS % 2
+    close_all(two + three + [c])
+
+
+def test_max_sessions_per_address_counts_the_proxy_header(server):
+    """Behind a balancer every connection comes from it: the address the PROXY header
+    gives is the one counted."""
+    srv = server(proxy_protocol="on", proxy_protocol_from="127.0.0.1",
+                 max_sessions_per_address=2)
+    five = accepted(srv, 2, proxy="127.0.0.5")
+    six = accepted(srv, 2, proxy="127.0.0.6")
+    refused_then_accepted(srv, five, ADDRESS % 2, proxy="127.0.0.5")
+    close_all(five + six)
+    assert "session from 127.0.0.5 refused" in srv.log, srv.log
+
+
+def login(srv, tls, user=USER, password=lib.PASSWORD):
+    c = lib.secured(srv, tls, login=False)
+    assert c.cmd("USER " + user).code == 331
+    return c, c.cmd("PASS " + password)
+
+
+def check_user_limit(srv, tls, n):
+    opened = []
+    for _ in range(n):
+        c, r = login(srv, tls)
+        assert r.code == 230, r
+        opened.append(c)
+    # Another user is not counted with alice.
+    other, r = login(srv, tls, lib.RO_USER, lib.RO_PASSWORD)
+    assert r.code == 230, r
+    c, r = login(srv, tls)
+    assert r.lines[0] == PER_USER % n, r
+    c.wait_closed()
+    c.close()
+    opened.pop().close()
+
+    def again():
+        c, r = login(srv, tls)
+        if r.code == 230:
+            opened.append(c)
+            return True
+        c.close()
+        return False
+    assert wait_for(again, timeout=5, interval=0.2), "no login after a session ended"
+    close_all(opened + [other])
+    assert "login of alice refused" in srv.log, srv.log
+
+
+def test_max_sessions_per_user(server, tls):
+    srv = server(max_sessions_per_user=2)
+    check_user_limit(srv, tls, 2)
+
+
+def test_users_file_max_sessions_overrides(server, tls):
+    srv = server(max_sessions_per_user=5)
+    with open(srv.users_path) as f:
+        lines = f.read().splitlines()
+    lines[0] += ":max-sessions=1"
+    with open(srv.users_path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    check_user_limit(srv, tls, 1)
+
+
+def test_implicit_tls_gets_the_421_after_the_handshake(server, tls):
+    srv = server(implicit=True, max_sessions=1)
+    first = connect(srv, implicit=tls)
+    assert greeting(first).startswith("220 ")
+    c = connect(srv, implicit=tls)
+    assert isinstance(c.sock, ssl.SSLSocket)
+    assert greeting(c) == TOTAL % 1
+    c.wait_closed()
+    c.close()
+    first.close()
+
+
+def record_dir(srv, uid):
+    return os.path.join(srv.dir, "run", "sessions", str(uid))
+
+
+def read_record(path):
+    out = {}
+    with open(path) as f:
+        for line in f.read().splitlines():
+            k, _, v = line.partition("=")
+            out[k] = v
+    return out
+
+
+def start_time(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        s = f.read()
+    return s[s.rindex(")") + 2:].split()[19]
+
+
+def test_kill_9_of_a_monitor_frees_its_slot(server, tls):
+    srv = server(max_sessions=1)
+    c = lib.secured(srv, tls)
+    monitor, child = session_pids(srv)
+    uid = srv.accounts.uid if ROOT else os.geteuid()
+    path = os.path.join(record_dir(srv, uid), str(monitor))
+    assert wait_for(lambda: os.path.exists(path)), os.listdir(record_dir(srv, uid))
+    rec = read_record(path)
+    assert rec["start"] == start_time(monitor)
+    refused = connect(srv)
+    assert greeting(refused) == TOTAL % 1
+    refused.close()
+    os.kill(monitor, signal.SIGKILL)
+    assert wait_for(lambda: not lib.alive(monitor) and not lib.alive(child), timeout=5)
+    again = connect(srv)
+    assert greeting(again).startswith("220 ")
+    again.close()
+    c.close()
+    # The record a kill leaves is stale by the start-time rule: no live process has
+    # that pid with that start time.
+    if os.path.exists(path):
+        assert not os.path.exists("/proc/%d" % monitor) or start_time(monitor) != rec["start"]
+
+
+def test_session_record_and_title_through_a_session(server, tls, big_file):
+    srv = server()
+    os.link(big_file, os.path.join(srv.root, "big.bin"))
+    size = os.path.getsize(big_file)
+    c = lib.secured(srv, tls, login=False)
+    monitor, _ = session_pids(srv)
+    pre = os.path.join(record_dir(srv, 0 if ROOT else os.geteuid()), str(monitor))
+    assert wait_for(lambda: os.path.exists(pre))
+    rec = read_record(pre)
+    assert rec["pid"] == str(monitor) and rec["start"] == start_time(monitor), rec
+    assert rec["user"] == "" and rec["command"] == "login" and rec["login"] == "0", rec
+    assert rec["address"] == "127.0.0.1" and rec["host"] == "", rec
+    assert abs(int(rec["since"]) - time.time()) < 30, rec
+    if ROOT:
+        assert os.stat(pre).st_uid == 0
+    c.login()
+    uid = srv.accounts.uid if ROOT else os.geteuid()
+    post = os.path.join(record_dir(srv, uid), str(monitor))
+    assert wait_for(lambda: os.path.exists(post))
+    assert uid == 0 or not os.path.exists(pre)
+    st = os.stat(post)
+    assert st.st_uid == uid
+    dst = os.stat(record_dir(srv, uid))
+    assert dst.st_uid == uid and (dst.st_mode & 0o777) == 0o755
+    rec = read_record(post)
+    assert rec["user"] == USER and rec["command"] == "idle" and int(rec["login"]) > 0, rec
+    assert rec["path"] == "" and rec["size"] == "", rec
+    assert proc_args(monitor) == "ftpsd: %s@127.0.0.1 idle" % USER
+    c.close()
+
+    # A slow RETR: the record and the title follow it.
+    ftp = ReusingFTP_TLS(context=client_context(srv.cafile), timeout=IO_TIMEOUT)
+    ftp.connect("127.0.0.1", srv.port)
+    ftp.auth()
+    ftp.login(USER, lib.PASSWORD)
+    ftp.prot_p()
+    assert wait_for(lambda: len(srv.monitors()) == 1)
+    monitor = srv.monitors()[0]
+    post = os.path.join(record_dir(srv, uid), str(monitor))
+    conn = ftp.transfercmd("RETR big.bin")
+    got = 0
+    seen = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and len(seen) < 3:
+        got += len(conn.recv(256 * 1024))
+        time.sleep(0.05)
+        try:
+            rec = read_record(post)
+        except FileNotFoundError:
+            continue
+        if rec.get("command") == "RETR" and (not seen or int(rec["bytes"]) > seen[-1]):
+            seen.append(int(rec["bytes"]))
+            assert rec["path"] == "/big.bin" and rec["size"] == str(size), rec
+            title = proc_args(monitor)
+            assert title.startswith("ftpsd: %s@127.0.0.1 RETR /big.bin " % USER), title
+            assert title.endswith("iB") or title.endswith(" B"), title
+    # (What the server sent includes what the socket buffers hold.)
+    assert len(seen) >= 2 and seen[0] < seen[-1] < size, (seen, got)
+    assert int(rec["rate"]) > 0, rec
+    conn.close()
+    try:
+        ftp.voidresp()
+    except ftplib_errors():
+        pass
+    assert wait_for(lambda: read_record(post)["command"] == "idle", timeout=5)
+    ftp.quit()
+    assert wait_for(lambda: not os.path.exists(post), timeout=5), os.listdir(record_dir(srv, uid))
+
+
+def ftplib_errors():
+    import ftplib
+    return ftplib.all_errors
+
+
+def test_sigterm_ends_the_session_with_421_and_keeps_the_old_file(server, tls):
+    srv = server()
+    target = os.path.join(srv.root, "hello.txt")
+    ftp = ReusingFTP_TLS(context=client_context(srv.cafile), timeout=IO_TIMEOUT)
+    ftp.connect("127.0.0.1", srv.port)
+    ftp.auth()
+    ftp.login(USER, lib.PASSWORD)
+    ftp.prot_p()
+    monitor = srv.monitors()[0]
+    conn = ftp.transfercmd("STOR hello.txt")
+    conn.sendall(b"new content that must not land " * 4096)
+    uid = srv.accounts.uid if ROOT else os.geteuid()
+    record = os.path.join(record_dir(srv, uid), str(monitor))
+    assert wait_for(lambda: os.path.exists(record))
+    assert wait_for(lambda: read_record(record)["command"] == "STOR", timeout=5)
+    os.kill(monitor, signal.SIGTERM)
+    ftp.sock.settimeout(IO_TIMEOUT)
+    line = ftp.getline()
+    assert line == "421 Session ended by the administrator.", line
+    try:
+        conn.close()
+    except (OSError, ssl.SSLError):
+        pass
+    ftp.close()
+    assert wait_for(lambda: not lib.alive(monitor), timeout=5)
+    with open(target, "rb") as f:
+        assert f.read() == lib.HELLO
+    assert not os.path.exists(record)
+    assert wait_for(lambda: "ended by the administrator" in srv.log, timeout=5)
+    # The next session works.
+    c = lib.secured(srv, tls)
+    assert c.cmd("NOOP").code == 200
+    c.close()
