@@ -158,10 +158,16 @@ int limits_check_dir(const char *path, const char **why)
 	return r;
 }
 
-/* A subdirectory, made if missing, then checked. */
+/* A subdirectory, made if missing (0755 whatever the umask: the unit's is
+ * 0077, and the tools read below it), then checked. */
 static int open_dir_at(int at, const char *name, const char **why)
 {
-	if (mkdirat(at, name, 0755) < 0 && errno != EEXIST) {
+	if (mkdirat(at, name, 0755) == 0) {
+		if (fchmodat(at, name, 0755, 0) < 0) {
+			*why = "cannot be given mode 0755";
+			return -errno;
+		}
+	} else if (errno != EEXIST) {
 		*why = "cannot be created";
 		return -errno;
 	}
@@ -254,7 +260,12 @@ int limits_open(struct limits *l, const char *runtime_dir, const char **why)
 	int r, lim = -1;
 
 	l->runtime = l->sessions = l->total = l->address = l->user = -1;
-	if (mkdir(runtime_dir, 0755) < 0 && errno != EEXIST) {
+	if (mkdir(runtime_dir, 0755) == 0) {
+		if (chmod(runtime_dir, 0755) < 0) {
+			*why = "cannot be given mode 0755";
+			return -errno;
+		}
+	} else if (errno != EEXIST) {
 		*why = "cannot be created";
 		return -errno;
 	}

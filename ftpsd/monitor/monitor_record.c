@@ -162,14 +162,22 @@ static int open_uid_dir(int sessions, uid_t uid, gid_t gid, const char **why)
 		*why = "cannot open its directory";
 		return -errno;
 	}
-	/* As root: the directory is the user's, whoever made it. */
-	if (geteuid() == 0 && (fchown(fd, uid, gid) < 0 || fchmod(fd, 0755) < 0)) {
+	if (fstat(fd, &st) < 0) {
+		*why = "cannot stat its directory";
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	/* As root: the directory is the user's, whoever made it; its mode is
+	 * set while it is still ours (no CAP_FOWNER is needed). */
+	if (geteuid() == 0 && st.st_uid != uid &&
+	    (fchmod(fd, 0755) < 0 || fchown(fd, uid, gid) < 0 || fstat(fd, &st) < 0)) {
 		*why = "cannot give its directory to the user";
 		int e = errno;
 		close(fd);
 		return -e;
 	}
-	if (fstat(fd, &st) < 0 || st.st_uid != uid || (st.st_mode & 022) != 0) {
+	if (st.st_uid != uid || (st.st_mode & 022) != 0) {
 		*why = "its directory is not the user's, or writable by others";
 		close(fd);
 		return -EPERM;
