@@ -8,6 +8,7 @@ other addresses."""
 
 import os
 import signal
+import subprocess
 import socket
 import ssl
 import time
@@ -323,3 +324,137 @@ def test_sigterm_ends_the_session_with_421_and_keeps_the_old_file(server, tls):
     c = lib.secured(srv, tls)
     assert c.cmd("NOOP").code == 200
     c.close()
+
+
+def test_the_lock_files_never_reach_the_child(server, tls):
+    """An OFD lock lives as long as any copy of its descriptor: the monitor holds the
+    lock files, the child none of them."""
+    srv = server(max_sessions_per_user=3)
+    c = lib.secured(srv, tls)
+    monitor, child = session_pids(srv)
+    limits = os.path.join(srv.dir, "run", "limits")
+
+    def fds(pid):
+        out = []
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            try:
+                out.append(os.readlink("/proc/%d/fd/%s" % (pid, fd)))
+            except OSError:
+                pass
+        return out
+    held = [p for p in fds(monitor) if p.startswith(limits)]
+    assert sorted(os.path.basename(p) for p in held) == ["address", "total", "user"], held
+    assert not [p for p in fds(child) if p.startswith(os.path.join(srv.dir, "run"))], fds(child)
+    c.close()
+
+
+@pytest.mark.skipif(not ROOT, reason="runtime-dir must be root's only when ftpsd runs as root")
+@pytest.mark.parametrize("why", ["mode", "owner"])
+def test_a_runtime_dir_others_may_write_is_refused(server, ftpsd_bin, why):
+    """Fail closed: a runtime-dir that someone else could write (its own mode, or
+    another owner) is not used; the session gets a 421 and the log says why;
+    --check-config says it too."""
+    srv = server()
+    run = os.path.join(srv.dir, "run")
+    os.mkdir(run)
+    if why == "mode":
+        os.chmod(run, 0o777)
+        reason = "writable by group or others"
+    else:
+        os.chmod(run, 0o755)
+        os.chown(run, srv.accounts.uid, srv.accounts.gid)
+        reason = "not owned by root"
+    c = connect(srv)
+    assert greeting(c) == "421 Service not available; closing the connection."
+    c.close()
+    assert wait_for(lambda: "runtime-dir %s: %s" % (run, reason) in srv.log), srv.log
+    r = subprocess.run([ftpsd_bin, "--check-config", "--config", srv.config_path],
+                       capture_output=True, text=True, timeout=IO_TIMEOUT)
+    assert r.returncode == 1 and "runtime-dir %s: %s" % (run, reason) in r.stderr, r.stderr
+    # Made right, it serves again.
+    os.chown(run, 0, 0)
+    os.chmod(run, 0o755)
+    c = connect(srv)
+    assert greeting(c).startswith("220 ")
+    c.close()
+    st = os.stat(os.path.join(run, "limits", "key"))
+    assert st.st_uid == 0 and (st.st_mode & 0o777) == 0o600 and st.st_size == 32
+    for d in ("limits", "sessions"):
+        st = os.stat(os.path.join(run, d))
+        assert st.st_uid == 0 and (st.st_mode & 0o777) == 0o755, d
+
+
+def test_refusals_are_journal_events_with_the_limit(server, tls):
+    """fail2ban and admins search for FTPSD_LIMIT=max-sessions (and the others) in the
+    journal: each refusal is an entry with that field."""
+    srv = server(start=False, max_sessions=1, max_sessions_per_user=1)
+    got = _journal_entries(srv, tls)
+    if got is None:
+        pytest.skip("binding the journal socket needs root and no running journald")
+    limits = [e for e in got if "FTPSD_LIMIT" in e]
+    assert [e["FTPSD_LIMIT"] for e in limits] == ["max-sessions", "max-sessions-per-user"], limits
+    assert limits[0]["FTPSD_EVENT"] == "session-refused"
+    assert "Too many sessions (max-sessions 1)" in limits[0]["MESSAGE"]
+    assert limits[1]["FTPSD_USER"] == USER
+    assert "max-sessions-per-user 1" in limits[1]["MESSAGE"]
+
+
+def _journal_entries(srv, tls):
+    """Run srv with stderr as "the journal stream" and a native journal socket bound
+    here (as test_journal.py does); a total refusal, then a per-user one. None when the
+    journal socket cannot be ours."""
+    import test_journal as tj
+    if not ROOT or os.path.exists(tj.JOURNAL_SOCKET):
+        return None
+    import threading
+    os.makedirs(os.path.dirname(tj.JOURNAL_SOCKET), exist_ok=True)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(tj.JOURNAL_SOCKET)
+    os.chmod(tj.JOURNAL_SOCKET, 0o666)
+    s.settimeout(0.2)
+    got, stop = [], threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            try:
+                got.append(tj.parse_native(s.recv(1 << 16)))
+            except socket.timeout:
+                pass
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    srv.port = lib.free_port()
+    logf = open(srv.log_path, "ab")
+    st = os.fstat(logf.fileno())
+    env = dict(os.environ, JOURNAL_STREAM="%d:%d" % (st.st_dev, st.st_ino))
+    srv.proc = subprocess.Popen(
+        ["systemd-socket-activate", "--accept", "-E", "JOURNAL_STREAM",
+         "-l", "127.0.0.1:%d" % srv.port, "--"] + srv.argv(),
+        stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=env, start_new_session=True)
+    try:
+        assert wait_for(lambda: lib.tcp_listening(srv.port), timeout=5)
+        first = lib.secured(srv, tls)
+        c = connect(srv)
+        assert greeting(c) == TOTAL % 1
+        c.close()
+        first.close()
+        assert wait_for(lambda: srv.sessions() == [], timeout=5)
+        # One at a time now, and alice twice: the second login is over her limit.
+        with open(srv.config_path) as f:
+            text = f.read()
+        with open(srv.config_path, "w") as f:
+            f.write(lib.rewrite_config(text, {"max-sessions": "0"}))
+        first = lib.secured(srv, tls)
+        c, r = login(srv, tls)
+        assert r.lines[0] == PER_USER % 1, r
+        c.close()
+        first.close()
+        assert wait_for(lambda: srv.sessions() == [], timeout=5)
+        time.sleep(0.3)
+        return list(got)
+    finally:
+        srv.stop()
+        logf.close()
+        stop.set()
+        t.join(timeout=2)
+        s.close()
+        os.unlink(tj.JOURNAL_SOCKET)
