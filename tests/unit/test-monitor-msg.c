@@ -150,10 +150,11 @@ static void test_phases(void)
 		}
 	}
 	/* Every type of enum ipc_type was built (IPC_LOG .. IPC_HANDSHAKE,
-	 * IPC_UPLOAD_CHECK, IPC_TEST_HOOK, IPC_ANSWER) and the loop did run both ways. */
-	CHECK(known == 21);
-	CHECK(accepted[0] == 8 && refused[0] == 11 + FTPSD_TEST_HOOKS);
-	CHECK(accepted[1] == 14 + FTPSD_TEST_HOOKS && refused[1] == 5);
+	 * IPC_UPLOAD_CHECK, IPC_PROGRESS, IPC_TEST_HOOK, IPC_ANSWER, IPC_SHUTDOWN)
+	 * and the loop did run both ways. */
+	CHECK(known == 23);
+	CHECK(accepted[0] == 8 && refused[0] == 12 + FTPSD_TEST_HOOKS);
+	CHECK(accepted[1] == 15 + FTPSD_TEST_HOOKS && refused[1] == 5);
 }
 
 /* The phase is checked before anything of the request is read: a file
