@@ -129,6 +129,7 @@ static void test_slots(void)
 	CHECK_STR(text, "Too many sessions (max-sessions 50), try again later.");
 	limits_text(LIMIT_USER, 2, text, sizeof(text));
 	CHECK_STR(text, "Too many sessions of this user (max-sessions-per-user 2), try again later.");
+	config_free(&cfg);
 }
 
 int main(void)
