@@ -388,6 +388,7 @@ void monitor_host(struct monitor *m, struct mon_request *req)
 		fatalx("the child chose virtual host %u of %zu", req->u.identity, m->root_cfg->nhosts);
 	m->cfg = c;
 	log_info("virtual host %s", m->cfg->host_name != NULL ? m->cfg->host_name : "(default)");
+	record_update(m);
 	mon_answer_rc(m, 0);
 }
 
