@@ -153,7 +153,13 @@ static int open_uid_dir(int sessions, uid_t uid, gid_t gid, const char **why)
 	struct stat st;
 
 	snprintf(name, sizeof(name), "%u", (unsigned)uid);
-	if (mkdirat(sessions, name, 0755) < 0 && errno != EEXIST) {
+	/* 0755 whatever the umask (the unit's is 0077): the tools list it. */
+	if (mkdirat(sessions, name, 0755) == 0) {
+		if (fchmodat(sessions, name, 0755, 0) < 0) {
+			*why = "cannot set its directory's mode";
+			return -errno;
+		}
+	} else if (errno != EEXIST) {
 		*why = "cannot make its directory";
 		return -errno;
 	}
@@ -264,14 +270,16 @@ void monitor_progress(struct monitor *m, struct mon_request *req)
 {
 	struct session_record *r = &m->rec;
 
-	if (m->xfer.open) {
-		uint64_t now = now_ms();
+	uint64_t now = now_ms();
+
+	/* About once a second, whatever a child taken over sends: one write
+	 * of the record per 500 ms at most. */
+	if (m->xfer.open && now - r->rate_ms >= 500) {
 		r->bytes = req->u.progress;
-		if (now > r->rate_ms && r->bytes >= r->rate_bytes) {
+		if (r->bytes >= r->rate_bytes)
 			r->rate = (r->bytes - r->rate_bytes) * 1000 / (now - r->rate_ms);
-			r->rate_ms = now;
-			r->rate_bytes = r->bytes;
-		}
+		r->rate_ms = now;
+		r->rate_bytes = r->bytes;
 		record_update(m);
 	}
 	struct ipc_msg *a = mon_answer_begin(m, 0);

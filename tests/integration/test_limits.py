@@ -460,3 +460,44 @@ def _journal_entries(srv, tls):
         t.join(timeout=2)
         s.close()
         os.unlink(tj.JOURNAL_SOCKET)
+
+
+@pytest.mark.parametrize("when", ["before-login", "idle"])
+def test_sigterm_before_login_and_when_idle(server, tls, when):
+    srv = server()
+    c = lib.secured(srv, tls, login=when != "before-login")
+    monitor, child = session_pids(srv)
+    uid = 0 if when == "before-login" else srv.accounts.uid
+    record = os.path.join(record_dir(srv, uid if ROOT else os.geteuid()), str(monitor))
+    assert wait_for(lambda: os.path.exists(record))
+    os.kill(monitor, signal.SIGTERM)
+    assert c.reply().lines[0] == "421 Session ended by the administrator."
+    c.wait_closed()
+    c.close()
+    assert wait_for(lambda: not lib.alive(monitor) and not lib.alive(child), timeout=5)
+    assert not os.path.exists(record)
+
+
+def test_modes_under_the_units_umask(server, tls):
+    """The service runs with UMask=0077; what the tools read stays readable: the
+    directories 0755, the records 0644."""
+    srv = server(start=False)
+    old = os.umask(0o077)
+    try:
+        srv.start()
+    finally:
+        os.umask(old)
+    c = lib.secured(srv, tls, login=False)
+    monitor, _ = session_pids(srv)
+    run = os.path.join(srv.dir, "run")
+    pre_uid = 0 if ROOT else os.geteuid()
+    assert wait_for(lambda: os.path.exists(os.path.join(record_dir(srv, pre_uid), str(monitor))))
+    c.login()
+    uid = srv.accounts.uid if ROOT else os.geteuid()
+    record = os.path.join(record_dir(srv, uid), str(monitor))
+    assert wait_for(lambda: os.path.exists(record))
+    for d in (run, os.path.join(run, "limits"), os.path.join(run, "sessions"),
+              record_dir(srv, pre_uid), record_dir(srv, uid)):
+        assert (os.stat(d).st_mode & 0o777) == 0o755, d
+    assert (os.stat(record).st_mode & 0o777) == 0o644
+    c.close()
