@@ -501,3 +501,32 @@ def test_modes_under_the_units_umask(server, tls):
         assert (os.stat(d).st_mode & 0o777) == 0o755, d
     assert (os.stat(record).st_mode & 0o777) == 0o644
     c.close()
+
+
+from test_vhosts import vhosts  # noqa: E402,F401  (the fixture: hosts a.test and b.test)
+
+
+def test_per_user_limit_of_a_virtual_host_and_its_record(vhosts):
+    """max-sessions-per-user set in [host b.test] counts bob of b.test (the key is host
+    and name); his record says host=b.test."""
+    with open(vhosts.config_path, "a") as f:
+        f.write("max-sessions-per-user = 1\n")  # into the last section, [host b.test]
+
+    def bob():
+        c = Control(vhosts.port)
+        assert c.reply().code == 220
+        assert c.cmd("HOST b.test").code == 220
+        assert c.cmd("USER bob").code == 331
+        return c, c.cmd("PASS pw-b")
+    first, r = bob()
+    assert r.code == 230, r
+    monitor = [p for p in vhosts.monitors()][0]
+    uid = vhosts.accounts.uid if ROOT else os.geteuid()
+    record = os.path.join(record_dir(vhosts, uid), str(monitor))
+    assert wait_for(lambda: os.path.exists(record))
+    rec = read_record(record)
+    assert rec["host"] == "b.test" and rec["user"] == "bob", rec
+    second, r = bob()
+    assert r.lines[0] == PER_USER % 1, r
+    second.close()
+    first.close()
