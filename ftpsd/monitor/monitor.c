@@ -625,6 +625,10 @@ static void mon_fork_child(struct monitor *m, struct launch *l, struct child_par
 		fatal("fork");
 	if (m->child == 0) {
 		close(sv[0]);
+		/* An OFD lock lives as long as any copy of its descriptor: the
+		 * slots are the monitor's alone, so the child lets go of its
+		 * copies first thing (close_others would, a little later). */
+		limits_close(&m->lim);
 		child(cp);
 	}
 	close(sv[1]);

@@ -375,6 +375,17 @@ bool limits_user(struct limits *l, const char *host, const char *user, unsigned 
 	return take_slot(l->user, key_base(l, key, hl + 1 + ul, n), n);
 }
 
+void limits_close(struct limits *l)
+{
+	int *fds[] = { &l->runtime, &l->sessions, &l->total, &l->address, &l->user };
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+}
+
 const char *limits_name(enum limit_kind k)
 {
 	switch (k) {

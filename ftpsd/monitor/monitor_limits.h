@@ -36,6 +36,8 @@ enum limit_kind limits_session(struct limits *l, const struct config *cfg,
 /* A slot among n of this user (host, NUL, name): true when held (or n is
  * 0), false when all n are taken. */
 bool limits_user(struct limits *l, const char *host, const char *user, unsigned n);
+/* Close every descriptor of l (the forked child's copies). */
+void limits_close(struct limits *l);
 /* The reply's text for a refusal, "Too many sessions (max-sessions 50), try
  * again later.", and the limit's name. */
 void limits_text(enum limit_kind k, unsigned n, char *out, size_t size);
