@@ -24,6 +24,7 @@
 #include "log.h"
 #include "monitor.h"
 #include "monitor_auth.h"
+#include "monitor_limits.h"
 #include "monitor_tls.h"
 #include "password.h"
 #include "quota.h"
@@ -153,7 +154,15 @@ static int check_files(const struct config *cfg)
 		}
 	}
 	const char *why = "";
-	int r = monitor_tls_check_ticket_secret(cfg->tls_ticket_secret, &why);
+	/* Every session refuses itself (421) where runtime-dir cannot serve. */
+	int r = limits_check_dir(cfg->runtime_dir, &why);
+	if (r < 0) {
+		snprintf(msg, sizeof(msg), "%s:%u: runtime-dir %s: %s", cfg->path,
+			 config_key_line(cfg, "runtime-dir"), cfg->runtime_dir, why);
+		print_error(&errors, msg);
+	}
+	why = "";
+	r = monitor_tls_check_ticket_secret(cfg->tls_ticket_secret, &why);
 	if (r < 0) {
 		snprintf(msg, sizeof(msg), "%s:%u: tls-ticket-secret %s: %s (%s)", cfg->path,
 			 config_key_line(cfg, "tls-ticket-secret"), cfg->tls_ticket_secret, why,

@@ -143,6 +143,7 @@ hash=$(openssl passwd -6 demo)
     printf 'tls-key = %s\n' "$abs_demo/key.pem"
     printf 'users-file = %s\n' "$abs_demo/users"
     printf 'empty-dir = %s\n' "$abs_demo/empty"
+    printf 'runtime-dir = %s\n' "$abs_demo/run"
     printf 'banner = ftpsd demo ready\n'
 } >"$demo/ftpsd.conf"
 

@@ -109,5 +109,5 @@ void child_main(struct child_params *p)
 	/* Pages the filter's compilation dirtied go back before the session starts. */
 	(void)malloc_trim(0);
 
-	session_run(p->cfg, p->conn_fd, p->implicit_tls, p->peer, &p->peer_addr);
+	session_run(p->cfg, p->conn_fd, p->implicit_tls, p->peer, &p->peer_addr, p->refusal);
 }

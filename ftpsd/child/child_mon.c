@@ -12,6 +12,10 @@ static int mm_fd = -1;
 static int mm_timeout_ms = -1;
 static void (*mm_silent)(void);
 static struct ipc_msg mm_msg;
+/* The monitor sent IPC_SHUTDOWN: the session must end. */
+static bool mm_shutdown;
+
+static _Noreturn void mm_broken(void);
 
 void mm_init(int fd)
 {
@@ -29,6 +33,18 @@ int mm_socket(void)
 	return mm_fd;
 }
 
+bool mm_shutdown_asked(bool readable)
+{
+	if (!mm_shutdown && readable) {
+		if (ipc_recv(mm_fd, &mm_msg) < 0)
+			return false;
+		if (mm_msg.type != IPC_SHUTDOWN || mm_msg.len != 0 || mm_msg.fd >= 0)
+			mm_broken();
+		mm_shutdown = true;
+	}
+	return mm_shutdown;
+}
+
 /* The monitor is gone or spoke nonsense: nothing sensible is left to do,
  * and logging would need the very channel that failed. */
 static _Noreturn void mm_broken(void)
@@ -43,18 +59,27 @@ static struct ipc_msg *mm_call(struct ipc_msg *m)
 
 	if (ipc_send(mm_fd, m) < 0)
 		mm_broken();
-	/* A monitor that does not answer (stopped, stuck) must not keep the
-	 * session open past its idle timeout. */
-	do
-		r = poll(&p, 1, mm_timeout_ms);
-	while (r < 0 && errno == EINTR);
-	if (r == 0 && mm_silent != NULL)
-		mm_silent();
-	if (r <= 0)
-		mm_broken();
-	if (ipc_recv(mm_fd, m) < 0 || m->type != IPC_ANSWER)
-		mm_broken();
-	return m;
+	for (;;) {
+		/* A monitor that does not answer (stopped, stuck) must not keep the
+		 * session open past its idle timeout. */
+		do
+			r = poll(&p, 1, mm_timeout_ms);
+		while (r < 0 && errno == EINTR);
+		if (r == 0 && mm_silent != NULL)
+			mm_silent();
+		if (r <= 0)
+			mm_broken();
+		if (ipc_recv(mm_fd, m) < 0)
+			mm_broken();
+		/* Told to end while asking: noted, and the answer still comes. */
+		if (m->type == IPC_SHUTDOWN && m->len == 0 && m->fd < 0 && !mm_shutdown) {
+			mm_shutdown = true;
+			continue;
+		}
+		if (m->type != IPC_ANSWER)
+			mm_broken();
+		return m;
+	}
 }
 
 static int rc_call(void);
@@ -138,6 +163,8 @@ int mm_auth(const char *user, const char *password, bool tls, struct mm_login *l
 	int32_t rc = get_rc(a);
 	if (rc == 0)
 		get_login(a, login);
+	if (rc == IPC_AUTH_TOO_MANY && ipc_get_str(a, login->refusal, sizeof(login->refusal)) < 0)
+		mm_broken();
 	if (ipc_get_end(a) < 0)
 		mm_broken();
 	return rc;
@@ -292,6 +319,8 @@ int mm_user(const char *user, bool tls, struct mm_login *login)
 	int32_t rc = get_rc(a);
 	if (rc == IPC_USER_LOGGED_IN)
 		get_login(a, login);
+	if (rc == IPC_AUTH_TOO_MANY && ipc_get_str(a, login->refusal, sizeof(login->refusal)) < 0)
+		mm_broken();
 	if (ipc_get_end(a) < 0)
 		mm_broken();
 	return rc;
@@ -317,4 +346,18 @@ void mm_host(unsigned identity)
 	ipc_init(&mm_msg, IPC_HOST);
 	ipc_put_u32(&mm_msg, identity);
 	(void)rc_call();
+}
+
+uint64_t mm_progress(uint64_t bytes)
+{
+	uint64_t rate;
+
+	ipc_init(&mm_msg, IPC_PROGRESS);
+	ipc_put_u64(&mm_msg, bytes);
+	struct ipc_msg *a = mm_call(&mm_msg);
+	no_fd(a);
+	int32_t rc = get_rc(a);
+	if (rc != 0 || ipc_get_u64(a, &rate) < 0 || ipc_get_end(a) < 0)
+		mm_broken();
+	return rate;
 }

@@ -23,6 +23,10 @@ void mm_set_timeout(unsigned ms, void (*silent)(void));
  * (PR_SET_PDEATHSIG cannot: the monitor may run as a user that may not
  * signal the child). */
 int mm_socket(void);
+/* Has the monitor told the session to end (IPC_SHUTDOWN: the administrator
+ * ended it)? readable: its socket polled readable, so a message is read
+ * now; false then means it is gone. */
+bool mm_shutdown_asked(bool readable);
 /* Forward a log line (the child's log sink). */
 void mm_log(int priority, const char *line);
 /* A log line that is an event the admin searches for (IPC_EVENT_*). */
@@ -36,6 +40,7 @@ struct mm_login {
 	unsigned flags;                      /* IPC_USER_* */
 	uint8_t ticket_key[IPC_TICKET_KEY]; /* this user's TLS ticket key (tls_login_tickets) */
 	size_t ticket_key_len;               /* 0 (no TLS) or IPC_TICKET_KEY */
+	char refusal[160];                   /* IPC_AUTH_TOO_MANY: the 421's text */
 };
 /* 0 with *login, IPC_AUTH_FAILED, IPC_AUTH_LOCKED or -errno. */
 int mm_auth(const char *user, const char *password, bool tls, struct mm_login *login);
@@ -70,3 +75,7 @@ void mm_tls_info(const char *version, const char *cipher);
 /* A transfer ended (IPC_XFER_* flags): the monitor logs it and puts a
  * complete upload in place. 0, or -errno when that failed. */
 int mm_xfer(const char *path, unsigned direction, uint64_t bytes, uint64_t ms, unsigned flags);
+/* A transfer's progress, about once a second: the bytes so far, for the
+ * monitor's record and title. The answer: the rate in bytes per second the
+ * transfer must stay under, 0 for no limit. */
+uint64_t mm_progress(uint64_t bytes);

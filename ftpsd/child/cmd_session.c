@@ -121,6 +121,10 @@ void cmd_user(struct session *s, char *arg)
 		ctl_reply(s, FTP_CLOSING, "Too many login attempts; closing the connection.");
 		session_end(s, SESSION_DONE, "too many USER commands");
 	}
+	if (r == IPC_AUTH_TOO_MANY) {
+		ctl_reply(s, FTP_CLOSING, "%s", login.refusal);
+		session_end(s, SESSION_DONE, "login refused: %s", login.refusal);
+	}
 	s->user_given = true;
 	ctl_reply(s, FTP_GIVEPWORD, "Password required for %s.", s->user);
 }
@@ -150,6 +154,10 @@ void cmd_pass(struct session *s, char *arg)
 		ctl_reply(s, FTP_LOGINERR, "Login incorrect.");
 		ctl_reply(s, FTP_CLOSING, "Too many login failures; closing the connection.");
 		session_end(s, SESSION_DONE, "too many failed passwords");
+	}
+	if (r == IPC_AUTH_TOO_MANY) {
+		ctl_reply(s, FTP_CLOSING, "%s", login.refusal);
+		session_end(s, SESSION_DONE, "login refused: %s", login.refusal);
 	}
 	if (r < 0) {
 		ctl_reply(s, FTP_CLOSING, "Login failed: the home directory is not available.");

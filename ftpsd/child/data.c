@@ -476,7 +476,7 @@ void data_start(struct session *s, const struct xfer_request *rq)
 			abort();
 	}
 	snprintf(x->path, sizeof(x->path), "%s", rq->path);
-	x->start_ms = session_now_ms();
+	x->start_ms = x->progress_ms = session_now_ms();
 	s->last_activity_ms = session_now_ms();
 
 	if (s->data_failed) {
@@ -794,6 +794,22 @@ short data_events(const struct session *s)
 	}
 }
 
+/* About once a second, the bytes so far to the monitor (its session record
+ * and process title); its answer is the rate to keep under, kept for now
+ * (0: no limit). Listings are not reported. clock_gettime is the vDSO's. */
+static void report_progress(struct session *s)
+{
+	struct transfer *x = &s->xfer;
+
+	if (!data_transfer_active(s) || x->listing || x->phase != XP_RUN)
+		return;
+	uint64_t now = session_now_ms();
+	if (now - x->progress_ms < 1000)
+		return;
+	x->progress_ms = now;
+	x->rate = mm_progress(x->bytes);
+}
+
 void data_step(struct session *s)
 {
 	if (s->data_fd < 0)
@@ -814,6 +830,7 @@ void data_step(struct session *s)
 			send_step(s);
 		else
 			recv_step(s);
+		report_progress(s);
 		break;
 	case XP_BYE: {
 		int r = ctls_bye(s->data_tls);

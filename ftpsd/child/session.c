@@ -125,8 +125,15 @@ static void monitor_silent(void)
 	session_end(the_session, SESSION_NO_MONITOR, "the monitor does not answer");
 }
 
+/* The administrator ended the session (SIGTERM to the monitor). */
+static void ended_by_administrator(struct session *s)
+{
+	ctl_reply(s, FTP_CLOSING, "Session ended by the administrator.");
+	session_end(s, SESSION_DONE, "session ended by the administrator");
+}
+
 void session_run(const struct config *cfg, int ctl, bool implicit, const char *peer,
-		 const struct sockaddr_storage *peer_addr)
+		 const struct sockaddr_storage *peer_addr, const char *refusal)
 {
 	struct session *s = calloc(1, sizeof(*s));
 	socklen_t len;
@@ -168,6 +175,10 @@ void session_run(const struct config *cfg, int ctl, bool implicit, const char *p
 		s->pbsz = true;
 		s->prot_private = true;
 	}
+	if (refusal[0] != '\0') {
+		ctl_reply(s, FTP_CLOSING, "%s", refusal);
+		session_end(s, SESSION_DONE, "refused: %s", refusal);
+	}
 	ctl_reply(s, FTP_GREET, "%s", cfg->banner);
 
 	for (;;) {
@@ -175,8 +186,11 @@ void session_run(const struct config *cfg, int ctl, bool implicit, const char *p
 		int n = 0, ictl = -1, ipasv = -1, idata = -1;
 
 		run_lines(s);
+		if (mm_shutdown_asked(false))
+			ended_by_administrator(s);
 
-		/* The monitor never speaks first: anything here means it is gone. */
+		/* The monitor speaks first only to end the session (IPC_SHUTDOWN);
+		 * anything else here means it is gone. */
 		p[n++] = (struct pollfd){ .fd = mm_socket(), .events = POLLIN };
 
 		if (s->pending == NULL) {
@@ -206,8 +220,11 @@ void session_run(const struct config *cfg, int ctl, bool implicit, const char *p
 			check_timeouts(s);
 			continue;
 		}
-		if (p[0].revents != 0)
+		if (p[0].revents != 0) {
+			if (mm_shutdown_asked((p[0].revents & POLLIN) != 0))
+				ended_by_administrator(s);
 			session_end(s, SESSION_NO_MONITOR, "the monitor is gone");
+		}
 		if (ictl >= 0 && (ctl_buffered || (p[ictl].revents & (POLLIN | POLLHUP | POLLERR)))) {
 			if (!ctl_read(s)) {
 				if (data_transfer_active(s) && s->xfer.dir == XFER_RECV)

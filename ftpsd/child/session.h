@@ -37,6 +37,8 @@ struct transfer {
 	uint64_t allowance; /* uploads: the bytes the quota lets it write (the monitor's) */
 	uint64_t written;   /* uploads: bytes written to the file */
 	uint64_t start_ms;
+	uint64_t progress_ms; /* when the monitor was last told the bytes (IPC_PROGRESS) */
+	uint64_t rate;        /* bytes/s to stay under, as the monitor answered; 0: no limit */
 	char path[IPC_MAX_PATH];
 };
 
@@ -90,9 +92,10 @@ struct session {
 };
 
 /* session.c */
-/* Run the session on the control connection; never returns. */
+/* Run the session on the control connection; never returns. A refusal
+ * ("" for none) is said as a 421 after the implicit TLS handshake. */
 void session_run(const struct config *cfg, int ctl, bool implicit, const char *peer,
-		 const struct sockaddr_storage *peer_addr)
+		 const struct sockaddr_storage *peer_addr, const char *refusal)
 	__attribute__((__noreturn__));
 
 /* How a session ends. */

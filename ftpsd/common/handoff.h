@@ -31,6 +31,9 @@ struct child_params {
 	/* The server random for the control handshake (tls_proof.h). */
 	uint8_t proof_random[32];
 	struct sockaddr_storage peer_addr;
+	/* A session limit refused the session (implicit TLS only): after the
+	 * handshake the child answers 421 with this text and ends. "" else. */
+	char refusal[160];
 };
 
 /* The child's entry point: lock the process down and run the FTP session;

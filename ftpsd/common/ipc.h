@@ -44,6 +44,9 @@
 	X(IPC_HANDSHAKE, 18) /* bytes part of the control handshake's messages -> i32 0 */        \
 	X(IPC_UPLOAD_CHECK, 19) /* str path, u32 how, u64 offset -> i32 rc: may this upload        \
 				 * start? (nothing is created before the data connection) */      \
+	X(IPC_PROGRESS, 20) /* u64 bytes so far -> i32 0, u64 rate (bytes/s the transfer must    \
+			     * stay under, 0: unlimited): at most about once a second during a    \
+			     * transfer; the bytes are the child's claim, for display only */    \
 	X(IPC_QUOTA, 21) /* (nothing) -> i32 rc, u64 bytes used, u64 quota-bytes, u64 files used, \
 			  * u64 quota-files (0: none): for the text of a 552 */               \
 	X(IPC_TEST_HOOK, 99) /* u32 hook -> i32 rc; only in builds with -Dtest-hooks=true */
@@ -55,6 +58,10 @@ enum ipc_type {
 	IPC_REQUESTS(IPC_REQUEST_ENUM_)
 #undef IPC_REQUEST_ENUM_
 	IPC_ANSWER = 100,
+	/* The one message the monitor sends unasked (no fields, no answer): the
+	 * administrator ended the session (SIGTERM to the monitor); the child
+	 * says 421 and ends it. */
+	IPC_SHUTDOWN = 101,
 };
 
 /* IPC_SIGN kinds */
@@ -104,6 +111,9 @@ enum { IPC_EVENT_NONE = 0, IPC_EVENT_DATA_TLS_NOT_RESUMED = 1, IPC_EVENT_MAX = 1
 #define IPC_AUTH_LOCKED (-EUSERS)
 #define IPC_AUTH_NEEDS_TLS (-EPERM)     /* this user must log in over TLS */
 #define IPC_AUTH_FORBIDS_TLS (-EPROTO)  /* this user must not */
+/* Too many sessions of this user: the answer (to IPC_AUTH or IPC_USER)
+ * also holds str the 421's text; the session ends. */
+#define IPC_AUTH_TOO_MANY (-ETOOMANYREFS)
 /* Session flags sent with IPC_USER and IPC_AUTH */
 enum { IPC_SESSION_TLS = 1 };
 /* IPC_USER answers */

@@ -55,6 +55,7 @@ static const struct rule child_rules[] = {
  * no new sockets. */
 static const struct rule monitor_rules[] = {
 	{ SCMP_SYS(recvmsg), "requests from the child" },
+	{ SCMP_SYS(ppoll), "waiting for the child, or SIGTERM from the administrator" },
 	{ SCMP_SYS(sendmsg), "answers, with descriptors" },
 	{ SCMP_SYS(sendto), "syslog on its already connected socket" },
 	{ SCMP_SYS(read), "libc" },
@@ -75,12 +76,12 @@ static const struct rule monitor_rules[] = {
 	{ SCMP_SYS(pread64), "the quota usage file" },
 	{ SCMP_SYS(copy_file_range), "atomic APPE and REST: the old content, reflinked or copied" },
 	{ SCMP_SYS(linkat), "a complete atomic upload gets its name" },
-	{ SCMP_SYS(fchmod), "a replaced file's mode on its atomic successor" },
+	{ SCMP_SYS(fchmod), "a replaced file's mode on its atomic successor; the session record" },
 	{ SCMP_SYS(fsync), "the directory of an atomic upload (upload-fsync)" },
 	{ SCMP_SYS(memfd_create), "listings handed to the child" },
 	{ SCMP_SYS(mkdirat), "MKD" },
-	{ SCMP_SYS(unlinkat), "DELE, RMD" },
-	{ SCMP_SYS(renameat), "RNFR/RNTO" },
+	{ SCMP_SYS(unlinkat), "DELE, RMD; the session record at the end" },
+	{ SCMP_SYS(renameat), "RNFR/RNTO; the session record, written whole then renamed" },
 	{ SCMP_SYS(renameat2), "RNFR/RNTO" },
 	{ SCMP_SYS(fchmodat), "SITE CHMOD before Linux 6.6" },
 	{ SCMP_SYS(utimensat), "MFMT" },
@@ -175,6 +176,11 @@ int sandbox_monitor(void)
 	r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, 452, 0);
 	if (r < 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), 452, 0);
+	if (r < 0)
+		goto out;
+	/* Only the process title (the transfer's progress in ps). */
+	r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
+			     SCMP_CMP(0, SCMP_CMP_EQ, PR_SET_NAME, 0));
 	if (r < 0)
 		goto out;
 	/* syslog() reconnects after a journald restart: let it fail, not kill. */

@@ -5,6 +5,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <malloc.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,6 +29,8 @@
 #include "monitor.h"
 #include "monitor_auth.h"
 #include "monitor_fs.h"
+#include "monitor_limits.h"
+#include "monitor_record.h"
 #include "monitor_tls.h"
 #include "monitor_msg.h"
 #include "monitor_session.h"
@@ -148,7 +151,25 @@ static void login(struct monitor *m, const struct account *acct, bool tls, int c
 {
 	uint8_t ticket_key[IPC_TICKET_KEY];
 	unsigned identity = config_identity_of(m->root_cfg, m->cfg);
+	unsigned max = acct->has_max_sessions ? acct->max_sessions : m->cfg->max_sessions_per_user;
 
+	/* The user's slot, before anything of the login happens: none free,
+	 * the session ends with a 421 that says which limit. */
+	if (!limits_user(&m->lim, m->cfg->host_name != NULL ? m->cfg->host_name : "", acct->name,
+			 max)) {
+		char text[160];
+		limits_text(LIMIT_USER, max, text, sizeof(text));
+		struct log_field f[] = { { "FTPSD_USER", acct->name },
+					 { "FTPSD_LIMIT", limits_name(LIMIT_USER) },
+					 { "FTPSD_EVENT", "session-refused" } };
+		log_event(LOG_NOTICE, f, 3, "login of %s refused: %s%s", acct->name, text,
+			  acct->has_max_sessions ? " (users-file max-sessions=)" : "");
+		m->refused = true;
+		struct ipc_msg *a = mon_answer_begin(m, IPC_AUTH_TOO_MANY);
+		ipc_put_str(a, text);
+		mon_answer_send(m, a, 0);
+		return;
+	}
 	monitor_auth_forget(); /* the hashes must not stay in the user's process */
 	/* The usage file is root's: opened now, kept for the session. */
 	int r = mon_quota_login(m, acct);
@@ -156,6 +177,9 @@ static void login(struct monitor *m, const struct account *acct, bool tls, int c
 		mon_answer_rc(m, r);
 		exit(1);
 	}
+	/* As root still: the pre-login record goes, the user's directory for
+	 * the new one is made. */
+	record_login_prepare(m, m->lim.sessions, acct->uid, acct->gid);
 	r = become_user(m, acct);
 
 	if (r < 0) {
@@ -193,7 +217,13 @@ static void login(struct monitor *m, const struct account *acct, bool tls, int c
 	m->phase = PHASE_LOGGEDIN;
 	snprintf(m->user, sizeof(m->user), "%s", acct->name);
 	snprintf(m->root, sizeof(m->root), "%s", acct->root);
-	proctitle_set("ftpsd: monitor %s@%s", m->user, m->launch->peer);
+	/* The record, written as the user from now on, and the title. */
+	record_update(m);
+	if (m->lim.sessions >= 0)
+		close(m->lim.sessions);
+	if (m->lim.runtime >= 0)
+		close(m->lim.runtime);
+	m->lim.sessions = m->lim.runtime = -1;
 	log_set_field("FTPSD_USER", acct->name);
 	/* A new usage file is filled as the user sees the tree, before the
 	 * sandbox (a broken one is scanned again under it). */
@@ -233,6 +263,8 @@ void monitor_auth(struct monitor *m, struct mon_request *req)
 	struct account acct;
 	int r;
 
+	if (m->refused)
+		fatalx("login attempt in a session refused by a limit");
 	if (m->failures >= m->cfg->max_login_failures)
 		fatalx("login attempt after %u failures", m->failures);
 	if (m->user_commands > m->cfg->max_login_failures + 1)
@@ -263,6 +295,8 @@ void monitor_user(struct monitor *m, struct mon_request *req)
 	bool tls = (req->u.auth.session & IPC_SESSION_TLS) != 0;
 	struct account acct;
 
+	if (m->refused)
+		fatalx("USER in a session refused by a limit");
 	/* Each USER costs the monitor a search of the users file, and the
 	 * child, which may be compromised, could send them without end: past
 	 * one per allowed failure and one more (a user told to come back over
@@ -369,6 +403,7 @@ void monitor_host(struct monitor *m, struct mon_request *req)
 		fatalx("the child chose virtual host %u of %zu", req->u.identity, m->root_cfg->nhosts);
 	m->cfg = c;
 	log_info("virtual host %s", m->cfg->host_name != NULL ? m->cfg->host_name : "(default)");
+	record_update(m);
 	mon_answer_rc(m, 0);
 }
 
@@ -661,6 +696,10 @@ static void mon_fork_child(struct monitor *m, struct launch *l, struct child_par
 		fatal("fork");
 	if (m->child == 0) {
 		close(sv[0]);
+		/* An OFD lock lives as long as any copy of its descriptor: the
+		 * slots are the monitor's alone, so the child lets go of its
+		 * copies first thing (close_others would, a little later). */
+		limits_close(&m->lim);
 		child(cp);
 	}
 	close(sv[1]);
@@ -727,18 +766,80 @@ static void mon_load_keys(struct monitor *m, struct child_params *cp)
 	}
 }
 
+static volatile sig_atomic_t mon_terminate;
+
+static void on_sigterm(int sig)
+{
+	(void)sig;
+	mon_terminate = 1;
+}
+
+/* SIGTERM (ftpsd-user lock, del; systemd stopping the service) ends the
+ * session cleanly: it is blocked except while the monitor waits for the
+ * child, so it never cuts a request in half. The child must say the 421:
+ * the monitor may not signal it (other uids after login). */
+static void mon_catch_sigterm(sigset_t *waiting)
+{
+	struct sigaction sa = { .sa_handler = on_sigterm };
+	sigset_t term;
+
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &term, waiting) < 0 || sigaction(SIGTERM, &sa, NULL) < 0)
+		fatal("SIGTERM");
+	sigdelset(waiting, SIGTERM);
+}
+
+/* How long a child told to end has before the monitor ends without it. */
+#define MON_SHUTDOWN_MS 5000
+
 /* Serve the child, one request at a time, until it goes: then the session
  * ends (a transfer under way is recorded as cut). */
-static _Noreturn void mon_loop(struct monitor *m)
+static _Noreturn void mon_loop(struct monitor *m, const sigset_t *waiting)
 {
 	struct ipc_msg *msg = calloc(1, sizeof(*msg));
 	struct mon_request *req = calloc(1, sizeof(*req));
+	struct timespec deadline = { 0, 0 };
+	bool told = false;
 	int r;
 
 	m->answer = calloc(1, sizeof(*m->answer));
 	if (msg == NULL || req == NULL || m->answer == NULL)
 		abort();
 	for (;;) {
+		if (mon_terminate && !told) {
+			struct log_field f[] = { { "FTPSD_EVENT", "ended-by-administrator" } };
+			log_event(LOG_NOTICE, f, 1, "session ended by the administrator (SIGTERM)");
+			ipc_init(msg, IPC_SHUTDOWN);
+			(void)ipc_send(m->sock, msg);
+			told = true;
+			clock_gettime(CLOCK_MONOTONIC, &deadline);
+			deadline.tv_sec += MON_SHUTDOWN_MS / 1000;
+		}
+		struct pollfd p = { .fd = m->sock, .events = POLLIN };
+		struct timespec left, now, *timeout = NULL;
+		if (told) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			left.tv_sec = deadline.tv_sec - now.tv_sec;
+			left.tv_nsec = deadline.tv_nsec - now.tv_nsec;
+			if (left.tv_nsec < 0) {
+				left.tv_nsec += 1000000000L;
+				left.tv_sec--;
+			}
+			if (left.tv_sec < 0)
+				left.tv_sec = left.tv_nsec = 0;
+			timeout = &left;
+		}
+		r = ppoll(&p, 1, timeout, waiting);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 0) {
+			/* The child did not end: the session ends without it (it
+			 * dies with us, PR_SET_PDEATHSIG). */
+			log_warn("the child did not end within %d ms of being told", MON_SHUTDOWN_MS);
+			mon_xfer_cut(m);
+			exit(1);
+		}
 		r = ipc_recv(m->sock, msg);
 		if (r == -ECONNRESET) {
 			mon_xfer_cut(m);
@@ -757,6 +858,44 @@ static _Noreturn void mon_loop(struct monitor *m)
 	}
 }
 
+/* The session limits, once the client's address is known: total and per
+ * address. A refused session (or a runtime-dir that cannot be used: fail
+ * closed) gets its 421 here with explicit TLS, where the greeting is
+ * plain text; with implicit TLS the child says it after the handshake. */
+static void mon_session_limits(struct monitor *m, struct child_params *cp)
+{
+	const struct config *cfg = m->root_cfg;
+	const char *why = "";
+	char text[160];
+	int r = limits_open(&m->lim, cfg->runtime_dir, &why);
+	enum limit_kind k = LIMIT_NONE;
+
+	if (r < 0) {
+		struct log_field f[] = { { "FTPSD_EVENT", "session-refused" } };
+		log_event(LOG_ERR, f, 1, "session refused: runtime-dir %s: %s (%s)", cfg->runtime_dir,
+			  why, strerror(-r));
+		snprintf(text, sizeof(text), "Service not available; closing the connection.");
+	} else {
+		k = limits_session(&m->lim, cfg, &m->launch->peer_addr);
+		if (k == LIMIT_NONE)
+			return;
+		limits_text(k, k == LIMIT_TOTAL ? cfg->max_sessions : cfg->max_sessions_per_address,
+			    text, sizeof(text));
+		struct log_field f[] = { { "FTPSD_LIMIT", limits_name(k) },
+					 { "FTPSD_EVENT", "session-refused" } };
+		log_event(LOG_NOTICE, f, 2, "session from %s refused: %s", m->launch->peer, text);
+	}
+	m->refused = true;
+	if (m->launch->implicit_tls) {
+		snprintf(cp->refusal, sizeof(cp->refusal), "%s", text);
+		return;
+	}
+	char line[200];
+	int n = snprintf(line, sizeof(line), "421 %s\r\n", text);
+	(void)send(m->launch->conn_fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	exit(0);
+}
+
 void monitor_run(const struct config *cfg, struct launch *l, child_entry child)
 {
 	struct monitor m = { .cfg = cfg, .root_cfg = cfg, .launch = l, .phase = PHASE_PRELOGIN,
@@ -766,10 +905,18 @@ void monitor_run(const struct config *cfg, struct launch *l, child_entry child)
 
 	snprintf(cp.peer, sizeof(cp.peer), "%s", l->peer);
 	cp.peer_addr = l->peer_addr;
+	sigset_t waiting;
+
 	mon_limits();
+	mon_session_limits(&m, &cp);
 	mon_read_for_child(cfg, l, &cp);
 	mon_open_logs(&m);
 	mon_fork_child(&m, l, &cp, child);
+	/* After the fork, so that the child keeps the default SIGTERM and an
+	 * open mask. */
+	mon_catch_sigterm(&waiting);
+	atexit(record_remove);
+	record_begin(&m, m.refused ? -1 : m.lim.sessions);
 	mon_load_keys(&m, &cp);
-	mon_loop(&m);
+	mon_loop(&m, &waiting);
 }

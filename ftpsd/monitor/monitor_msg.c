@@ -180,6 +180,13 @@ int mon_decode_xfer(struct ipc_msg *m, struct mon_request *r)
 	return 0;
 }
 
+int mon_decode_progress(struct ipc_msg *m, struct mon_request *r)
+{
+	if (ipc_get_u64(m, &r->u.progress) < 0 || r->u.progress > INT64_MAX)
+		return -EBADMSG;
+	return 0;
+}
+
 #if FTPSD_TEST_HOOKS
 int mon_decode_test_hook(struct ipc_msg *m, struct mon_request *r)
 {

@@ -39,6 +39,7 @@ struct mon_request {
 			size_t len;
 		} part; /* IPC_HANDSHAKE */
 		uint32_t hook;
+		uint64_t progress; /* IPC_PROGRESS: bytes so far, as the child says */
 		uint32_t identity; /* IPC_HOST */
 		struct {
 			char version[32];
@@ -121,6 +122,7 @@ int mon_decode_upload_check(struct ipc_msg *m, struct mon_request *r);
 int mon_decode_list(struct ipc_msg *m, struct mon_request *r);
 int mon_decode_tls_info(struct ipc_msg *m, struct mon_request *r);
 int mon_decode_xfer(struct ipc_msg *m, struct mon_request *r);
+int mon_decode_progress(struct ipc_msg *m, struct mon_request *r);
 #if FTPSD_TEST_HOOKS
 int mon_decode_test_hook(struct ipc_msg *m, struct mon_request *r);
 #endif

@@ -12,7 +12,9 @@
 #include "ipc.h"
 #include "monitor.h"
 #include "monitor_fs.h"
+#include "monitor_limits.h"
 #include "monitor_msg.h"
+#include "monitor_record.h"
 #include "quota.h"
 
 struct account;
@@ -67,6 +69,12 @@ struct monitor {
 	/* Requests served, by type, in the session and before login: what the
 	 * table's MON_ONCE, MON_ONCE_PRELOGIN, max and until are checked on. */
 	unsigned served[MON_TYPES], served_prelogin[MON_TYPES];
+	/* The session limits' lock slots (held for the process's life) and the
+	 * session's record. refused: a limit refused the session (implicit TLS:
+	 * the child says so after the handshake), so no login may happen. */
+	struct limits lim;
+	struct session_record rec;
+	bool refused;
 	/* The one answer message (16 KiB), allocated once before the first
 	 * request: see mon_answer_begin(). */
 	struct ipc_msg *answer;
@@ -123,6 +131,7 @@ void mon_quota_end(struct monitor *m, const struct quota_usage *u, bool changed)
 /* Would bytes and files more go past the quota? */
 bool mon_quota_over(const struct monitor *m, const struct quota_usage *u, int64_t bytes,
 		    int64_t files);
+void monitor_progress(struct monitor *m, struct mon_request *req);      /* monitor_record.c */
 #if FTPSD_TEST_HOOKS
 void monitor_test_hook(struct monitor *m, struct mon_request *req);
 #endif

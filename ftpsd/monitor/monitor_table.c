@@ -44,6 +44,8 @@ const struct mon_dispatch monitor_table[] = {
 	  monitor_upload_check },
 	{ IPC_QUOTA, LOGGEDIN, 0, 0, 0, "quota", mon_decode_none, monitor_quota },
 	{ IPC_XFER, LOGGEDIN, 0, 0, 0, "transfer end", mon_decode_xfer, monitor_xfer },
+	{ IPC_PROGRESS, LOGGEDIN, 0, 0, 0, "transfer progress", mon_decode_progress,
+	  monitor_progress },
 	{ IPC_LIST, LOGGEDIN, 0, 0, 0, "listing", mon_decode_list, monitor_list },
 	{ IPC_MKDIR, LOGGEDIN, 0, 0, 0, "mkdir", mon_decode_path, monitor_change },
 	{ IPC_RMDIR, LOGGEDIN, 0, 0, 0, "rmdir", mon_decode_path, monitor_change },

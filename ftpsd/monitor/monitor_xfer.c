@@ -94,6 +94,7 @@ void monitor_open(struct monitor *m, struct mon_request *req)
 		m->xfer.direction = upload ? IPC_XFER_RECEIVED : IPC_XFER_SENT;
 		m->xfer.start_ms = mono_ms();
 		snprintf(m->xfer.path, sizeof(m->xfer.path), "%s", req->u.file.path);
+		record_xfer_start(m, how, size);
 	}
 	struct ipc_msg *a = mon_answer_begin(m, r);
 	ipc_put_u64(a, size);
@@ -287,6 +288,7 @@ void monitor_xfer(struct monitor *m, struct mon_request *req)
 	if (complete && unsure)
 		why = ": no TLS close_notify, possibly truncated)";
 	record_xfer(m, &x, why);
+	record_xfer_end(m);
 	mon_answer_rc(m, r);
 }
 

@@ -29,6 +29,7 @@ A watchdog (SIGALRM) fails any test that runs longer than TEST_TIMEOUT seconds.
 
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
@@ -229,6 +230,29 @@ def populate_root(d, root, accounts):
                 os.lchown(os.path.join(dirpath, n), accounts.uid, accounts.gid)
 
 
+def _own_runtime_dir(text, path):
+    """The server's own runtime-dir in a given configuration, without moving any line
+    (tests read errors by line number): it takes the place of the first comment or blank
+    line before any [host]; else it goes at the end of a text without sections, or
+    before the first one."""
+    if re.search(r"^\s*runtime-dir\s*=", text, re.M):
+        return text
+    lines = text.split("\n")
+    line = "runtime-dir = %s" % path
+    for i, l in enumerate(lines):
+        s = l.strip()
+        if s.startswith("["):
+            break
+        if (s == "" or s.startswith("#")) and i < len(lines) - 1:
+            lines[i] = line
+            return "\n".join(lines)
+    for i, l in enumerate(lines):
+        if l.strip().startswith("["):
+            lines.insert(i, line)
+            return "\n".join(lines)
+    return text + ("" if text.endswith("\n") or not text else "\n") + line + "\n"
+
+
 @pytest.fixture
 def server(request, ftpsd_bin, session_dir, pki, accounts):
     started = []
@@ -255,6 +279,8 @@ def server(request, ftpsd_bin, session_dir, pki, accounts):
                 "empty-dir": pki.empty,
                 # Made by the first session (0600), like /run/ftpsd/ticket-secret.
                 "tls-ticket-secret": os.path.join(d, "ticket-secret"),
+                # Its own session limits and records: parallel tests share none.
+                "runtime-dir": os.path.join(d, "run"),
             }
             if accounts.unprivileged_user:
                 values["unprivileged-user"] = accounts.unprivileged_user
@@ -268,6 +294,7 @@ def server(request, ftpsd_bin, session_dir, pki, accounts):
         else:
             config_text = config_text.format(cert=pki.cert, key=pki.key, users=users,
                                              empty=pki.empty, root=root)
+            config_text = _own_runtime_dir(config_text, os.path.join(d, "run"))
         with open(conf, "w") as f:
             f.write(config_text)
         srv = lib.Server(ftpsd_bin, d, conf, root, pki.cert, implicit=implicit)

@@ -45,7 +45,7 @@ def test_titles_before_and_after_login(server, tls):
             proc_args(monitor)
         assert wait_for(lambda: proc_args(child) == "ftpsd: child 127.0.0.1"), proc_args(child)
         c.login()
-        assert wait_for(lambda: proc_args(monitor) == "ftpsd: monitor %s@127.0.0.1" % USER), \
+        assert wait_for(lambda: proc_args(monitor) == "ftpsd: %s@127.0.0.1 idle" % USER), \
             proc_args(monitor)
         assert wait_for(lambda: proc_args(child) == "ftpsd: child %s@127.0.0.1" % USER), \
             proc_args(child)

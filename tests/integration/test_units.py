@@ -2,7 +2,8 @@
 
   * `systemd-analyze verify` accepts every unit without a warning, and
     `systemd-analyze security --offline=yes` rates both services at an exposure
-    of 2.5 or lower, also with the PAM drop-in. The units are temp copies of the
+    of 2.5 or lower, 2.6 with the PAM drop-in (CAP_CHOWN, for the session
+    records' per-user directories, costs 0.1 there). The units are temp copies of the
     shipped ones (the services as meson generated them from ftpsd@.service.in)
     with only ExecStart's binary replaced by the built one.
   * A real session runs under the service's own process restrictions, read from
@@ -32,6 +33,10 @@ from ftpsd_testlib import IO_TIMEOUT
 SERVICES = ["ftpsd@.service", "ftpsd-implicit@.service"]
 SOCKETS = ["ftpsd.socket", "ftpsd-implicit.socket"]
 MAX_EXPOSURE = 2.5
+# The PAM drop-in adds CAP_AUDIT_WRITE, AF_NETLINK and read-only homes; with
+# CAP_CHOWN (runtime-dir/sessions/<uid> is given to the user at login) that
+# rounds to 2.6.
+MAX_EXPOSURE_PAM = 2.6
 
 pytestmark = pytest.mark.skipif(shutil.which("systemd-analyze") is None,
                                 reason="systemd-analyze missing (Debian: systemd)")
@@ -86,12 +91,12 @@ def test_verify_reports_a_bad_directive(unit_dir):
     assert "ProtectSytem" in r.stderr, r.stderr
 
 
-def exposure(unit_dir, name):
+def exposure(unit_dir, name, limit=MAX_EXPOSURE):
     r = analyze(["security", "--offline=yes", name], unit_dir)
     m = re.search(r"Overall exposure level for \S+: (\d+\.\d)", r.stdout)
     assert m, r.stdout + r.stderr
     # --threshold is on the 0-100 scale, rounded up: 25 means <= 2.5.
-    strict = analyze(["security", "--offline=yes", "--threshold=%d" % round(MAX_EXPOSURE * 10),
+    strict = analyze(["security", "--offline=yes", "--threshold=%d" % round(limit * 10),
                       name], unit_dir)
     return float(m.group(1)), strict.returncode == 0, r.stdout
 
@@ -103,9 +108,10 @@ def test_service_exposure_at_most_2_5(unit_dir, service):
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_service_with_pam_dropin_exposure_at_most_2_5(unit_dir, service):
-    score, within, report = exposure(unit_dir, with_pam_dropin(unit_dir, service))
-    assert score <= MAX_EXPOSURE and within, report
+def test_service_with_pam_dropin_exposure_at_most_2_6(unit_dir, service):
+    score, within, report = exposure(unit_dir, with_pam_dropin(unit_dir, service),
+                                     MAX_EXPOSURE_PAM)
+    assert score <= MAX_EXPOSURE_PAM and within, report
 
 
 def test_unhardened_unit_is_rated_worse(unit_dir):

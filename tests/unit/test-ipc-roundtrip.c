@@ -411,6 +411,46 @@ static void test_changes(void)
 	      r.u.xfer.ms == 4321 && r.u.xfer.flags == (IPC_XFER_COMPLETE | IPC_XFER_UNSURE));
 }
 
+static void test_progress_shutdown(void)
+{
+	static struct mon_request r;
+	struct mm_login login;
+
+	stub("mm_progress");
+	ipc_init(&answer, IPC_ANSWER);
+	ipc_put_i32(&answer, 0);
+	ipc_put_u64(&answer, 1000000);
+	queue();
+	CHECK(mm_progress(12345678) == 1000000);
+	take(IPC_PROGRESS, PHASE_LOGGEDIN, &r);
+	CHECK(r.u.progress == 12345678);
+
+	stub("mm_auth (too many sessions of the user)");
+	memset(&login, 0, sizeof(login));
+	ipc_init(&answer, IPC_ANSWER);
+	ipc_put_i32(&answer, IPC_AUTH_TOO_MANY);
+	ipc_put_str(&answer, "Too many sessions of this user (max-sessions-per-user 2), try again later.");
+	queue();
+	CHECK(mm_auth("alice", "x", true, &login) == IPC_AUTH_TOO_MANY);
+	take(IPC_AUTH, PHASE_PRELOGIN, &r);
+	CHECK_STR(login.refusal,
+		  "Too many sessions of this user (max-sessions-per-user 2), try again later.");
+
+	/* The administrator's end comes while the child waits for an answer:
+	 * noted, and the answer still read. */
+	stub("IPC_SHUTDOWN during mm_progress");
+	CHECK(!mm_shutdown_asked(false));
+	ipc_init(&answer, IPC_SHUTDOWN);
+	queue();
+	ipc_init(&answer, IPC_ANSWER);
+	ipc_put_i32(&answer, 0);
+	ipc_put_u64(&answer, 0);
+	queue();
+	CHECK(mm_progress(1) == 0);
+	take(IPC_PROGRESS, PHASE_LOGGEDIN, &r);
+	CHECK(mm_shutdown_asked(false));
+}
+
 static void test_test_hook(void)
 {
 	static struct mon_request r;
@@ -445,6 +485,7 @@ int main(void)
 	test_files();
 	test_changes();
 	test_test_hook();
+	test_progress_shutdown();
 	/* Every request went through a stub and the decoder; nothing is left
 	 * unread. */
 	for (size_t i = 0; i < NREQUESTS; i++) {

@@ -99,6 +99,12 @@ static int build(struct ipc_msg *m, unsigned t)
 		ipc_put_u64(m, 5);
 		ipc_put_u32(m, IPC_XFER_COMPLETE);
 		return PHASE_LOGGEDIN;
+	case IPC_PROGRESS:
+		ipc_put_u64(m, 1 << 20);
+		return PHASE_LOGGEDIN;
+	case IPC_SHUTDOWN:
+		/* The monitor's own word to the child; never a request. */
+		return 0;
 	case IPC_TEST_HOOK:
 		ipc_put_u32(m, TEST_HOOK_MONITOR_EXEC);
 		/* Only test builds know it, and only after login (the hooks
@@ -146,11 +152,11 @@ static void test_phases(void)
 		}
 	}
 	/* Every type of enum ipc_type was built (IPC_LOG .. IPC_HANDSHAKE,
-	 * IPC_UPLOAD_CHECK, IPC_QUOTA, IPC_TEST_HOOK, IPC_ANSWER) and the loop did
-	 * run both ways. */
-	CHECK(known == 22);
-	CHECK(accepted[0] == 8 && refused[0] == 12 + FTPSD_TEST_HOOKS);
-	CHECK(accepted[1] == 15 + FTPSD_TEST_HOOKS && refused[1] == 5);
+	 * IPC_UPLOAD_CHECK, IPC_PROGRESS, IPC_QUOTA, IPC_TEST_HOOK, IPC_ANSWER,
+	 * IPC_SHUTDOWN) and the loop did run both ways. */
+	CHECK(known == 24);
+	CHECK(accepted[0] == 8 && refused[0] == 13 + FTPSD_TEST_HOOKS);
+	CHECK(accepted[1] == 16 + FTPSD_TEST_HOOKS && refused[1] == 5);
 }
 
 /* The phase is checked before anything of the request is read: a file
