@@ -124,10 +124,11 @@ void config_defaults(struct config *cfg)
 	cfg->banner = strdup("ftpsd ready");
 	cfg->runtime_dir = strdup("/run/ftpsd");
 	cfg->quota_dir = strdup("/var/lib/ftpsd/quota");
-	/* Below the socket unit's MaxConnections=64 and MaxConnectionsPerSource=16,
+	/* Below the socket unit's MaxConnections=64 and MaxConnectionsPerSource=24,
 	 * so that clients meet these, which answer 421 and say why. */
 	cfg->max_sessions = 50;
-	cfg->max_sessions_per_address = 8;
+	/* rclone's defaults alone open 12 connections. */
+	cfg->max_sessions_per_address = 16;
 	cfg->anonymous_user = strdup("ftp");
 	cfg->data_tls_listings = TLS_POLICY_REQUIRED;
 	cfg->pasv_port_low = 49152;

@@ -181,30 +181,30 @@ def test_the_session_is_ftpsd_started_by_xinetd(xinetd):
 
 
 def test_per_source_limit_of_the_entry(xinetd):
-    """The entry's per_source = 16 is above ftpsd's max-sessions-per-address (8):
-    a ninth session gets ftpsd's 421 that names the limit. Without ftpsd's limit,
-    sixteen are served and a seventeenth connection from the same address is closed
+    """The entry's per_source = 24 is above ftpsd's max-sessions-per-address (16):
+    a seventeenth session gets ftpsd's 421 that names the limit. Without ftpsd's
+    limit, 24 are served and a 25th connection from the same address is closed
     by xinetd without a word."""
     per_source = int(re.search(r"per_source\s*=\s*(\d+)",
                                lib.shipped_unit("xinetd.ftpsd")).group(1))
-    assert per_source == 16
+    assert per_source == 24
     open_ = []
     try:
-        for _ in range(8):
+        for _ in range(16):
             c = lib.Control(xinetd.explicit)
             open_.append(c)
             assert c.reply().code == 220
         c = lib.Control(xinetd.explicit)
         open_.append(c)
         assert c.reply().lines[0] == ("421 Too many sessions from your address "
-                                      "(max-sessions-per-address 8), try again later.")
+                                      "(max-sessions-per-address 16), try again later.")
         c.wait_closed(timeout=5)
         # Each connection reads the configuration anew.
         with open(xinetd.srv.config_path) as f:
             text = f.read()
         with open(xinetd.srv.config_path, "w") as f:
             f.write(lib.rewrite_config(text, {"max-sessions-per-address": "0"}))
-        for _ in range(per_source - 8):
+        for _ in range(per_source - 16):
             c = lib.Control(xinetd.explicit)
             open_.append(c)
             assert c.reply().code == 220
