@@ -580,16 +580,61 @@ static ssize_t data_send(struct session *s, const uint8_t *buf, size_t len)
 	return n < 0 ? (errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno) : n;
 }
 
+/* Before a transfer's first byte, the rate it must keep under (the
+ * monitor shares the user's among the user's transfers); unlimited, this
+ * costs one message per transfer. Files only: listings are not paced. */
+static void pace_start(struct session *s)
+{
+	struct transfer *x = &s->xfer;
+
+	if (x->paced || x->listing)
+		return;
+	x->paced = true;
+	x->progress_ms = session_now_ms();
+	x->rate = mm_progress(x->bytes);
+	rate_set(&x->pace, x->rate, x->progress_ms, x->bytes);
+}
+
+/* What the rate lets go now, at most cap; 0 leaves the data socket out of
+ * the poll until data_pace_ms() says it is time. */
+static size_t pace_allow(struct session *s, size_t cap)
+{
+	struct transfer *x = &s->xfer;
+
+	if (x->rate == 0)
+		return cap;
+	size_t n = rate_allowance(&x->pace, session_now_ms(), x->bytes, cap);
+	x->throttled = n == 0;
+	return n;
+}
+
+int data_pace_ms(struct session *s)
+{
+	struct transfer *x = &s->xfer;
+
+	if (!data_transfer_active(s) || x->phase != XP_RUN || x->rate == 0) {
+		x->throttled = false;
+		return -1;
+	}
+	int ms = rate_wait_ms(&x->pace, session_now_ms(), x->bytes, s->buf_size);
+	x->throttled = ms > 0;
+	return ms;
+}
+
 static void send_step(struct session *s)
 {
 	struct transfer *x = &s->xfer;
 	bool eof = false;
 
+	pace_start(s);
 	for (int i = 0; i < STEP_BUDGET && !eof; i++) {
 		if (s->data_tls == NULL && !x->ascii) {
 			/* Clear binary data: the kernel copies file to socket, nothing passes here. */
 			off_t off = (off_t)x->offset;
-			ssize_t n = sendfile(s->data_fd, x->file_fd, &off, 4u << 20);
+			size_t count = pace_allow(s, 4u << 20);
+			if (count == 0)
+				return;
+			ssize_t n = sendfile(s->data_fd, x->file_fd, &off, count);
 			if (n < 0 && errno == EAGAIN)
 				return;
 			if (n < 0) {
@@ -607,7 +652,10 @@ static void send_step(struct session *s)
 			continue;
 		}
 		if (x->buf_off == x->buf_len) {
-			ssize_t n = pread(x->file_fd, s->buf, s->buf_size, (off_t)x->offset);
+			size_t want = pace_allow(s, s->buf_size);
+			if (want == 0)
+				return;
+			ssize_t n = pread(x->file_fd, s->buf, want, (off_t)x->offset);
 			if (n < 0) {
 				char text[128];
 				snprintf(text, sizeof(text), "Error reading file: %s.", strerror(errno));
@@ -738,12 +786,15 @@ static void recv_step(struct session *s)
 {
 	struct transfer *x = &s->xfer;
 
+	pace_start(s);
 	for (int i = 0; i < STEP_BUDGET; i++) {
 		/* Gather what is there, up to a buffer: one write per buffer, not one
 		 * per 16 KiB TLS record. */
-		size_t fill = 0;
+		size_t fill = 0, cap = pace_allow(s, s->buf_size);
 		ssize_t n = 0;
-		while (fill < s->buf_size && (n = data_recv(s, s->buf + fill, s->buf_size - fill)) > 0)
+		if (cap == 0)
+			return;
+		while (fill < cap && (n = data_recv(s, s->buf + fill, cap - fill)) > 0)
 			fill += (size_t)n;
 		if (fill > 0) {
 			x->bytes += fill;
@@ -786,6 +837,8 @@ short data_events(const struct session *s)
 		return 0;
 	switch (s->xfer.phase) {
 	case XP_RUN:
+		if (s->xfer.throttled)
+			return 0;
 		return s->xfer.dir == XFER_SEND ? POLLOUT : POLLIN;
 	case XP_BYE:
 		return POLLOUT;
@@ -807,7 +860,10 @@ static void report_progress(struct session *s)
 	if (now - x->progress_ms < 1000)
 		return;
 	x->progress_ms = now;
-	x->rate = mm_progress(x->bytes);
+	uint64_t rate = mm_progress(x->bytes);
+	if (rate != x->rate)
+		rate_set(&x->pace, rate, now, x->bytes);
+	x->rate = rate;
 }
 
 void data_step(struct session *s)

@@ -44,6 +44,9 @@ void data_start(struct session *s, const struct xfer_request *rq);
 void data_step(struct session *s);
 /* Poll events wanted on the data socket (0: none). */
 short data_events(const struct session *s);
+/* Milliseconds until the transfer's rate lets more go (0: now; -1: not
+ * paced); until then data_events() leaves the data socket out. */
+int data_pace_ms(struct session *s);
 /* A command that opens the data channel may go on: a data connection is
  * set up and usable, and its protection is what the policy wants for this
  * kind of transfer (listing or not). false after answering why not (the

@@ -201,12 +201,15 @@ void session_run(const struct config *cfg, int ctl, bool implicit, const char *p
 			ipasv = n;
 			p[n++] = (struct pollfd){ .fd = s->pasv_fd, .events = POLLIN };
 		}
+		int pace = data_pace_ms(s);
 		short ev = data_events(s);
 		if (ev != 0) {
 			idata = n;
 			p[n++] = (struct pollfd){ .fd = s->data_fd, .events = ev };
 		}
 		int timeout = poll_timeout(s);
+		if (pace >= 0 && pace < timeout)
+			timeout = pace;
 		bool ctl_buffered = s->ctl_tls != NULL && ctls_pending(s->ctl_tls) > 0 && ictl >= 0;
 		bool data_buffered =
 			s->data_tls != NULL && (ev & POLLIN) && ctls_pending(s->data_tls) > 0;

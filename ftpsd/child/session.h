@@ -13,6 +13,7 @@
 #include "ftp_parse.h"
 #include "ipc.h"
 #include "policy.h"
+#include "rate.h"
 
 struct ctls;
 
@@ -39,6 +40,9 @@ struct transfer {
 	uint64_t start_ms;
 	uint64_t progress_ms; /* when the monitor was last told the bytes (IPC_PROGRESS) */
 	uint64_t rate;        /* bytes/s to stay under, as the monitor answered; 0: no limit */
+	struct rate pace;     /* ... kept by this token bucket */
+	bool paced;           /* the monitor was asked for the rate before the first byte */
+	bool throttled;       /* ahead of the rate: the data socket waits */
 	char path[IPC_MAX_PATH];
 };
 

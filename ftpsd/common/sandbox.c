@@ -62,7 +62,7 @@ static const struct rule monitor_rules[] = {
 	{ SCMP_SYS(write), "listings into a memfd, stderr logging" },
 	{ SCMP_SYS(openat2), "every path, resolved inside the user's root" },
 	{ SCMP_SYS(close), "every descriptor" },
-	{ SCMP_SYS(fcntl), "O_NONBLOCK off, memfd seals" },
+	{ SCMP_SYS(fcntl), "O_NONBLOCK off, memfd seals, the lock slots of shared rates" },
 	{ SCMP_SYS(getdents64), "listings" },
 	{ SCMP_SYS(sysinfo), "qsort() of a large listing asks for the memory size" },
 	{ SCMP_SYS(newfstatat), "listings, file sizes" },

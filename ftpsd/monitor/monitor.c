@@ -196,6 +196,8 @@ static void login(struct monitor *m, const struct account *acct, bool tls, int c
 	monitor_fs_set_root(root, (acct->flags & IPC_USER_READ_ONLY) != 0);
 	m->atomic_uploads = (acct->has_upload_mode ? acct->upload_mode : m->cfg->upload_mode) ==
 			    UPLOAD_ATOMIC;
+	m->rate_down = acct->has_download_rate ? acct->download_rate : m->cfg->download_rate;
+	m->rate_up = acct->has_upload_rate ? acct->upload_rate : m->cfg->upload_rate;
 	m->user_flags = acct->flags | (m->cfg->chmod ? 0 : IPC_USER_NO_CHMOD);
 	if (acct->has_data_tls_reuse ? !acct->data_tls_reuse : !m->cfg->data_tls_reuse)
 		m->user_flags |= IPC_USER_DATA_TLS_ANY;

@@ -259,7 +259,7 @@ int limits_open(struct limits *l, const char *runtime_dir, const char **why)
 {
 	int r, lim = -1;
 
-	l->runtime = l->sessions = l->total = l->address = l->user = -1;
+	l->runtime = l->sessions = l->total = l->address = l->user = l->rate = -1;
 	if (mkdir(runtime_dir, 0755) == 0) {
 		if (chmod(runtime_dir, 0755) < 0) {
 			*why = "cannot be given mode 0755";
@@ -299,6 +299,8 @@ int limits_open(struct limits *l, const char *runtime_dir, const char **why)
 		r = l->address;
 	if (r == 0 && (l->user = open_lock_file(d, "user", why)) < 0)
 		r = l->user;
+	if (r == 0 && (l->rate = open_lock_file(d, "rate", why)) < 0)
+		r = l->rate;
 	close(d);
 	return r;
 }
@@ -375,9 +377,66 @@ bool limits_user(struct limits *l, const char *host, const char *user, unsigned 
 	return take_slot(l->user, key_base(l, key, hl + 1 + ul, n), n);
 }
 
+bool limits_share_join(struct limits *l, struct rate_share *s, const char *host,
+		       const char *user, bool upload)
+{
+	char key[2 * 1024 + 2];
+	size_t hl = strlen(host), ul = strlen(user);
+
+	if (s->held || l->rate < 0 || hl + 2 + ul > sizeof(key))
+		return false;
+	/* host, NUL, user, NUL, 'd' or 'u' */
+	memcpy(key, host, hl);
+	key[hl] = '\0';
+	memcpy(key + hl + 1, user, ul);
+	key[hl + 1 + ul] = '\0';
+	key[hl + 2 + ul] = upload ? 'u' : 'd';
+	s->base = key_base(l, key, hl + 3 + ul, RATE_SHARE_SLOTS);
+	for (unsigned i = 0; i < RATE_SHARE_SLOTS; i++) {
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+				    .l_start = (off_t)(s->base + i), .l_len = 1 };
+		if (fcntl(l->rate, F_OFD_SETLK, &fl) == 0) {
+			s->held = true;
+			s->at = s->base + i;
+			return true;
+		}
+		if (errno != EAGAIN && errno != EACCES)
+			return false;
+	}
+	return false;
+}
+
+unsigned limits_share_count(const struct limits *l, const struct rate_share *s)
+{
+	unsigned n = s->held ? 1 : 0;
+
+	if (l->rate < 0)
+		return 1;
+	/* Our own lock conflicts with nothing of ours: F_OFD_GETLK passes over it. */
+	for (unsigned i = 0; i < RATE_SHARE_SLOTS; i++) {
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+				    .l_start = (off_t)(s->base + i), .l_len = 1 };
+		if (fcntl(l->rate, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
+			n++;
+	}
+	if (!s->held)
+		n = RATE_SHARE_SLOTS;
+	return n == 0 ? 1 : n;
+}
+
+void limits_share_leave(struct limits *l, struct rate_share *s)
+{
+	if (!s->held || l->rate < 0)
+		return;
+	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = (off_t)s->at,
+			    .l_len = 1 };
+	(void)fcntl(l->rate, F_OFD_SETLK, &fl);
+	s->held = false;
+}
+
 void limits_close(struct limits *l)
 {
-	int *fds[] = { &l->runtime, &l->sessions, &l->total, &l->address, &l->user };
+	int *fds[] = { &l->runtime, &l->sessions, &l->total, &l->address, &l->user, &l->rate };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] >= 0)

@@ -14,6 +14,7 @@ struct limits {
 	int runtime;   /* runtime-dir, O_PATH */
 	int sessions;  /* runtime-dir/sessions, O_PATH: the session records */
 	int total, address, user; /* lock files in runtime-dir/limits, O_CLOEXEC */
+	int rate;                 /* ... and the transfers sharing a user's rate */
 	uint8_t key[16];          /* runtime-dir/limits/key: the slots' hash key */
 };
 
@@ -36,6 +37,24 @@ enum limit_kind limits_session(struct limits *l, const struct config *cfg,
 /* A slot among n of this user (host, NUL, name): true when held (or n is
  * 0), false when all n are taken. */
 bool limits_user(struct limits *l, const char *host, const char *user, unsigned n);
+/* A transfer's place among the transfers of one user in one direction
+ * that share its download-rate or upload-rate: a slot in limits/rate held
+ * while the transfer runs, so that the kernel counts them. */
+struct rate_share {
+	bool held;
+	uint64_t base; /* the user's and direction's first slot */
+	uint64_t at;   /* the one held */
+};
+/* The most transfers of one user and direction that are counted. */
+#define RATE_SHARE_SLOTS 64
+/* Take a slot (once per transfer); false when all are taken (the count is
+ * then RATE_SHARE_SLOTS). */
+bool limits_share_join(struct limits *l, struct rate_share *s, const char *host,
+		       const char *user, bool upload);
+/* How many transfers share the rate now, this one included. */
+unsigned limits_share_count(const struct limits *l, const struct rate_share *s);
+/* The transfer ended: its slot goes. */
+void limits_share_leave(struct limits *l, struct rate_share *s);
 /* Close every descriptor of l (the forked child's copies). */
 void limits_close(struct limits *l);
 /* The reply's text for a refusal, "Too many sessions (max-sessions 50), try

@@ -266,6 +266,23 @@ void record_xfer_end(struct monitor *m)
 
 /* IPC_PROGRESS: the child's count, for the record and the title only
  * (nothing is decided on it); the answer's rate is 0, no limit. */
+/* The rate this transfer must keep under: the user's download-rate or
+ * upload-rate, shared evenly among the user's transfers in that direction
+ * (counted by the kernel: lock slots held while they run). 0: none. */
+static uint64_t share_rate(struct monitor *m)
+{
+	bool up = m->xfer.direction == IPC_XFER_RECEIVED;
+	uint64_t total = up ? m->rate_up : m->rate_down;
+
+	if (!m->xfer.open || total == 0)
+		return 0;
+	if (!m->xfer.share.held)
+		(void)limits_share_join(&m->lim, &m->xfer.share,
+					m->cfg->host_name != NULL ? m->cfg->host_name : "", m->user, up);
+	uint64_t share = total / limits_share_count(&m->lim, &m->xfer.share);
+	return share > 0 ? share : 1;
+}
+
 void monitor_progress(struct monitor *m, struct mon_request *req)
 {
 	struct session_record *r = &m->rec;
@@ -283,7 +300,7 @@ void monitor_progress(struct monitor *m, struct mon_request *req)
 		record_update(m);
 	}
 	struct ipc_msg *a = mon_answer_begin(m, 0);
-	ipc_put_u64(a, 0);
+	ipc_put_u64(a, share_rate(m));
 	mon_answer_send(m, a, 0);
 }
 

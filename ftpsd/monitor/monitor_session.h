@@ -56,7 +56,11 @@ struct monitor {
 		char path[IPC_MAX_PATH];
 		uint64_t start_ms;
 		struct fs_upload up;
+		struct rate_share share; /* among the user's transfers at its rate */
 	} xfer;
+	/* download-rate and upload-rate of the logged-in user (0: none), the
+	 * total of the user's transfers in each direction. */
+	uint64_t rate_down, rate_up;
 	/* The user's quota: the usage file, opened as root at login and never
 	 * the child's (-1: no quota), and the limits (0: none). */
 	struct {

@@ -260,6 +260,7 @@ void monitor_xfer(struct monitor *m, struct mon_request *req)
 			fatalx("the child ended a transfer of %s in the wrong direction", m->xfer.path);
 		x.path = m->xfer.path;
 		m->xfer.open = false;
+		limits_share_leave(&m->lim, &m->xfer.share);
 	}
 	if (x.direction == IPC_XFER_RECEIVED && m->xfer.up.fd >= 0) {
 		/* The policy is the monitor's to apply: without close_notify an
@@ -308,6 +309,7 @@ void mon_xfer_cut(struct monitor *m)
 		(void)upload_end(m, false);
 	}
 	m->xfer.open = false;
+	limits_share_leave(&m->lim, &m->xfer.share);
 	record_xfer(m, &x, x.direction == IPC_XFER_RECEIVED && !m->atomic_uploads
 				   ? ": the session ended during it)"
 				   : ": the session ended during it; nothing of it was kept)");
