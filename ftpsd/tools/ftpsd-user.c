@@ -913,6 +913,8 @@ static int quota_peek(const char *dir, const char *fname, struct quota_usage *u)
 		r = -errno;
 	else if (!S_ISREG(st.st_mode))
 		r = -EINVAL;
+	else if (st.st_uid != 0 || st.st_nlink != 1 || (st.st_mode & 077) != 0)
+		r = -EPERM;
 	if (r < 0) {
 		close(fd);
 		return r;
@@ -1028,7 +1030,7 @@ static void print_usage_line(const char *label, bool bytes, bool known, uint64_t
 	if (known)
 		print_amount(bytes, used);
 	else
-		printf("?");
+		printf("not counted yet");
 	printf(" of ");
 	if (max == 0) {
 		printf("none\n");
@@ -1070,9 +1072,19 @@ static int cmd_quota(struct args *a)
 	}
 	r_old = quota_peek(sel->quota_dir, fname, &old);
 	if (r_old < 0 && r_old != -ENOENT && r_old != -ENODATA && !(rescan && r_old == -EBADMSG)) {
-		fail("%s: %s", path, r_old == -EBADMSG ? "not a usage file (--rescan rewrites it)"
-						       : strerror(-r_old));
+		fail("%s: %s", path,
+		     r_old == -EBADMSG ? "not a usage file (--rescan rewrites it)"
+		     : r_old == -EPERM ? "not root's own, or linked or open to others: the "
+					 "server refuses it"
+					 : strerror(-r_old));
 		return 1;
+	}
+	if (max_bytes != 0 || max_files != 0) {
+		/* What the server would refuse at login. */
+		const char *why = "";
+		if (quota_dir_check(sel->quota_dir, true, &why) < 0)
+			fail("warning: quota-dir %s: %s: the server refuses logins with a quota",
+			     sel->quota_dir, why);
 	}
 	r = r_old;
 	now = old;
@@ -1123,8 +1135,10 @@ static int cmd_quota(struct args *a)
 	put_str(stdout, acct.name);
 	printf("\n%-11s", "usage file");
 	put_str(stdout, path);
-	if (r == -ENOENT)
+	if (r == -ENOENT && (max_bytes != 0 || max_files != 0))
 		printf(" (does not exist yet: it is created at the user's first login)");
+	else if (r == -ENOENT)
+		printf(" (does not exist: without a quota the server keeps none)");
 	else if (r == -ENODATA)
 		printf(" (empty: it is filled at the user's next login)");
 	putchar('\n');
