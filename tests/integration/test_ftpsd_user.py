@@ -718,6 +718,12 @@ def test_quota_rescan_creates_the_usage_file_as_the_monitor_would(server, tool_b
     ftp.quit()
     assert usage_file(path) == as_user
     assert "none" in tool(tool_bin, "--config", srv.config_path, "quota", lib.USER).stdout
+    # A usage file the server would refuse (not root's) is reported, not used.
+    os.chown(path, srv.accounts.uid, srv.accounts.gid)
+    for extra in ((), ("--rescan",)):
+        r = tool(tool_bin, "--config", srv.config_path, "quota", lib.USER, *extra)
+        assert r.returncode == 1 and "root's own" in r.stderr, r.stderr
+    assert os.stat(path).st_uid == srv.accounts.uid and usage_file(path) == as_user
 
 
 def test_quota_none_and_unknown_user(server, tool_bin, tmp_path):
