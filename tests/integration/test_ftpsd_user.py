@@ -749,3 +749,30 @@ def test_quota_none_and_unknown_user(server, tool_bin, tmp_path):
     assert r.returncode == 2 and "needs a user name" in r.stderr
     r = tool(tool_bin, "--config", srv.config_path, "list", "--rescan")
     assert r.returncode == 2 and "--rescan is not an option of list" in r.stderr
+
+
+def test_quota_of_a_host(tool_bin, tmp_path):
+    """--host: that section's quota-dir and quotas, the users-file option first."""
+    users = tmp_path / "users"
+    users.write_text("alice:*:2001:2001:/nonexistent\n")
+    host_users = tmp_path / "host-users"
+    host_users.write_text("alice:*:2001:2001:/nonexistent:quota-files=9\n")
+    conf = tmp_path / "ftpsd.conf"
+    conf.write_text("tls-certificate = /nonexistent/cert.pem\ntls-key = /nonexistent/key.pem\n"
+                    "users-file = %s\nquota-dir = %s\nquota-bytes = 1M\n"
+                    "\n[host files.example]\ntls-certificate = /nonexistent/h.pem\n"
+                    "tls-key = /nonexistent/h.key\nusers-file = %s\nquota-dir = %s\n"
+                    "quota-bytes = 2M\n"
+                    % (users, tmp_path / "q", host_users, tmp_path / "hq"))
+    r = tool(tool_bin, "--config", str(conf), "quota", "alice", "--json")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert (j["quota_bytes"], j["quota_files"], j["file"]) == (1 << 20, None,
+                                                              str(tmp_path / "q" / "alice")), j
+    r = tool(tool_bin, "--config", str(conf), "--host", "files.example", "quota", "alice",
+             "--json")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert (j["quota_bytes"], j["quota_files"], j["file"]) == (2 << 20, 9,
+                                                              str(tmp_path / "hq" / "alice")), j
+    assert j["exists"] is False and not os.path.exists(tmp_path / "hq")
