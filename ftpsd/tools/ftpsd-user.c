@@ -1,15 +1,21 @@
 /* ftpsd-user: the administrator's tool for the users file (add, passwd, del,
- * lock, unlock, list, show, check) and the live sessions (who). Runs as
+ * lock, unlock, list, show, check), the live sessions (who) and the users'
+ * quota usage (quota). Runs as
  * root; what it reads of session records comes from monitors that may be
  * compromised, so it is checked, bounded and escaped when printed. */
 #include <crypt.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +23,7 @@
 #include "config.h"
 #include "monitor_auth.h"
 #include "password.h"
+#include "quota.h"
 #include "sessions.h"
 #include "users_edit.h"
 
@@ -35,6 +42,7 @@ enum {
 	O_METHOD = 1 << 9,
 	O_KEEP = 1 << 10,
 	O_JSON = 1 << 11,
+	O_RESCAN = 1 << 12,
 	O_GLOBAL = O_CONFIG | O_HOST | O_USERS,
 };
 
@@ -50,6 +58,7 @@ struct args {
 	const char *users_path;
 	const char *runtime_dir;
 	const char *host_name; /* "" for the global users file */
+	const struct config *sel; /* the selected configuration, when loaded */
 };
 
 static struct config cfg;
@@ -72,6 +81,7 @@ static void usage(FILE *f)
 		"  show NAME                       one user's fields and live sessions\n"
 		"  check                           check the users file as the server reads it\n"
 		"  who [--json]                    the live sessions\n"
+		"  quota NAME [--rescan] [--json]  a user's quota usage; --rescan counts it again\n"
 		"\n"
 		"Global options:\n"
 		"  --config FILE   the configuration (default " FTPSD_DEFAULT_CONFIG ")\n"
@@ -89,7 +99,9 @@ static void usage(FILE *f)
 		"                        scrypt, bcrypt, sha512crypt, sha256crypt\n"
 		"  --force               add: allow uid or gid 0\n"
 		"  --keep-sessions       del, lock: leave running sessions alone\n"
-		"  --json                who: a JSON array\n");
+		"  --json                who: a JSON array; quota: a JSON object\n"
+		"  --rescan              quota: count the user's tree again (as the user) and\n"
+		"                        write the usage file\n");
 }
 
 /* ------------------------------------------------------------ printing */
@@ -848,6 +860,306 @@ static int cmd_who(struct args *a)
 	return 0;
 }
 
+/* ------------------------------------------------------------ quota */
+
+/* The account as the server reads it: 0, or 1 with a message. */
+static int read_account(const struct args *a, struct account *acct)
+{
+	struct users_file u;
+	size_t s, e;
+	unsigned lineno;
+	char *hash = NULL, *copy;
+	int r;
+
+	if (open_users(&u, a, false, false) < 0)
+		return 1;
+	r = find_user(&u, a->name, &s, &e, &lineno);
+	if (r < 0) {
+		users_edit_close(&u);
+		return 1;
+	}
+	copy = strndup(u.text + s, e - s);
+	users_edit_close(&u);
+	if (copy == NULL) {
+		fail("out of memory");
+		return 1;
+	}
+	r = monitor_auth_parse_line(copy, a->name, acct, &hash);
+	explicit_bzero(copy, strlen(copy));
+	free(copy);
+	if (r != 1) {
+		fail("%s:%u: malformed line (see '" PROG " check')", a->users_path, lineno);
+		return 1;
+	}
+	return 0;
+}
+
+/* The usage, read under the lock of the file as it is, nothing created:
+ * 0, -ENOENT (no quota-dir or no file yet), -ENODATA (empty), -errno. */
+static int quota_peek(const char *dir, const char *fname, struct quota_usage *u)
+{
+	int dfd, fd, r;
+
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (dfd < 0)
+		return -errno;
+	fd = openat(dfd, fname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+	r = fd < 0 ? -errno : 0;
+	close(dfd);
+	if (r < 0)
+		return r;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		r = -errno;
+	else if (!S_ISREG(st.st_mode))
+		r = -EINVAL;
+	else if (st.st_uid != 0 || st.st_nlink != 1 || (st.st_mode & 077) != 0)
+		r = -EPERM;
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	r = quota_lock(fd);
+	if (r == 0) {
+		r = quota_read(fd, u);
+		quota_unlock(fd);
+	}
+	close(fd);
+	return r;
+}
+
+struct scan_result {
+	int r;
+	char step[16];
+	struct quota_usage u;
+};
+
+/* In a child that is the user (as the monitor is when it scans): the tree
+ * below acct->root counted and written to the usage file fd under its lock. */
+static int rescan_as_user(const struct account *acct, int fd, struct quota_usage *u,
+			  const char **step)
+{
+	static char step_buf[16];
+	struct scan_result res;
+	int pfd[2], status;
+	pid_t pid;
+	ssize_t n;
+
+	*step = "fork";
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return -errno;
+	if (fflush(stdout) != 0 || fflush(stderr) != 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return -EIO;
+	}
+	pid = fork();
+	if (pid < 0) {
+		int e = -errno;
+		close(pfd[0]);
+		close(pfd[1]);
+		return e;
+	}
+	if (pid == 0) {
+		memset(&res, 0, sizeof(res));
+		close(pfd[0]);
+		/* Not dumpable: the user's processes may not ptrace the child,
+		 * which holds root's descriptor of the usage file. */
+		const char *what = "prctl";
+		int root = -1;
+		if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 ||
+		    (what = "setgroups", setgroups(0, NULL) < 0) ||
+		    (what = "setresgid", setresgid(acct->gid, acct->gid, acct->gid) < 0) ||
+		    (what = "setresuid", setresuid(acct->uid, acct->uid, acct->uid) < 0) ||
+		    (what = "open root",
+		     (root = open(acct->root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)) {
+			res.r = -errno;
+		} else {
+			what = "scan";
+			res.r = quota_rescan(fd, root, &res.u);
+			close(root);
+		}
+		snprintf(res.step, sizeof(res.step), "%s", what);
+		n = write(pfd[1], &res, sizeof(res));
+		_exit(n == (ssize_t)sizeof(res) ? 0 : 1);
+	}
+	close(pfd[1]);
+	do
+		n = read(pfd[0], &res, sizeof(res));
+	while (n < 0 && errno == EINTR);
+	int e = errno;
+	close(pfd[0]);
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	*step = "the scanning process";
+	if (n < 0)
+		return -e;
+	if (n != (ssize_t)sizeof(res) || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return -EIO;
+	res.step[sizeof(res.step) - 1] = '\0';
+	snprintf(step_buf, sizeof(step_buf), "%s", res.step);
+	*step = step_buf;
+	if (res.r < 0)
+		return res.r;
+	*u = res.u;
+	return 0;
+}
+
+/* "3.0 MiB (3145728)" or "12". */
+static void print_amount(bool bytes, uint64_t v)
+{
+	char h[32];
+
+	if (bytes) {
+		human_bytes(v, h, sizeof(h));
+		if (v >= 1024)
+			printf("%s (%" PRIu64 ")", h, v);
+		else
+			printf("%s", h);
+	} else {
+		printf("%" PRIu64, v);
+	}
+}
+
+static void print_usage_line(const char *label, bool bytes, bool known, uint64_t used,
+			     uint64_t max)
+{
+	printf("%-11s", label);
+	if (known)
+		print_amount(bytes, used);
+	else
+		printf("not counted yet");
+	printf(" of ");
+	if (max == 0) {
+		printf("none\n");
+		return;
+	}
+	print_amount(bytes, max);
+	if (known)
+		printf(", %.1f%%", (double)used * 100.0 / (double)max);
+	putchar('\n');
+}
+
+static void json_u64(const char *key, bool has, uint64_t v)
+{
+	json_number(key, has, (unsigned long long)v);
+}
+
+static int cmd_quota(struct args *a)
+{
+	const struct config *sel = a->sel != NULL ? a->sel : &cfg;
+	struct account acct;
+	struct quota_usage old = { 0, 0 }, now = { 0, 0 };
+	char fname[QUOTA_NAME_MAX], path[4096 + QUOTA_NAME_MAX + 2];
+	bool json = (a->given & O_JSON) != 0, rescan = (a->given & O_RESCAN) != 0;
+	int r, r_old;
+
+	if (!cfg_loaded || sel->quota_dir == NULL) {
+		fail("no configuration: quota needs the quota-dir of --config");
+		return 1;
+	}
+	if (read_account(a, &acct) != 0)
+		return 1;
+	uint64_t max_bytes = acct.has_quota_bytes ? acct.quota_bytes : sel->quota_bytes;
+	uint64_t max_files = acct.has_quota_files ? acct.quota_files : sel->quota_files;
+	r = quota_file_name(acct.name, fname, sizeof(fname));
+	if (r < 0 || (size_t)snprintf(path, sizeof(path), "%s/%s", sel->quota_dir, fname) >=
+			     sizeof(path)) {
+		fail("%s: the usage file's name is too long", sel->quota_dir);
+		return 1;
+	}
+	r_old = quota_peek(sel->quota_dir, fname, &old);
+	if (r_old < 0 && r_old != -ENOENT && r_old != -ENODATA && !(rescan && r_old == -EBADMSG)) {
+		fail("%s: %s", path,
+		     r_old == -EBADMSG ? "not a usage file (--rescan rewrites it)"
+		     : r_old == -EPERM ? "not root's own, or linked or open to others: the "
+					 "server refuses it"
+					 : strerror(-r_old));
+		return 1;
+	}
+	if (max_bytes != 0 || max_files != 0) {
+		/* What the server would refuse at login. */
+		const char *why = "";
+		if (quota_dir_check(sel->quota_dir, true, &why) < 0)
+			fail("warning: quota-dir %s: %s: the server refuses logins with a quota",
+			     sel->quota_dir, why);
+	}
+	r = r_old;
+	now = old;
+	if (rescan) {
+		const char *step = "";
+		int dfd = quota_dir_open(sel->quota_dir, true);
+		if (dfd < 0) {
+			fail("quota-dir %s: %s", sel->quota_dir,
+			     dfd == -EPERM ? "not owned by root, or writable by others"
+					   : strerror(-dfd));
+			return 1;
+		}
+		bool empty;
+		int fd = quota_file_open(dfd, acct.name, true, &empty);
+		close(dfd);
+		if (fd < 0) {
+			fail("%s: %s", path,
+			     fd == -EPERM ? "the usage file is not root's own" : strerror(-fd));
+			return 1;
+		}
+		r = rescan_as_user(&acct, fd, &now, &step);
+		close(fd);
+		if (r < 0) {
+			fail("%s: cannot count the tree of '%s' (%s, as uid %u gid %u): %s", path,
+			     acct.name, step, (unsigned)acct.uid, (unsigned)acct.gid, strerror(-r));
+			return 1;
+		}
+	}
+	bool known = r == 0, had = r_old == 0;
+	if (json) {
+		printf("{");
+		json_field("user", acct.name, true);
+		json_field("file", path, false);
+		printf(", \"exists\": %s", r != -ENOENT ? "true" : "false");
+		json_u64("bytes", known, now.bytes);
+		json_u64("files", known, now.files);
+		json_u64("quota_bytes", max_bytes != 0, max_bytes);
+		json_u64("quota_files", max_files != 0, max_files);
+		printf(", \"rescanned\": %s", rescan ? "true" : "false");
+		if (rescan) {
+			json_u64("old_bytes", had, old.bytes);
+			json_u64("old_files", had, old.files);
+		}
+		printf("}\n");
+		return 0;
+	}
+	printf("%-11s", "user");
+	put_str(stdout, acct.name);
+	printf("\n%-11s", "usage file");
+	put_str(stdout, path);
+	if (r == -ENOENT && (max_bytes != 0 || max_files != 0))
+		printf(" (does not exist yet: it is created at the user's first login)");
+	else if (r == -ENOENT)
+		printf(" (does not exist: without a quota the server keeps none)");
+	else if (r == -ENODATA)
+		printf(" (empty: it is filled at the user's next login)");
+	putchar('\n');
+	if (rescan) {
+		printf("%-11s", "rescanned");
+		if (had)
+			printf("bytes %" PRIu64 " -> %" PRIu64 ", files %" PRIu64 " -> %" PRIu64 "\n",
+			       old.bytes, now.bytes, old.files, now.files);
+		else
+			printf("bytes ? -> %" PRIu64 ", files ? -> %" PRIu64 " (%s before)\n",
+			       now.bytes, now.files,
+			       r_old == -ENOENT ? "no usage file"
+			       : r_old == -ENODATA ? "an empty usage file" : "a broken usage file");
+	}
+	print_usage_line("bytes", true, known, now.bytes, max_bytes);
+	print_usage_line("files", false, known, now.files, max_files);
+	if (max_bytes == 0 && max_files == 0)
+		printf("(no quota: the server keeps no usage for this user)\n");
+	return 0;
+}
+
 /* ------------------------------------------------------------ main */
 
 static const struct command {
@@ -864,6 +1176,7 @@ static const struct command {
 	{ "show", true, true, 0 },
 	{ "check", false, true, 0 },
 	{ "who", false, false, O_JSON },
+	{ "quota", true, true, O_JSON | O_RESCAN },
 };
 
 static void config_error(void *ctx, const char *message)
@@ -877,7 +1190,8 @@ static int resolve(struct args *a, const struct command *c)
 	a->host_name = a->host != NULL ? a->host : "";
 	a->runtime_dir = "/run/ftpsd";
 	/* --users alone needs no configuration; --config or --host do. */
-	if (a->users == NULL || (a->given & (O_CONFIG | O_HOST))) {
+	/* quota needs the configuration's quota-dir and quotas. */
+	if (a->users == NULL || (a->given & (O_CONFIG | O_HOST)) || strcmp(c->name, "quota") == 0) {
 		int errors = 0;
 		const char *path = a->config != NULL ? a->config : FTPSD_DEFAULT_CONFIG;
 		config_defaults(&cfg);
@@ -893,6 +1207,7 @@ static int resolve(struct args *a, const struct command *c)
 			return -ENOENT;
 		}
 		a->runtime_dir = cfg.runtime_dir;
+		a->sel = sel;
 		a->users_path = sel->users_file;
 		if (a->users_path == NULL && a->users == NULL && c->needs_users) {
 			fail("%s: no users-file is set%s%s; give --users FILE", path,
@@ -920,6 +1235,7 @@ int main(int argc, char **argv)
 		{ "force", no_argument, NULL, 'f' },
 		{ "keep-sessions", no_argument, NULL, 'k' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "rescan", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -940,6 +1256,7 @@ int main(int argc, char **argv)
 		case 'f': a.given |= O_FORCE; break;
 		case 'k': a.given |= O_KEEP; break;
 		case 'j': a.given |= O_JSON; break;
+		case 'R': a.given |= O_RESCAN; break;
 		case 'o':
 			if (a.noptions == MAX_OPTIONS) {
 				fail("more than %d --option", MAX_OPTIONS);
@@ -986,7 +1303,7 @@ int main(int argc, char **argv)
 	unsigned extra = a.given & ~(c->allowed | O_GLOBAL);
 	if (extra != 0) {
 		for (size_t i = 0; options[i].name != NULL; i++) {
-			static const char map[] = "cHurUGopfmkj";
+			static const char map[] = "cHurUGopfmkjR";
 			const char *m = strchr(map, options[i].val);
 			if (m != NULL && (extra & (1u << (m - map))) != 0) {
 				fail("--%s is not an option of %s", options[i].name, c->name);
@@ -1013,6 +1330,8 @@ int main(int argc, char **argv)
 		r = cmd_show(&a);
 	} else if (strcmp(c->name, "check") == 0) {
 		r = cmd_check(&a);
+	} else if (strcmp(c->name, "quota") == 0) {
+		r = cmd_quota(&a);
 	} else {
 		r = cmd_who(&a);
 	}

@@ -12,14 +12,19 @@ Tool: $FTPSD_USER_BIN, default <repo>/build/ftpsd/ftpsd-user.
     ftpsd --hash-password the same;
   * check reports FILE:LINE;
   * who reads session records: live ones only (pid, start time, owner), escaped;
-  * del and lock send SIGTERM to the user's live sessions, and only to them.
+  * del and lock send SIGTERM to the user's live sessions, and only to them;
+  * quota shows the usage file the monitor keeps, without changing it; --rescan
+    counts the tree again (as the user) and the server goes by the new figures.
 """
 
+import ftplib
+import io
 import json
 import os
 import pty
 import select
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -520,7 +525,8 @@ def test_record_naming_another_users_process_is_not_signalled(server, tool_bin, 
 def test_help_lists_commands(tool_bin):
     r = tool(tool_bin, "--help")
     assert r.returncode == 0
-    for c in ("add", "passwd", "del", "lock", "unlock", "list", "show", "check", "who"):
+    for c in ("add", "passwd", "del", "lock", "unlock", "list", "show", "check", "who",
+              "quota"):
         assert "\n  %s " % c in r.stdout, c
     r = tool(tool_bin, "--version")
     assert r.returncode == 0 and r.stdout.startswith("ftpsd-user ")
@@ -564,3 +570,209 @@ def test_host_selects_its_users_file_and_sessions(server, tool_bin, tmp_path):
             if p.poll() is None:
                 p.kill()
             p.wait()
+
+
+# ---------------------------------------------------------- quota
+
+HIDDEN_UPLOAD = ".ftpsd-upload-"
+
+
+def tree_usage(root):
+    """(bytes, files) as the server counts a tree: regular files and directories below
+    the root, symlinks not followed, hidden upload files left out."""
+    nbytes = nfiles = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        for n in dirnames + filenames:
+            st = os.lstat(os.path.join(dirpath, n))
+            if stat.S_ISDIR(st.st_mode):
+                nfiles += 1
+            elif stat.S_ISREG(st.st_mode) and not n.startswith(HIDDEN_UPLOAD):
+                nfiles += 1
+                nbytes += st.st_size
+    return nbytes, nfiles
+
+
+def usage_file(path):
+    with open(path) as f:
+        text = f.read()
+    b, n = text.split("\n")[:2]
+    return int(b[len("bytes="):]), int(n[len("files="):])
+
+
+def quota_json(tool_bin, srv, name=lib.USER, *extra):
+    r = tool(tool_bin, "--config", srv.config_path, "quota", name, "--json", *extra)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def store_final(ftp, name, data):
+    """STOR that the server may stop midway: the final reply line."""
+    try:
+        conn = ftp.transfercmd("STOR " + name)
+    except ftplib.Error as e:
+        return str(e)
+    try:
+        conn.sendall(data)
+        conn.unwrap()
+    except (OSError, ValueError):
+        pass
+    try:
+        conn.close()
+    except OSError:
+        pass
+    try:
+        return ftp.voidresp()
+    except ftplib.Error as e:
+        return str(e)
+
+
+def put_as_user(srv, rel, data):
+    path = os.path.join(srv.root, rel)
+    with open(path, "wb") as f:
+        f.write(data)
+    os.lchown(path, srv.accounts.uid, srv.accounts.gid)
+    return path
+
+
+@needs_root
+def test_quota_shows_the_monitors_usage_and_rescan_counts_again(server, tool_bin, tmp_path):
+    qdir = str(tmp_path / "quota")
+    srv = server(quota_dir=qdir, quota_bytes="1M", quota_files="100")
+    path = os.path.join(qdir, lib.USER)
+    # Before the first login: nothing is created.
+    r = tool(tool_bin, "--config", srv.config_path, "quota", lib.USER)
+    assert r.returncode == 0, r.stderr
+    assert "does not exist yet" in r.stdout and "first login" in r.stdout, r.stdout
+    assert not os.path.exists(qdir)
+    j = quota_json(tool_bin, srv)
+    assert j["exists"] is False and j["bytes"] is None and j["files"] is None, j
+    assert not os.path.exists(qdir)
+    # The first login: the monitor scans the tree into the usage file.
+    ftp = lib.ftp_login(srv)
+    ftp.quit()
+    monitor = usage_file(path)
+    assert monitor == tree_usage(srv.root)
+    j = quota_json(tool_bin, srv)
+    assert j == {"user": lib.USER, "file": path, "exists": True, "bytes": monitor[0],
+                 "files": monitor[1], "quota_bytes": 1 << 20, "quota_files": 100,
+                 "rescanned": False}, j
+    r = tool(tool_bin, "--config", srv.config_path, "quota", lib.USER)
+    assert r.returncode == 0, r.stderr
+    assert path in r.stdout and "1.0 MiB (1048576)" in r.stdout, r.stdout
+    assert "%d of 100, " % monitor[1] in r.stdout and "%" in r.stdout, r.stdout
+    # Files behind the server's back: quota still shows the old figures.
+    os.mkdir(os.path.join(srv.root, "behind"))
+    os.lchown(os.path.join(srv.root, "behind"), srv.accounts.uid, srv.accounts.gid)
+    put_as_user(srv, "behind/big.bin", b"b" * (900 << 10))
+    put_as_user(srv, HIDDEN_UPLOAD + "0123456789abcdef", b"h" * 777)  # left out
+    real = tree_usage(srv.root)
+    assert real != monitor
+    assert quota_json(tool_bin, srv)["bytes"] == monitor[0]
+    assert usage_file(path) == monitor
+    # --rescan: the real tree, written to the usage file, old and new printed.
+    r = tool(tool_bin, "--config", srv.config_path, "quota", lib.USER, "--rescan")
+    assert r.returncode == 0, r.stderr
+    assert "bytes %d -> %d, files %d -> %d" % (monitor[0], real[0], monitor[1], real[1]) \
+        in r.stdout, r.stdout
+    assert usage_file(path) == real
+    st = os.lstat(path)
+    assert st.st_uid == 0 and st.st_mode & 0o777 == 0o600 and st.st_nlink == 1
+    j = quota_json(tool_bin, srv, lib.USER, "--rescan")
+    assert (j["bytes"], j["files"], j["old_bytes"], j["old_files"]) == real + real, j
+    assert j["rescanned"] is True
+    # The server goes by the rescan: 200 KiB more is past 1 MiB.
+    ftp = lib.ftp_login(srv)
+    final = store_final(ftp, "more.bin", os.urandom(200 << 10))
+    assert final.startswith("552"), final
+    try:
+        ftp.quit()
+    except (ftplib.Error, OSError, EOFError):
+        ftp.close()
+    assert not os.path.exists(os.path.join(srv.root, "more.bin"))
+    assert usage_file(path) == tree_usage(srv.root)
+
+
+@needs_root
+def test_quota_rescan_creates_the_usage_file_as_the_monitor_would(server, tool_bin, tmp_path):
+    qdir = str(tmp_path / "quota")
+    srv = server(quota_dir=qdir, quota_files="50")
+    path = os.path.join(qdir, lib.USER)
+    # A directory the user may not read counts itself only, as the monitor sees it.
+    closed = os.path.join(srv.root, "closed")
+    os.mkdir(closed, 0o700)
+    with open(os.path.join(closed, "secret"), "wb") as f:
+        f.write(b"s" * 1000)
+    r = tool(tool_bin, "--config", srv.config_path, "quota", lib.USER, "--rescan")
+    assert r.returncode == 0, r.stderr
+    st = os.stat(qdir)
+    assert st.st_uid == 0 and st.st_mode & 0o777 == 0o700
+    st = os.lstat(path)
+    assert st.st_uid == 0 and st.st_mode & 0o777 == 0o600
+    as_user = usage_file(path)
+    b, n = tree_usage(srv.root)
+    assert as_user == (b - 1000, n - 1), (as_user, b, n)
+    # The monitor's own scan of an empty usage file gives the same.
+    with open(path, "w"):
+        pass
+    ftp = lib.ftp_login(srv)
+    ftp.quit()
+    assert usage_file(path) == as_user
+    assert "none" in tool(tool_bin, "--config", srv.config_path, "quota", lib.USER).stdout
+    # A usage file the server would refuse (not root's) is reported, not used.
+    os.chown(path, srv.accounts.uid, srv.accounts.gid)
+    for extra in ((), ("--rescan",)):
+        r = tool(tool_bin, "--config", srv.config_path, "quota", lib.USER, *extra)
+        assert r.returncode == 1 and "root's own" in r.stderr, r.stderr
+    assert os.stat(path).st_uid == srv.accounts.uid and usage_file(path) == as_user
+
+
+def test_quota_none_and_unknown_user(server, tool_bin, tmp_path):
+    srv = server(quota_dir=str(tmp_path / "quota"))
+    r = tool(tool_bin, "--config", srv.config_path, "quota", lib.USER)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert any(l.startswith("bytes") and l.endswith(" of none") for l in lines), r.stdout
+    assert any(l.startswith("files") and l.endswith(" of none") for l in lines), r.stdout
+    j = quota_json(tool_bin, srv)
+    assert j["quota_bytes"] is None and j["quota_files"] is None, j
+    assert not os.path.exists(str(tmp_path / "quota"))
+    # A users-file option wins over the configuration.
+    r = add(tool_bin, srv, "bob", NEW_PW, "--option", "quota-files=7")
+    assert r.returncode == 0, r.stderr
+    j = quota_json(tool_bin, srv, "bob")
+    assert j["quota_files"] == 7 and j["quota_bytes"] is None, j
+    r = tool(tool_bin, "--config", srv.config_path, "quota", "nobody-here")
+    assert r.returncode != 0 and "no user 'nobody-here'" in r.stderr, r.stderr
+    r = tool(tool_bin, "--config", srv.config_path, "quota", "nobody-here", "--json")
+    assert r.returncode != 0 and r.stdout == "", r.stdout
+    r = tool(tool_bin, "--config", srv.config_path, "quota")
+    assert r.returncode == 2 and "needs a user name" in r.stderr
+    r = tool(tool_bin, "--config", srv.config_path, "list", "--rescan")
+    assert r.returncode == 2 and "--rescan is not an option of list" in r.stderr
+
+
+def test_quota_of_a_host(tool_bin, tmp_path):
+    """--host: that section's quota-dir and quotas, the users-file option first."""
+    users = tmp_path / "users"
+    users.write_text("alice:*:2001:2001:/nonexistent\n")
+    host_users = tmp_path / "host-users"
+    host_users.write_text("alice:*:2001:2001:/nonexistent:quota-files=9\n")
+    conf = tmp_path / "ftpsd.conf"
+    conf.write_text("tls-certificate = /nonexistent/cert.pem\ntls-key = /nonexistent/key.pem\n"
+                    "users-file = %s\nquota-dir = %s\nquota-bytes = 1M\n"
+                    "\n[host files.example]\ntls-certificate = /nonexistent/h.pem\n"
+                    "tls-key = /nonexistent/h.key\nusers-file = %s\nquota-dir = %s\n"
+                    "quota-bytes = 2M\n"
+                    % (users, tmp_path / "q", host_users, tmp_path / "hq"))
+    r = tool(tool_bin, "--config", str(conf), "quota", "alice", "--json")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert (j["quota_bytes"], j["quota_files"], j["file"]) == (1 << 20, None,
+                                                              str(tmp_path / "q" / "alice")), j
+    r = tool(tool_bin, "--config", str(conf), "--host", "files.example", "quota", "alice",
+             "--json")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert (j["quota_bytes"], j["quota_files"], j["file"]) == (2 << 20, 9,
+                                                              str(tmp_path / "hq" / "alice")), j
+    assert j["exists"] is False and not os.path.exists(tmp_path / "hq")
