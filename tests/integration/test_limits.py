@@ -345,7 +345,7 @@ def test_the_lock_files_never_reach_the_child(server, tls):
                 pass
         return out
     held = [p for p in fds(monitor) if p.startswith(limits)]
-    assert sorted(os.path.basename(p) for p in held) == ["address", "total", "user"], held
+    assert sorted(os.path.basename(p) for p in held) == ["address", "rate", "total", "user"], held
     assert not [p for p in fds(child) if p.startswith(os.path.join(srv.dir, "run"))], fds(child)
     c.close()
 
