@@ -27,6 +27,7 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -776,3 +777,76 @@ def test_quota_of_a_host(tool_bin, tmp_path):
     assert (j["quota_bytes"], j["quota_files"], j["file"]) == (2 << 20, 9,
                                                               str(tmp_path / "hq" / "alice")), j
     assert j["exists"] is False and not os.path.exists(tmp_path / "hq")
+
+
+# ------------------------------------------------- with real sessions
+
+
+def test_who_shows_a_running_retr_and_lock_ends_it(server, tool_bin):
+    """End to end: a real session's record, as the monitor writes it, read by the
+    tool: a RETR (slowed down by download-rate) with its path and a growing byte
+    count; then `lock` ends that session with a 421 and the next login fails."""
+    srv = server(download_rate="256K")
+    path = os.path.join(srv.root, "big.bin")
+    with open(path, "wb") as f:
+        f.write(os.urandom(8 << 20))
+    os.chown(path, srv.accounts.uid, srv.accounts.gid)
+    ftp = lib.ftp_login(srv)
+    ftp.voidcmd("TYPE I")
+    conn = ftp.transfercmd("RETR big.bin")
+    conn.settimeout(0.2)
+    got = [0]
+    stop = threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            try:
+                b = conn.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not b:
+                return
+            got[0] += len(b)
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        def retr_rows():
+            r = tool(tool_bin, "--config", srv.config_path, "who", "--json")
+            assert r.returncode == 0, r.stderr
+            return [s for s in json.loads(r.stdout)
+                    if s.get("user") == lib.USER and s.get("command") == "RETR"]
+        rows = lib.wait_for(lambda: [s for s in retr_rows() if int(s["bytes"] or 0) > 0],
+                            timeout=5)
+        assert rows, retr_rows()
+        first = rows[0]
+        assert first["path"] == "/big.bin", first
+        assert first["address"] == "127.0.0.1", first
+        later = lib.wait_for(lambda: [s for s in retr_rows()
+                                      if int(s["bytes"] or 0) > int(first["bytes"])],
+                             timeout=5)
+        assert later, retr_rows()
+        table = tool(tool_bin, "--config", srv.config_path, "who").stdout
+        assert "/big.bin" in table and "RETR" in table, table
+
+        r = tool(tool_bin, "--config", srv.config_path, "lock", lib.USER)
+        assert r.returncode == 0, r.stderr
+        assert "1 session" in r.stdout, r.stdout
+        with pytest.raises(ftplib.error_temp) as e:
+            ftp.voidresp()
+        assert str(e.value).startswith("421 Session ended by the administrator"), e.value
+    finally:
+        stop.set()
+        t.join()
+        conn.close()
+        ftp.close()
+    assert curl(srv, lib.USER, lib.PASSWORD).returncode == CURL_LOGIN_DENIED
+    lib.wait_for(lambda: not retr_rows_or_none(tool_bin, srv), timeout=5)
+    assert tool(tool_bin, "--config", srv.config_path, "unlock", lib.USER).returncode == 0
+    assert curl(srv, lib.USER, lib.PASSWORD).stdout == HELLO
+
+
+def retr_rows_or_none(tool_bin, srv):
+    r = tool(tool_bin, "--config", srv.config_path, "who", "--json")
+    return [s for s in json.loads(r.stdout) if s.get("user") == lib.USER]
