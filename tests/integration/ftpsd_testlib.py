@@ -16,6 +16,7 @@ import re
 import signal
 import socket
 import ssl
+import stat
 import subprocess
 import tempfile
 import time
@@ -278,6 +279,32 @@ def ftp_login(server, cls=ReusingFTP_TLS, context=None, user=USER, password=PASS
     if prot_p:
         ftp.prot_p()
     return ftp
+
+
+def quit_quietly(ftp):
+    """QUIT, or just close when the session is already gone."""
+    try:
+        ftp.quit()
+    except (ftplib.Error, OSError, EOFError):
+        ftp.close()
+
+
+HIDDEN_UPLOAD = ".ftpsd-upload-"
+
+
+def tree_usage(root):
+    """(bytes, files) as the server counts a tree for quotas: regular files and
+    directories below the root, symlinks not followed, hidden upload files left out."""
+    nbytes = nfiles = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        for n in dirnames + filenames:
+            st = os.lstat(os.path.join(dirpath, n))
+            if stat.S_ISDIR(st.st_mode):
+                nfiles += 1
+            elif stat.S_ISREG(st.st_mode) and not n.startswith(HIDDEN_UPLOAD):
+                nfiles += 1
+                nbytes += st.st_size
+    return nbytes, nfiles
 
 
 def retr_bytes(ftp, path, blocksize=1 << 20):

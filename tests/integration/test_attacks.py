@@ -29,18 +29,14 @@ import time
 
 import pytest
 
-from ftpsd_testlib import (HELLO, IO_TIMEOUT, ROOT, USER, ConnectionClosed, Control,
+from ftpsd_testlib import (quit_quietly, HELLO, IO_TIMEOUT, ROOT, USER, ConnectionClosed, Control,
                            alive, assert_resuming_refused, client_context, ftp_login, memory_find, pam_system_user,
                            retr_bytes, secured, session_pids, transfer_outcome, wait_for)
 
 needs_root = pytest.mark.skipif(not ROOT, reason="needs root")
 
 
-def quit_(ftp):
-    try:
-        ftp.quit()
-    except (ftplib.Error, OSError, EOFError):
-        ftp.close()
+quit_ = quit_quietly
 
 
 def greeted(srv):

@@ -40,11 +40,7 @@ MIB = 1 << 20
 
 # ------------------------------------------------------------------- helpers
 
-def quit_(ftp):
-    try:
-        ftp.quit()
-    except (ftplib.Error, OSError, EOFError):
-        ftp.close()
+quit_ = lib.quit_quietly
 
 
 def own(srv, path):

@@ -51,11 +51,7 @@ REMEDY = "data-tls-reuse = off"
 SIGNING_FAILED = "Public key signing has failed"
 
 
-def quit_(ftp):
-    try:
-        ftp.quit()
-    except (ftplib.Error, OSError, EOFError):
-        ftp.close()
+quit_ = lib.quit_quietly
 
 
 def context_for(srv, version, strict=False):

@@ -575,22 +575,8 @@ def test_host_selects_its_users_file_and_sessions(server, tool_bin, tmp_path):
 
 # ---------------------------------------------------------- quota
 
-HIDDEN_UPLOAD = ".ftpsd-upload-"
-
-
-def tree_usage(root):
-    """(bytes, files) as the server counts a tree: regular files and directories below
-    the root, symlinks not followed, hidden upload files left out."""
-    nbytes = nfiles = 0
-    for dirpath, dirnames, filenames in os.walk(root):
-        for n in dirnames + filenames:
-            st = os.lstat(os.path.join(dirpath, n))
-            if stat.S_ISDIR(st.st_mode):
-                nfiles += 1
-            elif stat.S_ISREG(st.st_mode) and not n.startswith(HIDDEN_UPLOAD):
-                nfiles += 1
-                nbytes += st.st_size
-    return nbytes, nfiles
+HIDDEN_UPLOAD = lib.HIDDEN_UPLOAD
+tree_usage = lib.tree_usage
 
 
 def usage_file(path):

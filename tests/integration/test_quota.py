@@ -27,7 +27,7 @@ from ftpsd_testlib import IO_TIMEOUT, ftp_login, session_pids, wait_for
 KIB = 1 << 10
 MIB = 1 << 20
 OLD = b"the previous content, which no refused upload may touch\n" * 1000
-HIDDEN = ".ftpsd-upload-"
+HIDDEN = lib.HIDDEN_UPLOAD
 
 
 # ------------------------------------------------------------------- helpers
@@ -56,19 +56,7 @@ def usage(srv, name=lib.USER):
     return int(b), int(n)
 
 
-def scan(root):
-    """What the tree holds, as the server counts it: regular files and directories
-    below the root, symlinks never followed, hidden upload files left out."""
-    nbytes = nfiles = 0
-    for dirpath, dirnames, filenames in os.walk(root):
-        for n in dirnames + filenames:
-            st = os.lstat(os.path.join(dirpath, n))
-            if stat.S_ISDIR(st.st_mode):
-                nfiles += 1
-            elif stat.S_ISREG(st.st_mode) and not n.startswith(HIDDEN):
-                nfiles += 1
-                nbytes += st.st_size
-    return nbytes, nfiles
+scan = lib.tree_usage
 
 
 def consistent(srv):
@@ -112,11 +100,7 @@ def send_all(ftp, cmd, data, rest=None):
     return ftp.getmultiline()
 
 
-def quit_(ftp):
-    try:
-        ftp.quit()
-    except (ftplib.Error, OSError, EOFError):
-        ftp.close()
+quit_ = lib.quit_quietly
 
 
 def login(srv):

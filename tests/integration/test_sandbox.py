@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from ftpsd_testlib import (HELLO, ROOT, ConnectionClosed, alive, ecdsa_secret,
+from ftpsd_testlib import (quit_quietly, HELLO, ROOT, ConnectionClosed, alive, ecdsa_secret,
                            ftp_login, memory_find, proc_limits, proc_status, retr_bytes,
                            secured, session_pids, wait_for)
 
@@ -32,11 +32,7 @@ needs_root = pytest.mark.skipif(not ROOT, reason="needs root (privilege drop, /p
 NOFILE = 64
 
 
-def quit_(ftp):
-    try:
-        ftp.quit()
-    except (ftplib.Error, OSError, EOFError):
-        ftp.close()
+quit_ = quit_quietly
 
 
 def send_hook(c, name):

@@ -14,15 +14,11 @@ import time
 
 import pytest
 
-from ftpsd_testlib import (HELLO, assert_resuming_refused, IO_TIMEOUT, PASSWORD, RO_PASSWORD, RO_USER, USER, StockFTP_TLS,
+from ftpsd_testlib import (quit_quietly, HELLO, assert_resuming_refused, IO_TIMEOUT, PASSWORD, RO_PASSWORD, RO_USER, USER, StockFTP_TLS,
                            client_context, ftp_login, retr_bytes, transfer_outcome)
 
 
-def quit_(ftp):
-    try:
-        ftp.quit()
-    except (ftplib.Error, OSError, EOFError):
-        ftp.close()
+quit_ = quit_quietly
 
 
 def test_tls13_many_transfers_in_a_row_each_resume(server):

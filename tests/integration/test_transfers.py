@@ -14,16 +14,12 @@ import time
 
 import pytest
 
-from ftpsd_testlib import (HELLO, INNER, ROOT, USER, PASSWORD, RO_USER, RO_PASSWORD, IO_TIMEOUT,
+from ftpsd_testlib import (quit_quietly, HELLO, INNER, ROOT, USER, PASSWORD, RO_USER, RO_PASSWORD, IO_TIMEOUT,
                            ImplicitFTP_TLS, ReusingFTP_TLS, StockFTP_TLS, client_context, ftp_login, retr_bytes,
                            retr_sha256, sha256_file, transfer_outcome)
 
 
-def quit_(ftp):
-    try:
-        ftp.quit()
-    except (ftplib.Error, OSError, EOFError):
-        ftp.close()
+quit_ = quit_quietly
 
 
 @pytest.fixture

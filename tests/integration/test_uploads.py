@@ -81,11 +81,7 @@ def xferlog_lines(srv, count, timeout=5):
     return [line.split() for line in got]
 
 
-def quit_(ftp):
-    try:
-        ftp.quit()
-    except (ftplib.Error, OSError, EOFError):
-        ftp.close()
+quit_ = lib.quit_quietly
 
 
 def close_quietly(conn):
