@@ -65,7 +65,7 @@ int mon_quota_scan(struct monitor *m, int root)
 	int r;
 
 	m->quota.root = root;
-	if (m->quota.fd < 0 || !m->quota.empty)
+	if (m->quota.fd < 0)
 		return 0;
 	r = quota_lock(m->quota.fd);
 	if (r < 0)
@@ -74,6 +74,8 @@ int mon_quota_scan(struct monitor *m, int root)
 	r = quota_read(m->quota.fd, &u);
 	if (r == -ENODATA || r == -EBADMSG)
 		r = rescan(m, &u, r == -ENODATA ? "first use" : "the usage file was broken");
+	else if (r == 0 && u.unsettled > 0 && !quota_unsettled_live(m->quota.fd))
+		r = rescan(m, &u, "an upload in place was cut off by the end of its session");
 	quota_unlock(m->quota.fd);
 	return r;
 }
@@ -90,6 +92,9 @@ bool mon_quota_begin(struct monitor *m, struct quota_usage *u)
 	r = quota_read(m->quota.fd, u);
 	if (r == -ENODATA || r == -EBADMSG)
 		r = rescan(m, u, r == -ENODATA ? "the usage file was empty" : "the usage file was broken");
+	else if (r == 0 && u->unsettled > 0 && !m->quota.unsettled &&
+		 !quota_unsettled_live(m->quota.fd))
+		r = rescan(m, u, "an upload in place was cut off by the end of its session");
 	if (r < 0) {
 		/* Fail closed: a usage nobody can read counts as a full quota. */
 		u->bytes = m->quota.max_bytes != 0 ? m->quota.max_bytes : UINT64_MAX / 2;
@@ -110,6 +115,23 @@ void mon_quota_end(struct monitor *m, const struct quota_usage *u, bool changed)
 	quota_unlock(m->quota.fd);
 }
 
+void mon_quota_unsettle(struct monitor *m, struct quota_usage *u)
+{
+	int r = quota_unsettle(m->quota.fd, u);
+
+	if (r < 0)
+		log_warn("quota of %s: cannot lock the usage file: %s", m->user, strerror(-r));
+	m->quota.unsettled = r == 0;
+}
+
+void mon_quota_settle(struct monitor *m, struct quota_usage *u)
+{
+	if (!m->quota.unsettled)
+		return;
+	quota_settle(m->quota.fd, u);
+	m->quota.unsettled = false;
+}
+
 bool mon_quota_over(const struct monitor *m, const struct quota_usage *u, int64_t bytes,
 		    int64_t files)
 {
@@ -125,7 +147,7 @@ bool mon_quota_over(const struct monitor *m, const struct quota_usage *u, int64_
 /* The child asks only to write a 552's text: the user's own figures. */
 void monitor_quota(struct monitor *m, struct mon_request *req)
 {
-	struct quota_usage u = { 0, 0 };
+	struct quota_usage u = { 0, 0, 0 };
 	bool q = mon_quota_begin(m, &u);
 
 	(void)req;

@@ -66,6 +66,7 @@ struct monitor {
 	struct {
 		int fd, root;
 		bool empty; /* new or never written: scanned after the login */
+		bool unsettled; /* an upload in place of ours is under way (quota.h) */
 		uint64_t max_bytes, max_files;
 	} quota;
 	unsigned user_flags; /* IPC_USER_*, as told to the child at login */
@@ -125,13 +126,19 @@ void monitor_quota(struct monitor *m, struct mon_request *req);         /* monit
  * when a quota applies (0, or -errno: the login must fail). */
 int mon_quota_login(struct monitor *m, const struct account *acct);
 /* After the change of ids, before the sandbox: fill a new usage file by a
- * scan of the tree below root. */
+ * scan of the tree below root, or count it again when an upload in place
+ * was cut off by a crash (quota.h: unsettled). */
 int mon_quota_scan(struct monitor *m, int root);
 /* Lock the usage file and read it (a broken one is scanned again): true
  * when a quota applies, and then mon_quota_end() must follow. */
 bool mon_quota_begin(struct monitor *m, struct quota_usage *u);
 /* Write u back when changed, and unlock. */
 void mon_quota_end(struct monitor *m, const struct quota_usage *u, bool changed);
+/* An upload in place starts (under the lock): unsettled until it ends, so
+ * that one cut off by a crash is noticed and the tree counted again. */
+void mon_quota_unsettle(struct monitor *m, struct quota_usage *u);
+/* It ended and its growth was counted (under the lock). */
+void mon_quota_settle(struct monitor *m, struct quota_usage *u);
 /* Would bytes and files more go past the quota? */
 bool mon_quota_over(const struct monitor *m, const struct quota_usage *u, int64_t bytes,
 		    int64_t files);

@@ -42,6 +42,7 @@ static uint64_t quota_opened(struct monitor *m, struct quota_usage *u, bool *cha
 
 	if (!up->atomic) {
 		quota_add(u, (int64_t)up->start - (int64_t)up->old_size, up->creates ? 1 : 0);
+		mon_quota_unsettle(m, u);
 		*changed = true;
 		base = u->bytes;
 	} else {
@@ -170,6 +171,7 @@ static int upload_end(struct monitor *m, bool commit)
 			r = -EDQUOT;
 		}
 		quota_add(&qu, growth, 0);
+		mon_quota_settle(m, &qu);
 		changed = true;
 		if (commit) {
 			int c = monitor_fs_upload_commit(up, m->cfg->upload_fsync);

@@ -200,8 +200,13 @@ int quota_parse(const char *text, size_t len, struct quota_usage *u)
 	const char *p = text, *end = text + len;
 	struct quota_usage v;
 
+	v.unsettled = 0;
 	if (parse_field(&p, end, "bytes=", &v.bytes) < 0 ||
-	    parse_field(&p, end, "files=", &v.files) < 0 || p != end)
+	    parse_field(&p, end, "files=", &v.files) < 0)
+		return -EBADMSG;
+	if (p != end && (parse_field(&p, end, "unsettled=", &v.unsettled) < 0 || v.unsettled == 0))
+		return -EBADMSG;
+	if (p != end)
 		return -EBADMSG;
 	*u = v;
 	return 0;
@@ -209,7 +214,12 @@ int quota_parse(const char *text, size_t len, struct quota_usage *u)
 
 size_t quota_format(char *out, size_t size, const struct quota_usage *u)
 {
-	int n = snprintf(out, size, "bytes=%" PRIu64 "\nfiles=%" PRIu64 "\n", u->bytes, u->files);
+	int n = u->unsettled == 0
+			? snprintf(out, size, "bytes=%" PRIu64 "\nfiles=%" PRIu64 "\n", u->bytes,
+				   u->files)
+			: snprintf(out, size, "bytes=%" PRIu64 "\nfiles=%" PRIu64 "\nunsettled=%" PRIu64
+					      "\n",
+				   u->bytes, u->files, u->unsettled);
 
 	return n < 0 || (size_t)n >= size ? 0 : (size_t)n;
 }
@@ -249,6 +259,39 @@ int quota_write(int fd, const struct quota_usage *u)
 	if ((size_t)n != len)
 		return -EIO;
 	return ftruncate(fd, (off_t)len) < 0 ? -errno : 0;
+}
+
+static int unsettled_lock(int fd, short type)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = QUOTA_UNSETTLED_LOCK,
+			    .l_len = 1 };
+
+	return fcntl(fd, F_OFD_SETLK, &fl) < 0 ? -errno : 0;
+}
+
+int quota_unsettle(int fd, struct quota_usage *u)
+{
+	int r = unsettled_lock(fd, F_RDLCK);
+
+	if (r == 0)
+		u->unsettled++;
+	return r;
+}
+
+void quota_settle(int fd, struct quota_usage *u)
+{
+	if (u->unsettled > 0)
+		u->unsettled--;
+	(void)unsettled_lock(fd, F_UNLCK);
+}
+
+bool quota_unsettled_live(int fd)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = QUOTA_UNSETTLED_LOCK,
+			    .l_len = 1 };
+
+	/* Fails safe: a lock that cannot be tested counts as held. */
+	return fcntl(fd, F_OFD_GETLK, &fl) < 0 || fl.l_type != F_UNLCK;
 }
 
 void quota_add(struct quota_usage *u, int64_t bytes, int64_t files)
@@ -348,7 +391,7 @@ static int scan_dir(int root_fd, char *rel, size_t len, struct quota_usage *u)
 int quota_scan(int root_fd, struct quota_usage *u)
 {
 	char rel[PATH_MAX] = ".";
-	struct quota_usage v = { 0, 0 };
+	struct quota_usage v = { 0, 0, 0 };
 	int r = scan_dir(root_fd, rel, 1, &v);
 
 	if (r == 0)
@@ -362,6 +405,12 @@ int quota_rescan(int fd, int root_fd, struct quota_usage *u)
 
 	if (r < 0)
 		return r;
+	/* A live upload in place would be counted twice: by the scan, and by
+	 * its own end. */
+	if (quota_unsettled_live(fd)) {
+		quota_unlock(fd);
+		return -EBUSY;
+	}
 	r = quota_scan(root_fd, u);
 	if (r == 0)
 		r = quota_write(fd, u);

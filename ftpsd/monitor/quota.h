@@ -17,12 +17,20 @@
  * (not the root itself), and the regular files' bytes (st_size). */
 struct quota_usage {
 	uint64_t bytes, files;
+	/* Uploads in place that started and have not ended: their growth is
+	 * counted only at their end, so one whose session died leaves the
+	 * count short. Each live one holds a read lock on QUOTA_UNSETTLED_LOCK
+	 * of the usage file; unsettled ones that no one holds were cut off by a
+	 * crash, and the tree is counted again (quota_unsettled_live). */
+	uint64_t unsettled;
 };
+#define QUOTA_UNSETTLED_LOCK ((off_t)1 << 40)
 
 /* Longest escaped name: every byte of a 255-byte name as %XX, and a NUL. */
 #define QUOTA_NAME_MAX (3 * 255 + 1)
-/* Longest usage file: "bytes=" 20 digits "\nfiles=" 20 digits "\n". */
-#define QUOTA_TEXT_MAX 64
+/* Longest usage file: "bytes=" 20 digits "\nfiles=" 20 digits "\n", and
+ * "unsettled=" 20 digits "\n" when not 0. */
+#define QUOTA_TEXT_MAX 96
 
 /* The usage file's name for a user: bytes outside [A-Za-z0-9_.@-], and a
  * leading '.', as %XX (uppercase hex). -EINVAL for an empty name,
@@ -49,7 +57,8 @@ int quota_file_open(int dfd, const char *user, bool check_owner, bool *empty);
 int quota_lock(int fd);
 void quota_unlock(int fd);
 
-/* "bytes=N\nfiles=N\n", exactly: -EBADMSG for anything else. */
+/* "bytes=N\nfiles=N\n" and, when not 0, "unsettled=N\n", exactly: -EBADMSG
+ * for anything else. */
 int quota_parse(const char *text, size_t len, struct quota_usage *u);
 /* The file's text for u; its length. */
 size_t quota_format(char *out, size_t size, const struct quota_usage *u);
@@ -72,5 +81,13 @@ int quota_scan(int root_fd, struct quota_usage *u);
  * first where some directories are closed to the user.) */
 int quota_rescan(int fd, int root_fd, struct quota_usage *u);
 
+/* An upload in place starts (under the lock): counted as unsettled, and
+ * the read lock that says it is alive taken (0 or -errno). */
+int quota_unsettle(int fd, struct quota_usage *u);
+/* It ended, its growth counted (under the lock): no longer unsettled. */
+void quota_settle(int fd, struct quota_usage *u);
+/* Does some other descriptor than fd's own hold the lock of a live upload
+ * in place? */
+bool quota_unsettled_live(int fd);
 /* usage + (delta), each floored at 0: what DELE, RMD and a commit do. */
 void quota_add(struct quota_usage *u, int64_t bytes, int64_t files);

@@ -1051,7 +1051,7 @@ static int cmd_quota(struct args *a)
 {
 	const struct config *sel = a->sel != NULL ? a->sel : &cfg;
 	struct account acct;
-	struct quota_usage old = { 0, 0 }, now = { 0, 0 };
+	struct quota_usage old = { 0, 0, 0 }, now = { 0, 0, 0 };
 	char fname[QUOTA_NAME_MAX], path[4096 + QUOTA_NAME_MAX + 2];
 	bool json = (a->given & O_JSON) != 0, rescan = (a->given & O_RESCAN) != 0;
 	int r, r_old;
@@ -1107,6 +1107,11 @@ static int cmd_quota(struct args *a)
 		}
 		r = rescan_as_user(&acct, fd, &now, &step);
 		close(fd);
+		if (r == -EBUSY) {
+			fail("%s: an upload in place of '%s' is under way (it would be counted "
+			     "twice); try again when it has ended", path, acct.name);
+			return 1;
+		}
 		if (r < 0) {
 			fail("%s: cannot count the tree of '%s' (%s, as uid %u gid %u): %s", path,
 			     acct.name, step, (unsigned)acct.uid, (unsigned)acct.gid, strerror(-r));

@@ -382,6 +382,44 @@ def test_kill_9_of_the_monitor_mid_upload_leaves_the_usage_right(server, tmp_pat
     quit_(nxt)
 
 
+def test_kill_9_mid_upload_in_place_is_counted_again_at_the_next_login(server, tmp_path):
+    """In place, an upload's growth is counted at its end; one whose session is
+    killed never ends. Its start left the usage file "unsettled" with a kernel read
+    lock that died with the monitor: the next session that reads the usage sees no
+    live holder and counts the tree again. A live upload in place meanwhile is not
+    mistaken for a dead one."""
+    srv = quota_server(server, tmp_path, quota_bytes="100M", upload_mode="in-place")
+    put(srv, "target.bin", OLD)
+    ftp = login(srv)
+    conn = ftp.transfercmd("STOR target.bin")
+    conn.sendall(os.urandom(2 * MIB))
+    assert wait_for(lambda: "%d bytes received" % (2 * MIB) in ftp.sendcmd("STAT"),
+                    timeout=IO_TIMEOUT)
+    with open(usage_path(srv)) as f:
+        assert "unsettled=1\n" in f.read()
+    # Another session of the user meanwhile: the upload is alive, nothing recounted.
+    other = ftp_login(srv)
+    other.mkd("d")
+    with open(usage_path(srv)) as f:
+        assert "unsettled=1\n" in f.read()
+    quit_(other)
+    monitor, child = session_pids(srv)
+    os.kill(monitor, signal.SIGKILL)
+    assert wait_for(lambda: srv.sessions() == [], timeout=5), srv.sessions()
+    try:
+        conn.close()
+    except OSError:
+        pass
+    ftp.close()
+    assert os.path.getsize(os.path.join(srv.root, "target.bin")) == 2 * MIB
+    # The next session's first look at the usage counts the tree again.
+    nxt = login(srv)
+    assert "cut off by the end of its session" in srv.log
+    nxt.storbinary("STOR small.bin", io.BytesIO(b"next"))
+    consistent(srv)
+    quit_(nxt)
+
+
 def site_hook(ftp, what):
     try:
         return ftp.sendcmd("SITE TESTHOOK " + what)

@@ -42,11 +42,11 @@ static void test_name(void)
 
 static void test_format(void)
 {
-	struct quota_usage u = { 0, 0 }, big = { UINT64_MAX, 7 };
+	struct quota_usage u = { 0, 0, 0 }, big = { UINT64_MAX, 7, 0 };
 	char text[QUOTA_TEXT_MAX];
 	size_t n;
 
-	n = quota_format(text, sizeof(text), &(struct quota_usage){ 1048576, 12 });
+	n = quota_format(text, sizeof(text), &(struct quota_usage){ 1048576, 12, 0 });
 	CHECK(n == strlen("bytes=1048576\nfiles=12\n"));
 	CHECK_STR(text, "bytes=1048576\nfiles=12\n");
 	CHECK(quota_parse(text, n, &u) == 0);
@@ -60,13 +60,26 @@ static void test_format(void)
 		"bytes=18446744073709551616\nfiles=0\n", "bytes=1 \nfiles=2\n", "Bytes=1\nfiles=2\n",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		u = (struct quota_usage){ 5, 5 };
+		u = (struct quota_usage){ 5, 5, 0 };
 		CHECK(quota_parse(bad[i], strlen(bad[i]), &u) == -EBADMSG);
 		CHECK(u.bytes == 5 && u.files == 5);
 	}
 	CHECK(quota_parse("bytes=0\nfiles=0\n", 16, &u) == 0 && u.bytes == 0 && u.files == 0);
 
-	u = (struct quota_usage){ 10, 2 };
+	/* Unsettled uploads in place: a third line, only when not 0. */
+	n = quota_format(text, sizeof(text), &(struct quota_usage){ UINT64_MAX, UINT64_MAX, UINT64_MAX });
+	CHECK(n > 0 && n <= QUOTA_TEXT_MAX);
+	CHECK(quota_parse(text, n, &u) == 0 && u.unsettled == UINT64_MAX);
+	n = quota_format(text, sizeof(text), &(struct quota_usage){ 1, 2, 3 });
+	CHECK_STR(text, "bytes=1\nfiles=2\nunsettled=3\n");
+	CHECK(quota_parse(text, n, &u) == 0 && u.bytes == 1 && u.files == 2 && u.unsettled == 3);
+	static const char *bad_unsettled[] = { "bytes=1\nfiles=2\nunsettled=0\n",
+					       "bytes=1\nfiles=2\nunsettled=1\nx",
+					       "bytes=1\nfiles=2\nunsettled=\n" };
+	for (size_t i = 0; i < sizeof(bad_unsettled) / sizeof(bad_unsettled[0]); i++)
+		CHECK(quota_parse(bad_unsettled[i], strlen(bad_unsettled[i]), &u) == -EBADMSG);
+
+	u = (struct quota_usage){ 10, 2, 0 };
 	quota_add(&u, -4, -1);
 	CHECK(u.bytes == 6 && u.files == 1);
 	quota_add(&u, -100, -5);
@@ -111,12 +124,12 @@ static void test_file(void)
 	fd2 = quota_file_open(dfd, ".bob x", false, &empty);
 	CHECK(fd2 >= 0);
 	CHECK(flock(fd2, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK);
-	CHECK(quota_write(fd, &(struct quota_usage){ 123456789012, 40 }) == 0);
+	CHECK(quota_write(fd, &(struct quota_usage){ 123456789012, 40, 0 }) == 0);
 	quota_unlock(fd);
 	CHECK(flock(fd2, LOCK_EX | LOCK_NB) == 0);
 	CHECK(quota_read(fd2, &u) == 0 && u.bytes == 123456789012 && u.files == 40);
 	/* A shorter text leaves nothing of the longer one. */
-	CHECK(quota_write(fd2, &(struct quota_usage){ 1, 0 }) == 0);
+	CHECK(quota_write(fd2, &(struct quota_usage){ 1, 0, 0 }) == 0);
 	CHECK(fstat(fd2, &st) == 0 && st.st_size == (off_t)strlen("bytes=1\nfiles=0\n"));
 	quota_unlock(fd2);
 	close(fd2);
@@ -124,6 +137,20 @@ static void test_file(void)
 	close(fd);
 	fd = quota_file_open(dfd, ".bob x", false, &empty);
 	CHECK(fd >= 0 && !empty);
+
+	/* An upload in place is live while its descriptor holds the read lock:
+	 * others see it, its own descriptor does not; closed, it is gone. */
+	fd2 = quota_file_open(dfd, ".bob x", false, &empty);
+	CHECK(fd2 >= 0);
+	u = (struct quota_usage){ 1, 0, 0 };
+	CHECK(quota_unsettle(fd2, &u) == 0 && u.unsettled == 1);
+	CHECK(quota_unsettled_live(fd));
+	CHECK(!quota_unsettled_live(fd2));
+	quota_settle(fd2, &u);
+	CHECK(u.unsettled == 0 && !quota_unsettled_live(fd));
+	CHECK(quota_unsettle(fd2, &u) == 0 && quota_unsettled_live(fd));
+	close(fd2); /* a crash: the kernel lets the lock go */
+	CHECK(!quota_unsettled_live(fd));
 	close(fd);
 
 	/* Never through a symlink, never anything but a regular file. */
@@ -150,7 +177,7 @@ static void write_file(int dfd, const char *name, size_t len)
 static void test_scan(void)
 {
 	char path[256];
-	struct quota_usage u = { 99, 99 };
+	struct quota_usage u = { 99, 99, 0 };
 	int root, d;
 
 	snprintf(path, sizeof(path), "%s/tree", dir);
@@ -193,11 +220,11 @@ static void test_scan(void)
 	CHECK(dfd >= 0);
 	int fd = quota_file_open(dfd, "rescanned", false, &empty);
 	CHECK(fd >= 0 && empty);
-	CHECK(quota_write(fd, &(struct quota_usage){ 5, 5 }) == 0);
-	u = (struct quota_usage){ 0, 0 };
+	CHECK(quota_write(fd, &(struct quota_usage){ 5, 5, 0 }) == 0);
+	u = (struct quota_usage){ 0, 0, 0 };
 	CHECK(quota_rescan(fd, root, &u) == 0);
 	CHECK(u.files == 206 && u.bytes == 1234);
-	u = (struct quota_usage){ 0, 0 };
+	u = (struct quota_usage){ 0, 0, 0 };
 	CHECK(quota_read(fd, &u) == 0 && u.files == 206 && u.bytes == 1234);
 	/* The lock was given back. */
 	CHECK(flock(fd, LOCK_EX | LOCK_NB) == 0);
