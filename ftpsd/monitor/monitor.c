@@ -326,7 +326,7 @@ void monitor_user(struct monitor *m, struct mon_request *req)
 		return;
 	}
 	if (acct.has_pin && m->cert_valid && memcmp(acct.pin, m->cert_sha256, 32) == 0 &&
-	    acct.uid != 0 && acct.gid != 0) {
+	    acct.uid != 0 && acct.gid != 0 && !acct.locked) {
 		login(m, &acct, tls, IPC_USER_LOGGED_IN, " by client certificate");
 		return;
 	}

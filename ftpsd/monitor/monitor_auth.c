@@ -163,6 +163,10 @@ int monitor_auth_parse_line(char *line, const char *user, struct account *acct, 
 	strcpy(acct->root, field[4]);
 	acct->uid = uid;
 	acct->gid = gid;
+	/* ftpsd-user lock puts "!" before the hash: that also keeps a client
+	 * certificate from logging the user in ("*" alone is a certificate-only
+	 * account, no password). */
+	acct->locked = field[1][0] == '!';
 	*hash = field[1];
 	return 1;
 }

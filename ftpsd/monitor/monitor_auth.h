@@ -18,6 +18,7 @@ struct account {
 	bool has_pin;      /* users-file cert=sha256:HEX */
 	uint8_t pin[32];
 	bool anonymous;
+	bool locked;      /* users-file hash "!...": no login of any kind */
 	bool has_upload_mode; /* users-file upload-mode=, else the configuration's */
 	enum upload_mode upload_mode;
 	bool has_data_tls_reuse; /* users-file data-tls-reuse=, else the configuration's */

@@ -982,6 +982,24 @@ def test_pin_without_colons_and_with_other_options(cert_server, cpki):
     ftp.quit()
 
 
+def test_locked_account_is_not_logged_in_by_its_certificate(cert_server, cpki):
+    """ftpsd-user lock puts "!" before the hash: that locks the certificate login
+    too, not only the password (a locked user must not come back with a pin)."""
+    srv = cert_server()
+    with open(srv.users_path) as f:
+        lines = f.read().splitlines()
+    lines = [l.replace("dave:", "dave:!", 1) if l.startswith("dave:") else l for l in lines]
+    with open(srv.users_path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    ftp = tls_ftp(srv, cert_ctx(srv, cpki.dave))
+    assert ftp.sendcmd("USER dave").startswith("331")
+    with pytest.raises(ftplib.error_perm) as e:
+        ftp.sendcmd("PASS " + PASSWORD)
+    assert str(e.value).startswith("530")
+    ftp.close()
+    assert "login: user dave" not in srv.log
+
+
 def test_certificate_only_user_cannot_use_a_password(cert_server, cpki):
     srv = cert_server()
     c = tls_control(srv)
