@@ -41,6 +41,17 @@ bool monitor_fs_read_only(void)
 	return fs_read_only;
 }
 
+/* Names of the hidden files of unfinished uploads are the monitor's own:
+ * a client naming one (STOR, RNTO, MKD, RETR, ...) could hide a file from
+ * the quota, which leaves them out, or reach another upload's debris. */
+static bool names_hidden_upload(const char *path)
+{
+	for (const char *p = path; (p = strstr(p, UPLOAD_PREFIX)) != NULL; p++)
+		if (p == path || p[-1] == '/')
+			return true;
+	return false;
+}
+
 int monitor_fs_openat2(const char *path, int flags, mode_t mode)
 {
 	struct open_how how = {
@@ -55,6 +66,8 @@ int monitor_fs_openat2(const char *path, int flags, mode_t mode)
 		return -EPERM;
 	if (path[0] != '/')
 		return -EINVAL;
+	if (names_hidden_upload(path))
+		return -EACCES;
 	do
 		fd = syscall(SYS_openat2, fs_root, path, &how, sizeof(how));
 	while (fd < 0 && (errno == EINTR || errno == EAGAIN));
@@ -461,6 +474,8 @@ int monitor_fs_open_parent(const char *path, char *base, size_t size, int flags)
 	snprintf(base, size, "%s", slash + 1);
 	if (base[0] == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
 		return -EINVAL;
+	if (names_hidden_upload(base))
+		return -EACCES;
 	memcpy(parent, path, (size_t)(slash - path));
 	parent[slash - path] = '\0';
 	return monitor_fs_openat2(parent[0] != '\0' ? parent : "/", flags | O_DIRECTORY, 0);

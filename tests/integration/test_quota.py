@@ -515,3 +515,27 @@ def test_check_config_reports_an_unusable_quota_dir(server, tmp_path):
     srv = server(start=False, quota_dir="relative/quota")
     r = check_config(srv)
     assert r.returncode != 0 and "quota-dir must be an absolute path" in r.stderr + r.stdout, r
+
+
+def test_the_hidden_upload_names_are_the_servers(server, tmp_path):
+    """The quota leaves out the hidden files of unfinished uploads: a client may not
+    name one (RNTO, STOR, MKD, RETR), or it could hide a file from the quota."""
+    srv = quota_server(server, tmp_path, quota_bytes="1M")
+    put(srv, "big.bin", b"b" * 4096)
+    ftp = login(srv)
+    hidden = lib.HIDDEN_UPLOAD + "0123456789abcdef"
+    ftp.sendcmd("RNFR big.bin")
+    with pytest.raises(ftplib.error_perm) as e:
+        ftp.sendcmd("RNTO " + hidden)
+    assert str(e.value).startswith("550"), e.value
+    for cmd in ("MKD " + hidden, "MKD sub/" + hidden, "DELE " + hidden):
+        with pytest.raises(ftplib.error_perm) as e:
+            ftp.sendcmd(cmd)
+        assert str(e.value).startswith("550"), (cmd, e.value)
+    with pytest.raises(ftplib.error_perm) as e:
+        ftp.storbinary("STOR " + hidden, io.BytesIO(b"x" * 100))
+    assert str(e.value).startswith("550"), e.value
+    assert sorted(os.listdir(srv.root)) == sorted(n for n in os.listdir(srv.root)
+                                                  if not n.startswith(lib.HIDDEN_UPLOAD))
+    consistent(srv)
+    quit_(ftp)
