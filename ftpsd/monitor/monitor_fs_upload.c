@@ -204,6 +204,15 @@ int monitor_fs_upload_open(const char *path, unsigned how, uint64_t offset, bool
 		u->fd = fd;
 		if ((r = monitor_fs_regular(fd, &st)) < 0)
 			goto fail;
+		/* One upload in place of a file at a time (an OFD lock the kernel
+		 * drops with the last descriptor): a second STOR would truncate
+		 * bytes the first has not yet counted against the quota, and two
+		 * writers interleave anyway. -EBUSY: 451, try again later. */
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+		if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
+			r = errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
+			goto fail;
+		}
 		u->old_size = (uint64_t)st.st_size;
 		if (how == IPC_OPEN_WRITE && offset == 0 && st.st_size > 0 && ftruncate(fd, 0) < 0) {
 			r = -errno;
@@ -223,7 +232,7 @@ int monitor_fs_upload_open(const char *path, unsigned how, uint64_t offset, bool
 		}
 	}
 	/* O_NONBLOCK off; O_APPEND kept for APPE in place, where another
-	 * writer may append at the same time. */
+	 * process (not an FTP upload) may append at the same time. */
 	if (fcntl(u->fd, F_SETFL, !atomic && how == IPC_OPEN_APPEND ? O_APPEND : 0) < 0) {
 		r = -errno;
 		goto fail;

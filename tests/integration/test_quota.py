@@ -539,3 +539,29 @@ def test_the_hidden_upload_names_are_the_servers(server, tmp_path):
                                                   if not n.startswith(lib.HIDDEN_UPLOAD))
     consistent(srv)
     quit_(ftp)
+
+
+def test_one_upload_in_place_of_a_file_at_a_time(server, tmp_path):
+    """A second STOR of a file that an upload in place is writing would truncate
+    bytes not yet counted against the quota (and interleave two writers): it is
+    refused with 451 until the first ends, and the usage stays right."""
+    srv = quota_server(server, tmp_path, quota_bytes="100M", upload_mode="in-place")
+    put(srv, "target.bin", OLD)
+    first = login(srv)
+    conn = first.transfercmd("STOR target.bin")
+    conn.sendall(os.urandom(MIB))
+    assert wait_for(lambda: "%d bytes received" % MIB in first.sendcmd("STAT"),
+                    timeout=IO_TIMEOUT)
+    second = ftp_login(srv)
+    with pytest.raises(ftplib.error_temp) as e:
+        second.storbinary("STOR target.bin", io.BytesIO(b"second"))
+    assert str(e.value).startswith("451"), e.value
+    assert os.path.getsize(os.path.join(srv.root, "target.bin")) == MIB
+    conn.close()
+    first.voidresp()
+    consistent(srv)
+    second.storbinary("STOR target.bin", io.BytesIO(b"second"))
+    assert on_disk(srv, "target.bin") == b"second"
+    consistent(srv)
+    quit_(first)
+    quit_(second)
