@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "file.h"
@@ -331,7 +332,20 @@ static struct {
 	} setting[USERS_MAX_SETTINGS];
 	unsigned nsettings;
 	bool more_settings; /* the file has more than USERS_MAX_SETTINGS */
+	struct stat st;     /* the file as it was read: a change reads it again */
 } users;
+
+/* The same file as the one read? ftpsd-user replaces it (a new inode), and
+ * a hand edit changes its time or size: a USER sent before a lock or del
+ * must not log in by the old copy at its PASS. */
+static bool users_unchanged(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && st.st_dev == users.st.st_dev && st.st_ino == users.st.st_ino &&
+	       st.st_size == users.st.st_size && st.st_mtim.tv_sec == users.st.st_mtim.tv_sec &&
+	       st.st_mtim.tv_nsec == users.st.st_mtim.tv_nsec;
+}
 
 void monitor_auth_forget(void)
 {
@@ -362,10 +376,14 @@ static int users_load(const char *path)
 	size_t len = 0;
 	int r;
 
-	if (users.text != NULL && strcmp(users.path, path) == 0)
+	if (users.text != NULL && strcmp(users.path, path) == 0 && users_unchanged(path))
 		return 0;
-	/* Another file: a virtual host of its own chosen after a first USER. */
+	/* Another file (a virtual host of its own chosen after a first USER),
+	 * or this one changed. */
 	monitor_auth_forget();
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return -errno;
 	r = file_read_all(path, USERS_MAX_SIZE - 1, 0, &text, &len);
 	if (r < 0)
 		return r;
@@ -374,6 +392,7 @@ static int users_load(const char *path)
 		abort();
 	users.text = text;
 	users.size = len;
+	users.st = st;
 	/* The file ends at its first NUL, as it always has for the parser. */
 	users.len = strlen(text);
 	for (const char *p = text, *end = text + users.len; p < end;) {

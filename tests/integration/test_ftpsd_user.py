@@ -836,3 +836,18 @@ def test_who_shows_a_running_retr_and_lock_ends_it(server, tool_bin):
 def retr_rows_or_none(tool_bin, srv):
     r = tool(tool_bin, "--config", srv.config_path, "who", "--json")
     return [s for s in json.loads(r.stdout) if s.get("user") == lib.USER]
+
+
+def test_a_user_sent_before_lock_does_not_log_in_after_it(server, tool_bin):
+    """The monitor keeps the users file it read at USER; a lock (or del) between
+    USER and PASS replaces the file, and the PASS is checked against the new one."""
+    srv = server()
+    c = lib.secured(srv, lib.client_context(srv.cafile), login=False)
+    with c:
+        assert c.cmd("USER " + lib.USER).code == 331
+        r = tool(tool_bin, "--config", srv.config_path, "lock", lib.USER)
+        assert r.returncode == 0, r.stderr
+        assert c.cmd("PASS " + lib.PASSWORD).code == 530
+    assert "login: user %s" % lib.USER not in srv.log
+    assert tool(tool_bin, "--config", srv.config_path, "unlock", lib.USER).returncode == 0
+    assert curl(srv, lib.USER, lib.PASSWORD).stdout == HELLO
