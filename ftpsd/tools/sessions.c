@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -313,6 +314,20 @@ int session_terminate(const struct sessions_record *rec)
 		r = -ESRCH;
 	else if (syscall(SYS_pidfd_send_signal, fd, SIGTERM, NULL, 0) < 0)
 		r = -errno;
+	/* A monitor ends its session within seconds (its child says 421 first);
+	 * one that does not (stopped, stuck, or taken over) is killed, and its
+	 * child with it (PR_SET_PDEATHSIG). The pidfd is readable once the
+	 * process has exited. */
+	if (r == 0) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int n;
+		do
+			n = poll(&p, 1, SESSION_TERM_WAIT_MS);
+		while (n < 0 && errno == EINTR);
+		if (n == 0 && syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0) < 0 &&
+		    errno != ESRCH)
+			r = -errno;
+	}
 	close(fd);
 	return r;
 }

@@ -46,7 +46,12 @@ bool session_process_is(pid_t pid, unsigned long long start, unsigned uid);
 int sessions_scan(const char *runtime_dir, long long only_uid,
 		  void (*fn)(const struct sessions_record *rec, void *ctx), void *ctx);
 
+/* How long a monitor has to end its session after SIGTERM (its own
+ * deadline for the child is 5 s) before it gets SIGKILL. */
+#define SESSION_TERM_WAIT_MS 8000
+
 /* SIGTERM to the process of a live record, through a pidfd opened before
  * the record's process is checked again, so that a pid reused in between
- * is never signalled. 0, -ESRCH when it is gone or another, -errno. */
+ * is never signalled; SIGKILL if it has not ended after
+ * SESSION_TERM_WAIT_MS. 0, -ESRCH when it is gone or another, -errno. */
 int session_terminate(const struct sessions_record *rec);

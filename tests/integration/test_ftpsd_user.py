@@ -484,6 +484,35 @@ def test_lock_and_del_end_the_users_sessions(server, tool_bin, tmp_path, command
             p.wait()
 
 
+STUBBORN = ("import signal, time\n"
+            "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+            "print('ready', flush=True)\n"
+            "time.sleep(%d)\n" % (IO_TIMEOUT * 3))
+
+
+@needs_root
+def test_a_monitor_that_ignores_sigterm_is_killed(server, tool_bin, tmp_path):
+    """A monitor that does not end after SIGTERM (stopped, stuck, taken over) gets
+    SIGKILL once the grace time has passed: lock really ends the session."""
+    srv = server(start=False)
+    uid, gid = srv.accounts.uid, srv.accounts.gid
+    conf, sessions = runtime_config(tmp_path, srv.users_path)
+    p = subprocess.Popen([sys.executable, "-c", STUBBORN], user=uid, group=gid,
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        write_record(sessions, uid, p.pid, record(p.pid, proc_start(p.pid), user=lib.USER))
+        t0 = time.monotonic()
+        r = tool(tool_bin, "--config", conf, "lock", lib.USER)
+        assert r.returncode == 0, r.stderr
+        assert p.wait(timeout=IO_TIMEOUT) == -signal.SIGKILL
+        assert 7 <= time.monotonic() - t0 < IO_TIMEOUT * 3
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+
+
 @needs_root
 def test_keep_sessions(server, tool_bin, tmp_path):
     srv = server(start=False)
