@@ -832,7 +832,8 @@ static _Noreturn void mon_loop(struct monitor *m, const sigset_t *waiting)
 				left.tv_sec = left.tv_nsec = 0;
 			timeout = &left;
 		}
-		r = ppoll(&p, 1, timeout, waiting);
+		/* The deadline holds whatever the child sends meanwhile. */
+		r = told && left.tv_sec == 0 && left.tv_nsec == 0 ? 0 : ppoll(&p, 1, timeout, waiting);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r == 0) {
@@ -855,6 +856,14 @@ static _Noreturn void mon_loop(struct monitor *m, const sigset_t *waiting)
 			(void)kill(m->child, SIGKILL);
 			errno = -r;
 			fatal("bad message from the child");
+		}
+		/* Told to end, the child may only log, report its transfer's
+		 * progress and end, and ask for a 552's figures: nothing new
+		 * starts. */
+		if (told && msg->type != IPC_LOG && msg->type != IPC_XFER &&
+		    msg->type != IPC_PROGRESS && msg->type != IPC_QUOTA) {
+			mon_answer_rc(m, -ESHUTDOWN);
+			continue;
 		}
 		mon_dispatch(m, msg, req);
 	}
