@@ -702,6 +702,9 @@ static void mon_fork_child(struct monitor *m, struct launch *l, struct child_par
 		 * slots are the monitor's alone, so the child lets go of its
 		 * copies first thing (close_others would, a little later). */
 		limits_close(&m->lim);
+		/* The slots' hash key would let a child taken over search for
+		 * addresses that share a victim's slots. */
+		explicit_bzero(m->lim.key, sizeof(m->lim.key));
 		child(cp);
 	}
 	close(sv[1]);
