@@ -426,8 +426,10 @@ unsigned limits_share_count(const struct limits *l, const struct rate_share *s)
 
 void limits_share_leave(struct limits *l, struct rate_share *s)
 {
-	if (!s->held || l->rate < 0)
+	if (!s->held || l->rate < 0) {
+		s->held = false;
 		return;
+	}
 	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = (off_t)s->at,
 			    .l_len = 1 };
 	(void)fcntl(l->rate, F_OFD_SETLK, &fl);

@@ -276,11 +276,18 @@ static uint64_t share_rate(struct monitor *m)
 
 	if (!m->xfer.open || total == 0)
 		return 0;
+	/* Counting probes RATE_SHARE_SLOTS locks: at most once a second,
+	 * however often the child asks. */
+	uint64_t now = now_ms();
+	if (m->xfer.share.held && m->xfer.share_rate != 0 && now - m->xfer.share_ms < 1000)
+		return m->xfer.share_rate;
 	if (!m->xfer.share.held)
 		(void)limits_share_join(&m->lim, &m->xfer.share,
 					m->cfg->host_name != NULL ? m->cfg->host_name : "", m->user, up);
 	uint64_t share = total / limits_share_count(&m->lim, &m->xfer.share);
-	return share > 0 ? share : 1;
+	m->xfer.share_ms = now;
+	m->xfer.share_rate = share > 0 ? share : 1;
+	return m->xfer.share_rate;
 }
 
 void monitor_progress(struct monitor *m, struct mon_request *req)

@@ -57,6 +57,7 @@ struct monitor {
 		uint64_t start_ms;
 		struct fs_upload up;
 		struct rate_share share; /* among the user's transfers at its rate */
+		uint64_t share_ms, share_rate; /* the last share, counted at most once a second */
 	} xfer;
 	/* download-rate and upload-rate of the logged-in user (0: none), the
 	 * total of the user's transfers in each direction. */
