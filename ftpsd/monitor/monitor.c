@@ -910,7 +910,15 @@ void monitor_run(const struct config *cfg, struct launch *l, child_entry child)
 	sigset_t waiting;
 
 	mon_limits();
-	mon_session_limits(&m, &cp);
+	if (l->health_check) {
+		/* A balancer's check: no limit counts it, no record shows it, and
+		 * no login may happen in it (as in a refused session). */
+		m.lim.runtime = m.lim.sessions = m.lim.total = m.lim.address = m.lim.user =
+			m.lim.rate = -1;
+		m.refused = true;
+	} else {
+		mon_session_limits(&m, &cp);
+	}
 	mon_read_for_child(cfg, l, &cp);
 	mon_open_logs(&m);
 	mon_fork_child(&m, l, &cp, child);
