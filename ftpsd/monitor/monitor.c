@@ -297,6 +297,16 @@ void monitor_user(struct monitor *m, struct mon_request *req)
 	bool tls = (req->u.auth.session & IPC_SESSION_TLS) != 0;
 	struct account acct;
 
+	if (m->launch->health_check) {
+		/* The balancer's own connection: no one's login. Said as a
+		 * refusal (421), the session ends cleanly; the child has no
+		 * other way to go on. */
+		log_info("USER in a health check session: refused");
+		struct ipc_msg *a = mon_answer_begin(m, IPC_AUTH_TOO_MANY);
+		ipc_put_str(a, "A health check session cannot log in.");
+		mon_answer_send(m, a, 0);
+		return;
+	}
 	if (m->refused)
 		fatalx("USER in a session refused by a limit");
 	/* Each USER costs the monitor a search of the users file, and the
