@@ -286,8 +286,12 @@ static int read_proxy_header(int fd, unsigned timeout_ms, struct sockaddr_storag
 		if (r <= 0)
 			return r < 0 ? -errno : -ETIMEDOUT;
 		ssize_t n = recv(fd, buf, sizeof(buf), MSG_PEEK);
-		if (n <= 0)
-			return n < 0 ? -errno : -ECONNRESET;
+		/* Closed before a byte came (a peek sees every byte there is): a
+		 * TCP health check. */
+		if (n == 0)
+			return -ENODATA;
+		if (n < 0)
+			return -errno;
 		r = proxy_parse(buf, (size_t)n, src, local);
 		if (r < 0)
 			return r;
@@ -315,6 +319,13 @@ static void take_proxy_header(const struct config *cfg, struct launch *l)
 	if (r <= 0)
 		fatalx("refused: %s is not in proxy-protocol-from", l->peer);
 	r = read_proxy_header(l->conn_fd, cfg->login_timeout_ms, &src, &local);
+	if (r == -ENODATA || r == -ECONNRESET) {
+		/* Connected and gone without a word: a balancer's or a probe's
+		 * TCP check. Nothing to serve, and nothing wrong. */
+		log_info("connection from %s closed before its PROXY header (a TCP health check?)",
+			 l->peer);
+		exit(0);
+	}
 	if (r < 0) {
 		errno = -r;
 		fatal("no valid PROXY protocol header from %s", l->peer);
