@@ -497,15 +497,18 @@ def test_a_backend_down_sends_new_sessions_to_the_other(layout):
     lay = layout
     a, b = lay.backends
     a.stop()  # its launcher: new connections to it are refused
-    # HAProxy's check marks it down (fall 2, every 300 ms).
-    time.sleep(1.5)
     before = client_logins(b)
-    for _ in range(4):
+    # At once (option redispatch), and after HAProxy's check has marked it
+    # down (fall 2, every 300 ms).
+    for i in range(6):
+        if i == 3:
+            assert wait_for(lambda: "ftpsd/ftp1 is DOWN" in lay.haproxy_log.read_text(),
+                            timeout=10), lay.haproxy_log.read_text()
         ftp = ftplib_login(lay)
         assert lib.retr_bytes(ftp, "hello.txt") == lib.HELLO
         assert all(ftp.data_resumed)
         ftp.quit()
-    assert client_logins(b) == before + 4, b.log
+    assert client_logins(b) == before + 6, b.log
 
 
 def test_the_fail2ban_filter_sees_the_clients_address(layout, tmp_path):
