@@ -508,7 +508,8 @@ void data_accept(struct session *s)
 				oldest = p;
 		}
 		if (slot == NULL) {
-			pending_refuse(oldest, "too many data connections wait for their PROXY header");
+			pending_refuse(oldest,
+				       "too many data connections wait for their PROXY header");
 			slot = oldest;
 		}
 		slot->fd = fd;

@@ -206,9 +206,10 @@ void session_run(const struct config *cfg, int ctl, bool implicit, const char *p
 		int pend = data_pending_expire(s);
 		for (unsigned i = 0; i < DATA_PENDING_MAX; i++) {
 			ipend[i] = -1;
-			if (s->waiting[i].fd >= 0) {
+			int fd = s->waiting[i].fd;
+			if (fd >= 0) {
 				ipend[i] = n;
-				p[n++] = (struct pollfd){ .fd = s->waiting[i].fd, .events = POLLIN };
+				p[n++] = (struct pollfd){ .fd = fd, .events = POLLIN };
 			}
 		}
 		int pace = data_pace_ms(s);
