@@ -286,8 +286,12 @@ static int read_proxy_header(int fd, unsigned timeout_ms, struct sockaddr_storag
 		if (r <= 0)
 			return r < 0 ? -errno : -ETIMEDOUT;
 		ssize_t n = recv(fd, buf, sizeof(buf), MSG_PEEK);
-		if (n <= 0)
-			return n < 0 ? -errno : -ECONNRESET;
+		/* Closed before a byte came (a peek sees every byte there is): a
+		 * TCP health check. */
+		if (n == 0)
+			return -ENODATA;
+		if (n < 0)
+			return -errno;
 		r = proxy_parse(buf, (size_t)n, src, local);
 		if (r < 0)
 			return r;
@@ -315,12 +319,23 @@ static void take_proxy_header(const struct config *cfg, struct launch *l)
 	if (r <= 0)
 		fatalx("refused: %s is not in proxy-protocol-from", l->peer);
 	r = read_proxy_header(l->conn_fd, cfg->login_timeout_ms, &src, &local);
+	if (r == -ENODATA || r == -ECONNRESET) {
+		/* Connected and gone without a word: a balancer's or a probe's
+		 * TCP check. Nothing to serve, and nothing wrong. */
+		log_info("connection from %s closed before its PROXY header (a TCP health check?)",
+			 l->peer);
+		exit(0);
+	}
 	if (r < 0) {
 		errno = -r;
 		fatal("no valid PROXY protocol header from %s", l->peer);
 	}
-	if (local)
+	if (local) {
+		/* The balancer speaks for itself: its health check (HAProxy's
+		 * check-send-proxy sends a v2 LOCAL header). */
+		l->health_check = true;
 		return;
+	}
 	char via[64];
 	snprintf(via, sizeof(via), "%s", l->peer);
 	describe_peer(&src, l);
@@ -411,8 +426,17 @@ int main(int argc, char **argv)
 	}
 	struct sockaddr_storage peer;
 	socklen_t plen = sizeof(peer);
-	if (getpeername(l.conn_fd, (struct sockaddr *)&peer, &plen) < 0)
+	if (getpeername(l.conn_fd, (struct sockaddr *)&peer, &plen) < 0) {
+		/* Gone before we could look: a TCP connect-then-close check (a
+		 * balancer's, a monitoring probe) or a client that gave up. Not
+		 * an error, and nothing to serve. */
+		if (errno == ENOTCONN) {
+			log_info("connection closed by its peer before the session began "
+				 "(a TCP health check?)");
+			return 0;
+		}
 		fatal("getpeername");
+	}
 	describe_peer(&peer, &l);
 	log_set_session(l.session);
 	log_set_field("REMOTE_ADDR", l.peer);
@@ -426,8 +450,13 @@ int main(int argc, char **argv)
 		fatalx("implicit TLS with control-tls = off");
 	if (cfg.proxy_protocol)
 		take_proxy_header(&cfg, &l);
-	struct log_field f[] = { { "FTPSD_EVENT", "session-start" } };
-	log_event(LOG_INFO, f, 1, "session start%s%s", implicit ? " (implicit TLS)" : "",
+	struct log_field f[] = {
+		{ "FTPSD_EVENT", l.health_check ? "health-check" : "session-start" }
+	};
+	log_event(LOG_INFO, f, 1, "%s%s%s",
+		  l.health_check ? "health check from the balancer (PROXY LOCAL): not counted"
+				 : "session start",
+		  implicit ? " (implicit TLS)" : "",
 		  l.as_root ? "" : " (not root: development mode, no chroot or user change)");
 	monitor_run(&cfg, &l, child_main);
 }

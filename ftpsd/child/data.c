@@ -20,6 +20,7 @@
 #include "ctls.h"
 #include "ftp_codes.h"
 #include "log.h"
+#include "proxy.h"
 #include "testhooks.h"
 
 #define STEP_BUDGET 8 /* buffers per step, so the control connection is read in between */
@@ -54,8 +55,23 @@ static void addr_string(const struct sockaddr_storage *a, char *buf, size_t size
 		snprintf(buf, size, "?");
 }
 
+static void pending_drop(struct data_pending *p)
+{
+	if (p->fd >= 0)
+		close(p->fd);
+	p->fd = -1;
+	p->have = 0;
+}
+
+static void pending_drop_all(struct session *s)
+{
+	for (unsigned i = 0; i < DATA_PENDING_MAX; i++)
+		pending_drop(&s->waiting[i]);
+}
+
 void data_close(struct session *s)
 {
+	pending_drop_all(s);
 	if (s->data_tls != NULL) {
 		ctls_free(s->data_tls);
 		s->data_tls = NULL;
@@ -432,29 +448,163 @@ static void connect_step(struct session *s)
 	data_connected(s);
 }
 
+/* The client's data connection, checked: the listener and every
+ * connection still waiting for its header go. */
+static void data_take(struct session *s, int fd)
+{
+	pending_drop_all(s);
+	close(s->pasv_fd);
+	s->pasv_fd = -1;
+	s->data_fd = fd;
+	data_connected(s);
+}
+
+/* Someone else raced the client to the port (directly, or through the
+ * balancer via): refused; the listener keeps waiting for the client. */
+static void refuse_peer(struct session *s, const struct sockaddr_storage *a,
+			const struct sockaddr_storage *via)
+{
+	char who[64], want[64], bal[64] = "";
+
+	addr_string(a, who, sizeof(who));
+	addr_string(&s->peer_addr, want, sizeof(want));
+	if (via != NULL)
+		addr_string(via, bal, sizeof(bal));
+	log_warn("refused data connection from %s%s%s (the control connection is from %s)", who,
+		 via != NULL ? " via balancer " : "", bal, want);
+}
+
+/* A connection from a balancer that cannot be the client's: refused, why
+ * logged. */
+static void pending_refuse(struct data_pending *p, const char *why)
+{
+	char bal[64];
+
+	addr_string(&p->from, bal, sizeof(bal));
+	log_warn("refused data connection via balancer %s: %s", bal, why);
+	pending_drop(p);
+}
+
 void data_accept(struct session *s)
 {
 	struct sockaddr_storage a;
 	socklen_t len = sizeof(a);
 	int fd;
-	char who[64], want[64];
 
 	fd = accept4(s->pasv_fd, (struct sockaddr *)&a, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
+	/* From a listed balancer (and only then: no one else's header is
+	 * read): whose connection it is, its PROXY header will say. It waits
+	 * in a slot; the listener goes on accepting meanwhile. */
+	if (s->root_cfg->proxy_protocol &&
+	    proxy_address_listed(s->root_cfg->proxy_protocol_from, &a) > 0) {
+		struct data_pending *slot = NULL, *oldest = NULL;
+		for (unsigned i = 0; i < DATA_PENDING_MAX; i++) {
+			struct data_pending *p = &s->waiting[i];
+			if (p->fd < 0)
+				slot = p;
+			else if (oldest == NULL || p->deadline_ms < oldest->deadline_ms)
+				oldest = p;
+		}
+		if (slot == NULL) {
+			pending_refuse(oldest,
+				       "too many data connections wait for their PROXY header");
+			slot = oldest;
+		}
+		slot->fd = fd;
+		slot->have = 0;
+		slot->from = a;
+		slot->deadline_ms = session_now_ms() + DATA_HEADER_MS;
+		return;
+	}
 	if (!data_same_host(&a, &s->peer_addr)) {
-		/* Someone else raced the client to the port: refuse, keep waiting. */
-		addr_string(&a, who, sizeof(who));
-		addr_string(&s->peer_addr, want, sizeof(want));
-		log_warn("refused data connection from %s (the control connection is from %s)", who,
-			 want);
+		refuse_peer(s, &a, NULL);
 		close(fd);
 		return;
 	}
-	close(s->pasv_fd);
-	s->pasv_fd = -1;
-	s->data_fd = fd;
-	data_connected(s);
+	data_take(s, fd);
+}
+
+void data_pending_step(struct session *s, unsigned i)
+{
+	struct sockaddr_storage src;
+	bool local = false;
+
+	if (i >= DATA_PENDING_MAX)
+		return;
+	struct data_pending *p = &s->waiting[i];
+	if (p->fd < 0 || p->have >= sizeof(p->buf))
+		return;
+	/* Peeked: what follows the header (the client's TLS ClientHello) must
+	 * stay in the socket for the handshake. */
+	ssize_t n = recv(p->fd, p->buf + p->have, sizeof(p->buf) - p->have, MSG_PEEK);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		pending_refuse(p, "closed before its PROXY header");
+		return;
+	}
+	size_t seen = p->have + (size_t)n;
+	int r = proxy_parse(p->buf, seen, &src, &local);
+	if (r < 0) {
+		pending_refuse(p, "no valid PROXY header");
+		return;
+	}
+	if (r == 0) {
+		/* Part of a header, every byte of it the header's: taken out of
+		 * the socket, so that poll waits for the rest. */
+		if (seen >= sizeof(p->buf) || recv(p->fd, p->buf + p->have, (size_t)n, 0) != n) {
+			pending_refuse(p, "no valid PROXY header");
+			return;
+		}
+		p->have = seen;
+		return;
+	}
+	/* Whole: exactly its remaining bytes are taken, none after them. */
+	if ((size_t)r <= p->have || (size_t)r > seen) {
+		pending_refuse(p, "no valid PROXY header");
+		return;
+	}
+	size_t rest = (size_t)r - p->have;
+	if (recv(p->fd, p->buf + p->have, rest, 0) != (ssize_t)rest) {
+		pending_refuse(p, "no valid PROXY header");
+		return;
+	}
+	if (local) {
+		/* The balancer's own connection (LOCAL, UNKNOWN) is no one's data. */
+		pending_refuse(p, "its PROXY header names no client (LOCAL or UNKNOWN)");
+		return;
+	}
+	if (!data_same_host(&src, &s->peer_addr)) {
+		refuse_peer(s, &src, &p->from);
+		pending_drop(p);
+		return;
+	}
+	int fd = p->fd;
+	p->fd = -1;
+	p->have = 0;
+	data_take(s, fd);
+}
+
+int data_pending_expire(struct session *s)
+{
+	uint64_t now = session_now_ms();
+	int next = -1;
+
+	for (unsigned i = 0; i < DATA_PENDING_MAX; i++) {
+		struct data_pending *p = &s->waiting[i];
+		if (p->fd < 0)
+			continue;
+		if (now >= p->deadline_ms) {
+			pending_refuse(p, "no PROXY header in time");
+			continue;
+		}
+		int left = (int)(p->deadline_ms - now);
+		if (next < 0 || left < next)
+			next = left;
+	}
+	return next;
 }
 
 void data_start(struct session *s, const struct xfer_request *rq)

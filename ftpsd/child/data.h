@@ -38,6 +38,14 @@ void data_set_active(struct session *s, const struct sockaddr_storage *addr);
 bool data_same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
 /* The listener became readable: accept (checking the peer). */
 void data_accept(struct session *s);
+/* A passive data connection from a balancer, waiting for its PROXY header:
+ * read what came (never a byte past the header); once the header is whole,
+ * the connection is the client's (its address is the control connection's)
+ * or it is refused. i: its slot in s->waiting. */
+void data_pending_step(struct session *s, unsigned i);
+/* Refuse those whose header is late; the milliseconds until the next one
+ * will be (-1: none waits). */
+int data_pending_expire(struct session *s);
 /* Start a transfer whose 150 was sent. */
 void data_start(struct session *s, const struct xfer_request *rq);
 /* Advance the data channel after poll; revents of the data socket. */

@@ -145,6 +145,8 @@ void session_run(const struct config *cfg, int ctl, bool implicit, const char *p
 	the_session = s;
 	mm_set_timeout(cfg->idle_timeout_ms, monitor_silent);
 	s->pasv_fd = s->data_fd = -1;
+	for (unsigned i = 0; i < DATA_PENDING_MAX; i++)
+		s->waiting[i].fd = -1;
 	s->xfer.file_fd = -1;
 	snprintf(s->peer, sizeof(s->peer), "%s", peer);
 	snprintf(s->cwd, sizeof(s->cwd), "/");
@@ -182,8 +184,8 @@ void session_run(const struct config *cfg, int ctl, bool implicit, const char *p
 	ctl_reply(s, FTP_GREET, "%s", cfg->banner);
 
 	for (;;) {
-		struct pollfd p[4];
-		int n = 0, ictl = -1, ipasv = -1, idata = -1;
+		struct pollfd p[4 + DATA_PENDING_MAX];
+		int n = 0, ictl = -1, ipasv = -1, idata = -1, ipend[DATA_PENDING_MAX];
 
 		run_lines(s);
 		if (mm_shutdown_asked(false))
@@ -201,6 +203,15 @@ void session_run(const struct config *cfg, int ctl, bool implicit, const char *p
 			ipasv = n;
 			p[n++] = (struct pollfd){ .fd = s->pasv_fd, .events = POLLIN };
 		}
+		int pend = data_pending_expire(s);
+		for (unsigned i = 0; i < DATA_PENDING_MAX; i++) {
+			ipend[i] = -1;
+			int fd = s->waiting[i].fd;
+			if (fd >= 0) {
+				ipend[i] = n;
+				p[n++] = (struct pollfd){ .fd = fd, .events = POLLIN };
+			}
+		}
 		int pace = data_pace_ms(s);
 		short ev = data_events(s);
 		if (ev != 0) {
@@ -210,6 +221,8 @@ void session_run(const struct config *cfg, int ctl, bool implicit, const char *p
 		int timeout = poll_timeout(s);
 		if (pace >= 0 && pace < timeout)
 			timeout = pace;
+		if (pend >= 0 && pend < timeout)
+			timeout = pend;
 		bool ctl_buffered = s->ctl_tls != NULL && ctls_pending(s->ctl_tls) > 0 && ictl >= 0;
 		bool data_buffered =
 			s->data_tls != NULL && (ev & POLLIN) && ctls_pending(s->data_tls) > 0;
@@ -237,6 +250,13 @@ void session_run(const struct config *cfg, int ctl, bool implicit, const char *p
 					    "client closed the control connection");
 			}
 		}
+		/* Before the listener, so that a slot freed here is there for the
+		 * next. A slot that another's success emptied is skipped (its fd
+		 * is -1 now, or a new one that poll did not see). */
+		for (unsigned i = 0; i < DATA_PENDING_MAX; i++)
+			if (ipend[i] >= 0 && p[ipend[i]].revents != 0 &&
+			    s->waiting[i].fd == p[ipend[i]].fd)
+				data_pending_step(s, i);
 		if (ipasv >= 0 && (p[ipasv].revents & POLLIN))
 			data_accept(s);
 		else if (idata >= 0 && (data_buffered || p[idata].revents != 0))

@@ -13,6 +13,7 @@
 #include "ftp_parse.h"
 #include "ipc.h"
 #include "policy.h"
+#include "proxy.h"
 #include "rate.h"
 
 struct ctls;
@@ -44,6 +45,20 @@ struct transfer {
 	bool paced;           /* the monitor was asked for the rate before the first byte */
 	bool throttled;       /* ahead of the rate: the data socket waits */
 	char path[IPC_MAX_PATH];
+};
+
+/* Passive data connections from a balancer (proxy-protocol-from) that have
+ * not yet said, in their PROXY header, whose they are. Bounded: when all
+ * slots are taken, the oldest goes; each waits at most DATA_HEADER_MS. */
+#define DATA_PENDING_MAX 4
+#define DATA_HEADER_MS 5000
+
+struct data_pending {
+	int fd;                        /* -1: a free slot */
+	uint64_t deadline_ms;
+	size_t have;                   /* bytes of the header read so far */
+	uint8_t buf[PROXY_MAX_HEADER];
+	struct sockaddr_storage from;  /* the balancer */
 };
 
 struct session {
@@ -80,6 +95,7 @@ struct session {
 	bool active;               /* PORT/EPRT given: connect at the transfer */
 	bool data_connecting;
 	struct sockaddr_storage active_addr;
+	struct data_pending waiting[DATA_PENDING_MAX]; /* from a balancer, before their header */
 	struct transfer xfer;
 	uint8_t *buf;
 	size_t buf_size;

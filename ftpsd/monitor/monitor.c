@@ -297,6 +297,16 @@ void monitor_user(struct monitor *m, struct mon_request *req)
 	bool tls = (req->u.auth.session & IPC_SESSION_TLS) != 0;
 	struct account acct;
 
+	if (m->launch->health_check) {
+		/* The balancer's own connection: no one's login. Said as a
+		 * refusal (421), the session ends cleanly; the child has no
+		 * other way to go on. */
+		log_info("USER in a health check session: refused");
+		struct ipc_msg *a = mon_answer_begin(m, IPC_AUTH_TOO_MANY);
+		ipc_put_str(a, "A health check session cannot log in.");
+		mon_answer_send(m, a, 0);
+		return;
+	}
 	if (m->refused)
 		fatalx("USER in a session refused by a limit");
 	/* Each USER costs the monitor a search of the users file, and the
@@ -922,7 +932,15 @@ void monitor_run(const struct config *cfg, struct launch *l, child_entry child)
 	sigset_t waiting;
 
 	mon_limits();
-	mon_session_limits(&m, &cp);
+	if (l->health_check) {
+		/* A balancer's check: no limit counts it, no record shows it, and
+		 * no login may happen in it (as in a refused session). */
+		m.lim.runtime = m.lim.sessions = m.lim.total = m.lim.address = m.lim.user =
+			m.lim.rate = -1;
+		m.refused = true;
+	} else {
+		mon_session_limits(&m, &cp);
+	}
 	mon_read_for_child(cfg, l, &cp);
 	mon_open_logs(&m);
 	mon_fork_child(&m, l, &cp, child);

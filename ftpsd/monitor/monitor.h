@@ -16,6 +16,10 @@ struct launch {
 	char peer[64];      /* "192.0.2.1" */
 	struct sockaddr_storage peer_addr; /* the client (from the PROXY header when one came) */
 	char session[96];   /* "192.0.2.1:40000", the log prefix */
+	/* A balancer's health check (PROXY v2 LOCAL, v1 UNKNOWN): not a
+	 * client's session. No session limit counts it, it has no session
+	 * record, and it may not log in. */
+	bool health_check;
 };
 
 /* Fork the child, which runs child, and serve it until the session ends;

@@ -78,7 +78,8 @@ def test_session_through_haproxy(server, haproxy, send_proxy):
 
 def test_data_from_the_balancer_address_is_refused(server, haproxy):
     """With the client known to be 127.0.0.3, a data connection from the
-    balancer's own address (127.0.0.1) is someone else's."""
+    balancer's own address (127.0.0.1) must say in a PROXY header whose it
+    is; one that says nothing is no one's."""
     srv = server(proxy_protocol="on", proxy_protocol_from="127.0.0.1")
     port = haproxy(srv.port)
     ftp = login_via(srv, port)
@@ -92,7 +93,8 @@ def test_data_from_the_balancer_address_is_refused(server, haproxy):
         got = b""
     thief.close()
     assert got == b""
-    assert wait_for(lambda: "refused data connection from 127.0.0.1" in srv.log, timeout=5), srv.log
+    assert wait_for(lambda: "refused data connection via balancer 127.0.0.1: closed before its "
+                    "PROXY header" in srv.log, timeout=5), srv.log
     ftp.close()
 
 

@@ -139,7 +139,8 @@ def test_docs_and_examples_in_docdir(installed):
     dest, lay = installed
     for doc in ("README", "NEWS", "examples/ftpsd.conf", "examples/xinetd.d/ftpsd",
                 "examples/xinetd.d/ftpsd-implicit", "examples/fail2ban/ftpsd.conf",
-                "examples/systemd/pam.conf"):
+                "examples/systemd/pam.conf", "examples/haproxy/haproxy.cfg",
+                "examples/systemd/socket-behind-balancer.conf"):
         assert os.path.isfile(at(dest, os.path.join(lay.docdir, doc))), doc
     for entry in ("ftpsd", "ftpsd-implicit"):
         text = read(dest, os.path.join(lay.docdir, "examples/xinetd.d", entry))

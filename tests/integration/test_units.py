@@ -83,6 +83,30 @@ def test_every_unit_passes_verify(unit_dir):
     assert r.returncode == 0 and r.stderr.strip() == "", r.stdout + r.stderr
 
 
+def test_sockets_with_the_balancer_dropin_pass_verify(unit_dir):
+    """units/ftpsd-balancer.conf (README, "Running many servers") applied to
+    both sockets: systemd reads it without a word, and its values are the
+    ones that count (a drop-in comes after the unit)."""
+    dropin = lib.shipped_unit("ftpsd-balancer.conf")
+    assert re.search(r"^MaxConnectionsPerSource=0$", dropin, re.M), dropin
+    names = []
+    for sock in SOCKETS:
+        name = sock.replace(".socket", "-balanced.socket")
+        (unit_dir / name).write_text((unit_dir / sock).read_text() + "\n" + dropin)
+        service = sock.replace(".socket", "@.service")
+        (unit_dir / name.replace(".socket", "@.service")).write_text(
+            (unit_dir / service).read_text())
+        names.append(name)
+    r = analyze(["verify", "--man=no"] + names, unit_dir)
+    assert r.returncode == 0 and r.stderr.strip() == "", r.stdout + r.stderr
+    # ... and a value systemd cannot take is reported: the check can fail.
+    bad = unit_dir / "bad-balanced.socket"
+    bad.write_text((unit_dir / SOCKETS[0]).read_text() + "\n[Socket]\nMaxConnectionsPerSource=off\n")
+    (unit_dir / "bad-balanced@.service").write_text((unit_dir / SERVICES[0]).read_text())
+    r = analyze(["verify", "--man=no", "bad-balanced.socket"], unit_dir)
+    assert "Failed to parse unsigned value, ignoring: off" in r.stderr, r.stderr
+
+
 def test_verify_reports_a_bad_directive(unit_dir):
     """The check above can fail: a misspelt directive is reported."""
     bad = unit_dir / "broken@.service"
