@@ -293,14 +293,9 @@ def test_a_thief_through_the_balancer_gets_nothing(layout):
         assert resp.startswith("150"), resp
         tconn = ftp.context.wrap_socket(conn, server_hostname=ftp.host, session=ftp.sock.session)
         assert tconn.session_reused
-        data = b""
-        while True:
-            chunk = tconn.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data, ending = lib.tls_read_to_end(tconn)
         tconn.close()
-        assert data == lib.HELLO
+        assert data == lib.HELLO and ending == "close_notify", ending
         assert ftp.voidresp().startswith("226")
         ftp.quit()
     for srv in lay.backends:
@@ -403,14 +398,9 @@ def test_a_header_naming_no_client_or_another_is_refused_on_data(server):
     assert ftp.sendcmd("RETR hello.txt").startswith("150")
     t = ftp.context.wrap_socket(c, server_hostname=BACKEND, session=ftp.sock.session)
     assert t.session_reused
-    data = b""
-    while True:
-        chunk = t.recv(65536)
-        if not chunk:
-            break
-        data += chunk
+    data, ending = lib.tls_read_to_end(t)
     t.close()
-    assert data == lib.HELLO
+    assert data == lib.HELLO and ending == "close_notify", ending
     assert ftp.voidresp().startswith("226")
     ftp.quit()
 
