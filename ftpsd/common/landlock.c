@@ -168,21 +168,25 @@ int landlock_child(const struct config *cfg, char *what, size_t len)
 		snprintf(what, len, "no Landlock in this kernel");
 		return 0;
 	}
+	/* The host is not known yet (SNI, HOST): the ports of every host. */
+	for (unsigned i = 0; config_identity(cfg, i) != NULL; i++)
+		active = active || config_identity(cfg, i)->active_mode;
+	/* Active mode connects to any port from 1024 (cmd_data.c), and
+	 * Landlock has no port ranges: 64512 rules would cost each session
+	 * about 0.13 s of CPU. Connect is denied outright only where no host
+	 * has active mode. */
 	if (abi >= 4)
-		attr.handled_access_net = LL_NET_BIND_TCP | LL_NET_CONNECT_TCP;
+		attr.handled_access_net = LL_NET_BIND_TCP | (active ? 0 : LL_NET_CONNECT_TCP);
 	if (abi >= 6)
 		attr.scoped = LL_SCOPE_ABSTRACT_UNIX_SOCKET | LL_SCOPE_SIGNAL;
 	rs = ruleset(&attr, abi);
 	if (rs < 0)
 		return rs;
 	/* Not one filesystem rule: the child reaches files only through the
-	 * descriptors the monitor hands it. The host is not known yet (SNI,
-	 * HOST): every host's passive ports, and connect where any allows
-	 * active mode. Landlock has no port ranges, only ports. */
+	 * descriptors the monitor hands it. Bind: one rule per passive port. */
 	memset(bind_ok, 0, sizeof(bind_ok));
 	for (unsigned i = 0; abi >= 4 && r == 0 && config_identity(cfg, i) != NULL; i++) {
 		const struct config *c = config_identity(cfg, i);
-		active = active || c->active_mode;
 		for (unsigned p = c->pasv_port_low; r == 0 && p != 0 && p <= c->pasv_port_high; p++) {
 			if (bind_ok[p / 8] & (1u << (p % 8)))
 				continue;
@@ -190,9 +194,6 @@ int landlock_child(const struct config *cfg, char *what, size_t len)
 			r = add_port(rs, p, LL_NET_BIND_TCP);
 		}
 	}
-	/* Active mode connects only to ports from 1024 (cmd_data.c). */
-	for (unsigned p = 1024; abi >= 4 && active && r == 0 && p <= 65535; p++)
-		r = add_port(rs, p, LL_NET_CONNECT_TCP);
 	if (r < 0) {
 		close(rs);
 		return r;
@@ -202,7 +203,7 @@ int landlock_child(const struct config *cfg, char *what, size_t len)
 		return r;
 	missing(what, len, abi,
 		abi < 4   ? "no filesystem"
-		: active ? "no filesystem, TCP bind to passive ports, connect to ports from 1024"
+		: active ? "no filesystem, TCP bind to passive ports, connect not limited (active-mode)"
 			 : "no filesystem, TCP bind to passive ports, no connect",
 		"; signals and abstract unix sockets only within the child");
 	return abi;
