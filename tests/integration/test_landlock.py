@@ -22,6 +22,7 @@ import io
 import os
 import re
 import socket
+import subprocess
 
 import pytest
 
@@ -260,3 +261,36 @@ def test_transfers_renames_and_listings_under_landlock(server, upload_mode):
     with open(os.path.join(srv.root, "hello.txt"), "rb") as f:
         assert f.read() == HELLO
     assert not os.path.exists(os.path.join(srv.root, "sub", "deeper", "moved.bin"))
+
+
+# ------------------------------------------------------------ --check-config
+
+def check_config(srv, env=None):
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.run([srv.binary, "--check-config", "--config", srv.config_path],
+                          capture_output=True, text=True, timeout=10, env=e)
+
+
+@needs_landlock
+def test_check_config_says_what_the_kernel_offers(server):
+    srv = server(start=False)
+    r = check_config(srv)
+    assert r.returncode == 0, r.stderr
+    assert "landlock: Landlock ABI %d: filesystem, renames across directories, truncation, " \
+           "TCP bind and connect, device ioctls, signal and abstract socket scopes\n" \
+           % landlock_abi() in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("landlock,rc", [("on", 0), ("required", 1)])
+def test_check_config_without_landlock(server, landlock, rc):
+    srv = server(start=False, landlock=landlock)
+    r = check_config(srv, {"FTPSD_TEST_LANDLOCK_ABI": "0"})
+    if "no Landlock" not in r.stdout + r.stderr:
+        pytest.skip("ftpsd built without -Dtest-hooks=true (FTPSD_TEST_LANDLOCK_ABI unused)")
+    assert r.returncode == rc, (r.stdout, r.stderr)
+    if rc == 0:
+        assert "landlock: no Landlock in this kernel" in r.stdout, r.stdout
+    else:
+        assert re.search(r":\d+: landlock = required, and no Landlock in this kernel",
+                         r.stderr), r.stderr
