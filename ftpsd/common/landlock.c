@@ -205,7 +205,7 @@ int landlock_child(const struct config *cfg, char *what, size_t len)
 		abi < 4   ? "no filesystem"
 		: active ? "no filesystem, TCP bind to passive ports, connect not limited (active-mode)"
 			 : "no filesystem, TCP bind to passive ports, no connect",
-		"; signals and abstract unix sockets only within the child");
+		"; abstract unix sockets and kill() scoped to the child");
 	return abi;
 }
 
@@ -267,6 +267,6 @@ int landlock_monitor(const int *dirs, size_t ndirs, const int *records, size_t n
 		abi >= 4 ? "filesystem only beneath the user's root and the session record, "
 			   "no TCP bind or connect"
 			 : "filesystem only beneath the user's root and the session record",
-		"; abstract unix sockets only within the monitor");
+		"; abstract unix sockets scoped to the monitor");
 	return abi;
 }

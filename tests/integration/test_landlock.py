@@ -110,13 +110,13 @@ def test_monitor_logs_the_abi_it_applied(server, tls):
         assert c.cmd("NOOP").code == 200
     line = "ftpsd[%d]: " % monitor
     want = ("sandbox: Landlock ABI %d: filesystem only beneath the user's root and the "
-            "session record, no TCP bind or connect; abstract unix sockets only within the "
+            "session record, no TCP bind or connect; abstract unix sockets scoped to the "
             "monitor" % landlock_abi())
     assert wait_for(lambda: any(line in x and want in x for x in srv.log.splitlines()),
                     timeout=3), srv.log
     assert wait_for(lambda: "child sandbox: Landlock ABI %d: no filesystem, TCP bind to "
-                    "passive ports, connect not limited (active-mode); signals and abstract unix "
-                    "sockets only within the child" % landlock_abi() in srv.log,
+                    "passive ports, connect not limited (active-mode); abstract unix sockets and "
+                    "kill() scoped to the child" % landlock_abi() in srv.log,
                     timeout=3), srv.log
 
 
