@@ -147,8 +147,6 @@ static void login_failed(struct monitor *m, const char *user, int code, const ch
 	mon_answer_rc(m, m->failures >= m->cfg->max_login_failures ? IPC_AUTH_LOCKED : code);
 }
 
-/* Become the account and lock down; answer the child with code (0 after a
- * password, IPC_USER_LOGGED_IN after a certificate). */
 /* Landlock after login, before seccomp (which does not allow its calls):
  * the user's tree and the session record's directory, nothing else. */
 static void mon_landlock(struct monitor *m, int root)
@@ -168,6 +166,8 @@ static void mon_landlock(struct monitor *m, int root)
 	log_info("sandbox: %s", what);
 }
 
+/* Become the account and lock down; answer the child with code (0 after a
+ * password, IPC_USER_LOGGED_IN after a certificate). */
 static void login(struct monitor *m, const struct account *acct, bool tls, int code,
 		  const char *how)
 {
@@ -543,7 +543,7 @@ void monitor_change(struct monitor *m, struct mon_request *req)
 
 #if FTPSD_TEST_HOOKS
 /* Test builds only: do something the sandbox forbids, so that a test can
- * see the monitor killed for it. */
+ * see the monitor killed for it, or refused (Landlock: EACCES). */
 void monitor_test_hook(struct monitor *m, struct mon_request *req)
 {
 	log_warn("test hook %u", req->u.hook.n);
