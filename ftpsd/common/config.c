@@ -85,6 +85,7 @@ static const struct key keys[] = {
 	{ "download-rate", V_SIZE, F(download_rate), 0, 0, NULL },
 	{ "upload-rate", V_SIZE, F(upload_rate), 0, 0, NULL },
 	{ "landlock", V_ENUM, F(landlock), 0, 0, landlock_names },
+	{ "landlock-before-login", V_BOOL, F(landlock_before_login), 0, 0, NULL },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -146,6 +147,7 @@ void config_defaults(struct config *cfg)
 	cfg->max_login_failures = 3;
 	cfg->umask = 022;
 	cfg->chmod = true;
+	cfg->landlock_before_login = true;
 	if (cfg->tls_priority == NULL || cfg->unprivileged_user == NULL || cfg->empty_dir == NULL ||
 	    cfg->tls_ticket_secret == NULL || cfg->runtime_dir == NULL || cfg->quota_dir == NULL ||
 	    cfg->banner == NULL || cfg->anonymous_user == NULL)
@@ -467,7 +469,7 @@ static bool is_space(char c)
 static const char *const global_only[] = { "unprivileged-user", "empty-dir", "proxy-protocol",
 					   "proxy-protocol-from", "xferlog", "login-timeout",
 					   "runtime-dir", "max-sessions", "max-sessions-per-address",
-					   "landlock", NULL };
+					   "landlock", "landlock-before-login", NULL };
 
 /* The rules that join keys, for the global part and for each host. */
 static int validate(struct config *cfg, const bool *seen, const char *name, unsigned lineno,

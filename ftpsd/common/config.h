@@ -43,6 +43,7 @@ struct config {
 	enum cert_invalid tls_client_certificate_invalid;
 	enum upload_mode upload_mode;
 	enum landlock_mode landlock;
+	bool landlock_before_login;
 	bool anonymous;
 	bool anonymous_write;
 	bool ccc;

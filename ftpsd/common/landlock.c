@@ -209,6 +209,52 @@ int landlock_child(const struct config *cfg, char *what, size_t len)
 	return abi;
 }
 
+int landlock_monitor_prelogin(char *what, size_t len)
+{
+	int abi = landlock_abi();
+	struct ll_ruleset_attr attr = {
+		.handled_access_fs = LL_FS_EXECUTE | LL_FS_MAKE_CHAR | LL_FS_MAKE_BLOCK |
+				     LL_FS_MAKE_FIFO | LL_FS_MAKE_SOCK | LL_FS_MAKE_SYM,
+	};
+	int rs, r;
+
+	if (abi <= 0) {
+		snprintf(what, len, "no Landlock in this kernel");
+		return 0;
+	}
+	/* ABI 1 layers refuse renames across directories, for good. */
+	if (abi < 2) {
+		snprintf(what, len, "Landlock ABI 1 cannot allow renames across directories: "
+				    "the monitor is not restricted before login");
+		return 0;
+	}
+	if (abi >= 5)
+		attr.handled_access_fs |= LL_FS_IOCTL_DEV;
+	/* Connect stays: PAM modules reach LDAP, RADIUS, Kerberos. */
+	if (abi >= 4)
+		attr.handled_access_net = LL_NET_BIND_TCP;
+	/* A layer that does not handle REFER refuses every rename across
+	 * directories, the later layer's rules whatever: handled, and
+	 * allowed everywhere. */
+	attr.handled_access_fs |= LL_FS_REFER;
+	rs = ruleset(&attr, abi);
+	if (rs < 0)
+		return rs;
+	int all = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	r = all < 0 ? -errno : add_path(rs, all, LL_FS_REFER);
+	if (all >= 0)
+		close(all);
+	if (r == 0)
+		r = restrict_self(rs);
+	else
+		close(rs);
+	if (r < 0)
+		return r;
+	snprintf(what, len, "Landlock ABI %d before login: no exec, no special files made%s%s", abi,
+		 abi >= 5 ? ", no device ioctls" : "", abi >= 4 ? ", no TCP bind" : "");
+	return abi;
+}
+
 int landlock_monitor(const int *dirs, size_t ndirs, const int *records, size_t nrecords,
 		     char *what, size_t len)
 {

@@ -23,6 +23,14 @@ void landlock_describe(int abi, char *buf, size_t len);
  * restricted, and what was not for want of a newer ABI. */
 int landlock_child(const struct config *cfg, char *what, size_t len);
 
+/* The monitor before login (root, PAM): what no phase of it needs, and no
+ * usual PAM module either: no execution, no device nodes, fifos, sockets or
+ * symbolic links made, no device ioctls (ABI 5), no TCP bind (ABI 4).
+ * Files are not restricted: the user's root, to be written after login, is
+ * not known yet, and Landlock's layers only ever narrow. Needs ABI 2, as
+ * after login. Same returns as landlock_child. */
+int landlock_monitor_prelogin(char *what, size_t len);
+
 /* The monitor after login: read, write, create, remove and rename beneath
  * each of the directories dirs (the user's root), write files beneath each
  * of records (its session record's directory), nothing else on the

@@ -166,6 +166,39 @@ static void mon_landlock(struct monitor *m, int root)
 	log_info("sandbox: %s", what);
 }
 
+/* Landlock before login, once the keys are read: what neither the monitor
+ * nor a usual PAM stack needs (landlock-before-login = off for others). */
+static void mon_landlock_prelogin(const struct config *cfg)
+{
+	char what[256];
+	int abi;
+
+	if (cfg->landlock != LANDLOCK_MODE_OFF && cfg->landlock_before_login) {
+		abi = landlock_monitor_prelogin(what, sizeof(what));
+		if (abi < 0) {
+			errno = -abi;
+			fatal("landlock");
+		}
+		log_debug("sandbox: %s", what);
+	}
+#if FTPSD_TEST_HOOKS
+	/* Tests: what the root monitor, taken over before login, would run. */
+	const char *run = getenv("FTPSD_TEST_EXEC_BEFORE_LOGIN");
+	if (run != NULL) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			execl(run, run, (char *)NULL);
+			_exit(errno == EACCES ? 13 : 127);
+		}
+		int status = 0;
+		if (pid > 0)
+			(void)waitpid(pid, &status, 0);
+		log_warn("test hook: exec %s before login: exit status %d", run,
+			 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	}
+#endif
+}
+
 /* Become the account and lock down; answer the child with code (0 after a
  * password, IPC_USER_LOGGED_IN after a certificate). */
 static void login(struct monitor *m, const struct account *acct, bool tls, int code,
@@ -965,5 +998,6 @@ void monitor_run(const struct config *cfg, struct launch *l, child_entry child)
 	atexit(record_remove);
 	record_begin(&m, m.refused ? -1 : m.lim.sessions);
 	mon_load_keys(&m, &cp);
+	mon_landlock_prelogin(cfg);
 	mon_loop(&m, &waiting);
 }

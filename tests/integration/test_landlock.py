@@ -9,6 +9,9 @@
   EACCES, where without Landlock the bind succeeds and the connects reach the peer
   (ECONNREFUSED, 0). With active mode, connect is not limited by Landlock (no port
   ranges), and the log says so.
+- The monitor before login (root, no seccomp yet) cannot exec: FTPSD_TEST_EXEC_BEFORE_LOGIN
+  makes it try right after its pre-login layer (EACCES), and with
+  landlock-before-login = off the same exec runs.
 - The log says once which ABI was applied; FTPSD_TEST_LANDLOCK_ABI (test builds) makes
   this kernel look older: ABI 3 has no TCP rules and says so; no Landlock at all runs
   the session with landlock = on and refuses it with landlock = required.
@@ -294,3 +297,23 @@ def test_check_config_without_landlock(server, landlock, rc):
     else:
         assert re.search(r":\d+: landlock = required, and no Landlock in this kernel",
                          r.stderr), r.stderr
+
+
+# ------------------------------------------------------------ the monitor before login
+
+@needs_landlock
+@pytest.mark.parametrize("before_login", ["on", "off"])
+def test_root_monitor_cannot_exec_before_login(server, tls, monkeypatch, before_login):
+    """FTPSD_TEST_EXEC_BEFORE_LOGIN (test builds): right after its pre-login Landlock
+    layer the monitor, still root and without seccomp, forks and execs the program;
+    EACCES (status 13) from Landlock, and the same exec runs with the layer off."""
+    monkeypatch.setenv("FTPSD_TEST_EXEC_BEFORE_LOGIN", "/bin/true")
+    srv = server(landlock_before_login=before_login)
+    with secured(srv, tls) as c:
+        assert c.cmd("NOOP").code == 200
+    want = 13 if before_login == "on" else 0
+    assert wait_for(lambda: "test hook: exec /bin/true before login: exit status %d" % want
+                    in srv.log, timeout=3), srv.log
+    if before_login == "on":
+        assert "sandbox: Landlock ABI %d before login: no exec, no special files made, " \
+               "no device ioctls, no TCP bind" % landlock_abi() in srv.log, srv.log
