@@ -114,8 +114,7 @@ void landlock_describe(int abi, char *buf, size_t len)
 
 static int ruleset(const struct ll_ruleset_attr *attr, int abi)
 {
-	/* The structure grew with the ABI: an older kernel refuses the fields
-	 * it does not know, even zero, past its own size. */
+	/* The structure grew with the ABI: only the part this kernel knows. */
 	size_t size = abi >= 6 ? sizeof(*attr) : abi >= 4 ? offsetof(struct ll_ruleset_attr, scoped)
 							   : offsetof(struct ll_ruleset_attr, handled_access_net);
 	long fd = syscall(SYS_landlock_create_ruleset, attr, size, 0);
