@@ -208,6 +208,25 @@ def test_abi_3_runs_without_tcp_rules_and_says_so(server, tls, monkeypatch):
                     in srv.log, timeout=3), srv.log
 
 
+@needs_landlock
+@needs_root
+def test_abi_1_leaves_the_monitor_alone_so_that_renames_work(server, tls, monkeypatch):
+    """ABI 1 refuses every rename across directories: the monitor then goes without
+    Landlock (and says so), the child keeps its filesystem wall."""
+    monkeypatch.setenv("FTPSD_TEST_LANDLOCK_ABI", "1")
+    srv = server()
+    with secured(srv, tls) as c:
+        assert answered(hook(c, "MONITOR-OPEN /etc/passwd")) == 0
+    ftp = ftp_login(srv)
+    ftp.rename("hello.txt", "sub/hello.txt")
+    assert retr_bytes(ftp, "sub/hello.txt") == HELLO
+    quit_quietly(ftp)
+    assert "sandbox: Landlock ABI 1 cannot allow renames across directories: the monitor " \
+           "is not restricted" in srv.log, srv.log
+    assert "child sandbox: Landlock ABI 1: no filesystem; no TCP rules (ABI 4); no scopes " \
+           "(ABI 6)" in srv.log, srv.log
+
+
 @needs_root
 def test_no_landlock_runs_with_on_and_says_so(server, tls, monkeypatch):
     monkeypatch.setenv("FTPSD_TEST_LANDLOCK_ABI", "0")
