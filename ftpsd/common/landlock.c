@@ -20,7 +20,7 @@
 struct ll_ruleset_attr {
 	uint64_t handled_access_fs;
 	uint64_t handled_access_net; /* ABI 4 */
-	uint64_t scoped;             /* ABI 6 */
+	uint64_t scoped;	     /* ABI 6 */
 };
 
 struct ll_path_beneath_attr {
@@ -34,31 +34,31 @@ struct ll_net_port_attr {
 };
 
 #define LL_CREATE_RULESET_VERSION (1U << 0)
-#define LL_RULE_PATH_BENEATH 1
-#define LL_RULE_NET_PORT 2
+#define LL_RULE_PATH_BENEATH	  1
+#define LL_RULE_NET_PORT	  2
 
-#define LL_FS_EXECUTE (1ULL << 0)
-#define LL_FS_WRITE_FILE (1ULL << 1)
-#define LL_FS_READ_FILE (1ULL << 2)
-#define LL_FS_READ_DIR (1ULL << 3)
-#define LL_FS_REMOVE_DIR (1ULL << 4)
+#define LL_FS_EXECUTE	  (1ULL << 0)
+#define LL_FS_WRITE_FILE  (1ULL << 1)
+#define LL_FS_READ_FILE	  (1ULL << 2)
+#define LL_FS_READ_DIR	  (1ULL << 3)
+#define LL_FS_REMOVE_DIR  (1ULL << 4)
 #define LL_FS_REMOVE_FILE (1ULL << 5)
-#define LL_FS_MAKE_CHAR (1ULL << 6)
-#define LL_FS_MAKE_DIR (1ULL << 7)
-#define LL_FS_MAKE_REG (1ULL << 8)
-#define LL_FS_MAKE_SOCK (1ULL << 9)
-#define LL_FS_MAKE_FIFO (1ULL << 10)
-#define LL_FS_MAKE_BLOCK (1ULL << 11)
-#define LL_FS_MAKE_SYM (1ULL << 12)
-#define LL_FS_REFER (1ULL << 13)    /* ABI 2 */
-#define LL_FS_TRUNCATE (1ULL << 14) /* ABI 3 */
-#define LL_FS_IOCTL_DEV (1ULL << 15) /* ABI 5 */
+#define LL_FS_MAKE_CHAR	  (1ULL << 6)
+#define LL_FS_MAKE_DIR	  (1ULL << 7)
+#define LL_FS_MAKE_REG	  (1ULL << 8)
+#define LL_FS_MAKE_SOCK	  (1ULL << 9)
+#define LL_FS_MAKE_FIFO	  (1ULL << 10)
+#define LL_FS_MAKE_BLOCK  (1ULL << 11)
+#define LL_FS_MAKE_SYM	  (1ULL << 12)
+#define LL_FS_REFER	  (1ULL << 13) /* ABI 2 */
+#define LL_FS_TRUNCATE	  (1ULL << 14) /* ABI 3 */
+#define LL_FS_IOCTL_DEV	  (1ULL << 15) /* ABI 5 */
 
-#define LL_NET_BIND_TCP (1ULL << 0)    /* ABI 4 */
+#define LL_NET_BIND_TCP	   (1ULL << 0) /* ABI 4 */
 #define LL_NET_CONNECT_TCP (1ULL << 1) /* ABI 4 */
 
 #define LL_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0) /* ABI 6 */
-#define LL_SCOPE_SIGNAL (1ULL << 1)               /* ABI 6 */
+#define LL_SCOPE_SIGNAL		      (1ULL << 1) /* ABI 6 */
 
 /* Every filesystem right the kernel of this ABI knows: all of them are
  * handled (denied unless a rule allows). */
@@ -101,22 +101,25 @@ int landlock_abi(void)
 void landlock_describe(int abi, char *buf, size_t len)
 {
 	if (abi <= 0)
-		snprintf(buf, len, "no Landlock in this kernel: sessions run with seccomp, chroot and "
-				   "ids alone");
-	else
 		snprintf(buf, len,
-			 "Landlock ABI %d: filesystem%s%s%s%s%s", abi,
-			 abi >= 2 ? ", renames across directories" : " (no renames across "
-								  "directories: the monitor is not restricted)",
+			 "no Landlock in this kernel: sessions run with seccomp, chroot and "
+			 "ids alone");
+	else
+		snprintf(buf, len, "Landlock ABI %d: filesystem%s%s%s%s%s", abi,
+			 abi >= 2 ?
+				 ", renames across directories" :
+				 " (no renames across directories: the monitor is not restricted)",
 			 abi >= 3 ? ", truncation" : "", abi >= 4 ? ", TCP bind and connect" : "",
-			 abi >= 5 ? ", device ioctls" : "", abi >= 6 ? ", signal and abstract socket scopes" : "");
+			 abi >= 5 ? ", device ioctls" : "",
+			 abi >= 6 ? ", signal and abstract socket scopes" : "");
 }
 
 static int ruleset(const struct ll_ruleset_attr *attr, int abi)
 {
 	/* The structure grew with the ABI: only the part this kernel knows. */
-	size_t size = abi >= 6 ? sizeof(*attr) : abi >= 4 ? offsetof(struct ll_ruleset_attr, scoped)
-							   : offsetof(struct ll_ruleset_attr, handled_access_net);
+	size_t size = abi >= 6 ? sizeof(*attr) :
+		      abi >= 4 ? offsetof(struct ll_ruleset_attr, scoped) :
+				 offsetof(struct ll_ruleset_attr, handled_access_net);
 	long fd = syscall(SYS_landlock_create_ruleset, attr, size, 0);
 
 	return fd < 0 ? -errno : (int)fd;
@@ -186,7 +189,8 @@ int landlock_child(const struct config *cfg, char *what, size_t len)
 	memset(bind_ok, 0, sizeof(bind_ok));
 	for (unsigned i = 0; abi >= 4 && r == 0 && config_identity(cfg, i) != NULL; i++) {
 		const struct config *c = config_identity(cfg, i);
-		for (unsigned p = c->pasv_port_low; r == 0 && p != 0 && p <= c->pasv_port_high; p++) {
+		for (unsigned p = c->pasv_port_low; r == 0 && p != 0 && p <= c->pasv_port_high;
+		     p++) {
 			if (bind_ok[p / 8] & (1u << (p % 8)))
 				continue;
 			bind_ok[p / 8] |= (uint8_t)(1u << (p % 8));
@@ -201,9 +205,11 @@ int landlock_child(const struct config *cfg, char *what, size_t len)
 	if (r < 0)
 		return r;
 	missing(what, len, abi,
-		abi < 4   ? "no filesystem"
-		: active ? "no filesystem, TCP bind to passive ports, connect not limited (active-mode)"
-			 : "no filesystem, TCP bind to passive ports, no connect",
+		abi < 4 ?
+			"no filesystem" :
+		active ?
+			"no filesystem, TCP bind to passive ports, connect not limited (active-mode)" :
+			"no filesystem, TCP bind to passive ports, no connect",
 		"; abstract unix sockets and kill() scoped to the child");
 	return abi;
 }
@@ -223,8 +229,9 @@ int landlock_monitor_prelogin(char *what, size_t len)
 	}
 	/* ABI 1 layers refuse renames across directories, for good. */
 	if (abi < 2) {
-		snprintf(what, len, "Landlock ABI 1 cannot allow renames across directories: "
-				    "the monitor is not restricted before login");
+		snprintf(what, len,
+			 "Landlock ABI 1 cannot allow renames across directories: "
+			 "the monitor is not restricted before login");
 		return 0;
 	}
 	if (abi >= 5)
@@ -254,8 +261,8 @@ int landlock_monitor_prelogin(char *what, size_t len)
 	return abi;
 }
 
-int landlock_monitor(const int *dirs, size_t ndirs, const int *records, size_t nrecords,
-		     char *what, size_t len)
+int landlock_monitor(const int *dirs, size_t ndirs, const int *records, size_t nrecords, char *what,
+		     size_t len)
 {
 	int abi = landlock_abi();
 	struct ll_ruleset_attr attr = { .handled_access_fs = fs_rights(abi) };
@@ -275,8 +282,9 @@ int landlock_monitor(const int *dirs, size_t ndirs, const int *records, size_t n
 	/* ABI 1 refuses every rename and link across directories, which
 	 * RNFR/RNTO needs. */
 	if (abi < 2) {
-		snprintf(what, len, "Landlock ABI 1 cannot allow renames across directories: "
-				    "the monitor is not restricted");
+		snprintf(what, len,
+			 "Landlock ABI 1 cannot allow renames across directories: "
+			 "the monitor is not restricted");
 		return 0;
 	}
 	tree &= attr.handled_access_fs;
@@ -310,8 +318,8 @@ int landlock_monitor(const int *dirs, size_t ndirs, const int *records, size_t n
 		return r;
 	missing(what, len, abi,
 		abi >= 4 ? "filesystem only beneath the user's root and the session record, "
-			   "no TCP bind or connect"
-			 : "filesystem only beneath the user's root and the session record",
+			   "no TCP bind or connect" :
+			   "filesystem only beneath the user's root and the session record",
 		"; abstract unix sockets scoped to the monitor");
 	return abi;
 }

@@ -37,5 +37,5 @@ int landlock_monitor_prelogin(char *what, size_t len);
  * filesystem; no TCP bind or connect (ABI 4); no abstract unix sockets out
  * of its domain (ABI 6). Needs ABI 2 (renames across directories). Same
  * returns as landlock_child. */
-int landlock_monitor(const int *dirs, size_t ndirs, const int *records, size_t nrecords,
-		     char *what, size_t len);
+int landlock_monitor(const int *dirs, size_t ndirs, const int *records, size_t nrecords, char *what,
+		     size_t len);
