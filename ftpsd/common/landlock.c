@@ -101,9 +101,7 @@ int landlock_abi(void)
 void landlock_describe(int abi, char *buf, size_t len)
 {
 	if (abi <= 0)
-		snprintf(buf, len,
-			 "no Landlock in this kernel: sessions run with seccomp, chroot and "
-			 "ids alone");
+		snprintf(buf, len, "no Landlock in this kernel");
 	else
 		snprintf(buf, len, "Landlock ABI %d: filesystem%s%s%s%s%s", abi,
 			 abi >= 2 ?
