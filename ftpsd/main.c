@@ -21,6 +21,7 @@
 #include "build_config.h"
 #include "child.h"
 #include "config.h"
+#include "landlock.h"
 #include "log.h"
 #include "monitor.h"
 #include "monitor_auth.h"
@@ -216,6 +217,26 @@ static int check_commands(const struct config *cfg)
 	return errors;
 }
 
+/* --check-config: what this kernel's Landlock offers, and whether
+ * landlock = required can be met here. */
+static int check_landlock(const struct config *cfg)
+{
+	int abi = landlock_abi();
+	char have[200], msg[400];
+	int errors = 0;
+
+	landlock_describe(abi, have, sizeof(have));
+	if (cfg->landlock == LANDLOCK_MODE_REQUIRED && abi < 2) {
+		snprintf(msg, sizeof(msg), "%s:%u: landlock = required, and %s", cfg->path,
+			 config_key_line(cfg, "landlock"), have);
+		print_error(&errors, msg);
+	} else {
+		printf("landlock: %s%s\n", have,
+		       cfg->landlock == LANDLOCK_MODE_OFF ? " (not used: landlock = off)" : "");
+	}
+	return errors;
+}
+
 /* The connection: fd 3 from systemd, else fd 0 from inetd. */
 static int find_connection(bool *from_inetd, bool *implicit)
 {
@@ -402,6 +423,8 @@ int main(int argc, char **argv)
 			errors += check_commands(&cfg);
 		if (check && errors == 0)
 			errors += check_files(&cfg);
+		if (check && errors == 0)
+			errors += check_landlock(&cfg);
 		if (print && errors == 0)
 			config_print(&cfg, stdout);
 		else if (errors == 0)

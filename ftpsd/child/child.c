@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include "child_mon.h"
+#include "config.h"
 #include "ctls.h"
+#include "landlock.h"
 #include "log.h"
 #include "proctitle.h"
 #include "sandbox.h"
@@ -101,6 +103,20 @@ void child_main(struct child_params *p)
 	struct rlimit nofile = { 64, 64 };
 	if (setrlimit(RLIMIT_NOFILE, &nofile) < 0 && !sandbox_under_valgrind())
 		fatal("RLIMIT_NOFILE");
+	/* Landlock under seccomp, which does not allow its calls. */
+	if (p->cfg->landlock != LANDLOCK_MODE_OFF) {
+		char what[256];
+		int abi = landlock_child(p->cfg, what, sizeof(what));
+		if (abi < 0) {
+			errno = -abi;
+			fatal("landlock");
+		}
+		/* A refused session (the monitor's landlock = required check
+		 * among them) still says why before it ends. */
+		if (abi == 0 && p->cfg->landlock == LANDLOCK_MODE_REQUIRED && p->refusal[0] == '\0')
+			fatalx("landlock = required: %s", what);
+		log_debug("child sandbox: %s", what);
+	}
 	int r = sandbox_child();
 	if (r < 0) {
 		errno = -r;

@@ -283,10 +283,11 @@ int mm_settime(const char *path, int64_t mtime)
 	return rc_call();
 }
 
-int mm_test_hook(unsigned hook)
+int mm_test_hook(unsigned hook, const char *path)
 {
 	ipc_init(&mm_msg, IPC_TEST_HOOK);
 	ipc_put_u32(&mm_msg, hook);
+	ipc_put_str(&mm_msg, path);
 	return rc_call();
 }
 

@@ -69,7 +69,7 @@ int mm_rename(const char *from, const char *to);
 int mm_chmod(const char *path, unsigned mode);
 int mm_settime(const char *path, int64_t mtime);
 /* Test builds: ask the monitor to run a test hook; its answer, if it lives. */
-int mm_test_hook(unsigned hook);
+int mm_test_hook(unsigned hook, const char *path);
 /* Tell the monitor what TLS the control connection uses. */
 void mm_tls_info(const char *version, const char *cipher);
 /* A transfer ended (IPC_XFER_* flags): the monitor logs it and puts a

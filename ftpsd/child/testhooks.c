@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -64,6 +65,41 @@ static void site_testhook_raw(struct session *s, const char *what)
 		return;
 	}
 	ctl_reply(s, FTP_CMDOK, "%s returned %ld", what, r);
+}
+
+/* Test builds only: "CHILD-BIND port" binds a TCP socket to that port of
+ * the control connection's local address, "CHILD-CONNECT port" connects to
+ * that port of the client's: what Landlock's port rules decide (seccomp
+ * allows both calls). The answer says the errno. */
+static void site_testhook_tcp(struct session *s, const char *what)
+{
+	bool bind_it = strncasecmp(what, "CHILD-BIND ", 11) == 0;
+	unsigned port;
+	struct sockaddr_storage a;
+	socklen_t len;
+	int fd, r;
+
+	if (sscanf(what + (bind_it ? 11 : 14), "%u", &port) != 1 || port > 65535) {
+		ctl_reply(s, FTP_BADARGS, "Syntax: SITE TESTHOOK CHILD-BIND|CHILD-CONNECT port.");
+		return;
+	}
+	a = bind_it ? s->local_addr : s->peer_addr;
+	if (a.ss_family == AF_INET6) {
+		((struct sockaddr_in6 *)&a)->sin6_port = htons((uint16_t)port);
+		len = sizeof(struct sockaddr_in6);
+	} else {
+		((struct sockaddr_in *)&a)->sin_port = htons((uint16_t)port);
+		len = sizeof(struct sockaddr_in);
+	}
+	fd = socket(a.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		ctl_reply(s, FTP_CMDOK, "socket failed: errno %d", errno);
+		return;
+	}
+	r = bind_it ? bind(fd, (struct sockaddr *)&a, len) : connect(fd, (struct sockaddr *)&a, len);
+	ctl_reply(s, FTP_CMDOK, "%s returned %d errno %d", bind_it ? "bind" : "connect", r,
+		  r < 0 ? errno : 0);
+	close(fd);
 }
 
 static bool ignore_quota;
@@ -121,10 +157,19 @@ void testhooks_site(struct session *s, const char *what)
 			ctl_reply(s, FTP_BADARGS, "Syntax: SITE TESTHOOK CHMOD mode /path.");
 		else
 			ctl_reply(s, FTP_CMDOK, "monitor answered %d", mm_chmod(path, mode));
+	} else if (strncasecmp(what, "CHILD-BIND ", 11) == 0 ||
+		   strncasecmp(what, "CHILD-CONNECT ", 14) == 0) {
+		site_testhook_tcp(s, what);
+	} else if (strncasecmp(what, "MONITOR-OPEN ", 13) == 0) {
+		ctl_reply(s, FTP_CMDOK, "monitor answered %d",
+			  mm_test_hook(TEST_HOOK_MONITOR_OPEN, what + 13));
+	} else if (strncasecmp(what, "MONITOR-CREATE ", 15) == 0) {
+		ctl_reply(s, FTP_CMDOK, "monitor answered %d",
+			  mm_test_hook(TEST_HOOK_MONITOR_CREATE, what + 15));
 	} else if (strcasecmp(what, "MONITOR-EXEC") == 0) {
-		ctl_reply(s, FTP_CMDOK, "monitor answered %d", mm_test_hook(1));
+		ctl_reply(s, FTP_CMDOK, "monitor answered %d", mm_test_hook(TEST_HOOK_MONITOR_EXEC, ""));
 	} else if (strcasecmp(what, "MONITOR-SOCKET") == 0) {
-		ctl_reply(s, FTP_CMDOK, "monitor answered %d", mm_test_hook(2));
+		ctl_reply(s, FTP_CMDOK, "monitor answered %d", mm_test_hook(TEST_HOOK_MONITOR_SOCKET, ""));
 	} else {
 		ctl_reply(s, FTP_BADARGS, "Unknown test hook.");
 	}

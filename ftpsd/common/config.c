@@ -31,6 +31,7 @@ static const char *const user_tls_names[] = { "optional", "required", "forbidden
 static const char *const client_cert_names[] = { "off", "request", "require", NULL };
 static const char *const cert_invalid_names[] = { "close", "refuse", NULL };
 static const char *const upload_mode_names[] = { "atomic", "in-place", NULL };
+static const char *const landlock_names[] = { "on", "off", "required", NULL };
 
 #define F(field) offsetof(struct config, field)
 
@@ -83,6 +84,8 @@ static const struct key keys[] = {
 	{ "quota-files", V_UINT, F(quota_files), 0, 4000000000u, NULL },
 	{ "download-rate", V_SIZE, F(download_rate), 0, 0, NULL },
 	{ "upload-rate", V_SIZE, F(upload_rate), 0, 0, NULL },
+	{ "landlock", V_ENUM, F(landlock), 0, 0, landlock_names },
+	{ "landlock-before-login", V_BOOL, F(landlock_before_login), 0, 0, NULL },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -144,6 +147,7 @@ void config_defaults(struct config *cfg)
 	cfg->max_login_failures = 3;
 	cfg->umask = 022;
 	cfg->chmod = true;
+	cfg->landlock_before_login = true;
 	if (cfg->tls_priority == NULL || cfg->unprivileged_user == NULL || cfg->empty_dir == NULL ||
 	    cfg->tls_ticket_secret == NULL || cfg->runtime_dir == NULL || cfg->quota_dir == NULL ||
 	    cfg->banner == NULL || cfg->anonymous_user == NULL)
@@ -465,7 +469,7 @@ static bool is_space(char c)
 static const char *const global_only[] = { "unprivileged-user", "empty-dir", "proxy-protocol",
 					   "proxy-protocol-from", "xferlog", "login-timeout",
 					   "runtime-dir", "max-sessions", "max-sessions-per-address",
-					   NULL };
+					   "landlock", "landlock-before-login", NULL };
 
 /* The rules that join keys, for the global part and for each host. */
 static int validate(struct config *cfg, const bool *seen, const char *name, unsigned lineno,

@@ -13,6 +13,9 @@ enum client_cert { CLIENT_CERT_OFF, CLIENT_CERT_REQUEST, CLIENT_CERT_REQUIRE };
 enum cert_invalid { CERT_INVALID_CLOSE, CERT_INVALID_REFUSE };
 /* How uploads reach their name: complete or not at all, or written in place. */
 enum upload_mode { UPLOAD_ATOMIC, UPLOAD_IN_PLACE };
+/* Landlock around both processes: when the kernel has it, or required
+ * (a session without it is refused). */
+enum landlock_mode { LANDLOCK_MODE_ON, LANDLOCK_MODE_OFF, LANDLOCK_MODE_REQUIRED };
 
 struct config {
 	char *tls_certificate;
@@ -39,6 +42,8 @@ struct config {
 	enum client_cert tls_client_certificate;
 	enum cert_invalid tls_client_certificate_invalid;
 	enum upload_mode upload_mode;
+	enum landlock_mode landlock;
+	bool landlock_before_login;
 	bool anonymous;
 	bool anonymous_write;
 	bool ccc;

@@ -159,3 +159,11 @@ int ipc_decode(struct ipc_msg *m, const uint8_t *buf, size_t n);
 int ipc_send(int sock, const struct ipc_msg *m);
 /* Receive one message; -ECONNRESET on EOF, -EBADMSG on a malformed one. */
 int ipc_recv(int sock, struct ipc_msg *m);
+
+/* Test hooks (test builds only): what the monitor is made to do (IPC_TEST_HOOK's number). */
+enum {
+	TEST_HOOK_MONITOR_EXEC = 1,
+	TEST_HOOK_MONITOR_SOCKET = 2,
+	TEST_HOOK_MONITOR_OPEN = 3,   /* read path, by openat2 outside the user's root */
+	TEST_HOOK_MONITOR_CREATE = 4, /* create path, the same way */
+};

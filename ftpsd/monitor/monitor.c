@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/openat2.h>
 #include <limits.h>
 #include <malloc.h>
 #include <poll.h>
@@ -16,6 +17,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <syslog.h>
 #include <time.h>
@@ -25,6 +27,7 @@
 #include "file.h"
 #include "handoff.h"
 #include "ipc.h"
+#include "landlock.h"
 #include "log.h"
 #include "monitor.h"
 #include "monitor_auth.h"
@@ -144,6 +147,58 @@ static void login_failed(struct monitor *m, const char *user, int code, const ch
 	mon_answer_rc(m, m->failures >= m->cfg->max_login_failures ? IPC_AUTH_LOCKED : code);
 }
 
+/* Landlock after login, before seccomp (which does not allow its calls):
+ * the user's tree and the session record's directory, nothing else. */
+static void mon_landlock(struct monitor *m, int root)
+{
+	char what[256];
+	int abi;
+
+	if (m->root_cfg->landlock == LANDLOCK_MODE_OFF)
+		return;
+	abi = landlock_monitor(&root, 1, &m->rec.dir, m->rec.dir >= 0 ? 1 : 0, what, sizeof(what));
+	if (abi < 0) {
+		errno = -abi;
+		fatal("landlock");
+	}
+	if (abi == 0 && m->root_cfg->landlock == LANDLOCK_MODE_REQUIRED)
+		fatalx("landlock = required: %s", what);
+	log_info("sandbox: %s", what);
+}
+
+/* Landlock before login, once the keys are read: what neither the monitor
+ * nor a usual PAM stack needs (landlock-before-login = off for others). */
+static void mon_landlock_prelogin(const struct config *cfg)
+{
+	char what[256];
+	int abi;
+
+	if (cfg->landlock != LANDLOCK_MODE_OFF && cfg->landlock_before_login) {
+		abi = landlock_monitor_prelogin(what, sizeof(what));
+		if (abi < 0) {
+			errno = -abi;
+			fatal("landlock");
+		}
+		log_debug("sandbox: %s", what);
+	}
+#if FTPSD_TEST_HOOKS
+	/* Tests: what the root monitor, taken over before login, would run. */
+	const char *run = getenv("FTPSD_TEST_EXEC_BEFORE_LOGIN");
+	if (run != NULL) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			execl(run, run, (char *)NULL);
+			_exit(errno == EACCES ? 13 : 127);
+		}
+		int status = 0;
+		if (pid > 0)
+			(void)waitpid(pid, &status, 0);
+		log_warn("test hook: exec %s before login: exit status %d", run,
+			 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	}
+#endif
+}
+
 /* Become the account and lock down; answer the child with code (0 after a
  * password, IPC_USER_LOGGED_IN after a certificate). */
 static void login(struct monitor *m, const struct account *acct, bool tls, int code,
@@ -242,6 +297,7 @@ static void login(struct monitor *m, const struct account *acct, bool tls, int c
 		  (acct->flags & IPC_USER_READ_ONLY) ? ", read-only" : "");
 	/* Listing dates call tzset(), which must not open files from now on. */
 	tzset();
+	mon_landlock(m, root);
 	r = sandbox_monitor();
 	if (r < 0) {
 		errno = -r;
@@ -530,14 +586,28 @@ void monitor_change(struct monitor *m, struct mon_request *req)
 
 #if FTPSD_TEST_HOOKS
 /* Test builds only: do something the sandbox forbids, so that a test can
- * see the monitor killed for it. */
+ * see the monitor killed for it, or refused (Landlock: EACCES). */
 void monitor_test_hook(struct monitor *m, struct mon_request *req)
 {
-	log_warn("test hook %u", req->u.hook);
-	if (req->u.hook == TEST_HOOK_MONITOR_EXEC) {
+	log_warn("test hook %u", req->u.hook.n);
+	if (req->u.hook.n == TEST_HOOK_MONITOR_EXEC) {
 		char *argv[] = { "/bin/true", NULL };
 		execv(argv[0], argv);
-	} else if (req->u.hook == TEST_HOOK_MONITOR_SOCKET) {
+	} else if (req->u.hook.n == TEST_HOOK_MONITOR_OPEN ||
+		   req->u.hook.n == TEST_HOOK_MONITOR_CREATE) {
+		/* An absolute path, not resolved in the user's root: what
+		 * only Landlock stops (seccomp allows openat2). */
+		struct open_how how = { .flags = O_RDONLY | O_CLOEXEC };
+		if (req->u.hook.n == TEST_HOOK_MONITOR_CREATE) {
+			how.flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC;
+			how.mode = 0600;
+		}
+		long fd = syscall(SYS_openat2, AT_FDCWD, req->u.hook.path, &how, sizeof(how));
+		mon_answer_rc(m, fd < 0 ? -errno : 0);
+		if (fd >= 0)
+			close((int)fd);
+		return;
+	} else if (req->u.hook.n == TEST_HOOK_MONITOR_SOCKET) {
 		int fd = socket(AF_INET, SOCK_STREAM, 0);
 		mon_answer_rc(m, fd < 0 ? -errno : 0);
 		if (fd >= 0)
@@ -891,10 +961,18 @@ static void mon_session_limits(struct monitor *m, struct child_params *cp)
 	const struct config *cfg = m->root_cfg;
 	const char *why = "";
 	char text[160];
+	/* landlock = required: both processes restricted (ABI 2), or no session. */
+	int abi = cfg->landlock == LANDLOCK_MODE_REQUIRED ? landlock_abi() : 2;
 	int r = limits_open(&m->lim, cfg->runtime_dir, &why);
 	enum limit_kind k = LIMIT_NONE;
 
-	if (r < 0) {
+	if (abi < 2) {
+		char have[200];
+		landlock_describe(abi, have, sizeof(have));
+		struct log_field f[] = { { "FTPSD_EVENT", "session-refused" } };
+		log_event(LOG_ERR, f, 1, "session refused: landlock = required, and %s", have);
+		snprintf(text, sizeof(text), "Service not available; closing the connection.");
+	} else if (r < 0) {
 		struct log_field f[] = { { "FTPSD_EVENT", "session-refused" } };
 		log_event(LOG_ERR, f, 1, "session refused: runtime-dir %s: %s (%s)", cfg->runtime_dir,
 			  why, strerror(-r));
@@ -950,5 +1028,6 @@ void monitor_run(const struct config *cfg, struct launch *l, child_entry child)
 	atexit(record_remove);
 	record_begin(&m, m.refused ? -1 : m.lim.sessions);
 	mon_load_keys(&m, &cp);
+	mon_landlock_prelogin(cfg);
 	mon_loop(&m, &waiting);
 }

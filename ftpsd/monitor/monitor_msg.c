@@ -190,7 +190,10 @@ int mon_decode_progress(struct ipc_msg *m, struct mon_request *r)
 #if FTPSD_TEST_HOOKS
 int mon_decode_test_hook(struct ipc_msg *m, struct mon_request *r)
 {
-	return ipc_get_u32(m, &r->u.hook) < 0 ? -EBADMSG : 0;
+	if (ipc_get_u32(m, &r->u.hook.n) < 0 ||
+	    ipc_get_str(m, r->u.hook.path, sizeof(r->u.hook.path)) < 0)
+		return -EBADMSG;
+	return 0;
 }
 #endif
 

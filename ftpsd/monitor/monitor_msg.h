@@ -10,9 +10,6 @@
 #define MON_MAX_PASSWORD 1024
 #define MON_MAX_SIGN_INPUT 2048
 
-/* Test hooks (test builds only): what the monitor is made to do. */
-enum { TEST_HOOK_MONITOR_EXEC = 1, TEST_HOOK_MONITOR_SOCKET = 2 };
-
 /* Session phases: what the child may ask for. */
 enum { PHASE_PRELOGIN = 1, PHASE_LOGGEDIN = 2 };
 
@@ -38,7 +35,10 @@ struct mon_request {
 			const uint8_t *data; /* points into the message */
 			size_t len;
 		} part; /* IPC_HANDSHAKE */
-		uint32_t hook;
+		struct {
+			uint32_t n;
+			char path[IPC_MAX_PATH]; /* TEST_HOOK_MONITOR_OPEN, _CREATE */
+		} hook;
 		uint64_t progress; /* IPC_PROGRESS: bytes so far, as the child says */
 		uint32_t identity; /* IPC_HOST */
 		struct {

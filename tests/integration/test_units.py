@@ -381,6 +381,35 @@ def test_session_under_the_services_restrictions(server, unit_dir, tmp_path, ser
         c.close()
     full_session(srv, implicit=implicit)
     assert_clean_log(srv, 2)
+    # Landlock's calls pass the unit's filter: both processes restricted themselves.
+    if landlock_abi() >= 2:
+        assert "sandbox: Landlock ABI" in srv.log and "child sandbox: Landlock ABI" in srv.log, \
+            srv.log
+
+
+def landlock_abi():
+    import ctypes
+    if os.uname().machine != "x86_64":
+        return -1
+    return ctypes.CDLL(None, use_errno=True).syscall(444, None, 0, 1)
+
+
+@needs_root
+def test_without_landlock_calls_required_refuses_the_session(server, unit_dir, tmp_path):
+    """The unit must let Landlock's calls through: where it does not, landlock = required
+    refuses every session (and landlock = on would run without Landlock)."""
+    if landlock_abi() < 2:
+        pytest.skip("this kernel has no Landlock ABI 2")
+    spec = restrictions((unit_dir / SERVICES[0]).read_text())
+    assert "landlock_restrict_self" in spec["allow"]
+    broken = {**spec, "allow": [s for s in spec["allow"] if not s.startswith("landlock_")]}
+    srv = restricted(server(start=False, landlock="required"), broken, tmp_path)
+    srv.start()
+    with lib.Control(srv.port) as c:
+        data = c.wait_closed()
+    assert b"421" in data and b"230" not in data, data
+    assert lib.wait_for(lambda: "session refused: landlock = required, and no Landlock"
+                        in srv.log, timeout=5), srv.log
 
 
 @needs_root

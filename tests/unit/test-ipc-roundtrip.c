@@ -457,10 +457,10 @@ static void test_test_hook(void)
 
 	stub("mm_test_hook");
 	queue_rc(-EPERM);
-	CHECK(mm_test_hook(TEST_HOOK_MONITOR_SOCKET) == -EPERM);
+	CHECK(mm_test_hook(TEST_HOOK_MONITOR_OPEN, "/etc/passwd") == -EPERM);
 #if FTPSD_TEST_HOOKS
 	take(IPC_TEST_HOOK, PHASE_LOGGEDIN, &r);
-	CHECK(r.u.hook == TEST_HOOK_MONITOR_SOCKET);
+	CHECK(r.u.hook.n == TEST_HOOK_MONITOR_OPEN && strcmp(r.u.hook.path, "/etc/passwd") == 0);
 #else
 	/* Builds without test hooks have no row: the monitor ends the session. */
 	CHECK(ipc_recv(sv[1], &peer) == 0 && peer.type == IPC_TEST_HOOK);

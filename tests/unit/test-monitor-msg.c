@@ -106,7 +106,8 @@ static int build(struct ipc_msg *m, unsigned t)
 		/* The monitor's own word to the child; never a request. */
 		return 0;
 	case IPC_TEST_HOOK:
-		ipc_put_u32(m, TEST_HOOK_MONITOR_EXEC);
+		ipc_put_u32(m, TEST_HOOK_MONITOR_OPEN);
+		ipc_put_str(m, "/etc/passwd");
 		/* Only test builds know it, and only after login (the hooks
 		 * test the logged-in monitor's sandbox). */
 		return FTPSD_TEST_HOOKS ? PHASE_LOGGEDIN : 0;

@@ -1,0 +1,338 @@
+"""Landlock around both processes (issue 19), proven from outside with the test hooks.
+
+- The logged-in monitor opens by absolute path with openat2, not resolved in the user's
+  root (SITE TESTHOOK MONITOR-OPEN / MONITOR-CREATE): /etc/passwd and a file outside
+  the user's tree that its uid could read or write are refused with EACCES, which only
+  Landlock answers there (the same hooks succeed with landlock = off).
+- The child binds outside the passive range and, where no host allows active mode,
+  connects to port 25 or a listening port (SITE TESTHOOK CHILD-BIND / CHILD-CONNECT):
+  EACCES, where without Landlock the bind succeeds and the connects reach the peer
+  (ECONNREFUSED, 0). With active mode, connect is not limited by Landlock (no port
+  ranges), and the log says so.
+- The monitor before login (root, no seccomp yet) cannot exec: FTPSD_TEST_EXEC_BEFORE_LOGIN
+  makes it try right after its pre-login layer (EACCES), and with
+  landlock-before-login = off the same exec runs.
+- The log says once which ABI was applied; FTPSD_TEST_LANDLOCK_ABI (test builds) makes
+  this kernel look older: ABI 3 has no TCP rules and says so; no Landlock at all runs
+  the session with landlock = on and refuses it with landlock = required.
+- The session still works under the walls: uploads (O_TMPFILE), renames across
+  directories (Landlock's REFER right), listings, deletions, directories.
+"""
+
+import errno
+import ftplib
+import io
+import os
+import re
+import socket
+import subprocess
+
+import pytest
+
+from ftpsd_testlib import (HELLO, ROOT, ConnectionClosed, ftp_login, quit_quietly, retr_bytes,
+                           secured, session_pids, wait_for)
+
+needs_root = pytest.mark.skipif(not ROOT, reason="needs root (the monitor as the user)")
+
+
+def landlock_abi():
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.syscall(444, None, 0, 1)  # landlock_create_ruleset, VERSION (x86_64)
+    except Exception:
+        return -1
+
+
+needs_landlock = pytest.mark.skipif(os.uname().machine != "x86_64" or landlock_abi() < 6,
+                                    reason="needs Landlock ABI 6 (Linux 6.12)")
+
+
+def hook(c, name):
+    c.send("SITE TESTHOOK " + name)
+    try:
+        r = c.reply_within(5)
+    except ConnectionClosed:
+        return None
+    if r is not None and r.code == 504:
+        pytest.skip("ftpsd built without -Dtest-hooks=true (SITE TESTHOOK answers 504)")
+    return r
+
+
+def answered(r):
+    assert r is not None and r.code == 200, r
+    m = re.search(r"monitor answered (-?\d+)", r.first)
+    assert m, r
+    return int(m.group(1))
+
+
+def tcp_answer(r):
+    assert r is not None and r.code == 200, r
+    m = re.search(r"(bind|connect) returned (-?\d+) errno (\d+)", r.first)
+    assert m, r
+    return int(m.group(2)), int(m.group(3))
+
+
+def outside_writable(srv):
+    """A directory outside the user's root that the user's uid may write into."""
+    d = os.path.join(srv.dir, "outside")
+    os.chmod(d, 0o777)
+    return d
+
+
+# ------------------------------------------------------------ the monitor after login
+
+@needs_landlock
+@needs_root
+@pytest.mark.parametrize("mode", ["on", "off"])
+def test_monitor_cannot_open_outside_the_users_root(server, tls, mode):
+    srv = server(landlock=mode)
+    secret = os.path.join(srv.dir, "outside", "secret.txt")
+    new = os.path.join(outside_writable(srv), "created-by-monitor")
+    with secured(srv, tls) as c:
+        results = [answered(hook(c, "MONITOR-OPEN /etc/passwd")),
+                   answered(hook(c, "MONITOR-OPEN " + secret)),
+                   answered(hook(c, "MONITOR-CREATE " + new))]
+        # The session goes on, and its own tree is still served.
+        assert c.cmd("PWD").code == 257
+    if mode == "on":
+        assert results == [-errno.EACCES] * 3, results
+        assert not os.path.exists(new)
+    else:
+        # The control: the user's uid may do all three; only Landlock stops them.
+        assert results == [0, 0, 0], results
+        assert os.path.exists(new)
+
+
+@needs_landlock
+@needs_root
+def test_monitor_logs_the_abi_it_applied(server, tls):
+    srv = server()
+    with secured(srv, tls) as c:
+        monitor, child = session_pids(srv)
+        assert c.cmd("NOOP").code == 200
+    line = "ftpsd[%d]: " % monitor
+    want = ("sandbox: Landlock ABI %d: filesystem only beneath the user's root and the "
+            "session record, no TCP bind or connect; abstract unix sockets scoped to the "
+            "monitor" % landlock_abi())
+    assert wait_for(lambda: any(line in x and want in x for x in srv.log.splitlines()),
+                    timeout=3), srv.log
+    assert wait_for(lambda: "child sandbox: Landlock ABI %d: no filesystem, TCP bind to "
+                    "passive ports, connect not limited (active-mode); abstract unix sockets and "
+                    "kill() scoped to the child" % landlock_abi() in srv.log,
+                    timeout=3), srv.log
+
+
+# ------------------------------------------------------------ the child
+
+@needs_landlock
+@pytest.mark.parametrize("mode", ["on", "off"])
+def test_child_binds_only_passive_ports(server, tls, mode):
+    srv = server(landlock=mode)
+    # A free port outside the passive range (61000-61999).
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    with secured(srv, tls) as c:
+        outside = tcp_answer(hook(c, "CHILD-BIND %d" % port))
+        inside = tcp_answer(hook(c, "CHILD-BIND 61999"))
+        # Passive mode still works.
+        ftp = ftp_login(srv)
+        assert retr_bytes(ftp, "hello.txt") == HELLO
+        quit_quietly(ftp)
+    assert inside == (0, 0), inside
+    assert outside == ((-1, errno.EACCES) if mode == "on" else (0, 0)), outside
+
+
+@needs_landlock
+@pytest.mark.parametrize("mode", ["on", "off"])
+def test_child_without_active_mode_connects_nowhere(server, tls, mode):
+    srv = server(landlock=mode, active_mode="off")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    try:
+        with secured(srv, tls) as c:
+            smtp = tcp_answer(hook(c, "CHILD-CONNECT 25"))
+            other = tcp_answer(hook(c, "CHILD-CONNECT %d" % port))
+    finally:
+        listener.close()
+    if mode == "on":
+        assert smtp == (-1, errno.EACCES) and other == (-1, errno.EACCES), (smtp, other)
+    else:
+        assert smtp == (-1, errno.ECONNREFUSED) and other == (0, 0), (smtp, other)
+
+
+@needs_landlock
+def test_child_with_active_mode_is_not_limited_in_its_connects(server, tls):
+    """Landlock has no port ranges; 64512 rules for ports from 1024 would cost each
+    session about 0.13 s of CPU. With active-mode = on, connect is left to the child's
+    own check (a port from 1024, the client's address), and the log says so."""
+    srv = server()
+    with secured(srv, tls) as c:
+        assert tcp_answer(hook(c, "CHILD-CONNECT 25")) == (-1, errno.ECONNREFUSED)
+    assert wait_for(lambda: "connect not limited (active-mode)" in srv.log, timeout=3), srv.log
+
+
+@needs_landlock
+def test_active_mode_still_connects(server, tls):
+    srv = server()
+    ftp = ftp_login(srv)
+    ftp.set_pasv(False)
+    assert retr_bytes(ftp, "hello.txt") == HELLO
+    quit_quietly(ftp)
+
+
+# ------------------------------------------------------------ older kernels, none
+
+@needs_landlock
+@needs_root
+def test_abi_3_runs_without_tcp_rules_and_says_so(server, tls, monkeypatch):
+    monkeypatch.setenv("FTPSD_TEST_LANDLOCK_ABI", "3")
+    srv = server(active_mode="off")
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    with secured(srv, tls) as c:
+        # Filesystem rules from ABI 1: still refused.
+        assert answered(hook(c, "MONITOR-OPEN /etc/passwd")) == -errno.EACCES
+        # No port rules before ABI 4: outside the passive range, and without active
+        # mode, both go through (seccomp allows the calls).
+        assert tcp_answer(hook(c, "CHILD-BIND %d" % port)) == (0, 0)
+        assert tcp_answer(hook(c, "CHILD-CONNECT 25")) == (-1, errno.ECONNREFUSED)
+    assert wait_for(lambda: "sandbox: Landlock ABI 3: filesystem only beneath the user's "
+                    "root and the session record; no TCP rules (ABI 4); no scopes (ABI 6)"
+                    in srv.log, timeout=3), srv.log
+
+
+@needs_landlock
+@needs_root
+def test_abi_1_leaves_the_monitor_alone_so_that_renames_work(server, tls, monkeypatch):
+    """ABI 1 refuses every rename across directories: the monitor then goes without
+    Landlock (and says so), the child keeps its filesystem wall."""
+    monkeypatch.setenv("FTPSD_TEST_LANDLOCK_ABI", "1")
+    srv = server()
+    with secured(srv, tls) as c:
+        assert answered(hook(c, "MONITOR-OPEN /etc/passwd")) == 0
+    ftp = ftp_login(srv)
+    ftp.rename("hello.txt", "sub/hello.txt")
+    assert retr_bytes(ftp, "sub/hello.txt") == HELLO
+    quit_quietly(ftp)
+    assert "sandbox: Landlock ABI 1 cannot allow renames across directories: the monitor " \
+           "is not restricted" in srv.log, srv.log
+    assert "child sandbox: Landlock ABI 1: no filesystem; no TCP rules (ABI 4); no scopes " \
+           "(ABI 6)" in srv.log, srv.log
+
+
+@needs_root
+def test_no_landlock_runs_with_on_and_says_so(server, tls, monkeypatch):
+    monkeypatch.setenv("FTPSD_TEST_LANDLOCK_ABI", "0")
+    srv = server()
+    with secured(srv, tls) as c:
+        assert answered(hook(c, "MONITOR-OPEN /etc/passwd")) == 0
+    assert wait_for(lambda: "sandbox: no Landlock in this kernel" in srv.log, timeout=3), \
+        srv.log
+
+
+@pytest.mark.parametrize("abi", ["0", "1"])
+def test_required_refuses_a_session_without_landlock(server, tls, monkeypatch, abi):
+    monkeypatch.setenv("FTPSD_TEST_LANDLOCK_ABI", abi)
+    srv = server(landlock="required")
+    with pytest.raises((ftplib.Error, EOFError, ConnectionError, OSError)) as e:
+        ftp = ftp_login(srv)
+        quit_quietly(ftp)
+    assert "421" in str(e.value) or isinstance(e.value, (EOFError, ConnectionError)), e.value
+    assert wait_for(lambda: "session refused: landlock = required, and " in srv.log,
+                    timeout=3), srv.log
+
+
+@needs_landlock
+def test_required_serves_where_the_kernel_has_it(server):
+    srv = server(landlock="required")
+    ftp = ftp_login(srv)
+    assert retr_bytes(ftp, "hello.txt") == HELLO
+    quit_quietly(ftp)
+
+
+# ------------------------------------------------------------ the job still gets done
+
+@needs_landlock
+@pytest.mark.parametrize("upload_mode", ["atomic", "in-place"])
+def test_transfers_renames_and_listings_under_landlock(server, upload_mode):
+    srv = server(upload_mode=upload_mode)
+    ftp = ftp_login(srv)
+    data = os.urandom(300000)
+    ftp.storbinary("STOR up.bin", io.BytesIO(data))
+    ftp.mkd("newdir")
+    # Across directories: Landlock's REFER right.
+    ftp.rename("up.bin", "newdir/moved.bin")
+    ftp.rename("newdir/moved.bin", "sub/deeper/moved.bin")
+    assert retr_bytes(ftp, "sub/deeper/moved.bin") == data
+    ftp.rename("newdir", "sub/newdir")
+    assert "sub/deeper/moved.bin" in ftp.nlst("sub/deeper")
+    facts = dict(ftp.mlsd("sub"))
+    assert "newdir" in facts and "inner.txt" in facts
+    ftp.storbinary("APPE sub/deeper/moved.bin", io.BytesIO(b"tail"))
+    assert retr_bytes(ftp, "sub/deeper/moved.bin") == data + b"tail"
+    ftp.delete("sub/deeper/moved.bin")
+    ftp.rmd("sub/newdir")
+    quit_quietly(ftp)
+    with open(os.path.join(srv.root, "hello.txt"), "rb") as f:
+        assert f.read() == HELLO
+    assert not os.path.exists(os.path.join(srv.root, "sub", "deeper", "moved.bin"))
+
+
+# ------------------------------------------------------------ --check-config
+
+def check_config(srv, env=None):
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.run([srv.binary, "--check-config", "--config", srv.config_path],
+                          capture_output=True, text=True, timeout=10, env=e)
+
+
+@needs_landlock
+def test_check_config_says_what_the_kernel_offers(server):
+    srv = server(start=False)
+    r = check_config(srv)
+    assert r.returncode == 0, r.stderr
+    assert "landlock: Landlock ABI %d: filesystem, renames across directories, truncation, " \
+           "TCP bind and connect, device ioctls, signal and abstract socket scopes\n" \
+           % landlock_abi() in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("landlock,rc", [("on", 0), ("required", 1)])
+def test_check_config_without_landlock(server, landlock, rc):
+    srv = server(start=False, landlock=landlock)
+    r = check_config(srv, {"FTPSD_TEST_LANDLOCK_ABI": "0"})
+    if "no Landlock" not in r.stdout + r.stderr:
+        pytest.skip("ftpsd built without -Dtest-hooks=true (FTPSD_TEST_LANDLOCK_ABI unused)")
+    assert r.returncode == rc, (r.stdout, r.stderr)
+    if rc == 0:
+        assert "landlock: no Landlock in this kernel" in r.stdout, r.stdout
+    else:
+        assert re.search(r":\d+: landlock = required, and no Landlock in this kernel",
+                         r.stderr), r.stderr
+
+
+# ------------------------------------------------------------ the monitor before login
+
+@needs_landlock
+@pytest.mark.parametrize("before_login", ["on", "off"])
+def test_root_monitor_cannot_exec_before_login(server, tls, monkeypatch, before_login):
+    """FTPSD_TEST_EXEC_BEFORE_LOGIN (test builds): right after its pre-login Landlock
+    layer the monitor, still root and without seccomp, forks and execs the program;
+    EACCES (status 13) from Landlock, and the same exec runs with the layer off."""
+    monkeypatch.setenv("FTPSD_TEST_EXEC_BEFORE_LOGIN", "/bin/true")
+    srv = server(landlock_before_login=before_login)
+    with secured(srv, tls) as c:
+        assert c.cmd("NOOP").code == 200
+    want = 13 if before_login == "on" else 0
+    assert wait_for(lambda: "test hook: exec /bin/true before login: exit status %d" % want
+                    in srv.log, timeout=3), srv.log
+    if before_login == "on":
+        assert "sandbox: Landlock ABI %d before login: no exec, no special files made, " \
+               "no device ioctls, no TCP bind" % landlock_abi() in srv.log, srv.log
