@@ -1,6 +1,7 @@
 /* The child's lockdown: everything here happens before the first byte is
  * read from the network. */
 #include "child.h"
+#include "data.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -103,10 +104,14 @@ void child_main(struct child_params *p)
 	struct rlimit nofile = { 64, 64 };
 	if (setrlimit(RLIMIT_NOFILE, &nofile) < 0 && !sandbox_under_valgrind())
 		fatal("RLIMIT_NOFILE");
+	/* The session's passive ports, the only ones its Landlock layer lets
+	 * it bind. */
+	static uint16_t ports[IPC_MAX_IDENTITIES * 128];
+	size_t nports = data_pasv_choose(p->cfg, ports, sizeof(ports) / sizeof(ports[0]));
 	/* Landlock under seccomp, which does not allow its calls. */
 	if (p->cfg->landlock != LANDLOCK_MODE_OFF) {
 		char what[256];
-		int abi = landlock_child(p->cfg, what, sizeof(what));
+		int abi = landlock_child(p->cfg, ports, nports, what, sizeof(what));
 		if (abi < 0) {
 			errno = -abi;
 			fatal("landlock");

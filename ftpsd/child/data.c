@@ -98,19 +98,73 @@ void data_set_active(struct session *s, const struct sockaddr_storage *addr)
 	s->active_addr = *addr;
 }
 
+/* The session's passive ports: of each host's pasv-ports, at most
+ * PASV_PORTS chosen at random when the session starts, the only ones its
+ * Landlock layer lets it bind (a rule per port). */
+#define PASV_PORTS 128
+static uint16_t pasv_ports[IPC_MAX_IDENTITIES][PASV_PORTS];
+static unsigned pasv_nports[IPC_MAX_IDENTITIES];
+
+static uint32_t random_u32(void)
+{
+	uint32_t v;
+
+	if (getrandom(&v, sizeof(v), 0) != sizeof(v))
+		v = (uint32_t)session_now_ms() * 2654435761u;
+	return v;
+}
+
+static uint32_t gcd(uint32_t a, uint32_t b)
+{
+	while (b != 0) {
+		uint32_t t = a % b;
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+size_t data_pasv_choose(const struct config *root, uint16_t *all, size_t max)
+{
+	static uint8_t taken[65536 / 8];
+	size_t n = 0;
+
+	memset(taken, 0, sizeof(taken));
+	for (unsigned id = 0; id < IPC_MAX_IDENTITIES && config_identity(root, id) != NULL; id++) {
+		const struct config *c = config_identity(root, id);
+		unsigned lo = c->pasv_port_low, range = c->pasv_port_high - lo + 1, k = 0;
+		/* A small range whole; else PASV_PORTS of it from a random start
+		 * with a random stride prime to the range: distinct ports. */
+		uint32_t start = random_u32(), stride = 1;
+		if (range > PASV_PORTS) {
+			stride = 1 + random_u32() % (range - 1);
+			while (gcd(stride, range) != 1)
+				stride++;
+		}
+		for (unsigned i = 0; i < range && k < PASV_PORTS; i++) {
+			unsigned p = lo + (unsigned)((start + (uint64_t)i * stride) % range);
+			pasv_ports[id][k++] = (uint16_t)p;
+			if (n < max && !(taken[p / 8] & (1u << (p % 8)))) {
+				taken[p / 8] |= (uint8_t)(1u << (p % 8));
+				all[n++] = (uint16_t)p;
+			}
+		}
+		pasv_nports[id] = k;
+	}
+	return n;
+}
+
 int data_listen(struct session *s, uint16_t *port)
 {
 	struct sockaddr_storage a = s->local_addr;
-	unsigned lo = s->cfg->pasv_port_low, hi = s->cfg->pasv_port_high;
-	unsigned range = hi - lo + 1, start = 0;
+	unsigned id = s->identity < IPC_MAX_IDENTITIES ? s->identity : 0;
+	unsigned n = pasv_nports[id], start = random_u32();
 	int fd;
 
 	data_close(s);
-	if (getrandom(&start, sizeof(start), 0) != sizeof(start))
-		start = (unsigned)session_now_ms();
 	fd = -1;
-	for (unsigned i = 0; i < range && i < 4096; i++) {
-		uint16_t p = (uint16_t)(lo + (start + i) % range);
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t p = pasv_ports[id][(start + i) % n];
 		if (a.ss_family == AF_INET)
 			((struct sockaddr_in *)&a)->sin_port = htons(p);
 		else

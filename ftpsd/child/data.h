@@ -30,6 +30,10 @@ struct xfer_request {
 
 /* Open a passive listener; fills the port. 0 or -errno. */
 int data_listen(struct session *s, uint16_t *port);
+/* At the session's start: choose its passive ports (at most 128 of each
+ * host's pasv-ports), and put every one once in all[] (at most max), for
+ * its Landlock layer. The count put there. */
+size_t data_pasv_choose(const struct config *root, uint16_t *all, size_t max);
 /* Close the data connection, its listener and its TLS. */
 void data_close(struct session *s);
 /* PORT/EPRT: connect to addr when the transfer starts. */

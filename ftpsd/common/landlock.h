@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct config;
 
@@ -16,12 +17,13 @@ int landlock_abi(void);
 void landlock_describe(int abi, char *buf, size_t len);
 
 /* The protocol child, in its empty root: no filesystem access at all; TCP
- * bind only to the passive ports of cfg and its hosts, TCP connect only to
+ * bind only to ports[] (the session's passive ports, data.c), TCP connect only to
  * ports >= 1024 where a host allows active mode, none else (ABI 4); no
  * signals and no abstract unix sockets out of its domain (ABI 6). Returns
  * the ABI applied (0: none available) or -errno; what says what was
  * restricted, and what was not for want of a newer ABI. */
-int landlock_child(const struct config *cfg, char *what, size_t len);
+int landlock_child(const struct config *cfg, const uint16_t *ports, size_t nports, char *what,
+		   size_t len);
 
 /* The monitor before login (root, PAM): what no phase of it needs, and no
  * usual PAM module either: no execution, no device nodes, fifos, sockets or

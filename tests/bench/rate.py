@@ -43,7 +43,7 @@ def parse_size(s):
 
 
 class Server:
-    def __init__(self, args, work, extra):
+    def __init__(self, args, work, extra, pasv="40000-40999"):
         self.port = free_port()
         self.dir = tempfile.mkdtemp(dir=work)
         os.chmod(self.dir, 0o755)
@@ -53,9 +53,9 @@ class Server:
         with open(conf, "w") as f:
             f.write("tls-certificate = %s\ntls-key = %s\nusers-file = %s\nempty-dir = %s\n"
                     "runtime-dir = %s\ndata-tls = optional\nupload-fsync = off\n"
-                    "login-failure-delay = 0s\npasv-ports = 40000-40999\n%s"
+                    "login-failure-delay = 0s\npasv-ports = %s\n%s"
                     % (args.cert, args.key, args.users, empty, os.path.join(self.dir, "run"),
-                       extra))
+                       pasv, extra))
         run([args.ftpsd, "--check-config", "--config", conf])
         self.proc = subprocess.Popen(
             ["systemd-socket-activate", "--accept", "-l", "%s:%d" % (HOST, self.port), "--",

@@ -125,6 +125,28 @@ def test_monitor_logs_the_abi_it_applied(server, tls):
 
 # ------------------------------------------------------------ the child
 
+def pasv_port(reply):
+    assert reply.code == 227, reply
+    nums = reply.lines[0].split("(")[1].split(")")[0].split(",")
+    return int(nums[4]) * 256 + int(nums[5])
+
+
+@needs_landlock
+def test_each_session_binds_only_its_own_few_passive_ports(server, tls):
+    """A Landlock rule per port costs some 2 us: a session allows only 128 ports
+    of pasv-ports, chosen at random when it starts, and PASV uses those; another
+    session chooses others, so the range is used whole."""
+    srv = server(landlock="on", pasv_ports="50000-59999")
+    seen = []
+    for _ in range(2):
+        with secured(srv, tls) as c:
+            ports = {pasv_port(c.cmd("PASV")) for _ in range(40)}
+            assert all(50000 <= p <= 59999 for p in ports), ports
+            assert len(ports) <= 128
+            seen.append(ports)
+    assert seen[0] != seen[1]
+
+
 @needs_landlock
 @pytest.mark.parametrize("mode", ["on", "off"])
 def test_child_binds_only_passive_ports(server, tls, mode):
@@ -136,7 +158,12 @@ def test_child_binds_only_passive_ports(server, tls, mode):
     probe.close()
     with secured(srv, tls) as c:
         outside = tcp_answer(hook(c, "CHILD-BIND %d" % port))
-        inside = tcp_answer(hook(c, "CHILD-BIND 61999"))
+        # One of the session's passive ports (its Landlock layer allows only
+        # the few it chose when it started), free again after a second PASV.
+        first = pasv_port(c.cmd("PASV"))
+        assert 61000 <= first <= 61999
+        second = pasv_port(c.cmd("PASV"))
+        inside = tcp_answer(hook(c, "CHILD-BIND %d" % first)) if first != second else (0, 0)
         # Passive mode still works.
         ftp = ftp_login(srv)
         assert retr_bytes(ftp, "hello.txt") == HELLO
