@@ -73,6 +73,18 @@ MANY_IDLE = 8
 LIMIT_RATE = "250M"
 LIMITED = "at 2 Gbit/s"
 MANY_IDLE_METRIC = "PSS per session, %d idle sessions MiB" % MANY_IDLE
+# --tests scale (not in the default set: it holds 1,000 sessions per server)
+SCALE_SESSIONS = 1000
+SCALE_MARGINAL = (32, 256)
+SCALE_RETR = 32
+SCALE_RETR_MIB = 64
+SCALE_METRICS = ["marginal PSS per idle session, %d sessions MiB" % n for n in SCALE_MARGINAL] + [
+    "%d idle sessions: logged in and answering NOOP" % SCALE_SESSIONS,
+    "%d idle sessions: total PSS MiB" % SCALE_SESSIONS,
+    "%d idle sessions: s to establish" % SCALE_SESSIONS,
+    "%d x RETR PROT P %d MiB: aggregate MiB/s" % (SCALE_RETR, SCALE_RETR_MIB),
+    "%d x RETR PROT P %d MiB: server CPU s/GiB" % (SCALE_RETR, SCALE_RETR_MIB),
+]
 
 
 def say(msg):
@@ -290,6 +302,29 @@ def smaps(pid):
     return pss, priv
 
 
+def smaps_by_mapping(pid):
+    """{mapping name: [Pss, Private_Dirty, Private_Clean, Shared_Clean+Shared_Dirty]} in KiB
+    from /proc/PID/smaps; a library's mappings (text, data, bss) under its file name,
+    anonymous mappings as [anon], and [heap], [stack] as the kernel names them."""
+    out = {}
+    cur = None
+    keys = {"Pss": 0, "Private_Dirty": 1, "Private_Clean": 2, "Shared_Clean": 3, "Shared_Dirty": 3}
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            first = line.split(None, 1)[0]
+            if "-" in first and not first.endswith(":"):
+                parts = line.split(None, 5)
+                name = parts[5].strip() if len(parts) > 5 else "[anon]"
+                if name.startswith("/"):
+                    name = os.path.basename(name)
+                cur = out.setdefault(name, [0, 0, 0, 0])
+                continue
+            k = first.rstrip(":")
+            if k in keys and cur is not None:
+                cur[keys[k]] += int(line.split()[1])
+    return out
+
+
 # ===================================================================== servers
 
 def free_port():
@@ -440,6 +475,9 @@ class Ftpsd(Server):
             f.write("data-tls-reuse = required\n")
             f.write("upload-fsync = off\n")  # the peers do not fsync uploads either
             f.write("login-failure-delay = 0s\n")
+            # the scale test holds SCALE_SESSIONS sessions from one address at once
+            f.write("max-sessions = %d\n" % (SCALE_SESSIONS + 100))
+            f.write("max-sessions-per-address = %d\n" % (SCALE_SESSIONS + 100))
         run([c.ftpsd, "--check-config", "--config", self.conf], timeout=10)
 
     def command(self):
@@ -471,6 +509,7 @@ class Vsftpd(Server):
             ("require_ssl_reuse", "YES"), ("ssl_sslv2", "NO"), ("ssl_sslv3", "NO"),
             ("ssl_tlsv1", "YES"), ("ssl_request_cert", "NO"), ("ssl_ciphers", "HIGH"),
             ("rsa_cert_file", c.cert), ("rsa_private_key_file", c.key),
+            ("max_clients", str(SCALE_SESSIONS + 100)), ("max_per_ip", str(SCALE_SESSIONS + 100)),
         ]
         with open(self.conf, "w") as f:
             for k, v in opts:
@@ -511,6 +550,7 @@ class Proftpd(Server):
             "DefaultRoot ~",
             "AllowOverwrite on",
             "PassivePorts %d %d" % self.pasv,
+            "MaxInstances %d" % (SCALE_SESSIONS + 100),
             "ModulePath %s" % c.proftpd_modules,
             "LoadModule mod_tls.c",
             "<IfModule mod_tls.c>",
@@ -1148,6 +1188,199 @@ class Bench:
             if r is not None:
                 self.record("PSS of an idle session MiB", "floor", r / MIB)
 
+    # ------------------------------------------------------------------ scale (--tests scale)
+    def scale_login(self, srv, ctx):
+        """One logged-in idle session (AUTH TLS, USER/PASS, PBSZ/PROT P, NOOP), kept open."""
+        ftp = ReusingFTP_TLS(context=ctx, timeout=120)
+        try:
+            ftp.connect(HOST, srv.port)
+            ftp.auth()
+            ftp.login(BENCH_USER, self.password)
+            ftp.prot_p()
+            ftp.voidcmd("NOOP")
+        except BaseException:
+            ftp.close()
+            raise
+        return ftp
+
+    def scale_open(self, srv, n, workers=16):
+        """n logged-in idle sessions at once, logged in by `workers` threads.
+        Returns (sessions, seconds to establish them all, errors)."""
+        import concurrent.futures
+        ctx = client_context(self.cert, self.tls)
+        ftps, errors = [], []
+        t0 = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as ex:
+            futs = [ex.submit(self.scale_login, srv, ctx) for _ in range(n)]
+            for fu in concurrent.futures.as_completed(futs):
+                try:
+                    ftps.append(fu.result())
+                except Exception as e:  # noqa: BLE001 (counted, the first reported)
+                    errors.append("%s: %s" % (type(e).__name__, e))
+        return ftps, time.monotonic() - t0, errors
+
+    def scale_close(self, srv, ftps):
+        for ftp in ftps:
+            try:
+                ftp.sock.sendall(b"QUIT\r\n")
+            except (OSError, AttributeError):
+                pass
+        for ftp in ftps:
+            ftp.close()
+        srv.cpu.wait_idle(timeout=120)
+
+    @staticmethod
+    def scale_noop(ftps):
+        """How many of the sessions answer NOOP (sent to all first, then read)."""
+        ok = 0
+        live = []
+        for ftp in ftps:
+            try:
+                ftp.putcmd("NOOP")
+                live.append(ftp)
+            except OSError:
+                pass
+        for ftp in live:
+            try:
+                if ftp.getresp().startswith("200"):
+                    ok += 1
+            except (OSError, ftplib.Error, EOFError):
+                pass
+        return ok
+
+    @staticmethod
+    def pss_of(pids):
+        total = 0
+        for p in pids:
+            m = smaps(p)
+            if m is not None:
+                total += m[0]
+        return total
+
+    def scale_marginal(self, srv, n):
+        """(PSS of all the server's processes with n idle sessions - with none) / n."""
+        srv.cpu.wait_idle(timeout=60)
+        base = self.pss_of(srv.cpu.pids())
+        ftps, _secs, errors = self.scale_open(srv, n)
+        try:
+            if errors:
+                raise RuntimeError("%d of %d sessions failed: %s" % (len(errors), n, errors[0]))
+            time.sleep(0.5)
+            if self.scale_noop(ftps) != n:
+                raise RuntimeError("not every session answered NOOP")
+            full = self.pss_of(srv.cpu.pids())
+        finally:
+            self.scale_close(srv, ftps)
+        return (full - base) / n
+
+    def scale_many(self, srv, n):
+        """n idle logged-in sessions at once: (answering NOOP, total PSS of the server, s to establish)."""
+        srv.cpu.wait_idle(timeout=60)
+        ftps, secs, errors = self.scale_open(srv, n)
+        try:
+            time.sleep(1.0)
+            ok = self.scale_noop(ftps)
+            pss = self.pss_of(srv.cpu.pids())
+            nproc = len(srv.cpu.pids())
+        finally:
+            self.scale_close(srv, ftps)
+        if errors:
+            self.notes.append("%s: %d of %d sessions failed to log in (first: %s)" % (
+                srv.name, len(errors), n, errors[0][:200]))
+        return ok, pss, secs, nproc
+
+    def scale_retr(self, srv, timeout=300):
+        """SCALE_RETR curl downloads of scale.bin under PROT P at once.
+        Returns (aggregate MiB/s over the wall time of the whole batch, server CPU s)."""
+        c = self
+        cmd = ["curl", "-sS", "-k", "--max-time", str(timeout), "--connect-timeout", "30"] + tls_flags(c.tls)
+        cmd += ["--ssl-reqd", "-o", "/dev/null", "-w", "%{size_download}", ftp_url(srv, "scale.bin")]
+
+        def batch():
+            procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                     for _ in range(SCALE_RETR)]
+            bad = []
+            for pr in procs:
+                out, err = pr.communicate(timeout=timeout + 30)
+                if pr.returncode != 0 or int(float(out.strip() or 0)) != SCALE_RETR_MIB * MIB:
+                    bad.append("curl exit %d, %s bytes: %s" % (pr.returncode, out.strip(), err.strip()[-200:]))
+            if bad:
+                raise RuntimeError("%d of %d downloads failed: %s" % (len(bad), SCALE_RETR, bad[0]))
+        _, cpu, wall = self.measured(srv, batch)
+        return SCALE_RETR * SCALE_RETR_MIB / wall, cpu
+
+    def bench_scale(self, run_no):
+        path = os.path.join(self.data, "scale.bin")
+        if not os.path.exists(path):
+            with open(self.big, "rb") as src, open(path, "wb") as f:
+                left = SCALE_RETR_MIB * MIB
+                block = src.read(16 * MIB) or os.urandom(16 * MIB)
+                while left > 0:
+                    n = min(left, len(block))
+                    f.write(block[:n])
+                    left -= n
+            os.chmod(path, 0o644)
+        for kind in self.order(run_no):
+            srv = self.servers.get(kind)
+            if srv is None:
+                continue
+            for n in SCALE_MARGINAL:
+                r = self.attempt("marginal PSS, %d sessions" % n, kind, lambda n=n: self.scale_marginal(srv, n))
+                if r is not None:
+                    self.record("marginal PSS per idle session, %d sessions MiB" % n, kind, r / MIB)
+                    say("run %d %-7s marginal PSS per idle session, %d sessions: %.2f MiB" % (
+                        run_no + 1, kind, n, r / MIB))
+            r = self.attempt("%d idle sessions" % SCALE_SESSIONS, kind, lambda: self.scale_many(srv, SCALE_SESSIONS))
+            if r is not None:
+                ok, pss, secs, nproc = r
+                self.record("%d idle sessions: logged in and answering NOOP" % SCALE_SESSIONS, kind, ok)
+                self.record("%d idle sessions: total PSS MiB" % SCALE_SESSIONS, kind, pss / MIB)
+                self.record("%d idle sessions: s to establish" % SCALE_SESSIONS, kind, secs)
+                say("run %d %-7s %d sessions: %d answer NOOP, %d processes, PSS %.0f MiB, %.1f s to establish" % (
+                    run_no + 1, kind, SCALE_SESSIONS, ok, nproc, pss / MIB, secs))
+            r = self.attempt("%d x RETR PROT P" % SCALE_RETR, kind, lambda: self.scale_retr(srv))
+            if r is not None:
+                rate, cpu = r
+                gib = SCALE_RETR * SCALE_RETR_MIB * MIB / GIB
+                self.record("%d x RETR PROT P %d MiB: aggregate MiB/s" % (SCALE_RETR, SCALE_RETR_MIB), kind, rate)
+                self.record("%d x RETR PROT P %d MiB: server CPU s/GiB" % (SCALE_RETR, SCALE_RETR_MIB), kind, cpu / gib)
+                say("run %d %-7s %d x RETR PROT P: %.0f MiB/s, %.3f CPU s/GiB" % (
+                    run_no + 1, kind, SCALE_RETR, rate, cpu / gib))
+
+    def scale_detail(self):
+        """--detail: /proc/PID/smaps of one idle ftpsd session's processes, per mapping."""
+        srv = self.servers.get("ftpsd")
+        if srv is None:
+            return "Detail: ftpsd is not running"
+        srv.cpu.wait_idle(timeout=60)
+        ftps, _secs, errors = self.scale_open(srv, 1)
+        out = []
+        try:
+            if errors:
+                return "Detail: the session failed: " + errors[0]
+            time.sleep(0.5)
+            self.scale_noop(ftps)
+            pids = sorted(srv.cpu.session_pids())
+            out.append("Detail: one idle logged-in ftpsd session, /proc/PID/smaps per mapping (KiB)")
+            for pid in pids:
+                try:
+                    comm = open("/proc/%d/comm" % pid).read().strip()
+                    ppid = int(proc_stat(pid)[1])
+                except (OSError, TypeError):
+                    continue
+                role = "child" if ppid in pids else "monitor"
+                groups = smaps_by_mapping(pid)
+                tot = [sum(g[i] for g in groups.values()) for i in range(4)]
+                out.append("")
+                out.append("%s pid %d (%s): Pss %d, Private_Dirty %d, Private_Clean %d, Shared %d" % (
+                    role, pid, comm, tot[0], tot[1], tot[2], tot[3]))
+                out.append("  %-40s %8s %8s %8s %8s" % ("mapping", "Pss", "PrivDirty", "PrivClean", "Shared"))
+                for name, g in sorted(groups.items(), key=lambda kv: (-kv[1][1], -kv[1][0]))[:20]:
+                    out.append("  %-40s %8d %8d %8d %8d" % (name[-40:], g[0], g[1], g[2], g[3]))
+        finally:
+            self.scale_close(srv, ftps)
+        return "\n".join(out)
+
     def order(self, run_no):
         kinds = [k for k in ("ftpsd", "vsftpd", "proftpd") if k in self.servers]
         k = run_no % len(kinds) if kinds else 0
@@ -1242,7 +1475,7 @@ class Bench:
         ("private memory of an idle session MiB", "lower is better", None),
         (MANY_IDLE_METRIC, "lower is better", None),
         ("processes per idle session", "", None),
-    ]
+    ] + [(m, "", None) for m in SCALE_METRICS]
 
     def table(self):
         kinds = ("ftpsd", "vsftpd", "proftpd", "floor")
@@ -1256,7 +1489,8 @@ class Bench:
                 vals = self.results.get((metric, k))
                 med[k] = statistics.median(vals) if vals else None
             f, v, p, fl = med["ftpsd"], med["vsftpd"], med["proftpd"], med["floor"]
-            if f is None and v is None and p is None and self.args.tests != ALL_TESTS:
+            if f is None and v is None and p is None and (
+                    self.args.tests != ALL_TESTS or metric in SCALE_METRICS):
                 continue  # a measurement that was not asked for
 
             def ratio(a, b):
@@ -1375,6 +1609,14 @@ class Bench:
 
     # ------------------------------------------------------------------ main
     def main(self):
+        if "scale" in self.args.tests.split(","):
+            # the client holds SCALE_SESSIONS sockets (and a launcher may hold one a session)
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            want = 4 * SCALE_SESSIONS + 1024
+            if soft != resource.RLIM_INFINITY and soft < want:
+                new_hard = hard if hard == resource.RLIM_INFINITY or hard >= want else want
+                resource.setrlimit(resource.RLIMIT_NOFILE, (want, new_hard))
+                say("RLIMIT_NOFILE raised to %d" % want)
         self.cpu_desc = CpuMeter.detect()
         say("server CPU from " + self.cpu_desc)
         self.setup()
@@ -1401,13 +1643,19 @@ class Bench:
                 self.bench_memory(i)
             if "small" in tests:
                 self.bench_small(i)
+            if "scale" in tests:
+                self.bench_scale(i)
             say("run %d done after %.0f s" % (i + 1, time.monotonic() - t0))
+        detail = self.scale_detail() if self.args.detail else None
         profile = self.perf_profile() if self.args.perf else None
         header, rows = self.table()
         self.print_table(header, rows, limits)
         if profile:
             print()
             print(profile)
+        if detail:
+            print()
+            print(detail)
         raw = self.write_csv(header, rows, self.args.csv)
         print()
         print("CSV: %s (every run: %s)" % (os.path.abspath(self.args.csv), os.path.abspath(raw)))
@@ -1721,6 +1969,8 @@ def main():
                     help="set up and start the servers, print how to reach them (JSON), wait for Ctrl-C")
     ap.add_argument("--tmpdir", default=None, help="parent of the temporary work directory")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, configs)")
+    ap.add_argument("--detail", action="store_true",
+                    help="also print a per-mapping breakdown (/proc/PID/smaps) of one idle ftpsd session")
     ap.add_argument("-v", "--verbose", action="store_true")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
