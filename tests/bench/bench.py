@@ -19,14 +19,22 @@ two downloads again with curl reading at about 2 Gbit/s (--limit-rate),
 sessions per second with 1 and 4 concurrent ftplib clients, 1,000 small
 files over one lftp session (mirror), the PSS of an idle logged-in
 session, and the PSS per session with 8 idle sessions at once (what each
-further session costs). A 'floor' column does the same work with minimal
+further session costs). --tests scale (not in the default set) measures many
+sessions at once: the marginal PSS per idle logged-in session ((PSS of all
+the server's processes with N sessions - with none) / N, N = 32 and 256);
+1,000 idle logged-in sessions at once (how many answer NOOP, the server's
+total PSS, the seconds to log them all in from 16 client threads; the
+servers' session limits are raised for it); and 32 concurrent curl RETRs of
+a 64 MiB file under PROT P (aggregate MiB/s over the batch's wall time,
+server CPU s/GiB). --detail adds a per-mapping breakdown (/proc/PID/smaps) of
+one idle ftpsd session's monitor and child. A 'floor' column does the same work with minimal
 programs in the same run (a sendfile() loop, a recv()+pwrite() loop without
 TLS, gnutls-serv after one handshake): what that work costs on this machine
 by itself, so a missed goal can be told from a machine that cannot meet it.
 The table goes to stdout and to a CSV file.
 
 Usage: bench.py [--quick] [--runs N] [--servers ftpsd,vsftpd,proftpd]
-                [--tests transfers,sessions,memory,small] [--cipher aes128|aes256|default]
+                [--tests transfers,sessions,memory,small,scale] [--detail] [--cipher aes128|aes256|default]
                 [--crypt SHA512|YESCRYPT] [--small-dirs N] [--ftpsd PATH]
                 [--proftpd-root DIR] [--csv PATH] [--no-floor] [--perf] [--serve] [--keep] [-v]
 (--serve starts the servers as the benchmark would and waits, for profiling by hand.)
@@ -1551,6 +1559,13 @@ class Bench:
         print("  shared library pages are split among every process on the machine that maps them (a")
         print("  forking daemon's listener shares its pages with its sessions), so PSS moves with what")
         print("  else runs; 'private memory' (Private_Clean+Private_Dirty) is what each session adds.")
+        if "scale" in self.args.tests.split(","):
+            print("  Scale rows: sessions held by Python ftplib (AUTH TLS, login, PBSZ/PROT P, NOOP) from")
+            print("  16 threads of one client process; PSS summed over every process of the server's cgroup")
+            print("  (launcher/listener included); limits raised: ftpsd max-sessions(-per-address), vsftpd")
+            print("  max_clients/max_per_ip, ProFTPD MaxInstances = %d. %d x RETR: curl processes at once," % (
+                SCALE_SESSIONS + 100, SCALE_RETR))
+            print("  MiB/s over the whole batch's wall time (logins included); the clients share the machine's cores.")
         if self.args.floor:
             print("  floor: the same work done in the same run by a minimal program, what this machine")
             print("  needs at least: for RETR PROT C and STOR, a bare FTP responder that curl talks to")
