@@ -15,7 +15,7 @@
 #define CONFIG_MAX_SIZE (1024 * 1024)
 #define CONFIG_MAX_LINE 4096
 
-enum value_kind { V_STRING, V_PATH, V_ADDRLIST, V_VERBS, V_ENUM, V_REUSE, V_BOOL, V_UINT, V_DURATION, V_PORTS, V_OCTAL,
+enum value_kind { V_STRING, V_PATH, V_PATHLIST, V_ADDRLIST, V_VERBS, V_ENUM, V_REUSE, V_BOOL, V_UINT, V_DURATION, V_PORTS, V_OCTAL,
 		  V_ADDR4, V_SIZE };
 
 struct key {
@@ -86,6 +86,7 @@ static const struct key keys[] = {
 	{ "upload-rate", V_SIZE, F(upload_rate), 0, 0, NULL },
 	{ "landlock", V_ENUM, F(landlock), 0, 0, landlock_names },
 	{ "landlock-before-login", V_BOOL, F(landlock_before_login), 0, 0, NULL },
+	{ "landlock-writable", V_PATHLIST, F(landlock_writable), 0, 0, NULL },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -156,7 +157,8 @@ void config_defaults(struct config *cfg)
 
 static bool is_string_kind(enum value_kind k)
 {
-	return k == V_STRING || k == V_PATH || k == V_ADDR4 || k == V_ADDRLIST || k == V_VERBS;
+	return k == V_STRING || k == V_PATH || k == V_PATHLIST || k == V_ADDR4 || k == V_ADDRLIST ||
+	       k == V_VERBS;
 }
 
 /* A deep copy of src's values (not its hosts). */
@@ -210,8 +212,7 @@ void config_free(struct config *cfg)
 	free(cfg->host_name);
 	cfg->host_name = NULL;
 	for (size_t i = 0; i < NKEYS; i++) {
-		if (keys[i].kind == V_STRING || keys[i].kind == V_PATH || keys[i].kind == V_ADDR4 ||
-		    keys[i].kind == V_ADDRLIST || keys[i].kind == V_VERBS) {
+		if (is_string_kind(keys[i].kind)) {
 			char **p = (char **)((char *)cfg + keys[i].offset);
 			free(*p);
 			*p = NULL;
@@ -314,6 +315,19 @@ static int set_value(struct config *cfg, const struct key *k, const char *value,
 		set_string(field, value);
 		return 0;
 	}
+	case V_PATHLIST:
+		/* "none", or absolute paths separated by commas. */
+		for (const char *p = strcmp(value, "none") == 0 ? "" : value; *p != '\0';) {
+			size_t n = strcspn(p, ",");
+			if (p[0] != '/') {
+				snprintf(why, whylen,
+					 "%s must be absolute paths separated by commas", k->name);
+				return -1;
+			}
+			p += n + (p[n] == ',');
+		}
+		set_string(field, value);
+		return 0;
 	case V_ADDRLIST: {
 		struct sockaddr_storage any = { .ss_family = AF_INET };
 		if (proxy_address_listed(value, &any) < 0) {
@@ -469,7 +483,8 @@ static bool is_space(char c)
 static const char *const global_only[] = { "unprivileged-user", "empty-dir", "proxy-protocol",
 					   "proxy-protocol-from", "xferlog", "login-timeout",
 					   "runtime-dir", "max-sessions", "max-sessions-per-address",
-					   "landlock", "landlock-before-login", NULL };
+					   "landlock", "landlock-before-login",
+					   "landlock-writable", NULL };
 
 /* The rules that join keys, for the global part and for each host. */
 static int validate(struct config *cfg, const bool *seen, const char *name, unsigned lineno,
@@ -711,9 +726,7 @@ void config_print(const struct config *cfg, FILE *f)
 		const void *field = (const char *)cfg + k->offset;
 		const char *str;
 
-		if ((k->kind == V_STRING || k->kind == V_PATH || k->kind == V_ADDR4 ||
-		     k->kind == V_ADDRLIST || k->kind == V_VERBS) &&
-		    *(char *const *)field == NULL) {
+		if (is_string_kind(k->kind) && *(char *const *)field == NULL) {
 			fprintf(f, "# %s is not set\n", k->name);
 			continue;
 		}
@@ -721,6 +734,7 @@ void config_print(const struct config *cfg, FILE *f)
 		switch (k->kind) {
 		case V_STRING:
 		case V_PATH:
+		case V_PATHLIST:
 		case V_ADDR4:
 		case V_ADDRLIST:
 		case V_VERBS:

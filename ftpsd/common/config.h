@@ -44,6 +44,9 @@ struct config {
 	enum upload_mode upload_mode;
 	enum landlock_mode landlock;
 	bool landlock_before_login;
+	/* Beneath these (comma-separated) the monitor may also write before
+	 * login; NULL: /home where a host has pam-service. */
+	char *landlock_writable;
 	bool anonymous;
 	bool anonymous_write;
 	bool ccc;

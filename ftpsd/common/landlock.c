@@ -205,15 +205,19 @@ int landlock_child(const struct config *cfg, const uint16_t *ports, size_t nport
 	return abi;
 }
 
-int landlock_monitor_prelogin(char *what, size_t len)
+int landlock_prelogin_begin(struct landlock_prelogin *l, char *what, size_t len)
 {
 	int abi = landlock_abi();
+	/* What writes: denied but beneath the directories allowed. */
+	uint64_t write = LL_FS_WRITE_FILE | LL_FS_REMOVE_DIR | LL_FS_REMOVE_FILE | LL_FS_MAKE_DIR |
+			 LL_FS_MAKE_REG | (abi >= 3 ? LL_FS_TRUNCATE : 0);
 	struct ll_ruleset_attr attr = {
-		.handled_access_fs = LL_FS_EXECUTE | LL_FS_MAKE_CHAR | LL_FS_MAKE_BLOCK |
+		.handled_access_fs = write | LL_FS_EXECUTE | LL_FS_MAKE_CHAR | LL_FS_MAKE_BLOCK |
 				     LL_FS_MAKE_FIFO | LL_FS_MAKE_SOCK | LL_FS_MAKE_SYM,
 	};
-	int rs, r;
+	int r;
 
+	*l = (struct landlock_prelogin){ .ruleset = -1 };
 	if (abi <= 0) {
 		snprintf(what, len, "no Landlock in this kernel");
 		return 0;
@@ -232,24 +236,48 @@ int landlock_monitor_prelogin(char *what, size_t len)
 		attr.handled_access_net = LL_NET_BIND_TCP;
 	/* A layer that does not handle REFER refuses every rename across
 	 * directories, the later layer's rules whatever: handled, and
-	 * allowed everywhere. */
+	 * allowed everywhere (a rename also needs the rights to remove and
+	 * make, which only the directories allowed have). */
 	attr.handled_access_fs |= LL_FS_REFER;
-	rs = ruleset(&attr, abi);
-	if (rs < 0)
-		return rs;
+	l->ruleset = ruleset(&attr, abi);
+	if (l->ruleset < 0)
+		return l->ruleset;
 	int all = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	r = all < 0 ? -errno : add_path(rs, all, LL_FS_REFER);
+	r = all < 0 ? -errno : add_path(l->ruleset, all, LL_FS_REFER);
 	if (all >= 0)
 		close(all);
+	if (r < 0) {
+		close(l->ruleset);
+		l->ruleset = -1;
+		return r;
+	}
+	l->abi = abi;
+	l->write = write;
+	return abi;
+}
+
+int landlock_prelogin_allow(struct landlock_prelogin *l, int dir)
+{
+	int r = add_path(l->ruleset, dir, l->write | LL_FS_REFER);
+
 	if (r == 0)
-		r = restrict_self(rs);
-	else
-		close(rs);
+		l->ndirs++;
+	return r;
+}
+
+int landlock_prelogin_end(struct landlock_prelogin *l, char *what, size_t len)
+{
+	int r = restrict_self(l->ruleset);
+
+	l->ruleset = -1;
 	if (r < 0)
 		return r;
-	snprintf(what, len, "Landlock ABI %d before login: no exec, no special files made%s%s", abi,
-		 abi >= 5 ? ", no device ioctls" : "", abi >= 4 ? ", no TCP bind" : "");
-	return abi;
+	snprintf(what, len,
+		 "Landlock ABI %d before login: writes only beneath %zu directories, no exec, "
+		 "no special files made%s%s",
+		 l->abi, l->ndirs, l->abi >= 5 ? ", no device ioctls" : "",
+		 l->abi >= 4 ? ", no TCP bind" : "");
+	return l->abi;
 }
 
 int landlock_monitor(const int *dirs, size_t ndirs, const int *records, size_t nrecords, char *what,

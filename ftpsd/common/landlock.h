@@ -27,11 +27,26 @@ int landlock_child(const struct config *cfg, const uint16_t *ports, size_t nport
 
 /* The monitor before login (root, PAM): what no phase of it needs, and no
  * usual PAM module either: no execution, no device nodes, fifos, sockets or
- * symbolic links made, no device ioctls (ABI 5), no TCP bind (ABI 4).
- * Files are not restricted: the user's root, to be written after login, is
- * not known yet, and Landlock's layers only ever narrow. Needs ABI 2, as
- * after login. Same returns as landlock_child. */
-int landlock_monitor_prelogin(char *what, size_t len);
+ * symbolic links made, no device ioctls (ABI 5), no TCP bind (ABI 4); and
+ * no file written, made, removed or truncated but beneath the directories
+ * given to landlock_prelogin_allow (runtime-dir, quota-dir, every root a
+ * login may get: the layer after login can only narrow this one). Reading
+ * is not restricted (PAM and NSS read where they are configured to).
+ * Needs ABI 2, as after login.
+ *
+ * begin: the ABI to be applied (0: none; what says why), or -errno.
+ * allow: one directory (a descriptor, which the caller closes); 0 or -errno.
+ * end: restrict this process; the ABI applied, or -errno. Once begin
+ * returned more than 0, end must follow. */
+struct landlock_prelogin {
+	int ruleset;
+	int abi;
+	uint64_t write;
+	size_t ndirs;
+};
+int landlock_prelogin_begin(struct landlock_prelogin *l, char *what, size_t len);
+int landlock_prelogin_allow(struct landlock_prelogin *l, int dir);
+int landlock_prelogin_end(struct landlock_prelogin *l, char *what, size_t len);
 
 /* The monitor after login: read, write, create, remove and rename beneath
  * each of the directories dirs (the user's root), write files beneath each

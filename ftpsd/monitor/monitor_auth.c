@@ -421,6 +421,39 @@ static int users_load(const char *path)
 	return 0;
 }
 
+int monitor_auth_roots(const char *path, void (*fn)(const char *root, void *ctx), void *ctx)
+{
+	struct account acct;
+	int r = users_load(path), n = 0;
+
+	if (r < 0)
+		return r;
+	for (const char *p = users.text, *end = users.text + users.len; p < end;) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		if (eol == NULL)
+			eol = end;
+		const char *colon = memchr(p, ':', (size_t)(eol - p));
+		size_t len = (size_t)(eol - p), nlen = colon != NULL ? (size_t)(colon - p) : 0;
+		char *hash, name[sizeof(acct.name)];
+		if (nlen > 0 && nlen < sizeof(name) && p[0] != '#') {
+			char *copy = strndup(p, len);
+			if (copy == NULL)
+				abort();
+			memcpy(name, p, nlen);
+			name[nlen] = '\0';
+			if (monitor_auth_parse_line(copy, name, &acct, &hash) == 1) {
+				fn(acct.root, ctx);
+				n++;
+			}
+			explicit_bzero(copy, len);
+			free(copy);
+		}
+		p = eol + 1;
+	}
+	explicit_bzero(&acct, sizeof(acct));
+	return n;
+}
+
 /* user's line in the cached file, parsed: 1 (*line a copy, to wipe and free,
  * which *hash points into), 0 not there, -EINVAL malformed. */
 static int users_find(const char *user, struct account *acct, char **line, size_t *line_len,

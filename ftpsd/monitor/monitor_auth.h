@@ -33,6 +33,9 @@ struct account {
  * 0 not there, -errno. For decisions at USER time. The file is read once
  * per session (and path), at the first look-up or check. */
 int monitor_auth_lookup(const struct config *cfg, const char *user, struct account *acct);
+/* The root of every well-formed entry of the users file at path, to fn:
+ * their count, or -errno. (Read as monitor_auth_lookup reads it.) */
+int monitor_auth_roots(const char *path, void (*fn)(const char *root, void *ctx), void *ctx);
 /* anonymous = on and user is "anonymous" or "ftp": fill acct. */
 bool monitor_auth_anonymous(const struct config *cfg, const char *user, struct account *acct);
 /* 0 and *acct filled, -EACCES for a wrong user or password, other -errno. */

@@ -81,6 +81,15 @@ struct monitor {
 	struct limits lim;
 	struct session_record rec;
 	bool refused;
+	/* landlock-before-login: the directories the monitor may write beneath
+	 * until login (their identities), to refuse a login whose root is not
+	 * among them, rather than fail its every upload. */
+	struct dir_id {
+		dev_t dev;
+		ino_t ino;
+	} *writable;
+	size_t nwritable;
+	bool writable_limited;
 	/* The one answer message (16 KiB), allocated once before the first
 	 * request: see mon_answer_begin(). */
 	struct ipc_msg *answer;

@@ -870,6 +870,16 @@ def rewrite_config(text, values):
     return "\n".join(out) + "\n"
 
 
+def landlock_abi():
+    """The Landlock ABI of this kernel (x86_64), or -1."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.syscall(444, None, 0, 1)  # landlock_create_ruleset, VERSION (x86_64)
+    except Exception:
+        return -1
+
+
 @contextlib.contextmanager
 def pam_system_user(session_dir, tag, pam_text, files):
     """A system user with a random password and a home of its own (files: name -> bytes,

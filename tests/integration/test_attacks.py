@@ -30,7 +30,7 @@ import time
 import pytest
 
 from ftpsd_testlib import (quit_quietly, HELLO, IO_TIMEOUT, ROOT, USER, ConnectionClosed, Control,
-                           alive, assert_resuming_refused, client_context, ftp_login, memory_find, pam_system_user,
+                           alive, assert_resuming_refused, client_context, ftp_login, landlock_abi, memory_find, pam_system_user,
                            retr_bytes, secured, session_pids, transfer_outcome, wait_for)
 
 needs_root = pytest.mark.skipif(not ROOT, reason="needs root")
@@ -893,7 +893,8 @@ def pam_user(session_dir):
 
 def test_pam_system_user_logs_in_to_its_home(server, tls, pam_user):
     name, password, service, home = pam_user
-    srv = server(pam_service=service)
+    # The home is not below /home: landlock-writable names where system users live.
+    srv = server(pam_service=service, landlock_writable=os.path.dirname(home))
     with open(srv.users_path) as f:
         assert name not in f.read()
     ftp = ftp_login(srv, user=name, password=password)
@@ -913,6 +914,27 @@ def test_pam_system_user_logs_in_to_its_home(server, tls, pam_user):
     ftp = ftp_login(srv)
     assert retr_bytes(ftp, "hello.txt") == HELLO
     quit_(ftp)
+
+
+def test_pam_home_outside_landlock_writable_is_refused(server, tls, pam_user):
+    """Before login the monitor may write only beneath landlock-writable (default /home)
+    among system users' homes: a home elsewhere would fail every upload, so the login
+    is refused and the log says which key; with landlock-before-login = off it works."""
+    name, password, service, home = pam_user
+    if os.uname().machine != "x86_64" or landlock_abi() < 2:
+        pytest.skip("needs Landlock ABI 2")
+    srv = server(pam_service=service)
+    with pytest.raises(ftplib.error_perm, match="530"):
+        ftp_login(srv, user=name, password=password)
+    assert wait_for(lambda: "login of %s refused: its root %s is not beneath a directory "
+                    "the monitor may write before login (landlock-writable" % (name, home)
+                    in srv.log, timeout=3), srv.log
+    srv.stop()
+    srv = server(pam_service=service, landlock_before_login="off")
+    ftp = ftp_login(srv, user=name, password=password)
+    ftp.storbinary("STOR up.txt", io.BytesIO(b"pam upload\n"))
+    quit_(ftp)
+    assert os.path.exists(os.path.join(home, "up.txt"))
 
 
 # ------------------------------------------------ 15. Oversized handshake messages

@@ -29,19 +29,10 @@ import subprocess
 
 import pytest
 
-from ftpsd_testlib import (HELLO, ROOT, ConnectionClosed, ftp_login, quit_quietly, retr_bytes,
-                           secured, session_pids, wait_for)
+from ftpsd_testlib import (HELLO, ROOT, ConnectionClosed, ftp_login, landlock_abi, quit_quietly,
+                           retr_bytes, secured, session_pids, wait_for)
 
 needs_root = pytest.mark.skipif(not ROOT, reason="needs root (the monitor as the user)")
-
-
-def landlock_abi():
-    try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.syscall(444, None, 0, 1)  # landlock_create_ruleset, VERSION (x86_64)
-    except Exception:
-        return -1
 
 
 needs_landlock = pytest.mark.skipif(os.uname().machine != "x86_64" or landlock_abi() < 6,
@@ -361,5 +352,36 @@ def test_root_monitor_cannot_exec_before_login(server, tls, monkeypatch, before_
     assert wait_for(lambda: "test hook: exec /bin/true before login: exit status %d" % want
                     in srv.log, timeout=3), srv.log
     if before_login == "on":
-        assert "sandbox: Landlock ABI %d before login: no exec, no special files made, " \
-               "no device ioctls, no TCP bind" % landlock_abi() in srv.log, srv.log
+        assert re.search(r"sandbox: Landlock ABI %d before login: writes only beneath \d+ "
+                         r"directories, no exec, no special files made, no device ioctls, "
+                         r"no TCP bind" % landlock_abi(), srv.log), srv.log
+
+
+@needs_landlock
+@pytest.mark.parametrize("before_login", ["on", "off"])
+def test_root_monitor_writes_only_where_sessions_write_before_login(
+        server, tls, monkeypatch, tmp_path, before_login):
+    """FTPSD_TEST_CREATE_BEFORE_LOGIN (test builds): right after its pre-login layer the
+    monitor, still root, creates a file by absolute path. Outside runtime-dir, quota-dir
+    and the roots a login may get: EACCES from Landlock; with the layer off, created.
+    Beneath runtime-dir (the session records) the same create succeeds."""
+    os.chmod(tmp_path, 0o755)
+    outside = tmp_path / "written-by-root"
+    monkeypatch.setenv("FTPSD_TEST_CREATE_BEFORE_LOGIN", str(outside))
+    srv = server(landlock_before_login=before_login)
+    with secured(srv, tls) as c:
+        assert c.cmd("NOOP").code == 200
+    want = "Permission denied" if before_login == "on" else "created"
+    assert wait_for(lambda: "test hook: create %s before login: %s" % (outside, want)
+                    in srv.log, timeout=3), srv.log
+    assert outside.exists() == (before_login == "off")
+    if before_login == "on":
+        srv.stop()
+        inside = os.path.join(srv.dir, "run", "written-by-root")
+        monkeypatch.setenv("FTPSD_TEST_CREATE_BEFORE_LOGIN", inside)
+        srv.start()
+        with secured(srv, tls) as c:
+            assert c.cmd("NOOP").code == 200
+        assert wait_for(lambda: "test hook: create %s before login: created" % inside
+                        in srv.log, timeout=3), srv.log
+        os.unlink(inside)

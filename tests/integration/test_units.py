@@ -436,17 +436,19 @@ def shipped_pam_user(session_dir):
     service of its own (removed afterwards)."""
     home_files = {"mine.txt": b"in the PAM user's home\n"}
     with lib.pam_system_user(session_dir, "u", lib.shipped_unit("ftpsd.pam"), home_files) as u:
-        name, password, service, _home = u
-        yield name, password, service
+        name, password, service, home = u
+        yield name, password, service, home
 
 
 @needs_root
 def test_pam_login_with_shipped_pam_file_under_unit_and_dropin(server, unit_dir, tmp_path,
                                                                shipped_pam_user):
-    name, password, service = shipped_pam_user
+    name, password, service, home = shipped_pam_user
     spec = restrictions((unit_dir / with_pam_dropin(unit_dir, SERVICES[0])).read_text())
     assert "audit_write" in spec["caps"] and FAMILIES["AF_NETLINK"] in spec["families"]
-    srv = restricted(server(start=False, pam_service=service), spec, tmp_path)
+    # The home is not below /home, where landlock-writable looks by default.
+    srv = restricted(server(start=False, pam_service=service,
+                            landlock_writable=os.path.dirname(home)), spec, tmp_path)
     srv.start()
     ftp = lib.ftp_login(srv, user=name, password=password)
     assert ftp.nlst() == ["mine.txt"]

@@ -47,6 +47,14 @@ int main(void)
 	CHECK_STR(c.pasv_address, "192.0.2.7");
 	config_free(&c);
 
+	CHECK(parse(&c, BASE) == 0 && c.landlock_writable == NULL);
+	config_free(&c);
+	CHECK(parse(&c, BASE "landlock-writable = /home,/var/run/faillock\n") == 0);
+	CHECK_STR(c.landlock_writable, "/home,/var/run/faillock");
+	config_free(&c);
+	CHECK(parse(&c, BASE "landlock-writable = none\n") == 0);
+	config_free(&c);
+
 	static const struct {
 		const char *text, *error;
 	} bad[] = {
@@ -70,6 +78,11 @@ int main(void)
 		{ BASE "anonymous-tls = maybe\n",
 		  "t.conf:4: anonymous-tls must be optional, required or forbidden" },
 		{ BASE "control-tls = off\n", "control-tls = off leaves no way to protect data" },
+		{ BASE "landlock-writable = /home,srv\n",
+		  "t.conf:4: landlock-writable must be absolute paths separated by commas" },
+		{ BASE "landlock-writable = /home,,/srv\n",
+		  "t.conf:4: landlock-writable must be absolute paths separated by commas" },
+		{ BASE "[host a]\nlandlock-writable = /srv\n", "landlock-writable" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		CHECK(parse(&c, bad[i].text) > 0);
