@@ -385,3 +385,28 @@ def test_root_monitor_writes_only_where_sessions_write_before_login(
         assert wait_for(lambda: "test hook: create %s before login: created" % inside
                         in srv.log, timeout=3), srv.log
         os.unlink(inside)
+
+
+@needs_landlock
+@needs_root
+def test_users_file_entry_added_after_the_session_began_is_refused(server, tls):
+    """The pre-login layer allows the roots the users file had when the session began:
+    an entry added later, with a root elsewhere, is refused at its PASS (530, and the
+    log says why) rather than fail every upload; the next session logs it in."""
+    srv = server()
+    root = os.path.join(srv.dir, "late-root")  # next to the users-file root, not in it
+    os.mkdir(root)
+    os.chown(root, srv.accounts.uid, srv.accounts.gid)
+    with secured(srv, tls, login=False) as c:
+        with open(srv.users_path, "a") as f:
+            f.write("late:%s:%d:%d:%s\n" % (srv.pki.hash, srv.accounts.uid, srv.accounts.gid,
+                                            root))
+        assert c.cmd("USER late").code == 331
+        assert c.cmd("PASS Wonderland-42").code == 530
+    assert wait_for(lambda: "login of late refused: its root %s is not beneath a directory "
+                    "the monitor may write before login" % root in srv.log, timeout=3), srv.log
+    ftp = ftp_login(srv, user="late")
+    ftp.storbinary("STOR late.txt", io.BytesIO(b"late\n"))
+    quit_quietly(ftp)
+    with open(os.path.join(root, "late.txt"), "rb") as f:
+        assert f.read() == b"late\n"
