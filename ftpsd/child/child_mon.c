@@ -225,6 +225,18 @@ int mm_quota(struct mm_quota *q)
 	return rc;
 }
 
+int mm_connect(unsigned port, int *fd)
+{
+	ipc_init(&mm_msg, IPC_CONNECT);
+	ipc_put_u32(&mm_msg, port);
+	struct ipc_msg *a = mm_call(&mm_msg);
+	int32_t rc = get_rc(a);
+	if (ipc_get_end(a) < 0 || (rc == 0) != (a->fd >= 0))
+		mm_broken();
+	*fd = a->fd;
+	return rc;
+}
+
 int mm_list(const char *path, unsigned format, unsigned flags, const char *arg, int *fd)
 {
 	ipc_init(&mm_msg, IPC_LIST);

@@ -63,6 +63,9 @@ struct mm_quota {
 };
 int mm_quota(struct mm_quota *q);
 int mm_list(const char *path, unsigned format, unsigned flags, const char *arg, int *fd);
+/* Active mode: a socket connected, or connecting, to the client at port
+ * (1024-65535), made by the monitor: 0 and *fd, or -errno. */
+int mm_connect(unsigned port, int *fd);
 /* IPC_MKDIR, IPC_RMDIR, IPC_DELETE: one path, 0 or -errno. */
 int mm_path_op(unsigned type, const char *path);
 int mm_rename(const char *from, const char *to);

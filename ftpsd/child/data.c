@@ -464,28 +464,23 @@ static void data_connected(struct session *s)
 		s->xfer.phase = s->data_tls != NULL ? XP_HANDSHAKE : XP_RUN;
 }
 
-/* PORT/EPRT: start connecting to the client, which the checks in the
- * command made sure is the control connection's peer, on a port >= 1024. */
+/* PORT/EPRT: the checks in the command made sure the address is the
+ * control connection's peer and the port >= 1024. The monitor connects
+ * (to the peer it knows, at that port): this process has no connect. */
 static void data_connect(struct session *s)
 {
 	const struct sockaddr_storage *a = &s->active_addr;
-	socklen_t len = a->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-	int fd = socket(a->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	uint16_t port = ntohs(a->ss_family == AF_INET ? ((const struct sockaddr_in *)a)->sin_port :
+							((const struct sockaddr_in6 *)a)->sin6_port);
+	int fd = -1;
 
 	s->active = false;
-	if (fd < 0) {
+	if (mm_connect(port, &fd) < 0) {
 		xfer_finish(s, FTP_BADSENDCONN, "Cannot open the data connection.");
 		return;
 	}
+	/* Connected or connecting: connect_step() sees which once writable. */
 	s->data_fd = fd;
-	if (connect(fd, (const struct sockaddr *)a, len) == 0) {
-		data_connected(s);
-		return;
-	}
-	if (errno != EINPROGRESS) {
-		xfer_finish(s, FTP_BADSENDCONN, "Cannot open the data connection.");
-		return;
-	}
 	s->data_connecting = true;
 }
 

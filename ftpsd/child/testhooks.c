@@ -68,9 +68,10 @@ static void site_testhook_raw(struct session *s, const char *what)
 }
 
 /* Test builds only: "CHILD-BIND port" binds a TCP socket to that port of
- * the control connection's local address, "CHILD-CONNECT port" connects to
- * that port of the client's: what Landlock's port rules decide (seccomp
- * allows both calls). The answer says the errno. */
+ * the control connection's local address (what Landlock's port rules
+ * decide: seccomp allows the call), "CHILD-CONNECT port" connects to that
+ * port of the client's (seccomp kills: active mode's connections are the
+ * monitor's). The answer says the errno. */
 static void site_testhook_tcp(struct session *s, const char *what)
 {
 	bool bind_it = strncasecmp(what, "CHILD-BIND ", 11) == 0;
@@ -160,6 +161,18 @@ void testhooks_site(struct session *s, const char *what)
 	} else if (strncasecmp(what, "CHILD-BIND ", 11) == 0 ||
 		   strncasecmp(what, "CHILD-CONNECT ", 14) == 0) {
 		site_testhook_tcp(s, what);
+	} else if (strncasecmp(what, "ASK-CONNECT ", 12) == 0) {
+		/* IPC_CONNECT as a child taken over would send it: any port. */
+		unsigned port = 0;
+		int fd = -1;
+		if (sscanf(what + 12, "%u", &port) != 1) {
+			ctl_reply(s, FTP_BADARGS, "Syntax: SITE TESTHOOK ASK-CONNECT port.");
+			return;
+		}
+		int r = mm_connect(port, &fd);
+		ctl_reply(s, FTP_CMDOK, "monitor answered %d", r);
+		if (fd >= 0)
+			close(fd);
 	} else if (strncasecmp(what, "MONITOR-OPEN ", 13) == 0) {
 		ctl_reply(s, FTP_CMDOK, "monitor answered %d",
 			  mm_test_hook(TEST_HOOK_MONITOR_OPEN, what + 13));

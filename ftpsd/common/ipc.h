@@ -49,6 +49,10 @@
 			     * transfer; the bytes are the child's claim, for display only */    \
 	X(IPC_QUOTA, 21) /* (nothing) -> i32 rc, u64 bytes used, u64 quota-bytes, u64 files used, \
 			  * u64 quota-files (0: none): for the text of a 552 */               \
+	X(IPC_CONNECT, 22) /* u32 port (1024-65535) -> i32 rc; + fd: active mode's data     \
+			    * connection, a TCP socket to the control connection's client at    \
+			    * port, not blocking, connected or connecting (the child has no    \
+			    * connect of its own) */                                           \
 	X(IPC_TEST_HOOK, 99) /* u32 hook -> i32 rc; only in builds with -Dtest-hooks=true */
 
 /* Even log lines are answered (always IPC_ANSWER): what the child logs is

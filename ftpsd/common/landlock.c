@@ -161,22 +161,17 @@ int landlock_child(const struct config *cfg, const uint16_t *ports, size_t nport
 {
 	int abi = landlock_abi();
 	struct ll_ruleset_attr attr = { .handled_access_fs = fs_rights(abi) };
-	bool active = false;
 	int rs, r = 0;
 
+	(void)cfg;
 	if (abi <= 0) {
 		snprintf(what, len, "no Landlock in this kernel");
 		return 0;
 	}
-	/* The host is not known yet (SNI, HOST): the ports of every host. */
-	for (unsigned i = 0; config_identity(cfg, i) != NULL; i++)
-		active = active || config_identity(cfg, i)->active_mode;
-	/* Active mode connects to any port from 1024 (cmd_data.c), and
-	 * Landlock has no port ranges: 64512 rules would cost each session
-	 * about 0.13 s of CPU. Connect is denied outright only where no host
-	 * has active mode. */
+	/* No connect at all: active mode's connections are the monitor's
+	 * (IPC_CONNECT). */
 	if (abi >= 4)
-		attr.handled_access_net = LL_NET_BIND_TCP | (active ? 0 : LL_NET_CONNECT_TCP);
+		attr.handled_access_net = LL_NET_BIND_TCP | LL_NET_CONNECT_TCP;
 	if (abi >= 6)
 		attr.scoped = LL_SCOPE_ABSTRACT_UNIX_SOCKET | LL_SCOPE_SIGNAL;
 	rs = ruleset(&attr, abi);
@@ -196,11 +191,7 @@ int landlock_child(const struct config *cfg, const uint16_t *ports, size_t nport
 	if (r < 0)
 		return r;
 	missing(what, len, abi,
-		abi < 4 ?
-			"no filesystem" :
-		active ?
-			"no filesystem, TCP bind to passive ports, connect not limited (active-mode)" :
-			"no filesystem, TCP bind to passive ports, no connect",
+		abi < 4 ? "no filesystem" : "no filesystem, TCP bind to passive ports, no connect",
 		"; abstract unix sockets and kill() scoped to the child");
 	return abi;
 }
@@ -280,8 +271,8 @@ int landlock_prelogin_end(struct landlock_prelogin *l, char *what, size_t len)
 	return l->abi;
 }
 
-int landlock_monitor(const int *dirs, size_t ndirs, const int *records, size_t nrecords, char *what,
-		     size_t len)
+int landlock_monitor(const int *dirs, size_t ndirs, const int *records, size_t nrecords,
+		     bool active_connect, char *what, size_t len)
 {
 	int abi = landlock_abi();
 	struct ll_ruleset_attr attr = { .handled_access_fs = fs_rights(abi) };
@@ -308,10 +299,13 @@ int landlock_monitor(const int *dirs, size_t ndirs, const int *records, size_t n
 	}
 	tree &= attr.handled_access_fs;
 	record &= attr.handled_access_fs;
-	/* No TCP at all. Not the signal scope: the monitor ends its child,
-	 * which is outside its domain. */
+	/* No TCP at all, but active mode's connect (IPC_CONNECT: to the
+	 * client only, by its own code; Landlock has no port ranges, and the
+	 * 64512 rules of the ports from 1024 would cost each session 0.1 s).
+	 * Not the signal scope: the monitor ends its child, which is outside
+	 * its domain. */
 	if (abi >= 4)
-		attr.handled_access_net = LL_NET_BIND_TCP | LL_NET_CONNECT_TCP;
+		attr.handled_access_net = LL_NET_BIND_TCP | (active_connect ? 0 : LL_NET_CONNECT_TCP);
 	if (abi >= 6)
 		attr.scoped = LL_SCOPE_ABSTRACT_UNIX_SOCKET;
 	rs = ruleset(&attr, abi);
@@ -336,9 +330,11 @@ int landlock_monitor(const int *dirs, size_t ndirs, const int *records, size_t n
 	if (r < 0)
 		return r;
 	missing(what, len, abi,
-		abi >= 4 ? "filesystem only beneath the user's root and the session record, "
-			   "no TCP bind or connect" :
-			   "filesystem only beneath the user's root and the session record",
+		abi < 4 ? "filesystem only beneath the user's root and the session record" :
+		active_connect ? "filesystem only beneath the user's root and the session record, "
+				 "no TCP bind, connect for active mode only" :
+				 "filesystem only beneath the user's root and the session record, "
+				 "no TCP bind or connect",
 		"; abstract unix sockets scoped to the monitor");
 	return abi;
 }

@@ -17,8 +17,8 @@ int landlock_abi(void);
 void landlock_describe(int abi, char *buf, size_t len);
 
 /* The protocol child, in its empty root: no filesystem access at all; TCP
- * bind only to ports[] (the session's passive ports, data.c), TCP connect only to
- * ports >= 1024 where a host allows active mode, none else (ABI 4); no
+ * bind only to ports[] (the session's passive ports, data.c), no TCP
+ * connect (ABI 4: active mode's connections are the monitor's); no
  * signals and no abstract unix sockets out of its domain (ABI 6). Returns
  * the ABI applied (0: none available) or -errno; what says what was
  * restricted, and what was not for want of a newer ABI. */
@@ -51,8 +51,9 @@ int landlock_prelogin_end(struct landlock_prelogin *l, char *what, size_t len);
 /* The monitor after login: read, write, create, remove and rename beneath
  * each of the directories dirs (the user's root), write files beneath each
  * of records (its session record's directory), nothing else on the
- * filesystem; no TCP bind or connect (ABI 4); no abstract unix sockets out
- * of its domain (ABI 6). Needs ABI 2 (renames across directories). Same
- * returns as landlock_child. */
-int landlock_monitor(const int *dirs, size_t ndirs, const int *records, size_t nrecords, char *what,
-		     size_t len);
+ * filesystem; no TCP bind, and no TCP connect unless active_connect
+ * (active mode: IPC_CONNECT) (ABI 4); no abstract unix sockets out of its
+ * domain (ABI 6). Needs ABI 2 (renames across directories). Same returns
+ * as landlock_child. */
+int landlock_monitor(const int *dirs, size_t ndirs, const int *records, size_t nrecords,
+		     bool active_connect, char *what, size_t len);

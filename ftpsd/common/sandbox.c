@@ -40,11 +40,10 @@ static const struct rule child_rules[] = {
 	{ SCMP_SYS(accept4), "passive data connections" },
 	{ SCMP_SYS(bind), "passive listeners" },
 	{ SCMP_SYS(listen), "passive listeners" },
-	{ SCMP_SYS(connect), "active data connections" },
 	{ SCMP_SYS(getsockname), "addresses for PASV and logs" },
 	{ SCMP_SYS(getpeername), "the peer check on data connections" },
 	{ SCMP_SYS(setsockopt), "TCP_NODELAY on data sockets, SO_REUSEADDR on passive listeners" },
-	{ SCMP_SYS(getsockopt), "connect() results" },
+	{ SCMP_SYS(getsockopt), "the result of active mode's connect (the monitor's)" },
 	{ SCMP_SYS(shutdown), "ending data connections" },
 	{ SCMP_SYS(fcntl), "O_NONBLOCK" },
 	{ SCMP_SYS(getrandom), "TLS randomness, passive port choice" },
@@ -157,7 +156,7 @@ bool sandbox_under_valgrind(void)
 #endif
 }
 
-int sandbox_monitor(void)
+int sandbox_monitor(bool active_connect)
 {
 	scmp_filter_ctx ctx;
 	int r;
@@ -183,10 +182,28 @@ int sandbox_monitor(void)
 			     SCMP_CMP(0, SCMP_CMP_EQ, PR_SET_NAME, 0));
 	if (r < 0)
 		goto out;
-	/* syslog() reconnects after a journald restart: let it fail, not kill. */
-	r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 0);
-	if (r == 0)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(connect), 0);
+	if (active_connect) {
+		/* Active mode's data connections (IPC_CONNECT), which the child
+		 * may not make: TCP over IPv4 or IPv6. syslog() reconnects after
+		 * a journald restart: its socket fails, and nothing is killed. */
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2,
+				     SCMP_CMP(0, SCMP_CMP_EQ, AF_INET, 0),
+				     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM));
+		if (r == 0)
+			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2,
+					     SCMP_CMP(0, SCMP_CMP_EQ, AF_INET6, 0),
+					     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM));
+		if (r == 0)
+			r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 1,
+					     SCMP_CMP(0, SCMP_CMP_EQ, AF_UNIX, 0));
+		if (r == 0)
+			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(connect), 0);
+	} else {
+		/* No socket: syslog()'s reconnection fails, and nothing is killed. */
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 0);
+		if (r == 0)
+			r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(connect), 0);
+	}
 	if (r == 0)
 		r = seccomp_load(ctx);
 out:

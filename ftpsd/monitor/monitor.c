@@ -156,7 +156,8 @@ static void mon_landlock(struct monitor *m, int root)
 
 	if (m->root_cfg->landlock == LANDLOCK_MODE_OFF)
 		return;
-	abi = landlock_monitor(&root, 1, &m->rec.dir, m->rec.dir >= 0 ? 1 : 0, what, sizeof(what));
+	abi = landlock_monitor(&root, 1, &m->rec.dir, m->rec.dir >= 0 ? 1 : 0, m->cfg->active_mode,
+			       what, sizeof(what));
 	if (abi < 0) {
 		errno = -abi;
 		fatal("landlock");
@@ -519,7 +520,7 @@ static void login(struct monitor *m, const struct account *acct, bool tls, int c
 	/* Listing dates call tzset(), which must not open files from now on. */
 	tzset();
 	mon_landlock(m, root);
-	r = sandbox_monitor();
+	r = sandbox_monitor(m->cfg->active_mode);
 	if (r < 0) {
 		errno = -r;
 		fatal("seccomp");

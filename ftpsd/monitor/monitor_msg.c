@@ -187,6 +187,15 @@ int mon_decode_progress(struct ipc_msg *m, struct mon_request *r)
 	return 0;
 }
 
+/* Never below 1024 (the child checks PORT and EPRT alike): no FTP bounce to
+ * a privileged service of the client's host. */
+int mon_decode_connect(struct ipc_msg *m, struct mon_request *r)
+{
+	if (ipc_get_u32(m, &r->u.port) < 0 || r->u.port < 1024 || r->u.port > 65535)
+		return -EBADMSG;
+	return 0;
+}
+
 #if FTPSD_TEST_HOOKS
 int mon_decode_test_hook(struct ipc_msg *m, struct mon_request *r)
 {

@@ -40,6 +40,7 @@ struct mon_request {
 			char path[IPC_MAX_PATH]; /* TEST_HOOK_MONITOR_OPEN, _CREATE */
 		} hook;
 		uint64_t progress; /* IPC_PROGRESS: bytes so far, as the child says */
+		uint32_t port;     /* IPC_CONNECT: 1024-65535 */
 		uint32_t identity; /* IPC_HOST */
 		struct {
 			char version[32];
@@ -123,6 +124,7 @@ int mon_decode_list(struct ipc_msg *m, struct mon_request *r);
 int mon_decode_tls_info(struct ipc_msg *m, struct mon_request *r);
 int mon_decode_xfer(struct ipc_msg *m, struct mon_request *r);
 int mon_decode_progress(struct ipc_msg *m, struct mon_request *r);
+int mon_decode_connect(struct ipc_msg *m, struct mon_request *r);
 #if FTPSD_TEST_HOOKS
 int mon_decode_test_hook(struct ipc_msg *m, struct mon_request *r);
 #endif

@@ -130,6 +130,7 @@ void monitor_change(struct monitor *m, struct mon_request *req);
 void monitor_open(struct monitor *m, struct mon_request *req);          /* monitor_xfer.c */
 void monitor_upload_check(struct monitor *m, struct mon_request *req);  /* monitor_xfer.c */
 void monitor_xfer(struct monitor *m, struct mon_request *req);          /* monitor_xfer.c */
+void monitor_connect(struct monitor *m, struct mon_request *req);       /* monitor_xfer.c */
 void monitor_quota(struct monitor *m, struct mon_request *req);         /* monitor_quota.c */
 
 /* Quotas (monitor_quota.c). At login, as root: open the user's usage file

@@ -46,6 +46,8 @@ const struct mon_dispatch monitor_table[] = {
 	{ IPC_XFER, LOGGEDIN, 0, 0, 0, "transfer end", mon_decode_xfer, monitor_xfer },
 	{ IPC_PROGRESS, LOGGEDIN, 0, 0, 0, "transfer progress", mon_decode_progress,
 	  monitor_progress },
+	{ IPC_CONNECT, LOGGEDIN, 0, 0, 0, "active connection", mon_decode_connect,
+	  monitor_connect },
 	{ IPC_LIST, LOGGEDIN, 0, 0, 0, "listing", mon_decode_list, monitor_list },
 	{ IPC_MKDIR, LOGGEDIN, 0, 0, 0, "mkdir", mon_decode_path, monitor_change },
 	{ IPC_RMDIR, LOGGEDIN, 0, 0, 0, "rmdir", mon_decode_path, monitor_change },

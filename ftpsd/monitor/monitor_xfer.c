@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -102,6 +104,48 @@ void monitor_open(struct monitor *m, struct mon_request *req)
 	ipc_put_u64(a, allowance);
 	a->fd = fd;
 	mon_answer_send(m, a, 0);
+}
+
+/* Active mode's data connection: made here, to the control connection's
+ * client and no one else, whatever address PORT or EPRT named (the child
+ * checked that it is the client's), and handed over while it connects.
+ * The child has no connect (seccomp, Landlock): taken over, it reaches no
+ * other host and no port below 1024. */
+void monitor_connect(struct monitor *m, struct mon_request *req)
+{
+	struct sockaddr_storage a = m->launch->peer_addr;
+	uint16_t port = htons((uint16_t)req->u.port);
+	socklen_t len;
+	int fd;
+
+	if (!m->cfg->active_mode) {
+		mon_answer_rc(m, -EPERM);
+		return;
+	}
+	if (a.ss_family == AF_INET) {
+		((struct sockaddr_in *)&a)->sin_port = port;
+		len = sizeof(struct sockaddr_in);
+	} else if (a.ss_family == AF_INET6) {
+		((struct sockaddr_in6 *)&a)->sin6_port = port;
+		len = sizeof(struct sockaddr_in6);
+	} else {
+		mon_answer_rc(m, -EAFNOSUPPORT);
+		return;
+	}
+	fd = socket(a.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		mon_answer_rc(m, -errno);
+		return;
+	}
+	if (connect(fd, (const struct sockaddr *)&a, len) < 0 && errno != EINPROGRESS) {
+		int r = -errno;
+		close(fd);
+		mon_answer_rc(m, r);
+		return;
+	}
+	struct ipc_msg *ans = mon_answer_begin(m, 0);
+	ans->fd = fd;
+	mon_answer_send(m, ans, 0);
 }
 
 void monitor_upload_check(struct monitor *m, struct mon_request *req)

@@ -4,11 +4,12 @@
   root (SITE TESTHOOK MONITOR-OPEN / MONITOR-CREATE): /etc/passwd and a file outside
   the user's tree that its uid could read or write are refused with EACCES, which only
   Landlock answers there (the same hooks succeed with landlock = off).
-- The child binds outside the passive range and, where no host allows active mode,
-  connects to port 25 or a listening port (SITE TESTHOOK CHILD-BIND / CHILD-CONNECT):
-  EACCES, where without Landlock the bind succeeds and the connects reach the peer
-  (ECONNREFUSED, 0). With active mode, connect is not limited by Landlock (no port
-  ranges), and the log says so.
+- The child binds outside the passive range (SITE TESTHOOK CHILD-BIND): EACCES, where
+  without Landlock the bind succeeds. It has no connect at all, active mode or not
+  (seccomp kills it: test_sandbox.py; Landlock denies TCP connect behind that):
+  active mode's connections are made by the monitor (IPC_CONNECT), to the control
+  connection's client only and never below port 1024, whatever a child taken over asks
+  (SITE TESTHOOK ASK-CONNECT).
 - The monitor before login (root, no seccomp yet) cannot exec: FTPSD_TEST_EXEC_BEFORE_LOGIN
   makes it try right after its pre-login layer (EACCES), and with
   landlock-before-login = off the same exec runs.
@@ -104,12 +105,12 @@ def test_monitor_logs_the_abi_it_applied(server, tls):
         assert c.cmd("NOOP").code == 200
     line = "ftpsd[%d]: " % monitor
     want = ("sandbox: Landlock ABI %d: filesystem only beneath the user's root and the "
-            "session record, no TCP bind or connect; abstract unix sockets scoped to the "
-            "monitor" % landlock_abi())
+            "session record, no TCP bind, connect for active mode only; abstract unix "
+            "sockets scoped to the monitor" % landlock_abi())
     assert wait_for(lambda: any(line in x and want in x for x in srv.log.splitlines()),
                     timeout=3), srv.log
     assert wait_for(lambda: "child sandbox: Landlock ABI %d: no filesystem, TCP bind to "
-                    "passive ports, connect not limited (active-mode); abstract unix sockets and "
+                    "passive ports, no connect; abstract unix sockets and "
                     "kill() scoped to the child" % landlock_abi() in srv.log,
                     timeout=3), srv.log
 
@@ -164,34 +165,40 @@ def test_child_binds_only_passive_ports(server, tls, mode):
 
 
 @needs_landlock
-@pytest.mark.parametrize("mode", ["on", "off"])
-def test_child_without_active_mode_connects_nowhere(server, tls, mode):
-    srv = server(landlock=mode, active_mode="off")
+@pytest.mark.parametrize("active", ["on", "off"])
+def test_monitor_connects_only_to_the_client_for_active_mode(server, tls, active):
+    """IPC_CONNECT as a child taken over would send it (SITE TESTHOOK ASK-CONNECT): the
+    monitor connects to the control connection's client at the port asked, nowhere
+    else; a port below 1024 ends the session (a malformed request); with
+    active-mode = off it refuses (-EPERM), and its Landlock layer and seccomp filter
+    have no TCP connect at all then."""
+    srv = server(active_mode=active)
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
+    listener.settimeout(3)
     port = listener.getsockname()[1]
     try:
         with secured(srv, tls) as c:
-            smtp = tcp_answer(hook(c, "CHILD-CONNECT 25"))
-            other = tcp_answer(hook(c, "CHILD-CONNECT %d" % port))
+            r = hook(c, "ASK-CONNECT %d" % port)
+            if active == "on":
+                assert r is not None and r.first == "200 monitor answered 0", r
+                conn, peer = listener.accept()
+                conn.close()
+                assert peer[0] == "127.0.0.1"
+            else:
+                assert r is not None and r.first == "200 monitor answered %d" % -errno.EPERM, r
+            assert c.cmd("NOOP").code == 200
+            r = hook(c, "ASK-CONNECT 25")
+            assert r is None or not r.first.startswith("200 monitor answered"), r
+            c.wait_closed(timeout=5)
     finally:
         listener.close()
-    if mode == "on":
-        assert smtp == (-1, errno.EACCES) and other == (-1, errno.EACCES), (smtp, other)
-    else:
-        assert smtp == (-1, errno.ECONNREFUSED) and other == (0, 0), (smtp, other)
-
-
-@needs_landlock
-def test_child_with_active_mode_is_not_limited_in_its_connects(server, tls):
-    """Landlock has no port ranges; 64512 rules for ports from 1024 would cost each
-    session about 0.13 s of CPU. With active-mode = on, connect is left to the child's
-    own check (a port from 1024, the client's address), and the log says so."""
-    srv = server()
-    with secured(srv, tls) as c:
-        assert tcp_answer(hook(c, "CHILD-CONNECT 25")) == (-1, errno.ECONNREFUSED)
-    assert wait_for(lambda: "connect not limited (active-mode)" in srv.log, timeout=3), srv.log
+    assert wait_for(lambda: "malformed message of type 22 from the child" in srv.log,
+                    timeout=3), srv.log
+    if active == "off":
+        assert wait_for(lambda: "no TCP bind or connect; abstract unix" in srv.log,
+                        timeout=3), srv.log
 
 
 @needs_landlock
@@ -217,10 +224,9 @@ def test_abi_3_runs_without_tcp_rules_and_says_so(server, tls, monkeypatch):
     with secured(srv, tls) as c:
         # Filesystem rules from ABI 1: still refused.
         assert answered(hook(c, "MONITOR-OPEN /etc/passwd")) == -errno.EACCES
-        # No port rules before ABI 4: outside the passive range, and without active
-        # mode, both go through (seccomp allows the calls).
+        # No port rules before ABI 4: outside the passive range, bind goes through
+        # (seccomp allows the call).
         assert tcp_answer(hook(c, "CHILD-BIND %d" % port)) == (0, 0)
-        assert tcp_answer(hook(c, "CHILD-CONNECT 25")) == (-1, errno.ECONNREFUSED)
     assert wait_for(lambda: "sandbox: Landlock ABI 3: filesystem only beneath the user's "
                     "root and the session record; no TCP rules (ABI 4); no scopes (ABI 6)"
                     in srv.log, timeout=3), srv.log

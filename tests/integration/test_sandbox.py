@@ -71,7 +71,7 @@ def ids(status, key):
 
 # CHILD-OPEN is glibc's open(), that is openat; the CHILD-RAW-* hooks make the other
 # syscalls that open files as they are, so none of them can slip into the allow-list.
-CHILD_HOOKS = ["CHILD-OPEN", "CHILD-EXEC", "CHILD-UNIX-SOCKET",
+CHILD_HOOKS = ["CHILD-OPEN", "CHILD-EXEC", "CHILD-UNIX-SOCKET", "CHILD-CONNECT 2121",
                "CHILD-RAW-OPEN", "CHILD-RAW-CREAT", "CHILD-RAW-OPENAT2",
                "CHILD-RAW-NAME-TO-HANDLE-AT", "CHILD-RAW-OPEN-BY-HANDLE-AT"]
 
@@ -112,12 +112,15 @@ def test_monitor_exec_after_login_kills_the_monitor(server, tls):
     assert_next_session_works(srv, tls)
 
 
-def test_monitor_socket_after_login_is_denied_with_eperm(server, tls):
-    srv = server()
+@pytest.mark.parametrize("active", ["on", "off"])
+def test_monitor_socket_after_login_is_denied_with_eperm(server, tls, active):
+    """A TCP socket only where active mode needs one (the monitor connects for it)."""
+    srv = server(active_mode=active)
     with secured(srv, tls) as c:
         monitor, child = session_pids(srv)
         r = send_hook(c, "MONITOR-SOCKET")
-        assert r is not None and r.first == "200 monitor answered -1", r
+        want = "200 monitor answered %d" % (0 if active == "on" else -1)
+        assert r is not None and r.first == want, r
         # denied, not killed: the session goes on
         assert c.cmd("NOOP").code == 200
         assert c.cmd("PWD").code == 257

@@ -350,6 +350,24 @@ static void test_files(void)
 	take(IPC_QUOTA, PHASE_LOGGEDIN, &r);
 	CHECK(q.bytes == 10276044 && q.max_bytes == 10485760 && q.files == 12 && q.max_files == 0);
 
+	stub("mm_connect");
+	CHECK(pipe(p) == 0);
+	close(p[1]);
+	ipc_init(&answer, IPC_ANSWER);
+	ipc_put_i32(&answer, 0);
+	answer.fd = p[0];
+	queue();
+	CHECK(mm_connect(40001, &fd) == 0);
+	take(IPC_CONNECT, PHASE_LOGGEDIN, &r);
+	CHECK(r.u.port == 40001);
+	CHECK(fd >= 0 && read(fd, &c, 1) == 0);
+	if (fd >= 0)
+		close(fd);
+	stub("mm_connect (refused)");
+	queue_rc(-ECONNREFUSED);
+	CHECK(mm_connect(40002, &fd) == -ECONNREFUSED && fd < 0);
+	take(IPC_CONNECT, PHASE_LOGGEDIN, &r);
+
 	stub("mm_list");
 	CHECK(pipe(p) == 0);
 	close(p[1]);

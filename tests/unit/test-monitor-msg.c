@@ -102,6 +102,9 @@ static int build(struct ipc_msg *m, unsigned t)
 	case IPC_PROGRESS:
 		ipc_put_u64(m, 1 << 20);
 		return PHASE_LOGGEDIN;
+	case IPC_CONNECT:
+		ipc_put_u32(m, 40000);
+		return PHASE_LOGGEDIN;
 	case IPC_SHUTDOWN:
 		/* The monitor's own word to the child; never a request. */
 		return 0;
@@ -153,11 +156,11 @@ static void test_phases(void)
 		}
 	}
 	/* Every type of enum ipc_type was built (IPC_LOG .. IPC_HANDSHAKE,
-	 * IPC_UPLOAD_CHECK, IPC_PROGRESS, IPC_QUOTA, IPC_TEST_HOOK, IPC_ANSWER,
-	 * IPC_SHUTDOWN) and the loop did run both ways. */
-	CHECK(known == 24);
-	CHECK(accepted[0] == 8 && refused[0] == 13 + FTPSD_TEST_HOOKS);
-	CHECK(accepted[1] == 16 + FTPSD_TEST_HOOKS && refused[1] == 5);
+	 * IPC_UPLOAD_CHECK, IPC_PROGRESS, IPC_QUOTA, IPC_CONNECT, IPC_TEST_HOOK,
+	 * IPC_ANSWER, IPC_SHUTDOWN) and the loop did run both ways. */
+	CHECK(known == 25);
+	CHECK(accepted[0] == 8 && refused[0] == 14 + FTPSD_TEST_HOOKS);
+	CHECK(accepted[1] == 17 + FTPSD_TEST_HOOKS && refused[1] == 5);
 }
 
 /* The phase is checked before anything of the request is read: a file
@@ -214,9 +217,31 @@ static void test_log_events(void)
 	CHECK(monitor_decode(&m, PHASE_LOGGEDIN, &r) == -EBADMSG);
 }
 
+/* Active mode's port: never below 1024 (no FTP bounce to a privileged
+ * service), never above 65535, whatever a child taken over asks. */
+static void test_connect_ports(void)
+{
+	static struct ipc_msg m;
+	static struct mon_request r;
+	static const uint32_t bad[] = { 0, 25, 1023, 65536, UINT32_MAX };
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ipc_init(&m, IPC_CONNECT);
+		ipc_put_u32(&m, bad[i]);
+		CHECK(monitor_decode(&m, PHASE_LOGGEDIN, &r) == -EBADMSG);
+	}
+	ipc_init(&m, IPC_CONNECT);
+	ipc_put_u32(&m, 1024);
+	CHECK(monitor_decode(&m, PHASE_LOGGEDIN, &r) == 0 && r.u.port == 1024);
+	ipc_init(&m, IPC_CONNECT);
+	ipc_put_u32(&m, 65535);
+	CHECK(monitor_decode(&m, PHASE_LOGGEDIN, &r) == 0 && r.u.port == 65535);
+}
+
 int main(void)
 {
 	test_phases();
+	test_connect_ports();
 	test_phase_before_fields();
 	test_other_refusals();
 	test_log_events();
