@@ -94,6 +94,29 @@ static void queue_rc(int32_t rc)
 	queue();
 }
 
+/* An answer of rc 0 with a descriptor: the read end of an empty pipe. */
+static void queue_empty_fd(void)
+{
+	int p[2];
+
+	CHECK(pipe(p) == 0);
+	close(p[1]);
+	ipc_init(&answer, IPC_ANSWER);
+	ipc_put_i32(&answer, 0);
+	answer.fd = p[0];
+	queue();
+}
+
+/* The descriptor the stub returned is that pipe's (at its end), closed. */
+static void check_empty_fd(int fd)
+{
+	char c;
+
+	CHECK(fd >= 0 && read(fd, &c, 1) == 0);
+	if (fd >= 0)
+		close(fd);
+}
+
 /* The request the stub sent, decoded as the monitor decodes it in phase. */
 static void take(enum ipc_type type, unsigned phase, struct mon_request *r)
 {
@@ -351,38 +374,24 @@ static void test_files(void)
 	CHECK(q.bytes == 10276044 && q.max_bytes == 10485760 && q.files == 12 && q.max_files == 0);
 
 	stub("mm_connect");
-	CHECK(pipe(p) == 0);
-	close(p[1]);
-	ipc_init(&answer, IPC_ANSWER);
-	ipc_put_i32(&answer, 0);
-	answer.fd = p[0];
-	queue();
+	queue_empty_fd();
 	CHECK(mm_connect(40001, &fd) == 0);
 	take(IPC_CONNECT, PHASE_LOGGEDIN, &r);
 	CHECK(r.u.port == 40001);
-	CHECK(fd >= 0 && read(fd, &c, 1) == 0);
-	if (fd >= 0)
-		close(fd);
+	check_empty_fd(fd);
 	stub("mm_connect (refused)");
 	queue_rc(-ECONNREFUSED);
 	CHECK(mm_connect(40002, &fd) == -ECONNREFUSED && fd < 0);
 	take(IPC_CONNECT, PHASE_LOGGEDIN, &r);
 
 	stub("mm_list");
-	CHECK(pipe(p) == 0);
-	close(p[1]);
-	ipc_init(&answer, IPC_ANSWER);
-	ipc_put_i32(&answer, 0);
-	answer.fd = p[0];
-	queue();
+	queue_empty_fd();
 	CHECK(mm_list("/pub", IPC_LIST_MLSD, IPC_LIST_ALL | IPC_FACT_SIZE, "-a pub", &fd) == 0);
 	take(IPC_LIST, PHASE_LOGGEDIN, &r);
 	CHECK_STR(r.u.file.path, "/pub");
 	CHECK_STR(r.u.file.to, "-a pub");
 	CHECK(r.u.file.format == IPC_LIST_MLSD && r.u.file.flags == (IPC_LIST_ALL | IPC_FACT_SIZE));
-	CHECK(fd >= 0 && read(fd, &c, 1) == 0);
-	if (fd >= 0)
-		close(fd);
+	check_empty_fd(fd);
 }
 
 static void test_changes(void)
