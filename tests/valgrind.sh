@@ -15,6 +15,11 @@ trap 'rm -rf "$work"' EXIT
 status=0
 for t in "$build"/tests/unit/test-*; do
     [ -f "$t" ] && [ -x "$t" ] || continue
+    # Paths resolved with openat2, which valgrind answers ENOSYS: the ASan
+    # build runs these.
+    case "$(basename "$t")" in
+        test-monitor|test-quota) echo "valgrind: $t skipped (openat2)"; continue ;;
+    esac
     valgrind -q --error-exitcode=99 --leak-check=full "$t" || { echo "valgrind: $t failed"; status=1; }
 done
 
