@@ -24,7 +24,7 @@
 #include "session.h"
 #include "tls_proof.h"
 
-/* Test builds only: a syscall that opens files, made raw. glibc's open() is
+/* Test builds only: a syscall that opens files (or connects), made raw. glibc's open() is
  * openat, so a test of it alone would not notice open, creat or openat2 in
  * the child's allow-list. Harmless if one is let through: they read
  * /etc/passwd or create nothing (the directory does not exist). */
@@ -60,6 +60,23 @@ static void site_testhook_raw(struct session *s, const char *what)
 	} else if (strcasecmp(what, "OPEN-BY-HANDLE-AT") == 0) {
 		h.fh.handle_bytes = 8;
 		r = syscall(SYS_open_by_handle_at, AT_FDCWD, &h.fh, O_RDONLY);
+	} else if (strcasecmp(what, "TCP-FASTOPEN") == 0) {
+		/* A connect by another name: sendto(MSG_FASTOPEN) to the
+		 * client's port 2121. */
+		struct sockaddr_storage a = s->peer_addr;
+		socklen_t len = a.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+							 sizeof(struct sockaddr_in);
+		if (a.ss_family == AF_INET6)
+			((struct sockaddr_in6 *)&a)->sin6_port = htons(2121);
+		else
+			((struct sockaddr_in *)&a)->sin_port = htons(2121);
+		int fd = socket(a.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		r = fd < 0 ? -1 : sendto(fd, "x", 1, MSG_FASTOPEN, (struct sockaddr *)&a, len);
+		if (fd >= 0)
+			close(fd);
+	} else if (strcasecmp(what, "MPTCP") == 0) {
+		/* Multipath TCP, which Landlock's TCP rules do not cover. */
+		r = socket(AF_INET, SOCK_STREAM, 262 /* IPPROTO_MPTCP */);
 	} else {
 		ctl_reply(s, FTP_BADARGS, "Unknown test hook.");
 		return;
@@ -181,8 +198,11 @@ void testhooks_site(struct session *s, const char *what)
 			  mm_test_hook(TEST_HOOK_MONITOR_CREATE, what + 15));
 	} else if (strcasecmp(what, "MONITOR-EXEC") == 0) {
 		ctl_reply(s, FTP_CMDOK, "monitor answered %d", mm_test_hook(TEST_HOOK_MONITOR_EXEC, ""));
-	} else if (strcasecmp(what, "MONITOR-SOCKET") == 0) {
-		ctl_reply(s, FTP_CMDOK, "monitor answered %d", mm_test_hook(TEST_HOOK_MONITOR_SOCKET, ""));
+	} else if (strcasecmp(what, "MONITOR-SOCKET") == 0 ||
+		   strcasecmp(what, "MONITOR-UNIX-SOCKET") == 0) {
+		ctl_reply(s, FTP_CMDOK, "monitor answered %d",
+			  mm_test_hook(TEST_HOOK_MONITOR_SOCKET,
+				       strcasecmp(what, "MONITOR-SOCKET") == 0 ? "" : "unix"));
 	} else {
 		ctl_reply(s, FTP_BADARGS, "Unknown test hook.");
 	}

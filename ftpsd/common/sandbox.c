@@ -24,9 +24,7 @@ static const struct rule child_rules[] = {
 	{ SCMP_SYS(readv), "GnuTLS transport" },
 	{ SCMP_SYS(writev), "GnuTLS transport" },
 	{ SCMP_SYS(recvfrom), "recv() on sockets" },
-	{ SCMP_SYS(sendto), "send() on sockets" },
 	{ SCMP_SYS(recvmsg), "monitor answers with descriptors; GnuTLS" },
-	{ SCMP_SYS(sendmsg), "monitor requests; GnuTLS" },
 	{ SCMP_SYS(pread64), "file data for TLS records" },
 	{ SCMP_SYS(pwrite64), "uploads at an offset" },
 	{ SCMP_SYS(sendfile), "clear RETR and listings without a copy" },
@@ -156,6 +154,20 @@ bool sandbox_under_valgrind(void)
 #endif
 }
 
+/* TCP sockets over IPv4 and IPv6, protocol 0: no MPTCP (IPPROTO_MPTCP),
+ * which Landlock's TCP rules do not cover. */
+static int allow_tcp_sockets(scmp_filter_ctx ctx)
+{
+	static const int families[] = { AF_INET, AF_INET6 };
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < sizeof(families) / sizeof(families[0]); i++)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 3,
+				     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i]),
+				     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM), SCMP_A2(SCMP_CMP_EQ, 0));
+	return r;
+}
+
 int sandbox_monitor(bool active_connect)
 {
 	scmp_filter_ctx ctx;
@@ -186,13 +198,7 @@ int sandbox_monitor(bool active_connect)
 		/* Active mode's data connections (IPC_CONNECT), which the child
 		 * may not make: TCP over IPv4 or IPv6. syslog() reconnects after
 		 * a journald restart: its socket fails, and nothing is killed. */
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2,
-				     SCMP_CMP(0, SCMP_CMP_EQ, AF_INET, 0),
-				     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM));
-		if (r == 0)
-			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2,
-					     SCMP_CMP(0, SCMP_CMP_EQ, AF_INET6, 0),
-					     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM));
+		r = allow_tcp_sockets(ctx);
 		if (r == 0)
 			r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 1,
 					     SCMP_CMP(0, SCMP_CMP_EQ, AF_UNIX, 0));
@@ -225,14 +231,17 @@ int sandbox_child(void)
 	if (r < 0)
 		goto out;
 	/* Data sockets are TCP over IPv4 or IPv6, nothing else. */
-	r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2,
-			     SCMP_CMP(0, SCMP_CMP_EQ, AF_INET, 0),
-			     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM));
+	r = allow_tcp_sockets(ctx);
 	if (r < 0)
 		goto out;
-	r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 2,
-			     SCMP_CMP(0, SCMP_CMP_EQ, AF_INET6, 0),
-			     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM));
+	/* send() and sendmsg() on every socket, but never MSG_FASTOPEN: on a
+	 * TCP socket not yet connected it connects (TCP Fast Open), and the
+	 * child has no connect. */
+	r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sendto), 1,
+			     SCMP_A3(SCMP_CMP_MASKED_EQ, MSG_FASTOPEN, 0));
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sendmsg), 1,
+				     SCMP_A2(SCMP_CMP_MASKED_EQ, MSG_FASTOPEN, 0));
 	if (r < 0)
 		goto out;
 	/* Only the process title. */

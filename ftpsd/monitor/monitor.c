@@ -147,266 +147,6 @@ static void login_failed(struct monitor *m, const char *user, int code, const ch
 	mon_answer_rc(m, m->failures >= m->cfg->max_login_failures ? IPC_AUTH_LOCKED : code);
 }
 
-/* Landlock after login, before seccomp (which does not allow its calls):
- * the user's tree and the session record's directory, nothing else. */
-static void mon_landlock(struct monitor *m, int root)
-{
-	char what[256];
-	int abi;
-
-	if (m->root_cfg->landlock == LANDLOCK_MODE_OFF)
-		return;
-	abi = landlock_monitor(&root, 1, &m->rec.dir, m->rec.dir >= 0 ? 1 : 0, m->cfg->active_mode,
-			       what, sizeof(what));
-	if (abi < 0) {
-		errno = -abi;
-		fatal("landlock");
-	}
-	if (abi == 0 && m->root_cfg->landlock == LANDLOCK_MODE_REQUIRED)
-		fatalx("landlock = required: %s", what);
-	log_info("sandbox: %s", what);
-}
-
-/* More users-file roots than this (all hosts): the directories that hold
- * them are allowed instead, so that a file of 10,000 users costs no
- * session 10,000 rules (some 6 ms a thousand). */
-#define PRELOGIN_MAX_ROOTS 256
-#define PRELOGIN_PARENTS   16
-
-/* Landlock before login: the directories the monitor may write beneath. */
-struct prelogin {
-	struct monitor *m;
-	struct landlock_prelogin ll;
-	int error; /* the first a rule met */
-	char *roots[PRELOGIN_MAX_ROOTS]; /* the users files' roots, until too many */
-	size_t nroots;
-	bool parents;			       /* too many: their parents instead */
-	char *recent[PRELOGIN_PARENTS];	       /* parents already allowed (some) */
-	unsigned next;
-};
-
-static void prelogin_allow(const char *path, void *ctx)
-{
-	struct prelogin *p = ctx;
-	struct monitor *m = p->m;
-	struct stat st;
-	int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC), r;
-
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		/* Nothing to write there: a login with it as root fails anyway. */
-		log_debug("landlock before login: %s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	r = landlock_prelogin_allow(&p->ll, fd);
-	close(fd);
-	if (r < 0) {
-		if (p->error == 0)
-			p->error = r;
-		return;
-	}
-	if (m->nwritable % 64 == 0) {
-		struct dir_id *w = reallocarray(m->writable, m->nwritable + 64, sizeof(*w));
-		if (w == NULL)
-			abort();
-		m->writable = w;
-	}
-	m->writable[m->nwritable++] = (struct dir_id){ .dev = st.st_dev, .ino = st.st_ino };
-}
-
-/* The directory that holds path (absolute), in buf. */
-static void parent_of(const char *path, char *buf, size_t size)
-{
-	size_t n = strlen(path);
-
-	while (n > 1 && path[n - 1] == '/')
-		n--;
-	while (n > 1 && path[n - 1] != '/')
-		n--;
-	snprintf(buf, size, "%.*s", (int)n, path);
-}
-
-/* quota-dir is made at the first login that needs it: its parent until then. */
-static void prelogin_allow_quota(struct prelogin *p, const char *dir)
-{
-	char parent[4096];
-
-	if (access(dir, F_OK) == 0 || errno != ENOENT) {
-		prelogin_allow(dir, p);
-		return;
-	}
-	parent_of(dir, parent, sizeof(parent));
-	prelogin_allow(parent, p);
-}
-
-static void prelogin_allow_parent(struct prelogin *p, const char *root)
-{
-	char parent[4096];
-
-	parent_of(root, parent, sizeof(parent));
-	for (unsigned i = 0; i < PRELOGIN_PARENTS; i++)
-		if (p->recent[i] != NULL && strcmp(p->recent[i], parent) == 0)
-			return;
-	prelogin_allow(parent, p);
-	free(p->recent[p->next]);
-	p->recent[p->next] = strdup(parent);
-	if (p->recent[p->next] == NULL)
-		abort();
-	p->next = (p->next + 1) % PRELOGIN_PARENTS;
-}
-
-/* A users-file root: kept until the count is known. */
-static void prelogin_root(const char *root, void *ctx)
-{
-	struct prelogin *p = ctx;
-
-	if (!p->parents && p->nroots == PRELOGIN_MAX_ROOTS) {
-		p->parents = true;
-		for (size_t i = 0; i < p->nroots; i++)
-			prelogin_allow_parent(p, p->roots[i]);
-	}
-	if (p->parents) {
-		prelogin_allow_parent(p, root);
-	} else {
-		p->roots[p->nroots] = strdup(root);
-		if (p->roots[p->nroots++] == NULL)
-			abort();
-	}
-}
-
-static void prelogin_roots_done(struct prelogin *p)
-{
-	for (size_t i = 0; i < p->nroots; i++) {
-		if (!p->parents)
-			prelogin_allow(p->roots[i], p);
-		free(p->roots[i]);
-	}
-	for (unsigned i = 0; i < PRELOGIN_PARENTS; i++)
-		free(p->recent[i]);
-}
-
-/* landlock-writable: "none", or paths separated by commas; unset, /home
- * where the host logs system users in through PAM. */
-static void prelogin_allow_list(struct prelogin *p, const struct config *root,
-				const struct config *c)
-{
-	const char *list = root->landlock_writable;
-	char path[4096];
-
-	if (list == NULL)
-		list = c->pam_service != NULL ? "/home" : "none";
-	if (strcmp(list, "none") == 0)
-		return;
-	for (const char *s = list; *s != '\0';) {
-		size_t n = strcspn(s, ",");
-		if (n < sizeof(path)) {
-			memcpy(path, s, n);
-			path[n] = '\0';
-			prelogin_allow(path, p);
-		}
-		s += n + (s[n] == ',');
-	}
-}
-
-/* Landlock before login, once the keys are read: what neither the monitor
- * nor a usual PAM stack needs (landlock-before-login = off for others).
- * Writes only beneath what the session may write before or after login:
- * runtime-dir, each host's quota-dir, anonymous root and users-file roots,
- * and landlock-writable (system users' homes, what PAM modules write). */
-static void mon_landlock_prelogin(struct monitor *m)
-{
-	const struct config *cfg = m->root_cfg;
-	struct prelogin p = { .m = m };
-	char what[256];
-	int abi;
-
-	if (cfg->landlock != LANDLOCK_MODE_OFF && cfg->landlock_before_login) {
-		abi = landlock_prelogin_begin(&p.ll, what, sizeof(what));
-		if (abi > 0) {
-			prelogin_allow(cfg->runtime_dir, &p);
-			for (unsigned i = 0; config_identity(cfg, i) != NULL; i++) {
-				const struct config *c = config_identity(cfg, i);
-				prelogin_allow_quota(&p, c->quota_dir);
-				if (c->anonymous && c->anonymous_root != NULL)
-					prelogin_allow(c->anonymous_root, &p);
-				if (c->users_file != NULL &&
-				    monitor_auth_roots(c->users_file, prelogin_root, &p) < 0)
-					log_debug("landlock before login: %s: cannot read it",
-						  c->users_file);
-				prelogin_allow_list(&p, cfg, c);
-			}
-			prelogin_roots_done(&p);
-			abi = p.error < 0 ? p.error : landlock_prelogin_end(&p.ll, what, sizeof(what));
-			m->writable_limited = abi > 0;
-		}
-		if (abi < 0) {
-			errno = -abi;
-			fatal("landlock");
-		}
-		log_debug("sandbox: %s", what);
-	}
-#if FTPSD_TEST_HOOKS
-	/* Tests: what the root monitor, taken over before login, would run. */
-	const char *run = getenv("FTPSD_TEST_EXEC_BEFORE_LOGIN");
-	if (run != NULL) {
-		pid_t pid = fork();
-		if (pid == 0) {
-			execl(run, run, (char *)NULL);
-			_exit(errno == EACCES ? 13 : 127);
-		}
-		int status = 0;
-		if (pid > 0)
-			(void)waitpid(pid, &status, 0);
-		log_warn("test hook: exec %s before login: exit status %d", run,
-			 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-	}
-	/* And what it would write. */
-	const char *write = getenv("FTPSD_TEST_CREATE_BEFORE_LOGIN");
-	if (write != NULL) {
-		int fd = open(write, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		log_warn("test hook: create %s before login: %s", write,
-			 fd < 0 ? strerror(errno) : "created");
-		if (fd >= 0)
-			close(fd);
-	}
-#endif
-}
-
-/* Before login the monitor may write only beneath the directories it
- * allowed then (landlock-before-login): a root outside them (a PAM home
- * outside landlock-writable, a users-file entry added since the session
- * began) would fail every upload. Walks up from root, as Landlock does. */
-static bool root_writable(const struct monitor *m, const char *root)
-{
-	struct stat st, up_st;
-	int fd, up;
-
-	if (!m->writable_limited)
-		return true;
-	fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return true; /* the open after login says what is wrong */
-	for (unsigned depth = 0; depth < PATH_MAX / 2 && fstat(fd, &st) == 0; depth++) {
-		for (size_t i = 0; i < m->nwritable; i++)
-			if (m->writable[i].dev == st.st_dev && m->writable[i].ino == st.st_ino) {
-				close(fd);
-				return true;
-			}
-		up = openat(fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (up < 0 || fstat(up, &up_st) < 0 ||
-		    (up_st.st_dev == st.st_dev && up_st.st_ino == st.st_ino)) {
-			if (up >= 0)
-				close(up);
-			break; /* "/" */
-		}
-		close(fd);
-		fd = up;
-	}
-	close(fd);
-	return false;
-}
-
 /* Become the account and lock down; answer the child with code (0 after a
  * password, IPC_USER_LOGGED_IN after a certificate). */
 static void login(struct monitor *m, const struct account *acct, bool tls, int code,
@@ -433,20 +173,6 @@ static void login(struct monitor *m, const struct account *acct, bool tls, int c
 		mon_answer_send(m, a, 0);
 		return;
 	}
-	if (!root_writable(m, acct->root)) {
-		struct log_field f[] = { { "FTPSD_USER", acct->name },
-					 { "FTPSD_EVENT", "session-refused" } };
-		log_event(LOG_WARNING, f, 2,
-			  "login of %s refused: its root %s is not beneath a directory the "
-			  "monitor may write before login (landlock-writable; or the users "
-			  "file gained it after the session began)",
-			  acct->name, acct->root);
-		mon_answer_rc(m, -EACCES);
-		exit(1);
-	}
-	free(m->writable);
-	m->writable = NULL;
-	m->nwritable = 0;
 	monitor_auth_forget(); /* the hashes must not stay in the user's process */
 	/* The usage file is root's: opened now, kept for the session. */
 	int r = mon_quota_login(m, acct);
@@ -467,6 +193,17 @@ static void login(struct monitor *m, const struct account *acct, bool tls, int c
 	if (root < 0) {
 		log_warn("login of %s: cannot open root %s: %s", acct->name, acct->root, strerror(errno));
 		mon_answer_rc(m, -ENOENT);
+		exit(1);
+	}
+	if (!mon_landlock_root_allowed(m, root)) {
+		struct log_field f[] = { { "FTPSD_USER", acct->name },
+					 { "FTPSD_EVENT", "session-refused" } };
+		log_event(LOG_WARNING, f, 2,
+			  "login of %s refused: its root %s is not beneath a directory the "
+			  "monitor may write before login (landlock-writable; or the users "
+			  "file gained it after the session began)",
+			  acct->name, acct->root);
+		mon_answer_rc(m, -EACCES);
 		exit(1);
 	}
 	umask((mode_t)m->cfg->umask);
@@ -830,7 +567,8 @@ void monitor_test_hook(struct monitor *m, struct mon_request *req)
 			close((int)fd);
 		return;
 	} else if (req->u.hook.n == TEST_HOOK_MONITOR_SOCKET) {
-		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		int fd = socket(strcmp(req->u.hook.path, "unix") == 0 ? AF_UNIX : AF_INET,
+				SOCK_STREAM, 0);
 		mon_answer_rc(m, fd < 0 ? -errno : 0);
 		if (fd >= 0)
 			close(fd);

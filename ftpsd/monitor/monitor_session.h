@@ -133,6 +133,16 @@ void monitor_xfer(struct monitor *m, struct mon_request *req);          /* monit
 void monitor_connect(struct monitor *m, struct mon_request *req);       /* monitor_xfer.c */
 void monitor_quota(struct monitor *m, struct mon_request *req);         /* monitor_quota.c */
 
+/* Landlock (monitor_landlock.c). Before login, as root, with the keys
+ * read: writes only beneath what a session may write (runtime-dir, each
+ * host's quota-dir, anonymous root and users-file roots, landlock-writable).
+ * At login, as the user: is the root beneath one of those (else its every
+ * upload would fail)? After login, before seccomp: the user's root and the
+ * session record only. */
+void mon_landlock_prelogin(struct monitor *m);
+bool mon_landlock_root_allowed(struct monitor *m, int root);
+void mon_landlock(struct monitor *m, int root);
+
 /* Quotas (monitor_quota.c). At login, as root: open the user's usage file
  * when a quota applies (0, or -errno: the login must fail). */
 int mon_quota_login(struct monitor *m, const struct account *acct);

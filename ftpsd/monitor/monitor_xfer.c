@@ -114,6 +114,8 @@ void monitor_open(struct monitor *m, struct mon_request *req)
 void monitor_connect(struct monitor *m, struct mon_request *req)
 {
 	struct sockaddr_storage a = m->launch->peer_addr;
+	struct sockaddr_in *in = (struct sockaddr_in *)&a;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&a;
 	uint16_t port = htons((uint16_t)req->u.port);
 	socklen_t len;
 	int fd;
@@ -122,16 +124,33 @@ void monitor_connect(struct monitor *m, struct mon_request *req)
 		mon_answer_rc(m, -EPERM);
 		return;
 	}
-	if (a.ss_family == AF_INET) {
-		((struct sockaddr_in *)&a)->sin_port = port;
+	/* An IPv4 client on an IPv6 socket (::ffff:a.b.c.d): over IPv4, which
+	 * works where new IPv6 sockets are V6ONLY too. */
+	if (a.ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+		struct in_addr v4;
+		memcpy(&v4, &in6->sin6_addr.s6_addr[12], sizeof(v4));
+		memset(&a, 0, sizeof(a));
+		in->sin_family = AF_INET;
+		in->sin_addr = v4;
+	}
+	/* A PROXY header may name what no client has (0.0.0.0 connects to this
+	 * host): no active connection there. */
+	if (a.ss_family == AF_INET && in->sin_addr.s_addr != htonl(INADDR_ANY) &&
+	    !IN_MULTICAST(ntohl(in->sin_addr.s_addr)) &&
+	    in->sin_addr.s_addr != htonl(INADDR_BROADCAST)) {
+		in->sin_port = port;
 		len = sizeof(struct sockaddr_in);
-	} else if (a.ss_family == AF_INET6) {
-		((struct sockaddr_in6 *)&a)->sin6_port = port;
+	} else if (a.ss_family == AF_INET6 && !IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr) &&
+		   !IN6_IS_ADDR_MULTICAST(&in6->sin6_addr)) {
+		in6->sin6_port = port;
 		len = sizeof(struct sockaddr_in6);
 	} else {
-		mon_answer_rc(m, -EAFNOSUPPORT);
+		log_info("active connection refused: the client's address %s cannot be connected to",
+			 m->launch->peer);
+		mon_answer_rc(m, -EADDRNOTAVAIL);
 		return;
 	}
+	log_debug("active connection to the client, port %u", (unsigned)req->u.port);
 	fd = socket(a.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		mon_answer_rc(m, -errno);

@@ -14,6 +14,7 @@ import os
 import pwd
 import re
 import signal
+import shutil
 import socket
 import ssl
 import stat
@@ -70,10 +71,12 @@ class Control:
     c = Control(port); c.reply() -> 220; c.cmd("AUTH TLS") -> 234; c.starttls(ctx); ...
     """
 
-    def __init__(self, port, host="127.0.0.1", timeout=IO_TIMEOUT, implicit_context=None):
+    def __init__(self, port, host="127.0.0.1", timeout=IO_TIMEOUT, implicit_context=None,
+                 source=None):
         self.host = host
         self.timeout = timeout
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.buf = b""
         if implicit_context is not None:
             self.starttls(implicit_context)
@@ -881,14 +884,16 @@ def landlock_abi():
 
 
 @contextlib.contextmanager
-def pam_system_user(session_dir, tag, pam_text, files):
+def pam_system_user(session_dir, tag, pam_text, files, home_base=None):
     """A system user with a random password and a home of its own (files: name -> bytes,
-    owned by the user), and /etc/pam.d/ftpsd-<tag>-<pid> holding pam_text. Yields
-    (name, password, service, home); both are removed afterwards."""
+    owned by the user), below session_dir or home_base (e.g. /home), and
+    /etc/pam.d/ftpsd-<tag>-<pid> holding pam_text. Yields (name, password, service,
+    home); all are removed afterwards."""
     name = "ftpsd-%s%d" % (tag, os.getpid())
     service = "ftpsd-%s-test-%d" % (tag, os.getpid())
     password = "Pam-%s" % os.urandom(6).hex()
-    base = tempfile.mkdtemp(prefix="pam-", dir=session_dir)  # traversable by the user
+    # traversable by the user
+    base = tempfile.mkdtemp(prefix="ftpsd-pam-", dir=home_base or session_dir)
     os.chmod(base, 0o755)
     home = os.path.join(base, "home")
     subprocess.run(["userdel", "-f", name], capture_output=True, timeout=IO_TIMEOUT)
@@ -914,6 +919,8 @@ def pam_system_user(session_dir, tag, pam_text, files):
         except FileNotFoundError:
             pass
         subprocess.run(["userdel", "-f", name], capture_output=True, timeout=IO_TIMEOUT)
+        if home_base is not None:
+            shutil.rmtree(base, ignore_errors=True)
 
 
 # ------------------------------------------- how data connections end (close_notify)

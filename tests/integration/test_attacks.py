@@ -937,6 +937,47 @@ def test_pam_home_outside_landlock_writable_is_refused(server, tls, pam_user):
     assert os.path.exists(os.path.join(home, "up.txt"))
 
 
+FAILLOCK_STACK = ("auth required pam_faillock.so preauth deny=1 unlock_time=600\n"
+                  "auth [success=1 default=bad] pam_unix.so nodelay\n"
+                  "auth [default=die] pam_faillock.so authfail deny=1 unlock_time=600\n"
+                  "auth sufficient pam_faillock.so authsucc deny=1 unlock_time=600\n"
+                  "account required pam_unix.so\n")
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/lib/x86_64-linux-gnu/security/pam_faillock.so"),
+                    reason="no pam_faillock")
+@pytest.mark.parametrize("writable", ["default", "home only"])
+def test_pam_faillock_still_locks_under_the_pre_login_layer(server, session_dir, writable):
+    """pam_faillock opens its tally read-write even to check it, and lets the login
+    through when it cannot: the pre-login Landlock layer allows /run/faillock by default
+    where PAM is used (the default landlock-writable, with a home below /home). One wrong
+    password locks the account (deny=1): the right one is then refused too. The control:
+    landlock-writable without /run/faillock, and the lock fails open."""
+    if not ROOT:
+        pytest.skip("needs root (system user, /etc/pam.d)")
+    if not os.path.isdir("/home"):
+        pytest.skip("no /home")
+    with pam_system_user(session_dir, "flk", FAILLOCK_STACK, {}, home_base="/home") as u:
+        name, password, service, home = u
+        tally = "/run/faillock/" + name
+        try:
+            srv = server(pam_service=service,
+                         landlock_writable=None if writable == "default" else "/home")
+            with pytest.raises(ftplib.error_perm, match="530"):
+                ftp_login(srv, user=name, password="wrong-" + password)
+            if writable == "default":
+                assert os.path.exists(tally), srv.log
+                with pytest.raises(ftplib.error_perm, match="530"):
+                    ftp_login(srv, user=name, password=password)
+            elif landlock_abi() >= 2:
+                assert not os.path.exists(tally), srv.log
+                ftp = ftp_login(srv, user=name, password=password)
+                quit_(ftp)
+        finally:
+            if os.path.exists(tally):
+                os.unlink(tally)
+
+
 # ------------------------------------------------ 15. Oversized handshake messages
 
 HUGE_CLAIM = (16 << 20) - 1  # what the handshake message header claims: the most it can

@@ -30,8 +30,9 @@ import subprocess
 
 import pytest
 
-from ftpsd_testlib import (HELLO, ROOT, ConnectionClosed, ftp_login, landlock_abi, quit_quietly,
-                           retr_bytes, secured, session_pids, wait_for)
+from ftpsd_testlib import (HELLO, PASSWORD, ROOT, USER, ConnectionClosed, Control, ftp_login,
+                           landlock_abi, quit_quietly, retr_bytes, secured, session_pids,
+                           wait_for)
 
 needs_root = pytest.mark.skipif(not ROOT, reason="needs root (the monitor as the user)")
 
@@ -164,39 +165,48 @@ def test_child_binds_only_passive_ports(server, tls, mode):
     assert outside == ((-1, errno.EACCES) if mode == "on" else (0, 0)), outside
 
 
-@needs_landlock
 @pytest.mark.parametrize("active", ["on", "off"])
 def test_monitor_connects_only_to_the_client_for_active_mode(server, tls, active):
-    """IPC_CONNECT as a child taken over would send it (SITE TESTHOOK ASK-CONNECT): the
-    monitor connects to the control connection's client at the port asked, nowhere
-    else; a port below 1024 ends the session (a malformed request); with
+    """IPC_CONNECT as a child taken over would send it (SITE TESTHOOK ASK-CONNECT), from a
+    client at 127.0.0.2: the monitor connects to 127.0.0.2 at the port asked, never to
+    another address; a port below 1024 ends the session (a malformed request); with
     active-mode = off it refuses (-EPERM), and its Landlock layer and seccomp filter
     have no TCP connect at all then."""
     srv = server(active_mode=active)
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-    listener.settimeout(3)
-    port = listener.getsockname()[1]
+    listeners = {}
+    for host in ("127.0.0.1", "127.0.0.2"):
+        listeners[host] = socket.socket()
+        listeners[host].bind((host, 0 if not listeners.get("127.0.0.1") else
+                              listeners["127.0.0.1"].getsockname()[1]))
+        listeners[host].listen(1)
+        listeners[host].settimeout(0.5)
+    port = listeners["127.0.0.1"].getsockname()[1]
     try:
-        with secured(srv, tls) as c:
-            r = hook(c, "ASK-CONNECT %d" % port)
-            if active == "on":
-                assert r is not None and r.first == "200 monitor answered 0", r
-                conn, peer = listener.accept()
-                conn.close()
-                assert peer[0] == "127.0.0.1"
-            else:
-                assert r is not None and r.first == "200 monitor answered %d" % -errno.EPERM, r
-            assert c.cmd("NOOP").code == 200
-            r = hook(c, "ASK-CONNECT 25")
-            assert r is None or not r.first.startswith("200 monitor answered"), r
-            c.wait_closed(timeout=5)
+        c = Control(srv.port, source="127.0.0.2")
+        assert c.reply().code == 220
+        assert c.cmd("AUTH TLS").code == 234
+        c.starttls(tls)
+        c.login(USER, PASSWORD)
+        r = hook(c, "ASK-CONNECT %d" % port)
+        if active == "on":
+            assert r is not None and r.first == "200 monitor answered 0", r
+            conn, _ = listeners["127.0.0.2"].accept()  # the client's address, asked port
+            conn.close()
+        else:
+            assert r is not None and r.first == "200 monitor answered %d" % -errno.EPERM, r
+        with pytest.raises(socket.timeout):
+            listeners["127.0.0.1"].accept()
+        assert c.cmd("NOOP").code == 200
+        r = hook(c, "ASK-CONNECT 25")
+        assert r is None or not r.first.startswith("200 monitor answered"), r
+        c.wait_closed(timeout=5)
+        c.close()
     finally:
-        listener.close()
+        for sock in listeners.values():
+            sock.close()
     assert wait_for(lambda: "malformed message of type 22 from the child" in srv.log,
                     timeout=3), srv.log
-    if active == "off":
+    if active == "off" and landlock_abi() >= 6:
         assert wait_for(lambda: "no TCP bind or connect; abstract unix" in srv.log,
                         timeout=3), srv.log
 
@@ -416,3 +426,37 @@ def test_users_file_entry_added_after_the_session_began_is_refused(server, tls):
     quit_quietly(ftp)
     with open(os.path.join(root, "late.txt"), "rb") as f:
         assert f.read() == b"late\n"
+
+
+@needs_landlock
+@needs_root
+def test_many_users_allow_the_directories_that_hold_their_roots(server, tls):
+    """Beyond 256 users-file roots, the pre-login layer allows the directories that hold
+    them, as the kernel resolves them: a root given through a symbolic link is allowed
+    where it really is, and its user uploads; so does one of the 300 others."""
+    srv = server()
+    acc = srv.accounts
+    many = os.path.join(srv.dir, "many")
+    real = os.path.join(srv.dir, "elsewhere", "real")
+    os.makedirs(real)
+    os.chown(real, acc.uid, acc.gid)
+    os.chmod(os.path.join(srv.dir, "elsewhere"), 0o755)
+    os.mkdir(os.path.join(srv.dir, "links"))
+    link = os.path.join(srv.dir, "links", "link")  # its directory holds no root
+    os.symlink(real, link)
+    os.mkdir(many)
+    os.chmod(many, 0o755)
+    with open(srv.users_path, "a") as f:
+        for i in range(300):
+            d = os.path.join(many, "u%d" % i)
+            os.mkdir(d)
+            os.chown(d, acc.uid, acc.gid)
+            f.write("u%d:%s:%d:%d:%s\n" % (i, srv.pki.hash, acc.uid, acc.gid, d))
+        f.write("linked:%s:%d:%d:%s\n" % (srv.pki.hash, acc.uid, acc.gid, link))
+    for user, where in (("linked", real), ("u299", os.path.join(many, "u299"))):
+        ftp = ftp_login(srv, user=user)
+        ftp.storbinary("STOR up.txt", io.BytesIO(b"many\n"))
+        quit_quietly(ftp)
+        with open(os.path.join(where, "up.txt"), "rb") as f:
+            assert f.read() == b"many\n"
+    assert re.search(r"before login: writes only beneath [3-6] directories", srv.log), srv.log

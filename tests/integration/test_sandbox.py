@@ -73,7 +73,9 @@ def ids(status, key):
 # syscalls that open files as they are, so none of them can slip into the allow-list.
 CHILD_HOOKS = ["CHILD-OPEN", "CHILD-EXEC", "CHILD-UNIX-SOCKET", "CHILD-CONNECT 2121",
                "CHILD-RAW-OPEN", "CHILD-RAW-CREAT", "CHILD-RAW-OPENAT2",
-               "CHILD-RAW-NAME-TO-HANDLE-AT", "CHILD-RAW-OPEN-BY-HANDLE-AT"]
+               "CHILD-RAW-NAME-TO-HANDLE-AT", "CHILD-RAW-OPEN-BY-HANDLE-AT",
+               # connects by other names: TCP Fast Open, and a Multipath TCP socket
+               "CHILD-RAW-TCP-FASTOPEN", "CHILD-RAW-MPTCP"]
 
 
 @pytest.mark.parametrize("hook", CHILD_HOOKS)
@@ -113,14 +115,17 @@ def test_monitor_exec_after_login_kills_the_monitor(server, tls):
 
 
 @pytest.mark.parametrize("active", ["on", "off"])
-def test_monitor_socket_after_login_is_denied_with_eperm(server, tls, active):
-    """A TCP socket only where active mode needs one (the monitor connects for it)."""
+def test_monitor_sockets_after_login(server, tls, active):
+    """A TCP socket only where active mode needs one (the monitor connects for it);
+    a unix socket (syslog reconnecting) is denied with EPERM either way, not killed."""
     srv = server(active_mode=active)
     with secured(srv, tls) as c:
         monitor, child = session_pids(srv)
         r = send_hook(c, "MONITOR-SOCKET")
         want = "200 monitor answered %d" % (0 if active == "on" else -1)
         assert r is not None and r.first == want, r
+        r = send_hook(c, "MONITOR-UNIX-SOCKET")
+        assert r is not None and r.first == "200 monitor answered -1", r
         # denied, not killed: the session goes on
         assert c.cmd("NOOP").code == 200
         assert c.cmd("PWD").code == 257
