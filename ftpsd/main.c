@@ -22,6 +22,7 @@
 #include "config.h"
 #include "landlock.h"
 #include "log.h"
+#include "memory.h"
 #include "monitor.h"
 #include "monitor_auth.h"
 #include "monitor_limits.h"
@@ -476,6 +477,7 @@ int main(int argc, char **argv)
 		return errors == 0 ? 0 : 1;
 	}
 
+	memory_init();
 	l.conn_fd = find_connection(&from_inetd, &implicit);
 	/* Under inetd, stderr is the client's socket: never log there. */
 	log_open(from_inetd ? LOG_TO_SYSLOG : log_stderr_is_journal() ? LOG_TO_JOURNAL : LOG_TO_STDERR,

@@ -5,7 +5,6 @@
 #include <grp.h>
 #include <linux/openat2.h>
 #include <limits.h>
-#include <malloc.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -29,6 +28,7 @@
 #include "ipc.h"
 #include "landlock.h"
 #include "log.h"
+#include "memory.h"
 #include "monitor.h"
 #include "monitor_auth.h"
 #include "monitor_fs.h"
@@ -303,10 +303,6 @@ static void login(struct monitor *m, const struct account *acct, bool tls, int c
 		errno = -r;
 		fatal("seccomp");
 	}
-	/* Give back what authentication and the filter's compilation used: the
-	 * monitor now idles for the session's length. */
-	(void)malloc_trim(0);
-
 	struct ipc_msg *a = mon_answer_begin(m, code);
 	ipc_put_u32(a, m->user_flags);
 	ipc_put_bytes(a, ticket_key, tls ? sizeof(ticket_key) : 0);
@@ -948,7 +944,13 @@ static _Noreturn void mon_loop(struct monitor *m, const sigset_t *waiting)
 			mon_answer_rc(m, -ESHUTDOWN);
 			continue;
 		}
+		unsigned before = m->phase;
 		mon_dispatch(m, msg, req);
+		/* Logged in, the monitor idles for the session's length: what
+		 * authentication, the filter's compilation and the deeper calls
+		 * of login used goes back now, from this shallow frame. */
+		if (before != PHASE_LOGGEDIN && m->phase == PHASE_LOGGEDIN)
+			memory_release();
 	}
 }
 
