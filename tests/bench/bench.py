@@ -43,7 +43,8 @@ Usage: bench.py [--quick] [--runs N] [--servers ftpsd,vsftpd,proftpd]
                 [--tests transfers,sessions,memory,small,scale] [--detail] [--cipher aes128|aes256|default]
                 [--crypt SHA512|YESCRYPT] [--small-dirs N] [--ftpsd PATH]
                 [--proftpd-root DIR] [--csv PATH] [--no-floor] [--perf] [--serve] [--keep] [-v]
-(--serve starts the servers as the benchmark would and waits, for profiling by hand.)
+(--serve starts the servers as the benchmark would and waits, for profiling by hand;
+tests/bench/memwhere.py reads its JSON line and shows where N idle sessions' memory goes.)
 """
 
 import argparse
