@@ -200,6 +200,20 @@ static void mon_landlock_prelogin(const struct config *cfg)
 #endif
 }
 
+/* A login that cannot go on: the child is told, says 421 and ends. The
+ * monitor's end would kill it (PR_SET_PDEATHSIG), perhaps before its reply
+ * is out, so it waits for the child's next word (its last log line, sent
+ * after the reply) or its end, for a while. */
+static _Noreturn void login_abort(struct monitor *m, int32_t rc)
+{
+	struct pollfd p = { .fd = m->sock, .events = POLLIN };
+
+	mon_answer_rc(m, rc);
+	while (poll(&p, 1, 2000) < 0 && errno == EINTR)
+		;
+	exit(1);
+}
+
 /* Become the account and lock down; answer the child with code (0 after a
  * password, IPC_USER_LOGGED_IN after a certificate). */
 static void login(struct monitor *m, const struct account *acct, bool tls, int code,
@@ -230,8 +244,7 @@ static void login(struct monitor *m, const struct account *acct, bool tls, int c
 	/* The usage file is root's: opened now, kept for the session. */
 	int r = mon_quota_login(m, acct);
 	if (r < 0) {
-		mon_answer_rc(m, r);
-		exit(1);
+		login_abort(m, r);
 	}
 	/* As root still: the pre-login record goes, the user's directory for
 	 * the new one is made. */
@@ -245,8 +258,7 @@ static void login(struct monitor *m, const struct account *acct, bool tls, int c
 	int root = open(acct->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0) {
 		log_warn("login of %s: cannot open root %s: %s", acct->name, acct->root, strerror(errno));
-		mon_answer_rc(m, -ENOENT);
-		exit(1);
+		login_abort(m, -ENOENT);
 	}
 	umask((mode_t)m->cfg->umask);
 	monitor_fs_set_root(root, (acct->flags & IPC_USER_READ_ONLY) != 0);
@@ -289,8 +301,7 @@ static void login(struct monitor *m, const struct account *acct, bool tls, int c
 	if (r < 0) {
 		log_warn("login of %s: cannot count the tree for its quota: %s", acct->name,
 			 strerror(-r));
-		mon_answer_rc(m, r);
-		exit(1);
+		login_abort(m, r);
 	}
 	struct log_field lf[] = { { "FTPSD_EVENT", "login" } };
 	log_event(LOG_INFO, lf, 1, "login: user %s from %s%s, root %s%s", acct->name,
