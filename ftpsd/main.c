@@ -14,7 +14,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <syslog.h>
-#include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,6 +22,7 @@
 #include "config.h"
 #include "landlock.h"
 #include "log.h"
+#include "memory.h"
 #include "monitor.h"
 #include "monitor_auth.h"
 #include "monitor_limits.h"
@@ -237,29 +237,74 @@ static int check_landlock(const struct config *cfg)
 	return errors;
 }
 
+/* A connected (not listening) stream socket, as sd_is_socket(fd, AF_UNSPEC,
+ * SOCK_STREAM, 0) says. */
+static bool is_connected_stream(int fd)
+{
+	struct stat st;
+	int type = 0, listening = 0;
+	socklen_t len = sizeof(type), llen = sizeof(listening);
+
+	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	       getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM &&
+	       getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &llen) == 0 && !listening;
+}
+
+/* systemd's socket passing (sd_listen_fds(3)), read here rather than through
+ * libsystemd, which ftpsd loads for nothing else (see log.c): LISTEN_PID must
+ * be this process, LISTEN_FDS counts the descriptors from fd 3 and
+ * LISTEN_FDNAMES names them. The variables are unset, as
+ * sd_listen_fds_with_names(1, ...) does. Returns the count, or 0. */
+static int listen_fds(char *name, size_t size)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	const char *names = getenv("LISTEN_FDNAMES");
+	char *end;
+	long n = 0;
+
+	name[0] = '\0';
+	if (pid != NULL && fds != NULL) {
+		errno = 0;
+		unsigned long p = strtoul(pid, &end, 10);
+		if (errno == 0 && *end == '\0' && end != pid && p == (unsigned long)getpid()) {
+			n = strtol(fds, &end, 10);
+			if (errno != 0 || *end != '\0' || end == fds || n < 0 || n > 1024)
+				n = 0;
+		}
+	}
+	if (n > 0 && names != NULL) {
+		size_t len = strcspn(names, ":");
+		if (len < size) {
+			memcpy(name, names, len);
+			name[len] = '\0';
+		}
+	}
+	for (int fd = 3; fd < 3 + n; fd++)
+		(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	return (int)n;
+}
+
 /* The connection: fd 3 from systemd, else fd 0 from inetd. */
 static int find_connection(bool *from_inetd, bool *implicit)
 {
-	char **names = NULL;
-	int n = sd_listen_fds_with_names(1, &names);
+	char name[64];
+	int n = listen_fds(name, sizeof(name));
 
 	if (n > 1)
 		fatalx("expected one socket from systemd, got %d (is Accept=yes set?)", n);
 	if (n == 1) {
-		int fd = SD_LISTEN_FDS_START;
-		if (names != NULL && names[0] != NULL &&
-		    (strcmp(names[0], "ftps") == 0 || strcmp(names[0], "implicit") == 0))
+		int fd = 3;
+		if (strcmp(name, "ftps") == 0 || strcmp(name, "implicit") == 0)
 			*implicit = true;
-		if (names != NULL) {
-			free(names[0]);
-			free(names);
-		}
-		if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 0) <= 0)
+		if (!is_connected_stream(fd))
 			fatalx("fd 3 is not a connected stream socket (is Accept=yes set?)");
 		*from_inetd = false;
 		return fd;
 	}
-	if (sd_is_socket(STDIN_FILENO, AF_UNSPEC, SOCK_STREAM, 0) > 0) {
+	if (is_connected_stream(STDIN_FILENO)) {
 		*from_inetd = true;
 		return STDIN_FILENO;
 	}
@@ -432,6 +477,7 @@ int main(int argc, char **argv)
 		return errors == 0 ? 0 : 1;
 	}
 
+	memory_init();
 	l.conn_fd = find_connection(&from_inetd, &implicit);
 	/* Under inetd, stderr is the client's socket: never log there. */
 	log_open(from_inetd ? LOG_TO_SYSLOG : log_stderr_is_journal() ? LOG_TO_JOURNAL : LOG_TO_STDERR,

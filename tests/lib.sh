@@ -48,5 +48,5 @@ configure() {
 # shellcheck disable=SC2034
 build_deps=(
     meson ninja-build pkg-config gcc
-    libgnutls28-dev libsystemd-dev libseccomp-dev libcrypt-dev libpam0g-dev
+    libgnutls28-dev libseccomp-dev libcrypt-dev libpam0g-dev
 )

@@ -21,6 +21,7 @@
 #include "ftp_parse.h"
 #include "ipc.h"
 #include "log.h"
+#include "memory.h"
 #include "session.h"
 
 #define XFER_BUF_SIZE (256 * 1024)
@@ -188,6 +189,13 @@ void session_run(const struct config *cfg, int ctl, bool implicit, const char *p
 		int n = 0, ictl = -1, ipasv = -1, idata = -1, ipend[DATA_PENDING_MAX];
 
 		run_lines(s);
+		/* Logged in, an idle session waits here: the heap the TLS
+		 * handshake and login freed, and the stack below this frame,
+		 * go back once. */
+		if (s->logged_in && !s->memory_released) {
+			memory_release();
+			s->memory_released = true;
+		}
 		if (mm_shutdown_asked(false))
 			ended_by_administrator(s);
 

@@ -76,6 +76,7 @@ struct session {
 	bool pbsz, prot_private;
 	bool secured;              /* AUTH succeeded (the control connection may be cleared since) */
 	bool user_given, logged_in, read_only;
+	bool memory_released; /* memory_release() after login, once */
 	bool no_chmod;             /* SITE CHMOD disabled for this user (IPC_USER_NO_CHMOD) */
 	bool data_tls_reuse;       /* data connections must resume (data-tls-reuse, per user) */
 	bool epsv_all;

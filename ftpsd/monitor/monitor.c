@@ -5,13 +5,13 @@
 #include <grp.h>
 #include <linux/openat2.h>
 #include <limits.h>
-#include <malloc.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
@@ -29,6 +29,7 @@
 #include "ipc.h"
 #include "landlock.h"
 #include "log.h"
+#include "memory.h"
 #include "monitor.h"
 #include "monitor_auth.h"
 #include "monitor_fs.h"
@@ -147,6 +148,20 @@ static void login_failed(struct monitor *m, const char *user, int code, const ch
 	mon_answer_rc(m, m->failures >= m->cfg->max_login_failures ? IPC_AUTH_LOCKED : code);
 }
 
+/* A login that cannot go on: the child is told, says 421 and ends. The
+ * monitor's end would kill it (PR_SET_PDEATHSIG), perhaps before its reply
+ * is out, so it waits for the child's next word (its last log line, sent
+ * after the reply) or its end, for a while. */
+static _Noreturn void login_abort(struct monitor *m, int32_t rc)
+{
+	struct pollfd p = { .fd = m->sock, .events = POLLIN };
+
+	mon_answer_rc(m, rc);
+	while (poll(&p, 1, 2000) < 0 && errno == EINTR)
+		;
+	exit(1);
+}
+
 /* Become the account and lock down; answer the child with code (0 after a
  * password, IPC_USER_LOGGED_IN after a certificate). */
 static void login(struct monitor *m, const struct account *acct, bool tls, int code,
@@ -177,8 +192,7 @@ static void login(struct monitor *m, const struct account *acct, bool tls, int c
 	/* The usage file is root's: opened now, kept for the session. */
 	int r = mon_quota_login(m, acct);
 	if (r < 0) {
-		mon_answer_rc(m, r);
-		exit(1);
+		login_abort(m, r);
 	}
 	/* As root still: the pre-login record goes, the user's directory for
 	 * the new one is made. */
@@ -192,8 +206,7 @@ static void login(struct monitor *m, const struct account *acct, bool tls, int c
 	int root = open(acct->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0) {
 		log_warn("login of %s: cannot open root %s: %s", acct->name, acct->root, strerror(errno));
-		mon_answer_rc(m, -ENOENT);
-		exit(1);
+		login_abort(m, -ENOENT);
 	}
 	if (!mon_landlock_root_allowed(m, root)) {
 		struct log_field f[] = { { "FTPSD_USER", acct->name },
@@ -203,8 +216,7 @@ static void login(struct monitor *m, const struct account *acct, bool tls, int c
 			  "monitor may write before login (landlock-writable; or the users "
 			  "file gained it after the session began)",
 			  acct->name, acct->root);
-		mon_answer_rc(m, -EACCES);
-		exit(1);
+		login_abort(m, -EACCES);
 	}
 	umask((mode_t)m->cfg->umask);
 	monitor_fs_set_root(root, (acct->flags & IPC_USER_READ_ONLY) != 0);
@@ -247,8 +259,7 @@ static void login(struct monitor *m, const struct account *acct, bool tls, int c
 	if (r < 0) {
 		log_warn("login of %s: cannot count the tree for its quota: %s", acct->name,
 			 strerror(-r));
-		mon_answer_rc(m, r);
-		exit(1);
+		login_abort(m, r);
 	}
 	struct log_field lf[] = { { "FTPSD_EVENT", "login" } };
 	log_event(LOG_INFO, lf, 1, "login: user %s from %s%s, root %s%s", acct->name,
@@ -262,10 +273,6 @@ static void login(struct monitor *m, const struct account *acct, bool tls, int c
 		errno = -r;
 		fatal("seccomp");
 	}
-	/* Give back what authentication and the filter's compilation used: the
-	 * monitor now idles for the session's length. */
-	(void)malloc_trim(0);
-
 	struct ipc_msg *a = mon_answer_begin(m, code);
 	ipc_put_u32(a, m->user_flags);
 	ipc_put_bytes(a, ticket_key, tls ? sizeof(ticket_key) : 0);
@@ -838,17 +845,27 @@ static void mon_catch_sigterm(sigset_t *waiting)
 /* How long a child told to end has before the monitor ends without it. */
 #define MON_SHUTDOWN_MS 5000
 
+/* Zeroed memory for the loop's buffers (16 KiB messages, an 8 KiB request)
+ * that costs a page only where a message reaches: calloc() would clear, and
+ * so dirty, every page of each at once in a reused heap. */
+static void *mon_alloc_untouched(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
 /* Serve the child, one request at a time, until it goes: then the session
  * ends (a transfer under way is recorded as cut). */
 static _Noreturn void mon_loop(struct monitor *m, const sigset_t *waiting)
 {
-	struct ipc_msg *msg = calloc(1, sizeof(*msg));
-	struct mon_request *req = calloc(1, sizeof(*req));
+	struct ipc_msg *msg = mon_alloc_untouched(sizeof(*msg));
+	struct mon_request *req = mon_alloc_untouched(sizeof(*req));
 	struct timespec deadline = { 0, 0 };
 	bool told = false;
 	int r;
 
-	m->answer = calloc(1, sizeof(*m->answer));
+	m->answer = mon_alloc_untouched(sizeof(*m->answer));
 	if (msg == NULL || req == NULL || m->answer == NULL)
 		abort();
 	for (;;) {
@@ -908,7 +925,13 @@ static _Noreturn void mon_loop(struct monitor *m, const sigset_t *waiting)
 			mon_answer_rc(m, -ESHUTDOWN);
 			continue;
 		}
+		unsigned before = m->phase;
 		mon_dispatch(m, msg, req);
+		/* Logged in, the monitor idles for the session's length: what
+		 * authentication, the filter's compilation and the deeper calls
+		 * of login used goes back now, from this shallow frame. */
+		if (before != PHASE_LOGGEDIN && m->phase == PHASE_LOGGEDIN)
+			memory_release();
 	}
 }
 

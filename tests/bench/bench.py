@@ -26,7 +26,13 @@ the server's processes with N sessions - with none) / N, N = 32 and 256);
 total PSS, the seconds to log them all in from 16 client threads; the
 servers' session limits are raised for it); and 32 concurrent curl RETRs of
 a 64 MiB file under PROT P (aggregate MiB/s over the batch's wall time,
-server CPU s/GiB). --detail adds a per-mapping breakdown (/proc/PID/smaps) of
+server CPU s/GiB). The marginal rows' floor is tests/bench/floor_session.c (built
+here with cc against the libraries ftpsd links), started as ftpsd is (one exec per
+connection by systemd-socket-activate --accept): it forks a child, makes one GnuTLS
+handshake, answers the login with fixed replies and idles, so its marginal PSS is what
+this design cannot go below on this machine; the same program as a long-lived
+listener that forks (no exec) per connection, as vsftpd does, gives the rows
+"forking listener (floor)": what that other design would cost. --detail adds a per-mapping breakdown (/proc/PID/smaps) of
 one idle ftpsd session's monitor and child. A 'floor' column does the same work with minimal
 programs in the same run (a sendfile() loop, a recv()+pwrite() loop without
 TLS, gnutls-serv after one handshake): what that work costs on this machine
@@ -37,7 +43,8 @@ Usage: bench.py [--quick] [--runs N] [--servers ftpsd,vsftpd,proftpd]
                 [--tests transfers,sessions,memory,small,scale] [--detail] [--cipher aes128|aes256|default]
                 [--crypt SHA512|YESCRYPT] [--small-dirs N] [--ftpsd PATH]
                 [--proftpd-root DIR] [--csv PATH] [--no-floor] [--perf] [--serve] [--keep] [-v]
-(--serve starts the servers as the benchmark would and waits, for profiling by hand.)
+(--serve starts the servers as the benchmark would and waits, for profiling by hand;
+tests/bench/memwhere.py reads its JSON line and shows where N idle sessions' memory goes.)
 """
 
 import argparse
@@ -87,6 +94,7 @@ SCALE_MARGINAL = (32, 256)
 SCALE_RETR = 32
 SCALE_RETR_MIB = 64
 SCALE_METRICS = ["marginal PSS per idle session, %d sessions MiB" % n for n in SCALE_MARGINAL] + [
+    "marginal PSS per idle session, %d sessions, forking listener (floor) MiB" % n for n in SCALE_MARGINAL] + [
     "%d idle sessions: logged in and answering NOOP" % SCALE_SESSIONS,
     "%d idle sessions: total PSS MiB" % SCALE_SESSIONS,
     "%d idle sessions: s to establish" % SCALE_SESSIONS,
@@ -582,6 +590,39 @@ class Proftpd(Server):
         return [self.ctx.proftpd, "-n", "-c", self.conf]
 
 
+class FloorSession(Server):
+    """tests/bench/floor_session.c, the scale rows' floor: one process exec'd per
+    connection by systemd-socket-activate --accept, as ftpsd is, that forks a child,
+    makes one GnuTLS handshake, answers the login with fixed replies and idles.
+    With listener=True the same program is a long-lived listener that forks (no
+    exec) a session per connection, as vsftpd does: another design's floor."""
+
+    kind = "floor"
+
+    def __init__(self, ctx, name, listener):
+        self.listener = listener
+        self.ctx = ctx
+        self.name = name
+        self.clear_data = False
+        self.dir = os.path.join(ctx.work, name)
+        os.makedirs(self.dir, mode=0o755)
+        self.port = free_port()
+        self.pasv = None
+        self.proc = None
+        self.cpu = None
+        self.log = os.path.join(self.dir, "server.log")
+
+    def write_config(self):
+        self.binary = self.ctx.build_floor_session()
+
+    def command(self):
+        c = self.ctx
+        if self.listener:
+            return [self.binary, c.cert, c.key, HOST, str(self.port)]
+        return ["systemd-socket-activate", "--accept", "-l", "%s:%d" % (HOST, self.port), "--",
+                self.binary, c.cert, c.key]
+
+
 # ===================================================================== clients
 
 CIPHERS = {
@@ -743,6 +784,7 @@ class Bench:
         self.created_user = False
         self.servers = {}  # name -> Server (strict instances)
         self.clear = {}    # name -> Server (PROT C instances)
+        self.floors = {}   # name -> FloorSession (the scale rows' floor)
         self.failed = {}   # kind -> reason
         self.notes = []
         self.failures = {}  # (what, kind) -> [count, first error]
@@ -887,9 +929,34 @@ class Bench:
                 srv.stop()
 
     def stop_servers(self):
-        for table in (self.servers, self.clear):
+        for table in (self.servers, self.clear, self.floors):
             for srv in table.values():
                 srv.stop()
+
+    def build_floor_session(self):
+        """Compile tests/bench/floor_session.c as ftpsd is linked (PIE, -z relro -z now,
+        -O2) against the libraries ftpsd links; once per run of the benchmark."""
+        out = os.path.join(self.work, "floor_session")
+        if not os.path.exists(out):
+            flags = run(["pkg-config", "--cflags", "--libs", "gnutls"], timeout=30).stdout.split()
+            run(["cc", "-O2", "-D_FORTIFY_SOURCE=2", "-fstack-protector-strong", "-fPIE", "-pie",
+                 "-Wl,-z,relro", "-Wl,-z,now", "-o", out,
+                 os.path.join(REPO, "tests", "bench", "floor_session.c")] + flags +
+                ["-Wl,--no-as-needed", "-lseccomp", "-lcrypt", "-lpam"], timeout=120)
+        return out
+
+    def floor_server(self, name, listener):
+        """A started FloorSession ("floor-exec" or "floor-listener"), or None."""
+        if name not in self.floors:
+            srv = FloorSession(self, name, listener)
+            try:
+                srv.start()
+            except Exception as e:  # noqa: BLE001
+                srv.stop()
+                self.notes.append("%s did not start: %s" % (name, str(e)[:300]))
+                return None
+            self.floors[name] = srv
+        return self.floors[name]
 
     # ------------------------------------------------------------------ probes
     def curl_probe(self, srv, tls, clear=False):
@@ -1338,6 +1405,7 @@ class Bench:
                     self.record("marginal PSS per idle session, %d sessions MiB" % n, kind, r / MIB)
                     say("run %d %-7s marginal PSS per idle session, %d sessions: %.2f MiB" % (
                         run_no + 1, kind, n, r / MIB))
+            self.scale_floor(run_no, kind)
             r = self.attempt("%d idle sessions" % SCALE_SESSIONS, kind, lambda: self.scale_many(srv, SCALE_SESSIONS))
             if r is not None:
                 ok, pss, secs, nproc = r
@@ -1354,6 +1422,26 @@ class Bench:
                 self.record("%d x RETR PROT P %d MiB: server CPU s/GiB" % (SCALE_RETR, SCALE_RETR_MIB), kind, cpu / gib)
                 say("run %d %-7s %d x RETR PROT P: %.0f MiB/s, %.3f CPU s/GiB" % (
                     run_no + 1, kind, SCALE_RETR, rate, cpu / gib))
+
+    def scale_floor(self, run_no, kind):
+        """The marginal PSS rows' floor, measured right after ftpsd's (kind): the same
+        sessions against floor_session exec'd per connection, and against it as a
+        forking listener."""
+        if not self.args.floor or kind != "ftpsd":
+            return
+        for name, listener in (("floor-exec", False), ("floor-listener", True)):
+            srv = self.floor_server(name, listener)
+            if srv is None:
+                continue
+            for n in SCALE_MARGINAL:
+                r = self.attempt("marginal PSS, %d sessions" % n, name, lambda n=n: self.scale_marginal(srv, n))
+                if r is None:
+                    continue
+                metric = "marginal PSS per idle session, %d sessions%s MiB" % (
+                    n, ", forking listener (floor)" if listener else "")
+                self.record(metric, "floor", r / MIB)
+                say("run %d %-7s marginal PSS per idle session, %d sessions: %.2f MiB" % (
+                    run_no + 1, name, n, r / MIB))
 
     def scale_detail(self):
         """--detail: /proc/PID/smaps of one idle ftpsd session's processes, per mapping."""
@@ -1497,7 +1585,7 @@ class Bench:
                 vals = self.results.get((metric, k))
                 med[k] = statistics.median(vals) if vals else None
             f, v, p, fl = med["ftpsd"], med["vsftpd"], med["proftpd"], med["floor"]
-            if f is None and v is None and p is None and (
+            if f is None and v is None and p is None and fl is None and (
                     self.args.tests != ALL_TESTS or metric in SCALE_METRICS):
                 continue  # a measurement that was not asked for
 
@@ -1572,6 +1660,12 @@ class Bench:
             print("  (TLS on control, clear data; RETR with one blocking sendfile() loop, STOR with recv()")
             print("  into 256 KiB and pwrite(), so without the decryption of PROT P); for PSS, gnutls-serv")
             print("  --echo after one TLS handshake with the same certificate (one freshly started process).")
+            if "scale" in self.args.tests.split(","):
+                print("  Marginal PSS floor: tests/bench/floor_session.c (cc -O2 -pie -z relro -z now, linked with")
+                print("  GnuTLS, libseccomp, libcrypt, PAM as ftpsd is), exec'd per connection by systemd-socket-")
+                print("  activate --accept: forks a child, one GnuTLS handshake (key kept by the parent), fixed")
+                print("  replies to USER/PASS/PBSZ/PROT/NOOP, malloc_trim, idle. 'forking listener (floor)': the")
+                print("  same program as one long-lived listener forking (no exec) a session per connection.")
             cork = self.results.get(("RETR PROT C server CPU s/GiB, TCP_CORK", "floor"))
             corkrate = self.results.get(("RETR PROT C MiB/s, TCP_CORK", "floor"))
             if cork and corkrate:
@@ -1676,7 +1770,13 @@ class Bench:
         print("CSV: %s (every run: %s)" % (os.path.abspath(self.args.csv), os.path.abspath(raw)))
 
     def serve(self):
-        """--serve: leave the servers running for manual profiling until a signal."""
+        """--serve: leave the servers running for manual profiling until a signal (with
+        --tests scale and the floor, floor_session's two forms too: floor-exec, floor-listener)."""
+        if self.args.floor and "scale" in self.args.tests.split(","):
+            for name, listener in (("floor-exec", False), ("floor-listener", True)):
+                srv = self.floor_server(name, listener)
+                if srv is not None:
+                    self.servers[name] = srv
         info = {"user": BENCH_USER, "password": self.password, "cafile": self.cert, "work": self.work,
                 "tls": self.tls, "ports": {k: s.port for k, s in self.servers.items()},
                 "protc_ports": {k: s.port for k, s in self.clear.items()},

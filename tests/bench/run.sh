@@ -29,7 +29,7 @@ fi
 
 deps=(
     meson ninja-build pkg-config gcc
-    libgnutls28-dev libsystemd-dev libseccomp-dev libcrypt-dev libpam0g-dev
+    libgnutls28-dev libseccomp-dev libcrypt-dev libpam0g-dev
     vsftpd curl lftp gnutls-bin openssl python3 systemd passwd
     # libraries the unpacked proftpd-core binary links against
     libhiredis0.14 libmemcached11 libmemcachedutil2 libpcre2-posix3 libsodium23 libacl1 libcap2

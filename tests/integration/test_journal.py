@@ -1,6 +1,6 @@
 """Under systemd ftpsd writes native journal entries with fields. journald is
 not running here, so the test binds the journal's socket itself and reads the
-datagrams ftpsd's sd_journal_sendv() sends, in the native protocol."""
+datagrams ftpsd's journal client (common/log.c) sends, in the native protocol."""
 
 import ftplib
 import io
