@@ -130,6 +130,9 @@ static void change_failed(struct session *s, int r, const char *what)
 	}
 	if (r == -ENOSPC)
 		code = FTP_EXCEEDED;
+	/* Another upload in place is writing the file: try again later. */
+	if (r == -EBUSY)
+		code = FTP_LOCALERR;
 	ctl_reply(s, code, "%s: %s.", what, strerror(-r));
 }
 

@@ -155,6 +155,18 @@ int monitor_fs_upload_check(const char *path, unsigned how, uint64_t offset, boo
 
 	*creates = u.creates;
 	monitor_fs_upload_discard(&u);
+	/* In place, a file another upload is writing: 451 now, before the
+	 * client opens a data connection the open would refuse it on. (One
+	 * that starts in between is still refused by the lock at the open.) */
+	if (r == 0 && !atomic && exists) {
+		int fd = monitor_fs_openat2(path, O_RDONLY | O_NONBLOCK, 0);
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+		if (fd >= 0 && monitor_fs_regular(fd, &st) == 0 && fcntl(fd, F_OFD_GETLK, &fl) == 0 &&
+		    fl.l_type != F_UNLCK)
+			r = -EBUSY;
+		if (fd >= 0)
+			close(fd);
+	}
 	return r;
 }
 
