@@ -163,8 +163,9 @@ static int allow_tcp_sockets(scmp_filter_ctx ctx)
 
 	for (size_t i = 0; r == 0 && i < sizeof(families) / sizeof(families[0]); i++)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 3,
-				     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i]),
-				     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM), SCMP_A2(SCMP_CMP_EQ, 0));
+				     SCMP_CMP(0, SCMP_CMP_EQ, (scmp_datum_t)families[i], 0),
+				     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM),
+				     SCMP_CMP(2, SCMP_CMP_EQ, 0, 0));
 	return r;
 }
 

@@ -27,6 +27,7 @@ import os
 import re
 import socket
 import subprocess
+import tempfile
 
 import pytest
 
@@ -432,15 +433,19 @@ def test_users_file_entry_added_after_the_session_began_is_refused(server, tls):
 @needs_root
 def test_many_users_allow_the_directories_that_hold_their_roots(server, tls):
     """Beyond 256 users-file roots, the pre-login layer allows the directories that hold
-    them, as the kernel resolves them: a root given through a symbolic link is allowed
-    where it really is, and its user uploads; so does one of the 300 others."""
+    them: one of the 300 users uploads. A root that is itself a symbolic link to a
+    directory elsewhere is not followed (a syscall per root would cost each session
+    more than the rest of its login): its login is refused, saying so, until
+    landlock-writable names where it leads."""
     srv = server()
     acc = srv.accounts
     many = os.path.join(srv.dir, "many")
-    real = os.path.join(srv.dir, "elsewhere", "real")
-    os.makedirs(real)
+    # Next to the server's directory, whose roots are allowed: outside all of them.
+    elsewhere = tempfile.mkdtemp(prefix="elsewhere-", dir=os.path.dirname(srv.dir))
+    os.chmod(elsewhere, 0o755)
+    real = os.path.join(elsewhere, "real")
+    os.mkdir(real)
     os.chown(real, acc.uid, acc.gid)
-    os.chmod(os.path.join(srv.dir, "elsewhere"), 0o755)
     os.mkdir(os.path.join(srv.dir, "links"))
     link = os.path.join(srv.dir, "links", "link")  # its directory holds no root
     os.symlink(real, link)
@@ -453,10 +458,21 @@ def test_many_users_allow_the_directories_that_hold_their_roots(server, tls):
             os.chown(d, acc.uid, acc.gid)
             f.write("u%d:%s:%d:%d:%s\n" % (i, srv.pki.hash, acc.uid, acc.gid, d))
         f.write("linked:%s:%d:%d:%s\n" % (srv.pki.hash, acc.uid, acc.gid, link))
-    for user, where in (("linked", real), ("u299", os.path.join(many, "u299"))):
+    def upload(user, where):
         ftp = ftp_login(srv, user=user)
         ftp.storbinary("STOR up.txt", io.BytesIO(b"many\n"))
         quit_quietly(ftp)
         with open(os.path.join(where, "up.txt"), "rb") as f:
             assert f.read() == b"many\n"
+
+    upload("u299", os.path.join(many, "u299"))
     assert re.search(r"before login: writes only beneath [3-6] directories", srv.log), srv.log
+    with pytest.raises(ftplib.error_perm, match="530"):
+        ftp_login(srv, user="linked")
+    assert wait_for(lambda: "login of linked refused: its root %s is not beneath" % link
+                    in srv.log, timeout=3), srv.log
+    srv.stop()
+    with open(srv.config_path, "a") as f:
+        f.write("landlock-writable = %s\n" % os.path.dirname(real))
+    srv.start()
+    upload("linked", real)
