@@ -30,7 +30,8 @@ static int parse_v1(const uint8_t *buf, size_t len, struct sockaddr_storage *src
 	const uint8_t *crlf = NULL;
 	int n = 0;
 
-	for (size_t i = 0; i + 1 < len && i < 107; i++)
+	/* At most 107 bytes with the CRLF: CR at 105 at the latest. */
+	for (size_t i = 0; i + 1 < len && i < 106; i++)
 		if (buf[i] == '\r' && buf[i + 1] == '\n') {
 			crlf = buf + i;
 			break;

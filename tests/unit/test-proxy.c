@@ -28,6 +28,18 @@ int main(void)
 	CHECK(v6->sin6_family == AF_INET6);
 	const char *unk = "PROXY UNKNOWN\r\n";
 	CHECK(proxy_parse((const uint8_t *)unk, strlen(unk), &src, &local) == 15 && local);
+	/* v1 is at most 107 bytes with its CRLF: 107 parses, 108 does not, and
+	 * neither does its 107-byte prefix (found by fuzz-proxy). */
+	char u[109];
+	memset(u, 'x', sizeof(u));
+	memcpy(u, "PROXY UNKNOWN ", 14);
+	memcpy(u + 105, "\r\n", 2);
+	CHECK(proxy_parse((const uint8_t *)u, 107, &src, &local) == 107 && local);
+	memset(u, 'x', sizeof(u));
+	memcpy(u, "PROXY UNKNOWN ", 14);
+	memcpy(u + 106, "\r\n", 2);
+	CHECK(proxy_parse((const uint8_t *)u, 107, &src, &local) == -EINVAL);
+	CHECK(proxy_parse((const uint8_t *)u, 108, &src, &local) == -EINVAL);
 
 	static const char *bad[] = {
 		"USER alice\r\n",
