@@ -162,7 +162,9 @@ def test_child_binds_only_passive_ports(server, tls, mode):
         ftp = ftp_login(srv)
         assert retr_bytes(ftp, "hello.txt") == HELLO
         quit_quietly(ftp)
-    assert inside == (0, 0), inside
+    # Free again, unless another session (the suites share 61000-61999) took it since:
+    # either way not Landlock's EACCES.
+    assert inside in ((0, 0), (-1, errno.EADDRINUSE)), inside
     assert outside == ((-1, errno.EACCES) if mode == "on" else (0, 0)), outside
 
 
